@@ -1,0 +1,276 @@
+/* Log line formatting and emission.
+ *
+ * Lines are built in a fixed stack buffer and emitted with one write(2) on stderr. No locks, no
+ * heap, no stdio streams: this runs in forked children before exec too. A line that does not fit
+ * is truncated and ends with "…" rather than being split.
+ */
+#include "log.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+static enum sv_log_level g_level = SV_LOG_WARN;
+static enum sv_log_format g_format = SV_LOG_TEXT;
+
+static const char *const level_names[] = {"ERROR", "WARN", "INFO", "DEBUG", "TRACE"};
+static const char *const level_json[] = {"error", "warn", "info", "debug", "trace"};
+static const char *const sev_names[] = {"INFO", "LOW", "MED", "HIGH", "CRIT", "FATAL"};
+
+void sv_log_setup(enum sv_log_level level, enum sv_log_format format)
+{
+	g_level = level;
+	g_format = format;
+}
+
+enum sv_log_level sv_log_get_level(void)
+{
+	return g_level;
+}
+
+bool sv_log_enabled(enum sv_log_level level)
+{
+	return level <= g_level;
+}
+
+int sv_log_level_parse(const char *s, enum sv_log_level *out)
+{
+	static const struct {
+		const char *name;
+		enum sv_log_level level;
+	} names[] = {
+		{"error", SV_LOG_ERROR}, {"warn", SV_LOG_WARN},   {"warning", SV_LOG_WARN},
+		{"info", SV_LOG_INFO},   {"debug", SV_LOG_DEBUG}, {"trace", SV_LOG_TRACE},
+	};
+	for (size_t i = 0; s && i < SV_ARRAY_SIZE(names); i++) {
+		if (strcasecmp(s, names[i].name) == 0) {
+			*out = names[i].level;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+int sv_log_format_parse(const char *s, enum sv_log_format *out)
+{
+	if (s && strcmp(s, "text") == 0)
+		*out = SV_LOG_TEXT;
+	else if (s && strcmp(s, "json") == 0)
+		*out = SV_LOG_JSON;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+/* Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm); no libc time zone code. */
+static void civil_from_days(long long z, int *y, unsigned *m, unsigned *d)
+{
+	z += 719468;
+	long long era = (z >= 0 ? z : z - 146096) / 146097;
+	unsigned doe = (unsigned)(z - era * 146097);
+	unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	long long yy = (long long)yoe + era * 400;
+	unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	unsigned mp = (5 * doy + 2) / 153;
+	*d = doy - (153 * mp + 2) / 5 + 1;
+	*m = mp < 10 ? mp + 3 : mp - 9;
+	*y = (int)(yy + (*m <= 2));
+}
+
+size_t sv_log_timestamp(char *buf, size_t size, long long sec, long msec)
+{
+	long long days = sec / 86400;
+	long long rem = sec % 86400;
+	if (rem < 0) {
+		rem += 86400;
+		days--;
+	}
+	int y;
+	unsigned m, d;
+	civil_from_days(days, &y, &m, &d);
+	return sv_fmt(buf, size, "%04d-%02u-%02uT%02lld:%02lld:%02lld.%03ldZ", y, m, d, rem / 3600,
+		      (rem / 60) % 60, rem % 60, msec);
+}
+
+struct line {
+	char buf[SV_LOG_LINE_MAX];
+	size_t len;
+	bool full;
+};
+
+static void put(struct line *l, const char *s, size_t n)
+{
+	size_t room = sizeof(l->buf) - 4 - l->len; /* keep space for "…\n" */
+	if (n > room) {
+		n = room;
+		l->full = true;
+	}
+	memcpy(l->buf + l->len, s, n);
+	l->len += n;
+}
+
+static void puts_(struct line *l, const char *s)
+{
+	put(l, s, strlen(s));
+}
+
+static void putf(struct line *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void putf(struct line *l, const char *fmt, ...)
+{
+	char tmp[SV_LOG_LINE_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	size_t n = sv_vfmt(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	put(l, tmp, n);
+}
+
+/* JSON string body: escape quotes, backslashes and control bytes; other bytes pass through. */
+static void put_json_str(struct line *l, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	put(l, "\"", 1);
+	for (; s && *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\') {
+			char e[2] = {'\\', (char)c};
+			put(l, e, 2);
+		} else if (c == '\n') {
+			put(l, "\\n", 2);
+		} else if (c == '\t') {
+			put(l, "\\t", 2);
+		} else if (c < 0x20 || c == 0x7f) {
+			char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+			put(l, e, 6);
+		} else {
+			put(l, (const char *)&c, 1);
+		}
+	}
+	put(l, "\"", 1);
+}
+
+/* Text values: printed bare unless they contain spaces, quotes or control bytes. */
+static void put_text_val(struct line *l, const char *v)
+{
+	if (!v) {
+		put(l, "-", 1);
+		return;
+	}
+	bool quote = *v == '\0';
+	for (const char *p = v; *p; p++) {
+		if ((unsigned char)*p <= ' ' || *p == '"' || *p == '=')
+			quote = true;
+	}
+	if (quote)
+		put_json_str(l, v);
+	else
+		puts_(l, v);
+}
+
+static void put_now(struct line *l)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	char t[40];
+	size_t n = sv_log_timestamp(t, sizeof(t), (long long)ts.tv_sec, ts.tv_nsec / 1000000);
+	if (g_format == SV_LOG_JSON) {
+		puts_(l, "{\"time\":\"");
+		put(l, t, n);
+		puts_(l, "\"");
+	} else {
+		put(l, t, n);
+	}
+}
+
+static void put_json_kv(struct line *l, const char *k, const char *v)
+{
+	put(l, ",", 1);
+	put_json_str(l, k);
+	put(l, ":", 1);
+	put_json_str(l, v ? v : "-");
+}
+
+static void emit(struct line *l)
+{
+	if (l->full)
+		put(l, "\xe2\x80\xa6", 3); /* room was reserved */
+	l->buf[l->len++] = '\n';
+	int saved = errno;
+	(void)sv_write_all(STDERR_FILENO, l->buf, l->len);
+	errno = saved;
+}
+
+void sv_log_kv(enum sv_log_level level, const char *component, const char *event, const char *msg,
+	       const struct sv_kv *kv, size_t nkv)
+{
+	if (!sv_log_enabled(level))
+		return;
+	struct line l;
+	l.len = 0;
+	l.full = false;
+	put_now(&l);
+	if (g_format == SV_LOG_JSON) {
+		put_json_kv(&l, "level", level_json[level]);
+		put_json_kv(&l, "component", component);
+		put_json_kv(&l, "event", event);
+		put_json_kv(&l, "msg", msg);
+		for (size_t i = 0; i < nkv; i++)
+			put_json_kv(&l, kv[i].key, kv[i].val);
+		puts_(&l, "}");
+	} else {
+		putf(&l, " %s %s: %s", level_names[level], component, msg);
+		for (size_t i = 0; i < nkv; i++) {
+			putf(&l, " %s=", kv[i].key);
+			put_text_val(&l, kv[i].val);
+		}
+	}
+	emit(&l);
+}
+
+void sv_log(enum sv_log_level level, const char *component, const char *event, const char *fmt,
+	    ...)
+{
+	if (!sv_log_enabled(level))
+		return;
+	char msg[SV_LOG_LINE_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	sv_vfmt(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	sv_log_kv(level, component, event, msg, NULL, 0);
+}
+
+void sv_log_ocsf(const char *class_activity, enum sv_sev sev, const char *action,
+		 const char *event, const char *msg, const struct sv_kv *kv, size_t nkv)
+{
+	/* Findings of medium severity and above are shown at the default level (warn). */
+	if (!sv_log_enabled(sev >= SV_SEV_MED ? SV_LOG_WARN : SV_LOG_INFO))
+		return;
+	struct line l;
+	l.len = 0;
+	l.full = false;
+	put_now(&l);
+	if (g_format == SV_LOG_JSON) {
+		put_json_kv(&l, "level", "ocsf");
+		put_json_kv(&l, "class", class_activity);
+		put_json_kv(&l, "severity", sev_names[sev]);
+		put_json_kv(&l, "action", action);
+		put_json_kv(&l, "event", event);
+		put_json_kv(&l, "msg", msg);
+		for (size_t i = 0; i < nkv; i++)
+			put_json_kv(&l, kv[i].key, kv[i].val);
+		puts_(&l, "}");
+	} else {
+		putf(&l, " OCSF %s [%s] %s %s", class_activity, sev_names[sev], action, msg);
+		if (nkv) {
+			puts_(&l, " [");
+			for (size_t i = 0; i < nkv; i++) {
+				putf(&l, "%s%s:", i ? " " : "", kv[i].key);
+				put_text_val(&l, kv[i].val);
+			}
+			puts_(&l, "]");
+		}
+	}
+	emit(&l);
+}

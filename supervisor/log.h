@@ -1,0 +1,77 @@
+/* The one logging module: operator lines, OCSF-shorthand security events, JSON lines.
+ *
+ * Every line is formatted into a stack buffer and written with a single write(2) to stderr, so
+ * logging is safe between fork and exec and never interleaves. Nothing is ever written to
+ * stdout: that belongs to the agent. Never pass secrets (tokens, keys, provider values) here.
+ */
+#ifndef SV_LOG_H
+#define SV_LOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "err.h"
+
+enum sv_log_level {
+	SV_LOG_ERROR = 0,
+	SV_LOG_WARN,
+	SV_LOG_INFO,
+	SV_LOG_DEBUG,
+	SV_LOG_TRACE,
+};
+
+enum sv_log_format {
+	SV_LOG_TEXT = 0,
+	SV_LOG_JSON,
+};
+
+/* OCSF severity tags, contract §11. */
+enum sv_sev {
+	SV_SEV_INFO = 0,
+	SV_SEV_LOW,
+	SV_SEV_MED,
+	SV_SEV_HIGH,
+	SV_SEV_CRIT,
+	SV_SEV_FATAL,
+};
+
+struct sv_kv {
+	const char *key;
+	const char *val; /* NULL prints as "-" */
+};
+
+#define SV_LOG_LINE_MAX 4096
+
+void sv_log_setup(enum sv_log_level level, enum sv_log_format format);
+enum sv_log_level sv_log_get_level(void);
+bool sv_log_enabled(enum sv_log_level level);
+
+/* "error", "warn", "info", "debug", "trace" (also "warning"); case-insensitive. */
+int sv_log_level_parse(const char *s, enum sv_log_level *out);
+int sv_log_format_parse(const char *s, enum sv_log_format *out);
+
+/* @event is a stable snake_case name catalogued in docs/usage.md. */
+void sv_log(enum sv_log_level level, const char *component, const char *event, const char *fmt,
+	    ...) __attribute__((format(printf, 4, 5)));
+
+void sv_log_kv(enum sv_log_level level, const char *component, const char *event, const char *msg,
+	       const struct sv_kv *kv, size_t nkv);
+
+/* A security finding in OCSF shorthand:
+ * `<ts> OCSF <CLASS:ACTIVITY> [SEV] <ACTION> <msg> [k:v ...]`. */
+void sv_log_ocsf(const char *class_activity, enum sv_sev sev, const char *action,
+		 const char *event, const char *msg, const struct sv_kv *kv, size_t nkv);
+
+#define SV_KVS(...) ((const struct sv_kv[]){__VA_ARGS__}), \
+	(sizeof((const struct sv_kv[]){__VA_ARGS__}) / sizeof(struct sv_kv))
+
+#define sv_error(comp, event, ...) sv_log(SV_LOG_ERROR, comp, event, __VA_ARGS__)
+#define sv_warn(comp, event, ...) sv_log(SV_LOG_WARN, comp, event, __VA_ARGS__)
+#define sv_info(comp, event, ...) sv_log(SV_LOG_INFO, comp, event, __VA_ARGS__)
+#define sv_debug(comp, event, ...) sv_log(SV_LOG_DEBUG, comp, event, __VA_ARGS__)
+
+/* Format a UTC RFC 3339 timestamp with milliseconds ("2026-11-23T10:58:00.123Z") into @buf
+ * (at least 25 bytes). Exposed for tests. */
+size_t sv_log_timestamp(char *buf, size_t size, long long sec, long msec);
+
+#endif

@@ -1,0 +1,60 @@
+/* The single-threaded event loop: epoll over signalfd, timerfds, pidfds and sockets.
+ *
+ * Every fd the supervisor waits on is registered here with a callback. Callbacks must never
+ * block; slow work belongs on a worker that posts back through an fd. Later modules (the egress
+ * proxy, the gateway session, the SSH server) plug in with sv_loop_add and sv_timer.
+ */
+#ifndef SV_LOOP_H
+#define SV_LOOP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "err.h"
+
+struct sv_loop;
+struct sv_watch;
+
+typedef void (*sv_watch_fn)(struct sv_loop *loop, struct sv_watch *w, uint32_t events);
+
+/* Embedded in the owner's state; borrowed by the loop while registered. */
+struct sv_watch {
+	int fd;
+	sv_watch_fn fn;
+	void *data;
+	bool added;
+};
+
+struct sv_loop {
+	int epfd;
+	bool stop;
+};
+
+int sv_loop_init(struct sv_loop *loop, struct sv_err *err);
+void sv_loop_close(struct sv_loop *loop);
+
+/* Register @w (fd, fn and data set by the caller) for @events (EPOLLIN, EPOLLOUT, ...). */
+int sv_loop_add(struct sv_loop *loop, struct sv_watch *w, uint32_t events);
+int sv_loop_mod(struct sv_loop *loop, struct sv_watch *w, uint32_t events);
+/* Unregister; safe to call on a watch that is not registered. Does not close the fd. */
+void sv_loop_del(struct sv_loop *loop, struct sv_watch *w);
+
+/* Dispatch events until sv_loop_quit. Returns 0, or -errno if epoll itself fails. */
+int sv_loop_run(struct sv_loop *loop);
+void sv_loop_quit(struct sv_loop *loop);
+
+/* One-shot or periodic timer on a timerfd of CLOCK_MONOTONIC. */
+struct sv_timer {
+	struct sv_watch w;
+	void (*fn)(struct sv_loop *loop, struct sv_timer *t);
+	void *data;
+};
+
+int sv_timer_init(struct sv_loop *loop, struct sv_timer *t,
+		  void (*fn)(struct sv_loop *, struct sv_timer *), void *data);
+/* Arm to fire after @ms milliseconds, then every @interval_ms (0 = once). */
+int sv_timer_arm(struct sv_timer *t, uint64_t ms, uint64_t interval_ms);
+int sv_timer_disarm(struct sv_timer *t);
+void sv_timer_close(struct sv_loop *loop, struct sv_timer *t);
+
+#endif

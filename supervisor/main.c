@@ -1,0 +1,168 @@
+/* Entry point: block signals, parse options, resolve the main process, run it as PID 1.
+ *
+ * This is the setup phase: a failure here ends the process with one clear error line and a
+ * documented status (1 setup, 2 usage). Signals are blocked before anything else happens, so
+ * none is lost before the event loop exists.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "copyself.h"
+#include "env.h"
+#include "log.h"
+#include "run.h"
+#include "spec.h"
+
+#ifndef SV_VERSION
+#define SV_VERSION "0.0.0-dev"
+#endif
+
+#define COMP "supervisor"
+#define SV_EXIT_SETUP 1
+
+extern char **environ;
+
+static const char *env_get(const char *name)
+{
+	return getenv(name);
+}
+
+static void warn_unsupported(const struct sv_cli *cli)
+{
+	for (size_t i = 0; i < cli->nunsupported; i++)
+		sv_log_kv(SV_LOG_WARN, COMP, "option_unsupported",
+			  "option is not supported by this build yet and has no effect",
+			  SV_KVS({"option", cli->unsupported[i]}));
+	if (cli->ignored_rust_log)
+		sv_log_kv(SV_LOG_WARN, COMP, "rust_log_ignored",
+			  "RUST_LOG is not a plain level name; using the configured level",
+			  SV_KVS({"value", cli->ignored_rust_log}));
+}
+
+/* The scratch default is /bin/bash -l; images without bash get /bin/sh -l, said out loud. */
+static int apply_default_shell(struct sv_spec *spec)
+{
+	if (spec->source != SV_SPEC_FROM_DEFAULT || access(spec->argv[0], X_OK) == 0)
+		return 0;
+	char *sh = strdup("/bin/sh");
+	if (!sh)
+		return -ENOMEM;
+	sv_log_kv(SV_LOG_WARN, COMP, "default_shell_fallback",
+		  "image has no /bin/bash; running /bin/sh -l instead",
+		  SV_KVS({"argv0", "/bin/sh"}));
+	free(spec->argv[0]);
+	spec->argv[0] = sh;
+	return 0;
+}
+
+static int absolute_workdir(const char *workdir, char *buf, size_t size, struct sv_err *err)
+{
+	if (workdir[0] == '/') {
+		if (sv_fmt(buf, size, "%s", workdir) >= size - 1)
+			return sv_err_set(err, ENAMETOOLONG, "--workdir: path too long");
+		return 0;
+	}
+	char cwd[PATH_MAX];
+	if (!getcwd(cwd, sizeof(cwd)))
+		return sv_err_set(err, errno, "--workdir: cannot resolve '%s': %s", workdir,
+				  strerror(errno));
+	if (sv_fmt(buf, size, "%s/%s", strcmp(cwd, "/") == 0 ? "" : cwd, workdir) >= size - 1)
+		return sv_err_set(err, ENAMETOOLONG, "--workdir: path too long");
+	return 0;
+}
+
+static int run_sandbox(const struct sv_cli *cli)
+{
+	struct sv_err err = {0};
+	struct sv_spec spec = {0};
+	int r = sv_spec_resolve(cli->args, cli->nargs, cli->interactive, getenv(SV_SPEC_ENV),
+				getenv(SV_SPEC_LEGACY_ENV), &spec, &err);
+	if (r < 0) {
+		sv_error(COMP, "main_process_spec_invalid", "%s", err.msg);
+		return SV_EXIT_SETUP;
+	}
+	if (apply_default_shell(&spec) < 0) {
+		sv_spec_free(&spec);
+		return SV_EXIT_SETUP;
+	}
+
+	char workdir[PATH_MAX];
+	if (cli->workdir && absolute_workdir(cli->workdir, workdir, sizeof(workdir), &err) < 0) {
+		sv_error(COMP, "workdir_invalid", "%s", err.msg);
+		sv_spec_free(&spec);
+		return SV_EXIT_SETUP;
+	}
+
+	struct sv_env env;
+	if (sv_env_build_main(&env, environ, spec.tty, &err) < 0) {
+		sv_error(COMP, "environment_failed", "%s", err.msg);
+		sv_spec_free(&spec);
+		return SV_EXIT_SETUP;
+	}
+
+	sv_log_kv(SV_LOG_INFO, COMP, "sandbox_starting", "Starting sandbox",
+		  SV_KVS({"version", SV_VERSION}, {"source", sv_spec_source_name(spec.source)}));
+	/* Do not pin whatever directory we were started in (it may be a mount). */
+	if (chdir("/") < 0)
+		sv_debug(COMP, "chdir_root_failed", "chdir /: %s", strerror(errno));
+
+	struct sv_run_opts opts = {
+		.spec = &spec,
+		.envp = env.vars,
+		.workdir = cli->workdir ? workdir : NULL,
+		.timeout_ms = cli->timeout_s * 1000,
+		.grace_ms = cli->grace_ms,
+	};
+	int code = sv_run_main(&opts, &err);
+	if (code < 0) {
+		sv_error(COMP, "main_process_spawn_failed", "cannot start the main process: %s",
+			 err.msg);
+		code = SV_EXIT_SETUP;
+	}
+	sv_env_free(&env);
+	sv_spec_free(&spec);
+	return code;
+}
+
+int main(int argc, char **argv)
+{
+	sv_signals_block_all();
+
+	struct sv_cli cli;
+	struct sv_err err = {0};
+	if (sv_cli_parse(argc, argv, env_get, &cli, &err) < 0) {
+		char line[SV_ERR_MSG_MAX + 64];
+		size_t n = sv_fmt(line, sizeof(line),
+				  "openshell-sandbox: %s\nTry 'openshell-sandbox --help'.\n", err.msg);
+		(void)sv_write_all(STDERR_FILENO, line, n);
+		return SV_EXIT_USAGE;
+	}
+	sv_log_setup(cli.log_level, cli.log_format);
+
+	switch (cli.cmd) {
+	case SV_CMD_HELP:
+		sv_cli_usage(STDOUT_FILENO);
+		return 0;
+	case SV_CMD_VERSION: {
+		static const char v[] = "openshell-sandbox " SV_VERSION "\n";
+		return sv_write_all(STDOUT_FILENO, v, sizeof(v) - 1) < 0 ? SV_EXIT_SETUP : 0;
+	}
+	case SV_CMD_COPY_SELF:
+		if (sv_copy_self(cli.copy_dest, &err) < 0) {
+			sv_error(COMP, "copy_self_failed", "copy-self: %s", err.msg);
+			return SV_EXIT_SETUP;
+		}
+		sv_log_kv(SV_LOG_INFO, COMP, "copy_self_done", "installed",
+			  SV_KVS({"dest", cli.copy_dest}));
+		return 0;
+	case SV_CMD_SELF_TEST:
+	case SV_CMD_RUN:
+	default:
+		break;
+	}
+	warn_unsupported(&cli);
+	return run_sandbox(&cli);
+}

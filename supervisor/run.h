@@ -1,0 +1,41 @@
+/* The run phase: PID-1 duties around the main process.
+ *
+ * Spawns the main process, copies its stdio, forwards signals, reaps every child (orphans
+ * included), enforces --timeout and the shutdown grace period, and returns the exit code. Once
+ * the main process is running, this code logs and carries on; it never exits early.
+ */
+#ifndef SV_RUN_H
+#define SV_RUN_H
+
+#include <stdint.h>
+
+#include "spec.h"
+#include "err.h"
+
+#define SV_EXIT_TIMEOUT 124          /* contract §1.2 --timeout */
+#define SV_TIMEOUT_KILL_DELAY_MS 100 /* SIGTERM → SIGKILL on timeout, contract §1.2 */
+#define SV_GRACE_DEFAULT_MS 10000
+#define SV_DRAIN_MS 2000   /* how long output may trail the last process (contract §6.6) */
+#define SV_KILL_SWEEP_MS 100
+
+struct sv_run_opts {
+	const struct sv_spec *spec; /* borrowed */
+	char *const *envp;          /* borrowed: the main process's environment */
+	const char *workdir;        /* borrowed, absolute, or NULL */
+	uint64_t timeout_ms;        /* 0: none */
+	uint64_t grace_ms;
+	/* Isolation applied in the child before exec (see spawn.h). */
+	int (*hook)(void *ctx, struct sv_err *err);
+	void *hook_ctx;
+};
+
+/* Returns the supervisor's exit status (the main process's code, 128+signal, or 124), or
+ * -errno when the main process could not be started at all (@err says why). */
+int sv_run_main(const struct sv_run_opts *opts, struct sv_err *err);
+
+/* Block every asynchronous signal; called first thing in main() so nothing is lost before the
+ * loop exists. Synchronous faults (SEGV, BUS, ...) stay deliverable. Also resets inherited
+ * SIG_IGN dispositions (an ignored SIGCHLD would make the kernel discard exit statuses). */
+void sv_signals_block_all(void);
+
+#endif

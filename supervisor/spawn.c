@@ -1,0 +1,293 @@
+/* fork/exec of sandboxed children.
+ *
+ * Between fork and exec only async-signal-safe calls are made: no malloc, no stdio, no locks.
+ * Failures in the child are written to a CLOEXEC pipe as a fixed-size record and the child
+ * _exit()s; EOF on that pipe means exec succeeded.
+ */
+#include "spawn.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <termios.h>
+
+#ifndef TIOCGPTPEER
+#define TIOCGPTPEER _IO('T', 0x41)
+#endif
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+
+void sv_child_close_fds(struct sv_child *c)
+{
+	int *fds[] = {&c->pidfd, &c->pty_fd, &c->in_fd, &c->out_fd, &c->err_fd};
+	for (size_t i = 0; i < SV_ARRAY_SIZE(fds); i++) {
+		if (*fds[i] >= 0)
+			close(*fds[i]);
+		*fds[i] = -1;
+	}
+}
+
+int sv_child_signal(const struct sv_child *c, int sig)
+{
+	if (c->pidfd >= 0) {
+		if (syscall(SYS_pidfd_send_signal, c->pidfd, sig, NULL, 0) == 0)
+			return 0;
+		if (errno != ENOSYS)
+			return -errno;
+	}
+	return kill(c->pid, sig) < 0 ? -errno : 0;
+}
+
+/* Open a PTY pair; the slave is opened through the master where the kernel allows
+ * (TIOCGPTPEER), so no /dev/pts path lookup can be redirected. */
+static int pty_open(int *master_out, int *slave_out, const struct winsize *ws, struct sv_err *err)
+{
+	_cleanup_close_ int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
+	if (master < 0)
+		return sv_err_set(err, errno, "cannot allocate a PTY: /dev/ptmx: %s",
+				  strerror(errno));
+	int unlock = 0;
+	if (ioctl(master, TIOCSPTLCK, &unlock) < 0)
+		return sv_err_set(err, errno, "cannot unlock PTY: %s", strerror(errno));
+	int slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (slave < 0) {
+		unsigned int n;
+		char path[64];
+		if (ioctl(master, TIOCGPTN, &n) < 0)
+			return sv_err_set(err, errno, "cannot find PTY slave: %s", strerror(errno));
+		sv_fmt(path, sizeof(path), "/dev/pts/%u", n);
+		slave = open(path, O_RDWR | O_NOCTTY | O_CLOEXEC);
+		if (slave < 0)
+			return sv_err_set(err, errno, "cannot open %s: %s", path, strerror(errno));
+	}
+	(void)ioctl(slave, TIOCSWINSZ, ws);
+	*master_out = sv_steal_fd(&master);
+	*slave_out = slave;
+	return 0;
+}
+
+static void child_fail(int statusfd, int exit_code, int errnum, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5), noreturn));
+static void child_fail(int statusfd, int exit_code, int errnum, const char *fmt, ...)
+{
+	struct sv_spawn_failure f;
+	va_list ap;
+	f.exit_code = exit_code;
+	f.errnum = errnum;
+	va_start(ap, fmt);
+	sv_vfmt(f.msg, sizeof(f.msg), fmt, ap);
+	va_end(ap);
+	(void)sv_write_all(statusfd, &f, sizeof(f));
+	_exit(exit_code);
+}
+
+static const char *env_lookup(char *const *envp, const char *name)
+{
+	size_t n = strlen(name);
+	for (; envp && *envp; envp++) {
+		if (strncmp(*envp, name, n) == 0 && (*envp)[n] == '=')
+			return *envp + n + 1;
+	}
+	return NULL;
+}
+
+/* execvpe with the PATH of the child's environment, done by hand so the lookup happens as the
+ * final identity and with no allocation. Returns the errno that best describes the failure. */
+static int exec_search(char *const *argv, char *const *envp)
+{
+	const char *file = argv[0];
+	if (strchr(file, '/')) {
+		execve(file, argv, envp);
+		return errno;
+	}
+	const char *path = env_lookup(envp, "PATH");
+	if (!path)
+		path = SV_DEFAULT_PATH;
+	bool eacces = false;
+	size_t flen = strlen(file);
+	for (const char *p = path;; p++) {
+		const char *start = p;
+		while (*p && *p != ':')
+			p++;
+		size_t dlen = (size_t)(p - start);
+		char buf[PATH_MAX];
+		if (dlen + 1 + flen + 1 <= sizeof(buf)) {
+			if (dlen == 0) {
+				buf[0] = '.';
+				dlen = 1;
+			} else {
+				memcpy(buf, start, dlen);
+			}
+			buf[dlen] = '/';
+			memcpy(buf + dlen + 1, file, flen + 1);
+			execve(buf, argv, envp);
+			switch (errno) {
+			case EACCES:
+				eacces = true;
+				break;
+			case ENOENT:
+			case ENOTDIR:
+			case ENAMETOOLONG:
+				break;
+			default:
+				return errno;
+			}
+		}
+		if (!*p)
+			break;
+	}
+	return eacces ? EACCES : ENOENT;
+}
+
+static void close_inherited_fds(void)
+{
+	/* Mark everything above stderr close-on-exec: fds the hook still needs (a Landlock ruleset)
+	 * stay usable until exec, and nothing reaches the agent. */
+	if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
+		return;
+	struct rlimit rl;
+	long max = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
+			   ? (long)rl.rlim_cur
+			   : 65536;
+	for (long fd = 3; fd < max; fd++)
+		(void)fcntl((int)fd, F_SETFD, FD_CLOEXEC);
+}
+
+static void reset_signals(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	for (int sig = 1; sig < _NSIG; sig++) {
+		if (sig != SIGKILL && sig != SIGSTOP)
+			(void)sigaction(sig, &sa, NULL);
+	}
+	sigset_t none;
+	sigemptyset(&none);
+	(void)sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+static void child_main(const struct sv_spawn *o, int statusfd, int slave, int in_r, int out_w,
+		       int err_w)
+{
+	struct sv_err err = {0};
+	if (o->tty) {
+		if (setsid() < 0)
+			child_fail(statusfd, SV_EXIT_CHILD_SETUP, errno, "setsid: %s",
+				   strerror(errno));
+		if (ioctl(slave, TIOCSCTTY, 0) < 0)
+			child_fail(statusfd, SV_EXIT_CHILD_SETUP, errno,
+				   "cannot make the PTY the controlling terminal: %s",
+				   strerror(errno));
+		in_r = out_w = err_w = slave;
+	} else if (o->new_pgrp && setpgid(0, 0) < 0) {
+		child_fail(statusfd, SV_EXIT_CHILD_SETUP, errno, "setpgid: %s", strerror(errno));
+	}
+	if (dup2(in_r, 0) < 0 || dup2(out_w, 1) < 0 || dup2(err_w, 2) < 0)
+		child_fail(statusfd, SV_EXIT_CHILD_SETUP, errno, "cannot set up stdio: %s",
+			   strerror(errno));
+	close_inherited_fds();
+	if (o->hook) {
+		int r = o->hook(o->hook_ctx, &err);
+		if (r < 0)
+			child_fail(statusfd, SV_EXIT_CHILD_SETUP, -r, "%s", err.msg);
+	}
+	if (o->cwd && chdir(o->cwd) < 0)
+		child_fail(statusfd, SV_EXIT_CHILD_SETUP, errno, "cannot enter workdir %s: %s",
+			   o->cwd, strerror(errno));
+	reset_signals();
+	int e = exec_search(o->argv, o->envp);
+	bool missing = e == ENOENT || e == ENOTDIR;
+	child_fail(statusfd, missing ? SV_EXIT_NOT_FOUND : SV_EXIT_NOT_EXECUTABLE, e, "%s: %s: %s",
+		   o->argv[0], missing ? "not found" : "not executable", strerror(e));
+}
+
+static int make_pipe(int fds[2], struct sv_err *err)
+{
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return sv_err_set(err, errno, "pipe2: %s", strerror(errno));
+	return 0;
+}
+
+int sv_spawn_start(const struct sv_spawn *o, struct sv_child *out,
+		   struct sv_spawn_failure *failure, struct sv_err *err)
+{
+	int status[2] = {-1, -1}, in[2] = {-1, -1}, outp[2] = {-1, -1}, errp[2] = {-1, -1};
+	int master = -1, slave = -1;
+	int r;
+
+	memset(failure, 0, sizeof(*failure));
+	*out = (struct sv_child){.pid = -1, .pidfd = -1, .pty_fd = -1, .in_fd = -1,
+				 .out_fd = -1, .err_fd = -1};
+	if ((r = make_pipe(status, err)) < 0)
+		goto out;
+	if (o->tty) {
+		if ((r = pty_open(&master, &slave, &o->ws, err)) < 0)
+			goto out;
+	} else if ((r = make_pipe(in, err)) < 0 || (r = make_pipe(outp, err)) < 0 ||
+		   (r = make_pipe(errp, err)) < 0) {
+		goto out;
+	}
+
+	pid_t pid = fork();
+	if (pid < 0) {
+		r = sv_err_set(err, errno, "fork: %s", strerror(errno));
+		goto out;
+	}
+	if (pid == 0) {
+		close(status[0]);
+		child_main(o, status[1], slave, in[0], outp[1], errp[1]);
+	}
+
+	out->pid = pid;
+	out->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (out->pidfd >= 0)
+		(void)fcntl(out->pidfd, F_SETFD, FD_CLOEXEC);
+	close(status[1]);
+	status[1] = -1;
+	/* Blocks only until the child execs or reports: it does nothing slow before that. */
+	ssize_t n;
+	do {
+		n = read(status[0], failure, sizeof(*failure));
+	} while (n < 0 && errno == EINTR);
+	if (n != (ssize_t)sizeof(*failure))
+		memset(failure, 0, sizeof(*failure)); /* EOF: exec succeeded */
+	failure->msg[sizeof(failure->msg) - 1] = '\0';
+
+	if (o->tty) {
+		out->pty_fd = master;
+		master = -1;
+	} else {
+		out->in_fd = in[1];
+		out->out_fd = outp[0];
+		out->err_fd = errp[0];
+		in[1] = outp[0] = errp[0] = -1;
+		(void)fcntl(out->in_fd, F_SETFL, O_NONBLOCK);
+		(void)fcntl(out->out_fd, F_SETFL, O_NONBLOCK);
+		(void)fcntl(out->err_fd, F_SETFL, O_NONBLOCK);
+	}
+	r = 0;
+out: {
+	int all[] = {status[0], status[1], in[0], in[1], outp[0], outp[1], errp[0], errp[1],
+		     master, slave};
+	for (size_t i = 0; i < SV_ARRAY_SIZE(all); i++) {
+		if (all[i] >= 0)
+			close(all[i]);
+	}
+}
+	return r;
+}
