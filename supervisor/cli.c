@@ -110,9 +110,7 @@ static int check_mode(const char *mode, struct sv_err *err)
 	while (*p) {
 		const char *e = strchr(p, ',');
 		size_t len = e ? (size_t)(e - p) : strlen(p);
-		if (len == 7 && strncmp(p, "network", 7) == 0)
-			other = any = true;
-		else if (len == 7 && strncmp(p, "process", 7) == 0)
+		if (len == 7 && (strncmp(p, "network", 7) == 0 || strncmp(p, "process", 7) == 0))
 			other = any = true;
 		else if (len == 12 && strncmp(p, "network-init", 12) == 0)
 			init = any = true;

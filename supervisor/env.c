@@ -70,7 +70,7 @@ int sv_env_from(struct sv_env *env, char *const *base)
 		if (!eq || eq == *base || sv_env_is_secret(*base, (size_t)(eq - *base)))
 			continue;
 		char *kv = strdup(*base);
-		if (!kv || (r = push(env, kv)) < 0) {
+		if (!kv || push(env, kv) < 0) {
 			sv_env_free(env);
 			return -ENOMEM;
 		}
@@ -102,7 +102,8 @@ int sv_env_set(struct sv_env *env, const char *name, const char *value)
 		return -ENOMEM;
 	memcpy(kv, name, nl);
 	kv[nl] = '=';
-	memcpy(kv + nl + 1, value, vl + 1);
+	memcpy(kv + nl + 1, value, vl);
+	kv[nl + 1 + vl] = '\0';
 	ssize_t i = find(env, name);
 	if (i >= 0) {
 		free(env->vars[i]);

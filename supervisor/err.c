@@ -13,7 +13,7 @@ size_t sv_vfmt(char *buf, size_t size, const char *fmt, va_list ap)
 {
 	if (size == 0)
 		return 0;
-	int n = vsnprintf(buf, size, fmt, ap);
+	int n = vsnprintf(buf, size, fmt, ap); /* NOLINT(clang-analyzer-valist.Uninitialized) */
 	if (n < 0) {
 		buf[0] = '\0';
 		return 0;
@@ -25,7 +25,7 @@ size_t sv_fmt(char *buf, size_t size, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	size_t n = sv_vfmt(buf, size, fmt, ap);
+	size_t n = sv_vfmt(buf, size, fmt, ap); /* NOLINT(clang-analyzer-valist.Uninitialized) */
 	va_end(ap);
 	return n;
 }

@@ -158,7 +158,8 @@ static size_t put_utf8(char *o, unsigned int cp)
 	return 4;
 }
 
-static int parse_escape(struct sv_json *j, char *o, size_t *olen, struct sv_err *err)
+static int parse_escape(struct sv_json *j, char *o, size_t *olen, unsigned int *cp_out,
+			struct sv_err *err)
 {
 	if (j->pos >= j->len)
 		return sv_json_fail(j, err, "unterminated string");
@@ -169,6 +170,7 @@ static int parse_escape(struct sv_json *j, char *o, size_t *olen, struct sv_err 
 	if (p) {
 		o[0] = to[p - from];
 		*olen = 1;
+		*cp_out = (unsigned char)o[0];
 		return 0;
 	}
 	if (c != 'u')
@@ -185,6 +187,7 @@ static int parse_escape(struct sv_json *j, char *o, size_t *olen, struct sv_err 
 		cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
 	}
 	*olen = put_utf8(o, cp);
+	*cp_out = cp;
 	return 0;
 }
 
@@ -218,11 +221,12 @@ int sv_json_string(struct sv_json *j, char **out, size_t *outlen, bool allow_nul
 			return sv_json_fail(j, err, "control character in string");
 		if (c == '\\') {
 			j->pos++;
-			size_t k;
-			int r = parse_escape(j, s + n, &k, err);
+			size_t k = 0;
+			unsigned int cp = 0;
+			int r = parse_escape(j, s + n, &k, &cp, err);
 			if (r < 0)
 				return r;
-			if (!allow_nul && k == 1 && s[n] == '\0')
+			if (!allow_nul && cp == 0)
 				return sv_json_fail(j, err, "NUL character in string");
 			n += k;
 			continue;

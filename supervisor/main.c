@@ -60,6 +60,12 @@ static int apply_default_shell(struct sv_spec *spec)
 
 static int absolute_workdir(const char *workdir, char *buf, size_t size, struct sv_err *err)
 {
+	if (strcmp(workdir, ".") == 0) {
+		if (!getcwd(buf, size))
+			return sv_err_set(err, errno, "cannot find the current directory: %s",
+					  strerror(errno));
+		return 0;
+	}
 	if (workdir[0] == '/') {
 		if (sv_fmt(buf, size, "%s", workdir) >= size - 1)
 			return sv_err_set(err, ENAMETOOLONG, "--workdir: path too long");
@@ -89,8 +95,10 @@ static int run_sandbox(const struct sv_cli *cli)
 		return SV_EXIT_SETUP;
 	}
 
+	/* Without --workdir the child keeps the directory we were started in; we leave it. */
 	char workdir[PATH_MAX];
-	if (cli->workdir && absolute_workdir(cli->workdir, workdir, sizeof(workdir), &err) < 0) {
+	if (absolute_workdir(cli->workdir ? cli->workdir : ".", workdir, sizeof(workdir), &err) <
+	    0) {
 		sv_error(COMP, "workdir_invalid", "%s", err.msg);
 		sv_spec_free(&spec);
 		return SV_EXIT_SETUP;
@@ -112,7 +120,7 @@ static int run_sandbox(const struct sv_cli *cli)
 	struct sv_run_opts opts = {
 		.spec = &spec,
 		.envp = env.vars,
-		.workdir = cli->workdir ? workdir : NULL,
+		.workdir = workdir,
 		.timeout_ms = cli->timeout_s * 1000,
 		.grace_ms = cli->grace_ms,
 	};

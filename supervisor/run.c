@@ -91,8 +91,12 @@ static void signal_descendants(int sig)
 	}
 	size_t cap = 256, n = 0;
 	pid_t(*pairs)[2] = malloc(cap * sizeof(*pairs));
+	if (!pairs) {
+		closedir(d);
+		return;
+	}
 	struct dirent *de;
-	while (pairs && (de = readdir(d))) {
+	while ((de = readdir(d))) {
 		unsigned long long pid;
 		if (sv_parse_uint(de->d_name, 1, 0x7fffffff, &pid) < 0)
 			continue;
@@ -122,8 +126,6 @@ static void signal_descendants(int sig)
 		n++;
 	}
 	closedir(d);
-	if (!pairs)
-		return;
 	/* Mark descendants: iterate until no new pid joins the set (bounded by n passes). */
 	bool *mark = calloc(n ? n : 1, sizeof(bool));
 	if (!mark) {

@@ -1,0 +1,124 @@
+# supervisor: a static musl PID 1 for AI-agent sandboxes.
+#
+#   make          build/supervisor (static, musl), dependencies built once into build/deps
+#   make run      install build packages, build, run a demo sandbox
+#   make check    install test packages, then every test (unit, integration, runc, fuzz, lint)
+#
+# The product is built with musl-gcc against static dependencies from Debian sources; tests
+# build the same sources for glibc with ASan and UBSan.
+
+BUILD       := build
+VERSION     := $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0)
+
+include static/deps.mk
+
+MUSL_CC     ?= musl-gcc
+CC_TEST     ?= gcc
+CLANG       ?= clang
+
+WARNINGS    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wundef -Wstrict-prototypes \
+               -Wmissing-prototypes -Wno-missing-field-initializers
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARNINGS) -DSV_VERSION='"$(VERSION)"' -I.
+HARDEN      := -fstack-protector-strong -fPIE -fno-strict-aliasing
+PROD_CFLAGS := $(BASE_CFLAGS) $(HARDEN) -Os -ffunction-sections -fdata-sections $(DEPS_CFLAGS)
+PROD_LDFLAGS := $(MUSL_LDFLAGS_STATIC_PIE) -Wl,-z,relro,-z,now -Wl,--gc-sections -s
+
+MODULES     := supervisor landlock netns session
+SRCS        := $(wildcard $(addsuffix /*.c,$(MODULES)))
+LIB_SRCS    := $(filter-out supervisor/main.c,$(SRCS))
+HDRS        := $(wildcard $(addsuffix /*.h,$(MODULES)))
+
+PROD_OBJS   := $(SRCS:%.c=$(BUILD)/obj/%.o)
+
+.PHONY: all run check unit integration runc fuzz fuzz-short lint format symcheck bench \
+        packages clean distclean
+
+all: $(BUILD)/supervisor
+
+$(BUILD)/obj/%.o: %.c $(HDRS) | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(MUSL_CC) $(PROD_CFLAGS) -c $< -o $@
+
+# The archives are prerequisites: replacing one (LGPL relinking) relinks the binary.
+$(BUILD)/supervisor: $(PROD_OBJS) $(DEPS_LIBS) $(DEPS_STAMP) static/check-static.sh
+	$(MUSL_CC) $(PROD_LDFLAGS) -o $@ $(PROD_OBJS) $(DEPS_LIBS) $(MUSL_LDLIBS_STATIC_PIE)
+	@sh static/check-static.sh $@
+
+# --- packages ---------------------------------------------------------------------------------
+packages:
+	@sh static/packages.sh build
+
+# --- demo ----------------------------------------------------------------------------------------
+run: packages
+	@$(MAKE) --no-print-directory all
+	@sh tests/integration/demo.sh $(BUILD)/supervisor
+
+# --- tests ---------------------------------------------------------------------------------------
+TEST_CFLAGS := $(BASE_CFLAGS) -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+               -fno-sanitize-recover=all
+TEST_LIBS   := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt -pthread)
+TEST_OBJS   := $(LIB_SRCS:%.c=$(BUILD)/test/obj/%.o)
+UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
+UNIT_BINS   := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/test/%)
+
+$(BUILD)/test/obj/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC_TEST) $(TEST_CFLAGS) -c $< -o $@
+
+$(BUILD)/test/test_%: tests/unit/test_%.c $(TEST_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC_TEST) $(TEST_CFLAGS) -o $@ $< $(TEST_OBJS) $(TEST_LIBS) $(TEST_DEP_LIBS)
+
+unit: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+
+integration: $(BUILD)/supervisor
+	@python3 tests/integration/run.py
+
+runc: $(BUILD)/supervisor
+	@sh tests/runc/run.sh
+
+FUZZ_SRCS   := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS   := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+FUZZ_CFLAGS := $(BASE_CFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined
+
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRCS) $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRCS) $(TEST_DEP_LIBS)
+
+FUZZ_SECONDS ?= 300
+fuzz: $(FUZZ_BINS)
+	@set -e; for f in $(FUZZ_BINS); do \
+	  n=$$(basename $$f); mkdir -p $(BUILD)/fuzz/corpus-$$n; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) $(BUILD)/fuzz/corpus-$$n tests/fuzz/corpus/$$n; done
+
+fuzz-short:
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=20
+
+lint:
+	@sh tests/lint.sh
+
+symcheck: $(BUILD)/supervisor
+	@sh tests/symcheck.sh $(PROD_OBJS)
+
+check:
+	@sh static/packages.sh test
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory symcheck
+	@$(MAKE) --no-print-directory integration
+	@$(MAKE) --no-print-directory runc
+	@$(MAKE) --no-print-directory fuzz-short
+	@$(MAKE) --no-print-directory lint
+
+bench: $(BUILD)/supervisor
+	@sh bench/startup.sh $(BUILD)/supervisor
+
+format:
+	clang-format -i $(SRCS) $(HDRS) $(wildcard tests/unit/*.c tests/fuzz/*.c)
+
+clean:
+	rm -rf $(BUILD)/obj $(BUILD)/test $(BUILD)/fuzz $(BUILD)/supervisor
+
+distclean:
+	rm -rf $(BUILD)

@@ -1,0 +1,34 @@
+#!/bin/sh
+# Start-up benchmark: our supervisor vs tini (Debian's tini-static when present), same run,
+# interleaved, RUNS times each. Prints medians/p95, the ratios, binary sizes and peak RSS.
+# Usage: bench/startup.sh build/supervisor [RUNS]
+set -eu
+sup=$(realpath "$1")
+runs=${2:-200}
+mkdir -p build/bench
+out=$(realpath build/bench)
+musl-gcc -static -O2 -o "$out/stamp" bench/stamp.c
+musl-gcc -static -O2 -o "$out/startup" bench/startup.c
+tini=$(command -v tini-static || command -v tini)
+"$out/startup" "$runs" "$out/stamp" \
+	bare -- \
+	supervisor "$sup" --log-level error -- \
+	tini "$tini" -s -- -- > "$out/startup.txt"
+cat "$out/startup.txt"
+awk -v sup_size="$(stat -c %s "$sup")" -v tini_size="$(stat -c %s "$tini")" '
+	{ for (i = 2; i <= NF; i++) { split($i, kv, "="); v[$1, kv[1]] = kv[2] } }
+	END {
+		sb = v["supervisor", "start_median_us"] - v["bare", "start_median_us"]
+		tb = v["tini", "start_median_us"] - v["bare", "start_median_us"]
+		printf "ratio start_median supervisor/tini = %.2f (added over bare exec: %.0f us vs %.0f us)\n",
+			v["supervisor", "start_median_us"] / v["tini", "start_median_us"], sb, tb
+		printf "ratio start_p95 supervisor/tini = %.2f\n",
+			v["supervisor", "start_p95_us"] / v["tini", "start_p95_us"]
+		printf "ratio total_median supervisor/tini = %.2f\n",
+			v["supervisor", "total_median_us"] / v["tini", "total_median_us"]
+		printf "ratio max_rss supervisor/tini = %.2f (%d KiB vs %d KiB)\n",
+			v["supervisor", "max_rss_kb"] / v["tini", "max_rss_kb"],
+			v["supervisor", "max_rss_kb"], v["tini", "max_rss_kb"]
+		printf "binary size: supervisor %d bytes, tini %d bytes (ratio %.2f)\n",
+			sup_size, tini_size, sup_size / tini_size
+	}' "$out/startup.txt" | tee -a "$out/startup.txt"
