@@ -13,7 +13,7 @@ tini=$(command -v tini-static || command -v tini)
 "$out/startup" "$runs" "$out/stamp" \
 	bare -- \
 	supervisor "$sup" --log-level error -- \
-	tini "$tini" -s -- -- > "$out/startup.txt"
+	tini "$tini" -s -- > "$out/startup.txt"
 cat "$out/startup.txt"
 awk -v sup_size="$(stat -c %s "$sup")" -v tini_size="$(stat -c %s "$tini")" '
 	{ for (i = 2; i <= NF; i++) { split($i, kv, "="); v[$1, kv[1]] = kv[2] } }

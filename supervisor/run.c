@@ -240,15 +240,11 @@ static void main_exited(struct run *r, const siginfo_t *si)
 		  SV_KVS({"pid", pid}, {"code", code},
 			 {"signaled", si->si_code == CLD_EXITED ? "false" : "true"}));
 	sv_loop_del(&r->loop, &r->pidw);
-	/* Whatever is left (daemons, orphans) gets the same orderly stop as on SIGTERM. */
-	if (!r->stopping && !r->killing) {
-		signal_everyone(r, SIGTERM);
-		start_grace(r, r->opts->grace_ms);
-	}
 }
 
 static void reap(struct run *r)
 {
+	bool main_was_alive = r->main_alive;
 	for (;;) {
 		siginfo_t si;
 		memset(&si, 0, sizeof(si));
@@ -268,6 +264,13 @@ static void reap(struct run *r)
 	memset(&si, 0, sizeof(si));
 	if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0 && errno == ECHILD)
 		r->children_gone = true;
+	/* The main process is gone but others remain (daemons, orphans): they get the same
+	 * orderly stop as on SIGTERM. */
+	if (main_was_alive && !r->main_alive && !r->children_gone && !r->stopping &&
+	    !r->killing) {
+		signal_everyone(r, SIGTERM);
+		start_grace(r, r->opts->grace_ms);
+	}
 	maybe_finish(r);
 }
 
