@@ -54,23 +54,34 @@ run: packages
 	@sh tests/integration/demo.sh $(BUILD)/supervisor
 
 # --- tests ---------------------------------------------------------------------------------------
-TEST_CFLAGS := $(BASE_CFLAGS) -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
-               -fno-sanitize-recover=all
+# Tests link Debian's glibc builds of libseccomp, libcap and libnl; inih is compiled from the
+# same pinned source as the product, with the same options (its handler prototype depends on them).
+INIH_SRC_DIR := $(DEPS_SRC_DIR)/libinih_$(VERSION_libinih)
+HOST_CFLAGS := -isystem /usr/include/libnl3 -isystem $(INIH_SRC_DIR) $(INIH_DEFINES)
+TEST_CFLAGS := $(BASE_CFLAGS) $(HOST_CFLAGS) -O1 -g -fno-omit-frame-pointer \
+               -fsanitize=address,undefined -fno-sanitize-recover=all
+HOST_LIBS   := -lseccomp -lcap -lnl-route-3 -lnl-3
+TEST_DEP_LIBS = $(BUILD)/test/obj/ini.o $(HOST_LIBS)
 TEST_LIBS   := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt -pthread)
 TEST_OBJS   := $(LIB_SRCS:%.c=$(BUILD)/test/obj/%.o)
 UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS   := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/test/%)
 
-$(BUILD)/test/obj/%.o: %.c $(HDRS)
+$(BUILD)/test/obj/%.o: %.c $(HDRS) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC_TEST) $(TEST_CFLAGS) -c $< -o $@
 
-$(BUILD)/test/test_%: tests/unit/test_%.c $(TEST_OBJS)
+$(BUILD)/test/obj/ini.o: | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC_TEST) $(TEST_CFLAGS) -w -c $(INIH_SRC_DIR)/ini.c -o $@
+
+$(BUILD)/test/test_%: tests/unit/test_%.c $(TEST_OBJS) $(BUILD)/test/obj/ini.o
 	@mkdir -p $(dir $@)
 	$(CC_TEST) $(TEST_CFLAGS) -o $@ $< $(TEST_OBJS) $(TEST_LIBS) $(TEST_DEP_LIBS)
 
 unit: $(UNIT_BINS)
-	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+	@fail=0; for t in $(UNIT_BINS); do echo "== $$t"; $$t || fail=$$((fail + 1)); done; \
+	  echo "unit: $$(( $(words $(UNIT_BINS)) - fail )) passed, $$fail failed"; [ $$fail -eq 0 ]
 
 integration: $(BUILD)/supervisor
 	@python3 tests/integration/run.py
@@ -80,11 +91,11 @@ runc: $(BUILD)/supervisor
 
 FUZZ_SRCS   := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS   := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
-FUZZ_CFLAGS := $(BASE_CFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined
+FUZZ_CFLAGS := $(BASE_CFLAGS) $(HOST_CFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined
 
-$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRCS) $(HDRS)
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRCS) $(HDRS) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRCS) $(TEST_DEP_LIBS)
+	$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRCS) $(INIH_SRC_DIR)/ini.c $(HOST_LIBS)
 
 FUZZ_SECONDS ?= 300
 fuzz: $(FUZZ_BINS)
