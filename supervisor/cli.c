@@ -42,7 +42,7 @@ enum opt_id {
 
 struct opt {
 	enum opt_id id;
-	const char *name; /* long name without dashes */
+	const char *name; /* long name with its dashes: also what warnings print */
 	char short_name;
 	bool has_value;
 	const char *env;  /* fallback variable, or NULL */
@@ -50,34 +50,34 @@ struct opt {
 };
 
 static const struct opt opts[] = {
-	{OPT_WORKDIR, "workdir", 'w', true, NULL, false},
-	{OPT_TIMEOUT, "timeout", 't', true, NULL, false},
-	{OPT_INTERACTIVE, "interactive", 'i', false, NULL, false},
-	{OPT_SANDBOX_ID, "sandbox-id", 0, true, "OPENSHELL_SANDBOX_ID", true},
-	{OPT_SANDBOX, "sandbox", 0, true, "OPENSHELL_SANDBOX", true},
-	{OPT_ENDPOINT, "openshell-endpoint", 0, true, "OPENSHELL_ENDPOINT", true},
-	{OPT_POLICY_RULES, "policy-rules", 0, true, "OPENSHELL_POLICY_RULES", true},
-	{OPT_POLICY_DATA, "policy-data", 0, true, "OPENSHELL_POLICY_DATA", true},
-	{OPT_LOG_LEVEL, "log-level", 0, true, "OPENSHELL_LOG_LEVEL", false},
-	{OPT_SSH_SOCKET, "ssh-socket-path", 0, true, "OPENSHELL_SSH_SOCKET_PATH", true},
-	{OPT_INFERENCE_ROUTES, "inference-routes", 0, true, "OPENSHELL_INFERENCE_ROUTES", true},
-	{OPT_HEALTH_CHECK, "health-check", 0, false, NULL, true},
-	{OPT_HEALTH_PORT, "health-port", 0, true, NULL, true},
-	{OPT_MODE, "mode", 0, true, NULL, false},
-	{OPT_PROXY_UID, "proxy-uid", 0, true, "OPENSHELL_PROXY_UID", true},
-	{OPT_PROXY_GID, "proxy-gid", 0, true, "OPENSHELL_PROXY_GID", true},
-	{OPT_SIDECAR_STATE, "sidecar-state-dir", 0, true, "OPENSHELL_SIDECAR_STATE_DIR", true},
-	{OPT_SIDECAR_TLS, "sidecar-tls-dir", 0, true, NULL, true},
-	{OPT_UPSTREAM_PROXY, "upstream-proxy", 0, true, NULL, true},
-	{OPT_UPSTREAM_NO_PROXY, "upstream-no-proxy", 0, true, NULL, true},
-	{OPT_UPSTREAM_AUTH_FILE, "upstream-proxy-auth-file", 0, true, NULL, true},
-	{OPT_UPSTREAM_AUTH_INSECURE, "upstream-proxy-auth-allow-insecure", 0, false, NULL, true},
-	{OPT_UPSTREAM_BY_HOSTNAME, "upstream-proxy-connect-by-hostname", 0, false, NULL, true},
-	{OPT_GRACE, "grace-period", 0, true, NULL, false},
-	{OPT_LOG_FORMAT, "log-format", 0, true, NULL, false},
-	{OPT_POLICY, "policy", 0, true, "OPENSHELL_POLICY_FILE", true},
-	{OPT_VERSION, "version", 'V', false, NULL, false},
-	{OPT_HELP, "help", 'h', false, NULL, false},
+	{OPT_WORKDIR, "--workdir", 'w', true, NULL, false},
+	{OPT_TIMEOUT, "--timeout", 't', true, NULL, false},
+	{OPT_INTERACTIVE, "--interactive", 'i', false, NULL, false},
+	{OPT_SANDBOX_ID, "--sandbox-id", 0, true, "OPENSHELL_SANDBOX_ID", true},
+	{OPT_SANDBOX, "--sandbox", 0, true, "OPENSHELL_SANDBOX", true},
+	{OPT_ENDPOINT, "--openshell-endpoint", 0, true, "OPENSHELL_ENDPOINT", true},
+	{OPT_POLICY_RULES, "--policy-rules", 0, true, "OPENSHELL_POLICY_RULES", true},
+	{OPT_POLICY_DATA, "--policy-data", 0, true, "OPENSHELL_POLICY_DATA", true},
+	{OPT_LOG_LEVEL, "--log-level", 0, true, "OPENSHELL_LOG_LEVEL", false},
+	{OPT_SSH_SOCKET, "--ssh-socket-path", 0, true, "OPENSHELL_SSH_SOCKET_PATH", true},
+	{OPT_INFERENCE_ROUTES, "--inference-routes", 0, true, "OPENSHELL_INFERENCE_ROUTES", true},
+	{OPT_HEALTH_CHECK, "--health-check", 0, false, NULL, true},
+	{OPT_HEALTH_PORT, "--health-port", 0, true, NULL, true},
+	{OPT_MODE, "--mode", 0, true, NULL, false},
+	{OPT_PROXY_UID, "--proxy-uid", 0, true, "OPENSHELL_PROXY_UID", true},
+	{OPT_PROXY_GID, "--proxy-gid", 0, true, "OPENSHELL_PROXY_GID", true},
+	{OPT_SIDECAR_STATE, "--sidecar-state-dir", 0, true, "OPENSHELL_SIDECAR_STATE_DIR", true},
+	{OPT_SIDECAR_TLS, "--sidecar-tls-dir", 0, true, NULL, true},
+	{OPT_UPSTREAM_PROXY, "--upstream-proxy", 0, true, NULL, true},
+	{OPT_UPSTREAM_NO_PROXY, "--upstream-no-proxy", 0, true, NULL, true},
+	{OPT_UPSTREAM_AUTH_FILE, "--upstream-proxy-auth-file", 0, true, NULL, true},
+	{OPT_UPSTREAM_AUTH_INSECURE, "--upstream-proxy-auth-allow-insecure", 0, false, NULL, true},
+	{OPT_UPSTREAM_BY_HOSTNAME, "--upstream-proxy-connect-by-hostname", 0, false, NULL, true},
+	{OPT_GRACE, "--grace-period", 0, true, NULL, false},
+	{OPT_LOG_FORMAT, "--log-format", 0, true, NULL, false},
+	{OPT_POLICY, "--policy", 0, true, "OPENSHELL_POLICY_FILE", true},
+	{OPT_VERSION, "--version", 'V', false, NULL, false},
+	{OPT_HELP, "--help", 'h', false, NULL, false},
 };
 
 int sv_cli_parse_duration_ms(const char *s, uint64_t *ms)
@@ -138,6 +138,7 @@ static void note_unsupported(struct sv_cli *cli, const char *what)
 		cli->unsupported[cli->nunsupported++] = what;
 }
 
+/* @shown is the option's name as the user gave it (a static string: the flag or the variable). */
 static int apply(struct sv_cli *cli, const struct opt *o, const char *v, const char *shown,
 		 struct sv_err *err)
 {
@@ -226,7 +227,8 @@ static int apply(struct sv_cli *cli, const struct opt *o, const char *v, const c
 static const struct opt *find_long(const char *name, size_t len)
 {
 	for (size_t i = 0; i < SV_ARRAY_SIZE(opts); i++) {
-		if (strlen(opts[i].name) == len && strncmp(opts[i].name, name, len) == 0)
+		const char *n = opts[i].name + 2;
+		if (strlen(n) == len && strncmp(n, name, len) == 0)
 			return &opts[i];
 	}
 	return NULL;
@@ -277,6 +279,8 @@ int sv_cli_parse(int argc, char *const *argv, sv_getenv_fn getenv_fn, struct sv_
 	bool seen[SV_ARRAY_SIZE(opts)] = {false};
 	cli_defaults(cli);
 
+	if (argc < 1) /* argv[0] missing (execve with an empty argv): no options, no command */
+		argc = 1;
 	if (argc >= 2 && strcmp(argv[1], "copy-self") == 0) {
 		if (argc != 3 || !*argv[2])
 			return sv_err_set(err, EINVAL, "usage: copy-self DEST");
@@ -290,7 +294,6 @@ int sv_cli_parse(int argc, char *const *argv, sv_getenv_fn getenv_fn, struct sv_
 		const char *a = argv[i];
 		const struct opt *o;
 		const char *v = NULL;
-		char shown[64];
 		if (strcmp(a, "--") == 0) {
 			i++;
 			break;
@@ -304,16 +307,14 @@ int sv_cli_parse(int argc, char *const *argv, sv_getenv_fn getenv_fn, struct sv_
 			if (!o)
 				return sv_err_set(err, EINVAL, "unknown option '%.*s'", (int)(len + 2),
 						  a);
-			sv_fmt(shown, sizeof(shown), "--%s", o->name);
 			if (eq && !o->has_value)
-				return sv_err_set(err, EINVAL, "%s takes no value", shown);
+				return sv_err_set(err, EINVAL, "%s takes no value", o->name);
 			if (eq)
 				v = eq + 1;
 		} else {
 			o = find_short(a[1]);
 			if (!o)
 				return sv_err_set(err, EINVAL, "unknown option '-%c'", a[1]);
-			sv_fmt(shown, sizeof(shown), "--%s", o->name);
 			if (a[2] != '\0') {
 				if (!o->has_value)
 					return sv_err_set(err, EINVAL, "unknown option '%s'", a);
@@ -322,10 +323,10 @@ int sv_cli_parse(int argc, char *const *argv, sv_getenv_fn getenv_fn, struct sv_
 		}
 		if (o->has_value && !v) {
 			if (i + 1 >= argc)
-				return sv_err_set(err, EINVAL, "%s requires a value", shown);
+				return sv_err_set(err, EINVAL, "%s requires a value", o->name);
 			v = argv[++i];
 		}
-		int r = apply(cli, o, v ? v : "", shown, err);
+		int r = apply(cli, o, v ? v : "", o->name, err);
 		if (r < 0)
 			return r;
 		seen[o - opts] = true;

@@ -99,11 +99,21 @@ struct line {
 	bool full;
 };
 
+/* Room kept at the end of every line for the truncation mark and the newline. */
+#define LINE_RESERVE 8
+/* A JSON line that overflows is re-rendered without its pairs and with the message cut here. */
+#define JSON_MSG_FALLBACK_MAX 1024
+
 static void put(struct line *l, const char *s, size_t n)
 {
-	size_t room = sizeof(l->buf) - 4 - l->len; /* keep space for "…\n" */
+	size_t room = sizeof(l->buf) - LINE_RESERVE - l->len;
+	if (l->full)
+		return;
 	if (n > room) {
 		n = room;
+		/* Never cut a UTF-8 sequence: back up to the start of the character. */
+		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+			n--;
 		l->full = true;
 	}
 	memcpy(l->buf + l->len, s, n);
@@ -115,24 +125,13 @@ static void puts_(struct line *l, const char *s)
 	put(l, s, strlen(s));
 }
 
-static void putf(struct line *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void putf(struct line *l, const char *fmt, ...)
-{
-	char tmp[SV_LOG_LINE_MAX];
-	va_list ap;
-	va_start(ap, fmt);
-	size_t n = sv_vfmt(tmp, sizeof(tmp), fmt, ap);
-	va_end(ap);
-	put(l, tmp, n);
-}
-
-/* JSON string body: escape quotes, backslashes and control bytes; other bytes pass through. */
-static void put_json_str(struct line *l, const char *s)
+/* JSON string body (at most @max bytes of @s): quotes, backslashes and control bytes escaped. */
+static void put_json_strn(struct line *l, const char *s, size_t max)
 {
 	static const char hex[] = "0123456789abcdef";
 	put(l, "\"", 1);
-	for (; s && *s; s++) {
-		unsigned char c = (unsigned char)*s;
+	for (size_t i = 0; s && s[i] && i < max; i++) {
+		unsigned char c = (unsigned char)s[i];
 		if (c == '"' || c == '\\') {
 			char e[2] = {'\\', (char)c};
 			put(l, e, 2);
@@ -144,10 +143,44 @@ static void put_json_str(struct line *l, const char *s)
 			char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
 			put(l, e, 6);
 		} else {
-			put(l, (const char *)&c, 1);
+			size_t run = 1;
+			while (i + run < max && s[i + run] && (unsigned char)s[i + run] >= 0x20 &&
+			       s[i + run] != '"' && s[i + run] != '\\' && s[i + run] != 0x7f)
+				run++;
+			put(l, s + i, run);
+			i += run - 1;
 		}
 	}
 	put(l, "\"", 1);
+}
+
+static void put_json_str(struct line *l, const char *s)
+{
+	put_json_strn(l, s, (size_t)-1);
+}
+
+/* Text: control bytes would let a message forge a second log line; show them escaped. */
+static void put_text(struct line *l, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	while (s && *s) {
+		/* Plain runs go in one piece so truncation can respect character boundaries. */
+		size_t run = 0;
+		while (s[run] && (unsigned char)s[run] >= 0x20 && (unsigned char)s[run] != 0x7f)
+			run++;
+		if (run) {
+			put(l, s, run);
+			s += run;
+			continue;
+		}
+		unsigned char c = (unsigned char)*s++;
+		if (c == '\n') {
+			put(l, "\\n", 2);
+		} else {
+			char e[4] = {'\\', 'x', hex[c >> 4], hex[c & 15]};
+			put(l, e, 4);
+		}
+	}
 }
 
 /* Text values: printed bare unless they contain spaces, quotes or control bytes. */
@@ -159,7 +192,7 @@ static void put_text_val(struct line *l, const char *v)
 	}
 	bool quote = *v == '\0';
 	for (const char *p = v; *p; p++) {
-		if ((unsigned char)*p <= ' ' || *p == '"' || *p == '=')
+		if ((unsigned char)*p <= ' ' || *p == '"' || *p == '=' || *p == 0x7f)
 			quote = true;
 	}
 	if (quote)
@@ -168,19 +201,13 @@ static void put_text_val(struct line *l, const char *v)
 		puts_(l, v);
 }
 
-static void put_now(struct line *l)
+static void put_time(struct line *l)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	char t[40];
 	size_t n = sv_log_timestamp(t, sizeof(t), (long long)ts.tv_sec, ts.tv_nsec / 1000000);
-	if (g_format == SV_LOG_JSON) {
-		puts_(l, "{\"time\":\"");
-		put(l, t, n);
-		puts_(l, "\"");
-	} else {
-		put(l, t, n);
-	}
+	put(l, t, n);
 }
 
 static void put_json_kv(struct line *l, const char *k, const char *v)
@@ -193,12 +220,55 @@ static void put_json_kv(struct line *l, const char *k, const char *v)
 
 static void emit(struct line *l)
 {
-	if (l->full)
-		put(l, "\xe2\x80\xa6", 3); /* room was reserved */
+	if (l->full) {
+		memcpy(l->buf + l->len, "\xe2\x80\xa6", 3); /* LINE_RESERVE keeps room */
+		l->len += 3;
+	}
 	l->buf[l->len++] = '\n';
 	int saved = errno;
 	(void)sv_write_all(STDERR_FILENO, l->buf, l->len);
 	errno = saved;
+}
+
+/* What one line says; the two public entry points fill it. */
+struct record {
+	const char *level; /* JSON level */
+	const struct sv_kv *head; /* fixed fields after "level" */
+	size_t nhead;
+	const char *msg;
+	const struct sv_kv *kv;
+	size_t nkv;
+};
+
+/* JSON: {"time":..,"level":..,<head>,"msg":..,<kv>}. A line that does not fit is rendered again
+ * without its pairs and with a shortened message, so every line stays valid JSON. */
+static void emit_json(const struct record *r)
+{
+	struct line l;
+	for (int attempt = 0; attempt < 2; attempt++) {
+		bool fallback = attempt == 1;
+		l.len = 0;
+		l.full = false;
+		puts_(&l, "{\"time\":\"");
+		put_time(&l);
+		puts_(&l, "\"");
+		put_json_kv(&l, "level", r->level);
+		for (size_t i = 0; i < r->nhead; i++)
+			put_json_kv(&l, r->head[i].key, r->head[i].val);
+		puts_(&l, ",\"msg\":");
+		put_json_strn(&l, r->msg, fallback ? JSON_MSG_FALLBACK_MAX : (size_t)-1);
+		if (fallback) {
+			put_json_kv(&l, "truncated", "true");
+		} else {
+			for (size_t i = 0; i < r->nkv; i++)
+				put_json_kv(&l, r->kv[i].key, r->kv[i].val);
+		}
+		puts_(&l, "}");
+		if (!l.full)
+			break;
+	}
+	l.full = false; /* even the fallback is cut only if the fixed fields are absurd */
+	emit(&l);
 }
 
 void sv_log_kv(enum sv_log_level level, const char *component, const char *event, const char *msg,
@@ -206,24 +276,27 @@ void sv_log_kv(enum sv_log_level level, const char *component, const char *event
 {
 	if (!sv_log_enabled(level))
 		return;
+	if (g_format == SV_LOG_JSON) {
+		const struct sv_kv head[] = {{"component", component}, {"event", event}};
+		struct record r = {level_json[level], head, SV_ARRAY_SIZE(head), msg, kv, nkv};
+		emit_json(&r);
+		return;
+	}
 	struct line l;
 	l.len = 0;
 	l.full = false;
-	put_now(&l);
-	if (g_format == SV_LOG_JSON) {
-		put_json_kv(&l, "level", level_json[level]);
-		put_json_kv(&l, "component", component);
-		put_json_kv(&l, "event", event);
-		put_json_kv(&l, "msg", msg);
-		for (size_t i = 0; i < nkv; i++)
-			put_json_kv(&l, kv[i].key, kv[i].val);
-		puts_(&l, "}");
-	} else {
-		putf(&l, " %s %s: %s", level_names[level], component, msg);
-		for (size_t i = 0; i < nkv; i++) {
-			putf(&l, " %s=", kv[i].key);
-			put_text_val(&l, kv[i].val);
-		}
+	put_time(&l);
+	put(&l, " ", 1);
+	puts_(&l, level_names[level]);
+	put(&l, " ", 1);
+	puts_(&l, component);
+	puts_(&l, ": ");
+	put_text(&l, msg);
+	for (size_t i = 0; i < nkv; i++) {
+		put(&l, " ", 1);
+		puts_(&l, kv[i].key);
+		put(&l, "=", 1);
+		put_text_val(&l, kv[i].val);
 	}
 	emit(&l);
 }
@@ -247,30 +320,37 @@ void sv_log_ocsf(const char *class_activity, enum sv_sev sev, const char *action
 	/* Findings of medium severity and above are shown at the default level (warn). */
 	if (!sv_log_enabled(sev >= SV_SEV_MED ? SV_LOG_WARN : SV_LOG_INFO))
 		return;
+	if (g_format == SV_LOG_JSON) {
+		const struct sv_kv head[] = {{"class", class_activity},
+					     {"severity", sev_names[sev]},
+					     {"action", action},
+					     {"event", event}};
+		struct record r = {"ocsf", head, SV_ARRAY_SIZE(head), msg, kv, nkv};
+		emit_json(&r);
+		return;
+	}
 	struct line l;
 	l.len = 0;
 	l.full = false;
-	put_now(&l);
-	if (g_format == SV_LOG_JSON) {
-		put_json_kv(&l, "level", "ocsf");
-		put_json_kv(&l, "class", class_activity);
-		put_json_kv(&l, "severity", sev_names[sev]);
-		put_json_kv(&l, "action", action);
-		put_json_kv(&l, "event", event);
-		put_json_kv(&l, "msg", msg);
-		for (size_t i = 0; i < nkv; i++)
-			put_json_kv(&l, kv[i].key, kv[i].val);
-		puts_(&l, "}");
-	} else {
-		putf(&l, " OCSF %s [%s] %s %s", class_activity, sev_names[sev], action, msg);
-		if (nkv) {
-			puts_(&l, " [");
-			for (size_t i = 0; i < nkv; i++) {
-				putf(&l, "%s%s:", i ? " " : "", kv[i].key);
-				put_text_val(&l, kv[i].val);
-			}
-			puts_(&l, "]");
+	put_time(&l);
+	puts_(&l, " OCSF ");
+	puts_(&l, class_activity);
+	puts_(&l, " [");
+	puts_(&l, sev_names[sev]);
+	puts_(&l, "] ");
+	puts_(&l, action);
+	put(&l, " ", 1);
+	put_text(&l, msg);
+	if (nkv) {
+		puts_(&l, " [");
+		for (size_t i = 0; i < nkv; i++) {
+			if (i)
+				put(&l, " ", 1);
+			puts_(&l, kv[i].key);
+			put(&l, ":", 1);
+			put_text_val(&l, kv[i].val);
 		}
+		puts_(&l, "]");
 	}
 	emit(&l);
 }
