@@ -1,0 +1,612 @@
+/* Seccomp filters for the agent (contract §5.1) and the supervisor prelude (§5.2, fixes 11-12).
+ *
+ * Both are compiled with libseccomp in the parent and exported as BPF; sv_seccomp_install is
+ * the only thing that runs in a child, and it must stay async-signal-safe (no allocation, no
+ * libseccomp, no stdio). Every rule is explained in docs/security.md: keep the two in step.
+ */
+#include "seccomp.h"
+
+#include <fcntl.h>
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <seccomp.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#ifndef SECCOMP_FILTER_FLAG_TSYNC
+#define SECCOMP_FILTER_FLAG_TSYNC (1UL << 0)
+#endif
+#ifndef SECCOMP_FILTER_FLAG_LOG
+#define SECCOMP_FILTER_FLAG_LOG (1UL << 1)
+#endif
+#ifndef SYS_clone3
+#define SYS_clone3 435
+#endif
+
+#define SC_LOW32	    0xffffffffULL
+#define SC_NETLINK_ROUTE    0 /* the only netlink protocol the agent may open (§5.1) */
+#define SC_SELFTEST_STACK   ((size_t)64 * 1024)
+#define SC_SELFTEST_WAIT_MS 5000
+
+/* One rule: @name resolved by libseccomp; @fallback is used when this libseccomp does not know
+ * the name (numbers from 424 on are the same on x86_64 and aarch64), -1 when it must know it.
+ * Comparisons on int-typed arguments mask the low 32 bits: the kernel ignores the upper half,
+ * so a 64-bit compare could be dodged by setting it (CVE-2019-10063). */
+struct sc_rule {
+	const char *name;
+	int fallback;
+	int errnum;
+	unsigned int ncmp;
+	struct scmp_arg_cmp cmp[2];
+};
+
+/* Rule tables read best one rule a line. */
+/* clang-format off */
+#define SC_EQ32(a, v) {.arg = (a), .op = SCMP_CMP_MASKED_EQ, .datum_a = SC_LOW32, .datum_b = (v)}
+#define SC_BITS(a, m) {.arg = (a), .op = SCMP_CMP_MASKED_EQ, .datum_a = (m), .datum_b = (m)}
+
+/* The agent filter (§5.1 filters A and B merged into one, §13 fix 11). One filter, because it
+ * forbids adding another. */
+static const struct sc_rule agent_rules[] = {
+	/* ENOSYS so libc and runtimes fall back: to clone(), whose flags we can see, and from
+	 * io_uring to plain syscalls (io_uring would bypass every rule below). */
+	{"clone3", 435, ENOSYS},
+	{"io_uring_setup", 425, ENOSYS},
+	{"io_uring_enter", 426, ENOSYS},
+	{"io_uring_register", 427, ENOSYS},
+	/* Fileless exec, process inspection and control outside our pid view. */
+	{"memfd_create", -1, EPERM},
+	{"ptrace", -1, EPERM},
+	{"process_vm_readv", -1, EPERM},
+	{"process_vm_writev", -1, EPERM},
+	{"pidfd_open", 434, EPERM},
+	{"pidfd_getfd", 438, EPERM},
+	{"pidfd_send_signal", 424, EPERM},
+	/* Kernel attack surface reachable without capabilities. */
+	{"bpf", -1, EPERM},
+	{"userfaultfd", -1, EPERM},
+	{"perf_event_open", -1, EPERM},
+	{"keyctl", -1, EPERM},
+	{"add_key", -1, EPERM},
+	{"request_key", -1, EPERM},
+	/* Mounts (old and new API), namespaces, modules, kexec, handles: need capabilities the
+	 * agent does not hold; denied anyway in case a capability survives. */
+	{"mount", -1, EPERM},
+	{"umount2", -1, EPERM},
+	{"pivot_root", -1, EPERM},
+	{"fsopen", 430, EPERM},
+	{"fsconfig", 431, EPERM},
+	{"fsmount", 432, EPERM},
+	{"fspick", 433, EPERM},
+	{"move_mount", 429, EPERM},
+	{"open_tree", 428, EPERM},
+	{"mount_setattr", 442, EPERM},
+	{"open_tree_attr", 467, EPERM},
+	{"setns", -1, EPERM},
+	{"init_module", -1, EPERM},
+	{"finit_module", -1, EPERM},
+	{"delete_module", -1, EPERM},
+	{"kexec_load", -1, EPERM},
+	{"kexec_file_load", -1, EPERM},
+	{"open_by_handle_at", -1, EPERM},
+	/* Argument-dependent rules. */
+	{"execveat", -1, EPERM, 1, {SC_BITS(4, AT_EMPTY_PATH)}},
+	{"unshare", -1, EPERM, 1, {SC_BITS(0, CLONE_NEWUSER)}},
+	{"clone", -1, EPERM, 1, {SC_BITS(0, CLONE_NEWUSER)}},
+	{"seccomp", -1, EPERM, 1, {SC_EQ32(0, SECCOMP_SET_MODE_FILTER)}},
+	{"prctl", -1, EPERM, 1, {SC_EQ32(0, PR_SET_SECCOMP)}},
+	{"ioctl", -1, EPERM, 1, {SC_EQ32(1, TIOCSTI)}},
+	{"ioctl", -1, EPERM, 1, {SC_EQ32(1, TIOCLINUX)}},
+	/* Netlink is allowed for NETLINK_ROUTE only (getifaddrs). protocol is an int, but a
+	 * 64-bit "!= 0" only over-matches (dirty upper half → EPERM), so it fails closed. */
+	{"socket", -1, EPERM, 2,
+	 {SC_EQ32(0, AF_NETLINK), {.arg = 2, .op = SCMP_CMP_NE, .datum_a = SC_NETLINK_ROUTE}}},
+};
+
+/* The supervisor prelude (§5.2): nothing the supervisor does after setup needs these. setns
+ * and unshare stay allowed; so do sockets, epoll, fork and exec. */
+static const struct sc_rule prelude_rules[] = {
+	{"mount", -1, EPERM},
+	{"umount2", -1, EPERM},
+	{"pivot_root", -1, EPERM},
+	{"fsopen", 430, EPERM},
+	{"fsconfig", 431, EPERM},
+	{"fsmount", 432, EPERM},
+	{"fspick", 433, EPERM},
+	{"move_mount", 429, EPERM},
+	{"open_tree", 428, EPERM},
+	{"mount_setattr", 442, EPERM},
+	{"open_tree_attr", 467, EPERM},
+	{"bpf", -1, EPERM},
+	{"perf_event_open", -1, EPERM},
+	{"userfaultfd", -1, EPERM},
+	{"init_module", -1, EPERM},
+	{"finit_module", -1, EPERM},
+	{"delete_module", -1, EPERM},
+	{"kexec_load", -1, EPERM},
+	{"kexec_file_load", -1, EPERM},
+};
+/* clang-format on */
+
+/* Socket families the agent may create; every other family gets EPERM (allow-list, so a family
+ * added to the kernel later is denied too). */
+static bool family_is_allowed(unsigned int fam, unsigned int opts)
+{
+	switch (fam) {
+	case AF_UNIX:
+	case AF_NETLINK:
+		return true;
+	case AF_INET:
+	case AF_INET6:
+		return !(opts & SV_SECCOMP_DENY_INET);
+	default:
+		return false;
+	}
+}
+
+#define SC_FAMILY_SCAN 256 /* families are below AF_MAX (46 in 6.x); scan well past it */
+
+static void ctx_releasep(scmp_filter_ctx *ctx)
+{
+	if (*ctx)
+		seccomp_release(*ctx);
+}
+#define _cleanup_scmp_ __attribute__((cleanup(ctx_releasep)))
+
+static int ctx_new(scmp_filter_ctx *out, struct sv_err *err)
+{
+	_cleanup_scmp_ scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+	if (!ctx)
+		return sv_err_set(err, ENOMEM, "seccomp: cannot create a libseccomp context");
+	/* Only the native architecture is in the filter: an i386 (int 0x80) or x32 system call
+	 * on x86_64 reaches the bad-arch action and the whole process dies. */
+	int r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
+	/* Kernels before 4.14 lack KILL_PROCESS; killing the thread still fails closed. */
+	if (r < 0)
+		r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL);
+	if (r < 0)
+		return sv_err_set(err, -r, "seccomp: cannot set the bad-architecture action: %s",
+				  strerror(-r));
+	/* A binary tree keeps the per-syscall cost logarithmic; purely an optimisation. */
+	(void)seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
+	*out = sv_steal_ptr(&ctx);
+	return 0;
+}
+
+static int rule_add(scmp_filter_ctx ctx, const char *name, int fallback, int errnum,
+		    unsigned int ncmp, const struct scmp_arg_cmp *cmp, struct sv_err *err)
+{
+	int nr = seccomp_syscall_resolve_name(name);
+	if (nr == __NR_SCMP_ERROR && fallback >= 0)
+		nr = fallback;
+	if (nr < 0)
+		return sv_err_set(err, ENOSYS,
+				  "seccomp: system call %s is unknown on this architecture", name);
+	int r = seccomp_rule_add_exact_array(ctx, SCMP_ACT_ERRNO(errnum), nr, ncmp, cmp);
+	if (r < 0)
+		return sv_err_set(err, -r, "seccomp: cannot add the rule for %s: %s", name,
+				  strerror(-r));
+	return 0;
+}
+
+static int rules_add(scmp_filter_ctx ctx, const struct sc_rule *rules, size_t n, struct sv_err *err)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct sc_rule *ru = &rules[i];
+		int r = rule_add(ctx, ru->name, ru->fallback, ru->errnum, ru->ncmp, ru->cmp, err);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* socket() and socketpair(): EPERM for every family outside family_is_allowed. Families up to
+ * the highest allowed one are matched exactly on the low 32 bits; "arg0 > max" catches the
+ * rest, including any value with a dirty upper half (which can only over-match). */
+static int family_rules_add(scmp_filter_ctx ctx, const char *name, unsigned int opts,
+			    struct sv_err *err)
+{
+	unsigned int max = 0;
+	for (unsigned int fam = 0; fam < SC_FAMILY_SCAN; fam++) {
+		if (family_is_allowed(fam, opts))
+			max = fam;
+	}
+	for (unsigned int fam = 0; fam < max; fam++) {
+		if (family_is_allowed(fam, opts))
+			continue;
+		struct scmp_arg_cmp c = SC_EQ32(0, fam);
+		int r = rule_add(ctx, name, -1, EPERM, 1, &c, err);
+		if (r < 0)
+			return r;
+	}
+	struct scmp_arg_cmp gt = {.arg = 0, .op = SCMP_CMP_GT, .datum_a = max};
+	return rule_add(ctx, name, -1, EPERM, 1, &gt, err);
+}
+
+#if SCMP_VER_MAJOR > 2 || (SCMP_VER_MAJOR == 2 && SCMP_VER_MINOR >= 6)
+static int bpf_export(scmp_filter_ctx ctx, void **buf_out, size_t *len_out, struct sv_err *err)
+{
+	size_t len = 0;
+	int r = seccomp_export_bpf_mem(ctx, NULL, &len);
+	if (r < 0)
+		return sv_err_set(err, -r, "seccomp: cannot generate BPF: %s", strerror(-r));
+	if (len == 0 || len > BPF_MAXINSNS * sizeof(struct sock_filter))
+		return sv_err_set(err, E2BIG,
+				  "seccomp: generated BPF has an invalid size (%zu bytes)", len);
+	_cleanup_free_ void *buf = malloc(len);
+	if (!buf)
+		return sv_err_set(err, ENOMEM, "seccomp: out of memory");
+	r = seccomp_export_bpf_mem(ctx, buf, &len);
+	if (r < 0)
+		return sv_err_set(err, -r, "seccomp: cannot export BPF: %s", strerror(-r));
+	*buf_out = sv_steal_ptr(&buf);
+	*len_out = len;
+	return 0;
+}
+#else
+/* libseccomp < 2.6 can only write to an fd. A pipe holds 64 KiB and a program at most
+ * BPF_MAXINSNS * 8 = 32 KiB; the write end is non-blocking so an oversize one fails, never
+ * hangs. */
+static int bpf_export(scmp_filter_ctx ctx, void **buf_out, size_t *len_out, struct sv_err *err)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return sv_err_set(err, errno, "seccomp: pipe: %s", strerror(errno));
+	_cleanup_close_ int rd = p[0];
+	_cleanup_close_ int wr = p[1];
+	if (fcntl(wr, F_SETFL, O_NONBLOCK) < 0)
+		return sv_err_set(err, errno, "seccomp: fcntl: %s", strerror(errno));
+	int r = seccomp_export_bpf(ctx, wr);
+	if (r < 0)
+		return sv_err_set(err, -r, "seccomp: cannot export BPF: %s", strerror(-r));
+	close(sv_steal_fd(&wr));
+
+	size_t cap = BPF_MAXINSNS * sizeof(struct sock_filter) + 1, len = 0;
+	_cleanup_free_ char *buf = malloc(cap);
+	if (!buf)
+		return sv_err_set(err, ENOMEM, "seccomp: out of memory");
+	for (;;) {
+		ssize_t n = read(rd, buf + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return sv_err_set(err, errno, "seccomp: reading BPF: %s", strerror(errno));
+		if (n == 0)
+			break;
+		len += (size_t)n;
+		if (len == cap)
+			return sv_err_set(err, E2BIG, "seccomp: generated BPF is too large");
+	}
+	*buf_out = sv_steal_ptr(&buf);
+	*len_out = len;
+	return 0;
+}
+#endif
+
+static int prog_from_ctx(scmp_filter_ctx ctx, unsigned int flags, struct sv_seccomp_prog *out,
+			 struct sv_err *err)
+{
+	void *buf = NULL;
+	size_t len = 0;
+	int r = bpf_export(ctx, &buf, &len, err);
+	if (r < 0)
+		return r;
+	size_t n = len / sizeof(struct sock_filter);
+	if (len == 0 || len % sizeof(struct sock_filter) != 0 || n > BPF_MAXINSNS) {
+		free(buf);
+		return sv_err_set(err, EINVAL,
+				  "seccomp: generated BPF has an invalid size (%zu bytes)", len);
+	}
+	out->prog.len = (unsigned short)n;
+	out->prog.filter = buf;
+	out->flags = flags;
+	return 0;
+}
+
+int sv_seccomp_build_agent(struct sv_seccomp_prog *out, unsigned int opts, struct sv_err *err)
+{
+	memset(out, 0, sizeof(*out));
+	_cleanup_scmp_ scmp_filter_ctx ctx = NULL;
+	int r = ctx_new(&ctx, err);
+	if (r < 0)
+		return r;
+	r = rules_add(ctx, agent_rules, SV_ARRAY_SIZE(agent_rules), err);
+	if (r < 0)
+		return r;
+	r = family_rules_add(ctx, "socket", opts, err);
+	if (r < 0)
+		return r;
+	r = family_rules_add(ctx, "socketpair", opts, err);
+	if (r < 0)
+		return r;
+	return prog_from_ctx(ctx, (opts & SV_SECCOMP_LOG) ? SECCOMP_FILTER_FLAG_LOG : 0, out, err);
+}
+
+int sv_seccomp_build_prelude(struct sv_seccomp_prog *out, struct sv_err *err)
+{
+	memset(out, 0, sizeof(*out));
+	_cleanup_scmp_ scmp_filter_ctx ctx = NULL;
+	int r = ctx_new(&ctx, err);
+	if (r < 0)
+		return r;
+	r = rules_add(ctx, prelude_rules, SV_ARRAY_SIZE(prelude_rules), err);
+	if (r < 0)
+		return r;
+	return prog_from_ctx(ctx, 0, out, err);
+}
+
+void sv_seccomp_prog_free(struct sv_seccomp_prog *p)
+{
+	if (!p)
+		return;
+	free(p->prog.filter);
+	p->prog.filter = NULL;
+	p->prog.len = 0;
+}
+
+/* Constant strings only: this runs between fork and exec, where strerror is not safe. */
+static const char *install_hint(int e)
+{
+	switch (e) {
+	case EINVAL:
+		return "kernel rejected the filter or a flag (no seccomp filter support?)";
+	case EACCES:
+		return "no_new_privs is not set and CAP_SYS_ADMIN is missing";
+	case ENOSYS:
+		return "kernel has no seccomp() system call";
+	case ENOMEM:
+		return "out of kernel memory, or too many stacked filters";
+	case EFAULT:
+		return "bad program address";
+	case EPERM:
+		return "an outer seccomp policy denies installing filters";
+	default:
+		return "unexpected error";
+	}
+}
+
+int sv_seccomp_install(const struct sv_seccomp_prog *p, bool tsync, struct sv_err *err)
+{
+	if (!p || !p->prog.filter || p->prog.len == 0)
+		return sv_err_set(err, EINVAL, "seccomp: no filter was built");
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+		int e = errno;
+		return sv_err_set(err, e, "seccomp: PR_SET_NO_NEW_PRIVS failed (errno %d)", e);
+	}
+	unsigned long flags = p->flags | (tsync ? SECCOMP_FILTER_FLAG_TSYNC : 0);
+	long r = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &p->prog);
+	if (r == 0)
+		return 0;
+	if (r > 0)
+		return sv_err_set(err, ESRCH,
+				  "seccomp: thread %ld could not be synchronised (TSYNC)", r);
+	int e = errno;
+	if (e == ENOSYS && flags == 0) { /* before 3.17: only the prctl interface */
+		if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &p->prog, 0, 0) == 0)
+			return 0;
+		e = errno;
+	}
+	return sv_err_set(err, e, "seccomp: cannot install the filter (errno %d): %s", e,
+			  install_hint(e));
+}
+
+int sv_seccomp_apply_supervisor_prelude(struct sv_err *err)
+{
+	struct sv_seccomp_prog prog;
+	int r = sv_seccomp_build_prelude(&prog, err);
+	if (r < 0)
+		return r;
+	r = sv_seccomp_install(&prog, true, err);
+	sv_seccomp_prog_free(&prog);
+	if (r < 0)
+		sv_err_prefix(err, "supervisor prelude");
+	return r;
+}
+
+/* ---- self-test ---------------------------------------------------------------------------- */
+
+struct sc_probe_out {
+	bool denies;
+	bool allows;
+	bool tsync;
+	struct sv_err err;
+};
+
+static long errno_of(long ret)
+{
+	return ret < 0 ? errno : 0;
+}
+
+static bool expect_errno(const char *what, long ret, int want, struct sv_err *err)
+{
+	long got = errno_of(ret);
+	if (got == want)
+		return true;
+	sv_err_set(err, EPROTO, "%s returned %ld (errno %ld), expected errno %d", what, ret, got,
+		   want);
+	return false;
+}
+
+/* In a forked child: the agent filter must deny and still allow. */
+static void probe_agent(const struct sv_seccomp_prog *agent, struct sc_probe_out *o)
+{
+	long pid = syscall(SYS_getpid);
+	if (sv_seccomp_install(agent, false, &o->err) < 0)
+		return;
+	o->denies =
+	    prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) == 1 &&
+	    expect_errno("memfd_create", syscall(SYS_memfd_create, NULL, 0), EPERM, &o->err) &&
+	    expect_errno("clone3", syscall(SYS_clone3, NULL, 0), ENOSYS, &o->err) &&
+	    expect_errno("seccomp(SET_MODE_FILTER)",
+			 syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, NULL), EPERM, &o->err);
+	if (!o->denies)
+		return;
+	int fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	o->allows = fd >= 0 && syscall(SYS_getpid) == pid;
+	if (fd >= 0)
+		close(fd);
+	if (!o->allows)
+		sv_err_set(&o->err, EPROTO, "an allowed system call (getpid/open) failed");
+}
+
+struct sc_thread {
+	int go;
+	int done;
+	long mount_errno;
+	long setns_errno;
+};
+
+/* A second thread made with raw clone(): pthread_create is not async-signal-safe after fork.
+ * It shares errno with the main thread, which leaves errno alone until `done`. */
+static int tsync_thread(void *arg)
+{
+	struct sc_thread *t = arg;
+	while (!__atomic_load_n(&t->go, __ATOMIC_ACQUIRE))
+		sched_yield();
+	t->mount_errno = errno_of(syscall(SYS_mount, NULL, NULL, NULL, 0, NULL));
+	t->setns_errno = errno_of(syscall(SYS_setns, -1, 0));
+	__atomic_store_n(&t->done, 1, __ATOMIC_RELEASE);
+	return 0;
+}
+
+static bool wait_flag(const int *flag)
+{
+	struct timespec start, now;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	while (!__atomic_load_n(flag, __ATOMIC_ACQUIRE)) {
+		sched_yield();
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		long ms =
+		    (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+		if (ms > SC_SELFTEST_WAIT_MS)
+			return false;
+	}
+	return true;
+}
+
+/* In a forked child: the prelude installed with TSYNC must reach a thread started before. */
+static void probe_tsync(const struct sv_seccomp_prog *prelude, struct sc_probe_out *o)
+{
+	/* mount(NULL, NULL, ...) fails EFAULT before any privilege check; EPERM means denied. */
+	long before = errno_of(syscall(SYS_mount, NULL, NULL, NULL, 0, NULL));
+	if (before == EPERM) {
+		sv_err_set(&o->err, EPERM,
+			   "mount is denied before the prelude (outer policy?): "
+			   "cannot verify TSYNC");
+		return;
+	}
+	void *stack = mmap(NULL, SC_SELFTEST_STACK, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (stack == MAP_FAILED) {
+		sv_err_set(&o->err, errno, "mmap of a thread stack failed");
+		return;
+	}
+	static struct sc_thread t; /* the child's own copy: it was forked */
+	memset(&t, 0, sizeof(t));
+	int flags =
+	    CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM;
+	if (clone(tsync_thread, (char *)stack + SC_SELFTEST_STACK, flags, &t) < 0) {
+		sv_err_set(&o->err, errno, "clone of a probe thread failed");
+		return;
+	}
+	if (sv_seccomp_install(prelude, true, &o->err) < 0) {
+		__atomic_store_n(&t.go, 1, __ATOMIC_RELEASE);
+		return;
+	}
+	__atomic_store_n(&t.go, 1, __ATOMIC_RELEASE);
+	if (!wait_flag(&t.done)) {
+		sv_err_set(&o->err, ETIMEDOUT, "the probe thread did not finish");
+		return;
+	}
+	o->tsync = t.mount_errno == EPERM && t.setns_errno == EBADF;
+	if (!o->tsync)
+		sv_err_set(
+		    &o->err, EPROTO,
+		    "in the second thread mount gave errno %ld (want EPERM), setns errno %ld "
+		    "(want EBADF)",
+		    t.mount_errno, t.setns_errno);
+}
+
+/* Run @fn in a forked child and collect what it found. */
+static int run_probe(void (*fn)(const struct sv_seccomp_prog *, struct sc_probe_out *),
+		     const struct sv_seccomp_prog *prog, struct sc_probe_out *o)
+{
+	memset(o, 0, sizeof(*o));
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return sv_err_set(&o->err, errno, "pipe: %s", strerror(errno));
+	pid_t pid = fork();
+	if (pid < 0) {
+		int e = errno;
+		close(p[0]);
+		close(p[1]);
+		return sv_err_set(&o->err, e, "fork: %s", strerror(e));
+	}
+	if (pid == 0) {
+		close(p[0]);
+		fn(prog, o);
+		(void)sv_write_all(p[1], o, sizeof(*o));
+		_exit(0);
+	}
+	close(p[1]);
+	ssize_t n;
+	do
+		n = read(p[0], o, sizeof(*o));
+	while (n < 0 && errno == EINTR);
+	close(p[0]);
+	int status = 0;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (n != (ssize_t)sizeof(*o)) {
+		memset(o, 0, sizeof(*o));
+		if (WIFSIGNALED(status))
+			return sv_err_set(&o->err, EPROTO, "probe child killed by signal %d",
+					  WTERMSIG(status));
+		return sv_err_set(&o->err, EPROTO, "probe child exited without a report");
+	}
+	return o->err.code ? -o->err.code : 0;
+}
+
+static int report_fail(struct sv_seccomp_report *r, const struct sv_err *e, const char *stage)
+{
+	r->errnum = e->code ? e->code : EPROTO;
+	sv_fmt(r->detail, sizeof(r->detail), "%s: %s", stage, e->msg);
+	return -r->errnum;
+}
+
+int sv_seccomp_selftest(struct sv_seccomp_report *r)
+{
+	memset(r, 0, sizeof(*r));
+	struct sv_err err = {0};
+	struct sv_seccomp_prog agent, prelude;
+	if (sv_seccomp_build_agent(&agent, 0, &err) < 0)
+		return report_fail(r, &err, "build agent filter");
+	if (sv_seccomp_build_prelude(&prelude, &err) < 0) {
+		sv_seccomp_prog_free(&agent);
+		return report_fail(r, &err, "build prelude filter");
+	}
+	r->built = true;
+
+	struct sc_probe_out o;
+	int rc = run_probe(probe_agent, &agent, &o);
+	r->agent_denies = o.denies;
+	r->agent_allows = o.allows;
+	if (rc < 0) {
+		report_fail(r, &o.err, "agent filter");
+	} else {
+		rc = run_probe(probe_tsync, &prelude, &o);
+		r->tsync = o.tsync;
+		if (rc < 0)
+			report_fail(r, &o.err, "prelude with TSYNC");
+	}
+	sv_seccomp_prog_free(&agent);
+	sv_seccomp_prog_free(&prelude);
+	return rc < 0 ? -r->errnum : 0;
+}
