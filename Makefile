@@ -84,7 +84,7 @@ unit: $(UNIT_BINS)
 	  echo "unit: $$(( $(words $(UNIT_BINS)) - fail )) passed, $$fail failed"; [ $$fail -eq 0 ]
 
 integration: $(BUILD)/supervisor
-	@python3 tests/integration/run.py
+	@/usr/bin/python3 tests/integration/run.py
 
 runc: $(BUILD)/supervisor
 	@sh tests/runc/run.sh

@@ -34,7 +34,7 @@ static void warn_unsupported(const struct sv_cli *cli)
 {
 	for (size_t i = 0; i < cli->nunsupported; i++)
 		sv_log_kv(SV_LOG_WARN, COMP, "option_unsupported",
-			  "option is not supported by this build yet and has no effect",
+			  "unsupported option: its feature is not in this build, so it has no effect",
 			  SV_KVS({"option", cli->unsupported[i]}));
 	if (cli->ignored_rust_log)
 		sv_log_kv(SV_LOG_WARN, COMP, "rust_log_ignored",

@@ -75,6 +75,11 @@ static bool relay_flush(struct sv_loop *loop, struct sv_relay *r)
 	}
 	r->off = 0;
 	if (r->src_eof) {
+		if (r->eof_byte >= 0) {
+			/* Tell a PTY's line discipline the input ended, as script(1) does. */
+			char c = (char)r->eof_byte;
+			(void)write(r->dst.fd, &c, 1);
+		}
 		relay_finish(loop, r);
 		return false;
 	}

@@ -27,6 +27,7 @@ struct sv_relay {
 	size_t off, len;
 	char buf[SV_RELAY_BUF];
 	const char *name; /* for logs: "stdout", "stderr", "stdin" */
+	int eof_byte;     /* written to dst when src ends (a PTY's VEOF), or -1 */
 	void (*on_done)(struct sv_relay *r, void *data);
 	void *data;
 };

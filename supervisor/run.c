@@ -371,6 +371,7 @@ static void relay_init(struct sv_relay *rel, const char *name, struct run *r)
 	memset(rel, 0, sizeof(*rel));
 	rel->name = name;
 	rel->data = r;
+	rel->eof_byte = -1;
 }
 
 static int setup_stdio(struct run *r)
@@ -416,6 +417,8 @@ static int setup_stdio(struct run *r)
 	if (r->out.src_is_pty) {
 		/* A second fd for the PTY master: epoll registers each fd once per direction. */
 		dst = fcntl(r->out.src.fd, F_DUPFD_CLOEXEC, 3);
+		struct termios tio;
+		r->in.eof_byte = tcgetattr(dst, &tio) == 0 ? tio.c_cc[VEOF] : 4;
 	} else {
 		dst = r->main.in_fd;
 		r->main.in_fd = -1;
