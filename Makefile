@@ -51,7 +51,7 @@ packages:
 # --- demo ----------------------------------------------------------------------------------------
 run: packages
 	@$(MAKE) --no-print-directory all
-	@sh tests/integration/demo.sh $(BUILD)/supervisor
+	@/usr/bin/python3 tests/demo.py $(BUILD)/supervisor
 
 # --- tests ---------------------------------------------------------------------------------------
 # Tests link Debian's glibc builds of libseccomp, libcap and libnl; inih is compiled from the
