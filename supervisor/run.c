@@ -47,13 +47,7 @@ void sv_signals_block_all(void)
 			sigdelset(&all, sig);
 	}
 	(void)sigprocmask(SIG_SETMASK, &all, NULL);
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = SIG_DFL;
-	for (int sig = 1; sig < _NSIG; sig++) {
-		if (sig != SIGKILL && sig != SIGSTOP)
-			(void)sigaction(sig, &sa, NULL);
-	}
+	sv_signals_reset_dispositions();
 }
 
 struct run {

@@ -167,15 +167,30 @@ static void close_inherited_fds(void)
 		(void)fcntl((int)fd, F_SETFD, FD_CLOEXEC);
 }
 
-static void reset_signals(void)
+/* The kernel's struct sigaction for rt_sigaction(2). */
+struct kernel_sigaction {
+	void (*handler)(int);
+	unsigned long flags;
+	void (*restorer)(void);
+	unsigned long mask;
+};
+
+void sv_signals_reset_dispositions(void)
 {
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = SIG_DFL;
+	/* Raw system call: libc refuses to touch the signals it reserves for itself (musl and
+	 * glibc: 32-34), yet an ignored one there is inherited across exec all the same. */
+	struct kernel_sigaction ksa;
+	memset(&ksa, 0, sizeof(ksa));
+	ksa.handler = SIG_DFL;
 	for (int sig = 1; sig < _NSIG; sig++) {
 		if (sig != SIGKILL && sig != SIGSTOP)
-			(void)sigaction(sig, &sa, NULL);
+			(void)syscall(SYS_rt_sigaction, sig, &ksa, NULL, sizeof(ksa.mask));
 	}
+}
+
+static void reset_signals(void)
+{
+	sv_signals_reset_dispositions();
 	sigset_t none;
 	sigemptyset(&none);
 	(void)sigprocmask(SIG_SETMASK, &none, NULL);

@@ -59,6 +59,10 @@ int sv_spawn_start(const struct sv_spawn *opts, struct sv_child *out,
 
 void sv_child_close_fds(struct sv_child *c);
 
+/* Every signal disposition back to SIG_DFL, including those libc reserves (32-34), which a
+ * launcher may have left ignored. Async-signal-safe. */
+void sv_signals_reset_dispositions(void);
+
 /* Send @sig to @c's process, through its pidfd where possible (no PID reuse race). */
 int sv_child_signal(const struct sv_child *c, int sig);
 
