@@ -1,0 +1,167 @@
+/* The one in-memory sandbox policy, mirroring OpenShell's SandboxPolicy (contract §3.1).
+ *
+ * Loaders (the INI file now, the gateway's protobuf later) fill this model and must leave it
+ * passing pol_validate(); enforcement code (identity, Landlock, seccomp, the egress proxy) only
+ * ever reads it. Nothing here enforces anything: the only kernel contact is stat(2)/readdir(3)
+ * during baseline enrichment and reading the policy file.
+ */
+#ifndef SV_POLICY_H
+#define SV_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+/* Limits from contract §3.4 (validate_sandbox_policy). */
+#define POL_PATH_MAX  4096	    /* bytes in one path (filesystem path or binary) */
+#define POL_PATHS_MAX 256	    /* filesystem paths in total (read_only + read_write) */
+#define POL_ID_MAX    4294967294ULL /* numeric run_as_user / run_as_group upper bound */
+
+/* Our own bounds (docs/policy.md): a policy can never make the supervisor allocate much. */
+#define POL_FILE_MAX	     1048576 /* bytes in a policy file (1 MiB) */
+#define POL_NAME_MAX	     32		   /* bytes in a user or group name (useradd's limit) */
+#define POL_HOST_MAX	     253	   /* bytes in a DNS name */
+#define POL_LABEL_MAX	     63		   /* bytes in one DNS label */
+#define POL_RULE_NAME_MAX    128	   /* bytes in a network rule name */
+#define POL_RULES_MAX	     256	   /* network rules */
+#define POL_RULE_ITEMS_MAX   256	   /* endpoints, binaries, allowed_ips each, per rule */
+#define POL_PORTS_MAX	     64		   /* ports per endpoint */
+#define POL_ENDPOINT_IPS_MAX 65536	   /* allowed_ips entries summed over every endpoint */
+
+/* Looked for when neither --policy nor OPENSHELL_POLICY_FILE names a file. */
+#define POL_DEFAULT_FILE "/etc/openshell/policy.ini"
+
+enum pol_compat {
+	POL_BEST_EFFORT = 0,
+	POL_HARD_REQUIREMENT,
+};
+
+enum pol_host_kind {
+	POL_HOST_NONE = 0, /* hostless: any host name, destination must be in allowed_ips */
+	POL_HOST_NAME,	   /* exact DNS name, lower case */
+	POL_HOST_GLOB,	   /* DNS name with '*' inside the first label or as whole labels */
+	POL_HOST_IPV4,	   /* dotted quad, canonical */
+	POL_HOST_IPV6,	   /* IPv6 literal without brackets, canonical (inet_ntop) */
+};
+
+struct pol_cidr {
+	uint8_t family;	  /* 4 or 6 */
+	uint8_t prefix;	  /* 0..32 or 0..128 */
+	uint8_t addr[16]; /* network byte order (IPv4 uses the first 4); host bits are zero */
+};
+
+struct pol_strv {
+	char **v; /* owned array of owned strings */
+	size_t n;
+};
+
+struct pol_endpoint {
+	enum pol_host_kind kind;
+	char *host;	 /* owned; NULL iff kind == POL_HOST_NONE */
+	uint16_t *ports; /* owned; 1..POL_PORTS_MAX distinct values in 1..65535 */
+	size_t n_ports;
+	struct pol_cidr *allowed_ips; /* owned; non-empty when kind == POL_HOST_NONE */
+	size_t n_allowed_ips;
+};
+
+struct pol_network_rule {
+	char *name;			/* owned; unique within the policy */
+	struct pol_endpoint *endpoints; /* owned; at least one */
+	size_t n_endpoints;
+	struct pol_strv binaries; /* absolute canonical paths, '*' and '**' globs allowed */
+};
+
+struct pol_policy {
+	uint32_t version; /* always 1 */
+	bool include_workdir;
+	struct pol_strv read_only;  /* absolute, lexically normalised, no duplicates */
+	struct pol_strv read_write; /* idem; never "/" */
+	enum pol_compat landlock_compat;
+	char *run_as_user;		/* owned; NULL = omitted (resolved later from the image) */
+	char *run_as_group;		/* owned; NULL = omitted */
+	struct pol_network_rule *rules; /* owned; empty = all egress denied */
+	size_t n_rules;
+	char *source; /* owned; the file it came from, or "default", for logs */
+};
+
+/* --- the model (policy.c) ------------------------------------------------------------------ */
+
+/* An empty policy: version 1, include_workdir true, best_effort, nothing else. */
+void pol_init(struct pol_policy *p);
+/* Free everything @p owns and leave it as pol_init() does. */
+void pol_free(struct pol_policy *p);
+
+/* The restrictive default of contract §3.2 into an empty @p (on failure @p stays empty). */
+int pol_set_default(struct pol_policy *p, struct sv_err *err);
+
+int pol_strv_push(struct pol_strv *sv, const char *s); /* copies @s; 0 or -ENOMEM */
+bool pol_strv_contains(const struct pol_strv *sv, const char *s);
+void pol_strv_free(struct pol_strv *sv);
+
+/* Validators. Each returns 0, or -EINVAL (-ERANGE, -ENAMETOOLONG) with @err saying what is
+ * wrong and quoting the value: "path must be absolute (got 'usr')". Loaders prefix position. */
+int pol_fs_path_check(const char *path, bool read_write, struct sv_err *err);
+int pol_identity_check(const char *id, struct sv_err *err);
+int pol_rule_name_check(const char *name, struct sv_err *err);
+int pol_binary_check(const char *path, struct sv_err *err);
+/* Validate @host (no brackets, not empty) and write its canonical form into @buf (at least
+ * POL_HOST_MAX + 1 bytes): lower case names, canonical IP literals. */
+int pol_host_canon(const char *host, char *buf, size_t size, enum pol_host_kind *kind,
+		   struct sv_err *err);
+/* "10.0.5.0/24", "fd00::/8", or a bare address (a /32 or /128). Host bits must be zero. */
+int pol_cidr_parse(const char *s, struct pol_cidr *out, struct sv_err *err);
+/* Render as "a.b.c.d/n" or "x::y/n" into @buf (at least 64 bytes); returns the length. */
+size_t pol_cidr_format(const struct pol_cidr *c, char *buf, size_t size);
+
+/* Lexically normalise an absolute path ("//a/./b/" -> "/a/b"); *out is returned owned.
+ * Does not check validity: call pol_fs_path_check first. 0 or -ENOMEM. */
+int pol_path_normalize(const char *path, char **out);
+
+/* Check, normalise and append @path to read_only or read_write. Returns 1 when added, 0 when
+ * the same normalised path is already in that list, or -errno (invalid path). POL_PATHS_MAX is
+ * not enforced here: it bounds what a policy file asks for (loaders, pol_validate), while the
+ * supervisor may still add baselines and the workdir after loading. */
+int pol_fs_add(struct pol_policy *p, bool read_write, const char *path, struct sv_err *err);
+
+/* Every invariant this header promises, on a loader's output (before enrichment, which may
+ * take the path count over POL_PATHS_MAX). 0 or -EINVAL with @err naming the field. */
+int pol_validate(const struct pol_policy *p, struct sv_err *err);
+
+/* --- baseline enrichment (contract §3.3) --------------------------------------------------- */
+
+#define POL_ENRICH_PROXY                                                    \
+	0x1u /* add the proxy baseline: file mode always; gateway mode only \
+	      * when the policy has network rules */
+
+/* Add the baselines whose paths exist under @root (NULL or "" = the real root; tests pass a
+ * fake root). User paths are never removed; a path already read_write is never added
+ * read_only; an explicit read_only path is never made read_write, except /proc, which the GPU
+ * baseline (when /dev/nvidiactl or /dev/dxg exists) promotes. Returns the number of paths
+ * added or promoted, or -errno. */
+int pol_enrich(struct pol_policy *p, const char *root, unsigned int flags, struct sv_err *err);
+
+/* The effective policy as text in the INI syntax pol_load_buffer() reads back, for logs and
+ * --self-test. *out is returned owned (free()). 0 or -ENOMEM. */
+int pol_describe(const struct pol_policy *p, char **out);
+
+/* --- the INI loader (policy_ini.c, docs/policy.md) ----------------------------------------- */
+
+/* Parse and validate @len bytes of INI text. @name (borrowed) is used in messages:
+ * "<name>:<line>: <key>: <fault>". @out must be empty (pol_init or zeroed); on failure it is
+ * left empty, never half-filled. */
+int pol_load_buffer(const char *name, const char *buf, size_t len, struct pol_policy *out,
+		    struct sv_err *err);
+
+/* Read @path (a regular file of at most POL_FILE_MAX bytes; symlinks are followed) and parse
+ * it. Returns -ENOENT when the file does not exist. */
+int pol_load_file(const char *path, struct pol_policy *out, struct sv_err *err);
+
+/* Pick and load the policy: @explicit_path (--policy or OPENSHELL_POLICY_FILE; NULL or "" =
+ * none) must exist; otherwise @default_path (NULL = POL_DEFAULT_FILE) is loaded if it exists;
+ * otherwise the restrictive default. An existing but invalid file is always an error. */
+int pol_load(const char *explicit_path, const char *default_path, struct pol_policy *out,
+	     struct sv_err *err);
+
+#endif
