@@ -110,8 +110,8 @@ fuzz: $(FUZZ_BINS)
 fuzz-short:
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=20
 
-lint:
-	@sh tests/lint.sh
+lint: | $(DEPS_STAMP)
+	@LINT_CFLAGS="$(HOST_CFLAGS)" sh tests/lint.sh
 
 symcheck: $(BUILD)/supervisor
 	@sh tests/symcheck.sh $(PROD_OBJS)

@@ -10,6 +10,8 @@ out=$(realpath build/bench)
 musl-gcc -static -O2 -o "$out/stamp" bench/stamp.c
 musl-gcc -static -O2 -o "$out/startup" bench/startup.c
 tini=$(command -v tini-static || command -v tini)
+# The host has no sandbox user: the agent gets a numeric identity, as Kubernetes drivers pass it.
+export OPENSHELL_SANDBOX_UID=65534 OPENSHELL_SANDBOX_GID=65534
 "$out/startup" "$runs" "$out/stamp" \
 	bare -- \
 	supervisor "$sup" --log-level error -- \

@@ -38,6 +38,8 @@ enum opt_id {
 	OPT_POLICY,
 	OPT_VERSION,
 	OPT_HELP,
+	OPT_SELF_TEST,
+	OPT_JSON,
 };
 
 struct opt {
@@ -75,9 +77,11 @@ static const struct opt opts[] = {
 	{OPT_UPSTREAM_BY_HOSTNAME, "--upstream-proxy-connect-by-hostname", 0, false, NULL, true},
 	{OPT_GRACE, "--grace-period", 0, true, NULL, false},
 	{OPT_LOG_FORMAT, "--log-format", 0, true, NULL, false},
-	{OPT_POLICY, "--policy", 0, true, "OPENSHELL_POLICY_FILE", true},
+	{OPT_POLICY, "--policy", 0, true, "OPENSHELL_POLICY_FILE", false},
 	{OPT_VERSION, "--version", 'V', false, NULL, false},
 	{OPT_HELP, "--help", 'h', false, NULL, false},
+	{OPT_SELF_TEST, "--self-test", 0, false, NULL, false},
+	{OPT_JSON, "--json", 0, false, NULL, false},
 };
 
 int sv_cli_parse_duration_ms(const char *s, uint64_t *ms)
@@ -216,6 +220,12 @@ static int apply(struct sv_cli *cli, const struct opt *o, const char *v, const c
 	case OPT_HELP:
 		cli->cmd = SV_CMD_HELP;
 		break;
+	case OPT_SELF_TEST:
+		cli->cmd = SV_CMD_SELF_TEST;
+		break;
+	case OPT_JSON:
+		cli->self_test_json = true;
+		break;
 	default:
 		break;
 	}
@@ -333,6 +343,8 @@ int sv_cli_parse(int argc, char *const *argv, sv_getenv_fn getenv_fn, struct sv_
 	}
 	cli->args = argv + i;
 	cli->nargs = (size_t)(argc - i);
+	if (cli->self_test_json && cli->cmd != SV_CMD_SELF_TEST)
+		return sv_err_set(err, EINVAL, "--json goes with --self-test");
 	return apply_env(cli, seen, getenv_fn, err);
 }
 
@@ -353,6 +365,9 @@ void sv_cli_usage(int fd)
 		"      --log-level LEVEL    error, warn (default), info, debug, trace\n"
 		"                           [env OPENSHELL_LOG_LEVEL; RUST_LOG overrides]\n"
 		"      --log-format FORMAT  text (default) or json\n"
+		"      --policy FILE        sandbox policy (INI) [env OPENSHELL_POLICY_FILE;\n"
+		"                           default /etc/openshell/policy.ini when present]\n"
+		"      --self-test [--json] report what isolation this kernel and container allow\n"
 		"  -V, --version            print the version and exit\n"
 		"  -h, --help               print this help and exit\n"
 		"\n"
@@ -361,7 +376,7 @@ void sv_cli_usage(int fd)
 		"--policy-data, --ssh-socket-path, --inference-routes, --health-check, --health-port,\n"
 		"--mode, --proxy-uid, --proxy-gid, --sidecar-state-dir, --sidecar-tls-dir,\n"
 		"--upstream-proxy, --upstream-no-proxy, --upstream-proxy-auth-file,\n"
-		"--upstream-proxy-auth-allow-insecure, --upstream-proxy-connect-by-hostname, --policy.\n"
+		"--upstream-proxy-auth-allow-insecure, --upstream-proxy-connect-by-hostname.\n"
 		"\n"
 		"Exit status: the main process's, or 128+signal; 124 on timeout; 126/127 when the\n"
 		"command cannot be executed or found; 1 on a setup error; 2 on a usage error.\n";

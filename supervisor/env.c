@@ -143,20 +143,32 @@ bool sv_env_user_defines(const char *json, const char *name, struct sv_err *err)
 	return found;
 }
 
-int sv_env_build_main(struct sv_env *env, char *const *base, bool tty, struct sv_err *err)
+int sv_env_build_main(struct sv_env *env, char *const *base, bool tty,
+		      const struct sv_env_identity *id, struct sv_err *err)
 {
 	int r = sv_env_from(env, base);
 	if (r < 0)
 		return sv_err_set(err, r, "child environment: out of memory");
 	const char *user_env = sv_env_get(env, "OPENSHELL_USER_ENVIRONMENT");
 	struct sv_err jerr = {0};
-	bool user_term = sv_env_user_defines(user_env, "TERM", &jerr);
+	(void)sv_env_user_defines(user_env, "", &jerr); /* validate once, warn once */
 	if (jerr.code)
 		sv_warn("supervisor", "user_environment_invalid", "ignoring malformed value: %s",
 			jerr.msg);
+	const struct {
+		const char *name;
+		const char *value;
+	} defaults[] = {
+		{"HOME", id ? id->home : NULL},
+		{"USER", id ? id->user : NULL},
+		{"SHELL", id ? id->shell : NULL},
+		{"TERM", tty ? "xterm-256color" : "dumb"},
+	};
 	r = sv_env_set(env, "OPENSHELL_SANDBOX", "1");
-	if (r == 0 && !user_term)
-		r = sv_env_set(env, "TERM", tty ? "xterm-256color" : "dumb");
+	for (size_t i = 0; r == 0 && i < SV_ARRAY_SIZE(defaults); i++) {
+		if (defaults[i].value && !sv_env_user_defines(user_env, defaults[i].name, NULL))
+			r = sv_env_set(env, defaults[i].name, defaults[i].value);
+	}
 	if (r < 0) {
 		sv_env_free(env);
 		return sv_err_set(err, r, "child environment: out of memory");

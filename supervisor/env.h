@@ -32,7 +32,16 @@ void sv_env_free(struct sv_env *env);
  * true when @name is one of its keys. */
 bool sv_env_user_defines(const char *user_env_json, const char *name, struct sv_err *err);
 
-/* Build the main process's environment. */
-int sv_env_build_main(struct sv_env *env, char *const *base, bool tty, struct sv_err *err);
+/* What the agent's identity contributes (contract §6.2); NULL members are not set. */
+struct sv_env_identity {
+	const char *home;
+	const char *user;
+	const char *shell;
+};
+
+/* Build the main process's environment: @base without secrets, OPENSHELL_SANDBOX=1, then HOME,
+ * USER, SHELL (from @id, may be NULL) and TERM unless OPENSHELL_USER_ENVIRONMENT defines them. */
+int sv_env_build_main(struct sv_env *env, char *const *base, bool tty,
+		      const struct sv_env_identity *id, struct sv_err *err);
 
 #endif

@@ -321,7 +321,8 @@ void sv_log_ocsf(const char *class_activity, enum sv_sev sev, const char *action
 	if (!sv_log_enabled(sev >= SV_SEV_MED ? SV_LOG_WARN : SV_LOG_INFO))
 		return;
 	if (g_format == SV_LOG_JSON) {
-		const struct sv_kv head[] = {{"class", class_activity},
+		const struct sv_kv head[] = {{"component", "ocsf"},
+					     {"class", class_activity},
 					     {"severity", sev_names[sev]},
 					     {"action", action},
 					     {"event", event}};

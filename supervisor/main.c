@@ -14,6 +14,9 @@
 #include "env.h"
 #include "log.h"
 #include "run.h"
+#include "sandbox.h"
+#include "seccomp.h"
+#include "selftest.h"
 #include "spec.h"
 
 #ifndef SV_VERSION
@@ -104,12 +107,40 @@ static int run_sandbox(const struct sv_cli *cli)
 		return SV_EXIT_SETUP;
 	}
 
-	struct sv_env env;
-	if (sv_env_build_main(&env, environ, spec.tty, &err) < 0) {
-		sv_error(COMP, "environment_failed", "%s", err.msg);
+	/* Isolation is prepared before anything runs: a policy, identity, Landlock or seccomp
+	 * problem stops the sandbox here, with nothing started. */
+	struct sv_sandbox *sb = calloc(1, sizeof(*sb));
+	const struct sv_sandbox_opts sbo = {.policy_file = cli->policy_file, .workdir = workdir};
+	if (!sb || sv_sandbox_prepare(sb, &sbo, &err) < 0) {
+		sv_error(COMP, "sandbox_setup_failed", "%s", sb ? err.msg : "out of memory");
+		if (sb)
+			sv_sandbox_free(sb);
+		free(sb);
 		sv_spec_free(&spec);
 		return SV_EXIT_SETUP;
 	}
+
+	struct sv_env env;
+	const struct sv_env_identity ident = {sb->id.home, sb->id.user, sb->id.shell};
+	if (sv_env_build_main(&env, environ, spec.tty, &ident, &err) < 0) {
+		sv_error(COMP, "environment_failed", "%s", err.msg);
+		sv_sandbox_free(sb);
+		free(sb);
+		sv_spec_free(&spec);
+		return SV_EXIT_SETUP;
+	}
+
+	/* The supervisor's own seccomp prelude (contract §5.2): from here on it cannot mount, load
+	 * modules or BPF programs, even if the agent found a way to drive it. */
+	if (sv_seccomp_apply_supervisor_prelude(&err) < 0) {
+		sv_error(COMP, "seccomp_prelude_failed", "supervisor seccomp prelude: %s", err.msg);
+		sv_env_free(&env);
+		sv_sandbox_free(sb);
+		free(sb);
+		sv_spec_free(&spec);
+		return SV_EXIT_SETUP;
+	}
+	sv_info(COMP, "seccomp_prelude_applied", "supervisor seccomp prelude installed");
 
 	sv_log_kv(SV_LOG_INFO, COMP, "sandbox_starting", "Starting sandbox",
 		  SV_KVS({"version", SV_VERSION}, {"source", sv_spec_source_name(spec.source)}));
@@ -123,6 +154,8 @@ static int run_sandbox(const struct sv_cli *cli)
 		.workdir = workdir,
 		.timeout_ms = cli->timeout_s * 1000,
 		.grace_ms = cli->grace_ms,
+		.hook = sv_sandbox_child_hook,
+		.hook_ctx = sb,
 	};
 	int code = sv_run_main(&opts, &err);
 	if (code < 0) {
@@ -131,6 +164,8 @@ static int run_sandbox(const struct sv_cli *cli)
 		code = SV_EXIT_SETUP;
 	}
 	sv_env_free(&env);
+	sv_sandbox_free(sb);
+	free(sb);
 	sv_spec_free(&spec);
 	return code;
 }
@@ -167,6 +202,7 @@ int main(int argc, char **argv)
 			  SV_KVS({"dest", cli.copy_dest}));
 		return 0;
 	case SV_CMD_SELF_TEST:
+		return sv_selftest_run(cli.self_test_json);
 	case SV_CMD_RUN:
 	default:
 		break;

@@ -75,11 +75,6 @@ static bool relay_flush(struct sv_loop *loop, struct sv_relay *r)
 	}
 	r->off = 0;
 	if (r->src_eof) {
-		if (r->eof_byte >= 0) {
-			/* Tell a PTY's line discipline the input ended, as script(1) does. */
-			char c = (char)r->eof_byte;
-			(void)write(r->dst.fd, &c, 1);
-		}
 		relay_finish(loop, r);
 		return false;
 	}
@@ -103,6 +98,8 @@ static void relay_fill(struct sv_relay *r)
 	}
 	r->off = 0;
 	r->len = (size_t)n;
+	if (r->on_data)
+		r->on_data(r, r->data);
 }
 
 static void relay_step(struct sv_loop *loop, struct sv_relay *r)

@@ -27,7 +27,8 @@ struct sv_relay {
 	size_t off, len;
 	char buf[SV_RELAY_BUF];
 	const char *name; /* for logs: "stdout", "stderr", "stdin" */
-	int eof_byte;     /* written to dst when src ends (a PTY's VEOF), or -1 */
+	/* Called after each read from src that produced data (NULL: none). */
+	void (*on_data)(struct sv_relay *r, void *data);
 	void (*on_done)(struct sv_relay *r, void *data);
 	void *data;
 };

@@ -64,7 +64,8 @@ struct run {
 	bool killing;  /* grace over: SIGKILL sweeps */
 	bool timed_out;
 	bool drain_armed;
-	struct sv_timer grace, timeout, sweep, drain;
+	struct sv_timer grace, timeout, sweep, drain, pty_eof;
+	bool pty_eof_pending; /* our stdin ended: send VEOF once the PTY output is quiet */
 	struct sv_relay out, err, in;
 	int outputs_open;
 	bool tty_raw;
@@ -320,6 +321,38 @@ static void on_signal(struct sv_loop *loop, struct sv_watch *w, uint32_t events)
 	}
 }
 
+/* The end of our stdin reaches a program on the PTY as its VEOF character, as script(1) does.
+ * It is sent once the program's output has been quiet for SV_PTY_EOF_QUIET_MS: a shell that
+ * switches its terminal to raw mode after the input was queued would lose an EOF sent earlier. */
+static void on_pty_stdin_done(struct sv_relay *rel, void *data)
+{
+	struct run *r = data;
+	if (!rel->src_eof)
+		return; /* the PTY went away, not our input */
+	r->pty_eof_pending = true;
+	(void)sv_timer_arm(&r->pty_eof, SV_PTY_EOF_QUIET_MS, 0);
+}
+
+static void on_pty_output(struct sv_relay *rel, void *data)
+{
+	(void)rel;
+	struct run *r = data;
+	if (r->pty_eof_pending)
+		(void)sv_timer_arm(&r->pty_eof, SV_PTY_EOF_QUIET_MS, 0);
+}
+
+static void on_pty_eof(struct sv_loop *loop, struct sv_timer *t)
+{
+	(void)loop;
+	struct run *r = t->data;
+	if (!r->pty_eof_pending || r->out.done)
+		return;
+	r->pty_eof_pending = false;
+	struct termios tio;
+	char c = tcgetattr(r->out.src.fd, &tio) == 0 ? (char)tio.c_cc[VEOF] : 4;
+	(void)write(r->out.src.fd, &c, 1);
+}
+
 static void on_output_done(struct sv_relay *rel, void *data)
 {
 	(void)rel;
@@ -365,7 +398,6 @@ static void relay_init(struct sv_relay *rel, const char *name, struct run *r)
 	memset(rel, 0, sizeof(*rel));
 	rel->name = name;
 	rel->data = r;
-	rel->eof_byte = -1;
 }
 
 static int setup_stdio(struct run *r)
@@ -411,8 +443,8 @@ static int setup_stdio(struct run *r)
 	if (r->out.src_is_pty) {
 		/* A second fd for the PTY master: epoll registers each fd once per direction. */
 		dst = fcntl(r->out.src.fd, F_DUPFD_CLOEXEC, 3);
-		struct termios tio;
-		r->in.eof_byte = tcgetattr(dst, &tio) == 0 ? tio.c_cc[VEOF] : 4;
+		r->in.on_done = on_pty_stdin_done;
+		r->out.on_data = on_pty_output;
 	} else {
 		dst = r->main.in_fd;
 		r->main.in_fd = -1;
@@ -444,7 +476,7 @@ static int run_init(struct run *r, const struct sv_run_opts *o, struct sv_err *e
 	r->main.pid = -1;
 	r->main.pidfd = r->main.pty_fd = r->main.in_fd = r->main.out_fd = r->main.err_fd = -1;
 	r->sigw.fd = r->pidw.fd = -1;
-	r->grace.w.fd = r->timeout.w.fd = r->sweep.w.fd = r->drain.w.fd = -1;
+	r->grace.w.fd = r->timeout.w.fd = r->sweep.w.fd = r->drain.w.fd = r->pty_eof.w.fd = -1;
 	r->is_pid1 = getpid() == 1;
 	if (!r->is_pid1 && prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
 		sv_warn(COMP, "subreaper_unavailable",
@@ -465,7 +497,8 @@ static int run_init(struct run *r, const struct sv_run_opts *o, struct sv_err *e
 	if ((rc = sv_timer_init(&r->loop, &r->grace, on_grace, r)) < 0 ||
 	    (rc = sv_timer_init(&r->loop, &r->timeout, on_timeout, r)) < 0 ||
 	    (rc = sv_timer_init(&r->loop, &r->sweep, on_sweep, r)) < 0 ||
-	    (rc = sv_timer_init(&r->loop, &r->drain, on_drain, r)) < 0)
+	    (rc = sv_timer_init(&r->loop, &r->drain, on_drain, r)) < 0 ||
+	    (rc = sv_timer_init(&r->loop, &r->pty_eof, on_pty_eof, r)) < 0)
 		return sv_err_set(err, rc, "timerfd: %s", strerror(-rc));
 	return 0;
 }
@@ -479,6 +512,7 @@ static void run_close(struct run *r)
 	sv_timer_close(&r->loop, &r->timeout);
 	sv_timer_close(&r->loop, &r->sweep);
 	sv_timer_close(&r->loop, &r->drain);
+	sv_timer_close(&r->loop, &r->pty_eof);
 	sv_loop_del(&r->loop, &r->sigw);
 	sv_loop_del(&r->loop, &r->pidw);
 	if (r->sigw.fd >= 0)

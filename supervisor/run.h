@@ -17,6 +17,7 @@
 #define SV_GRACE_DEFAULT_MS 10000
 #define SV_DRAIN_MS 2000   /* how long output may trail the last process (contract §6.6) */
 #define SV_KILL_SWEEP_MS 100
+#define SV_PTY_EOF_QUIET_MS 200 /* PTY output quiet this long before our stdin's EOF is sent */
 
 struct sv_run_opts {
 	const struct sv_spec *spec; /* borrowed */

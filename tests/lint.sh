@@ -1,14 +1,16 @@
 #!/bin/sh
 # Static analysis: cppcheck and clang-tidy over every module, warnings are failures.
+# LINT_CFLAGS (from the Makefile): the include paths and inih options the tests build with.
 set -eu
 cd "$(dirname "$0")/.."
+extra=${LINT_CFLAGS:-}
 srcs=$(ls supervisor/*.c landlock/*.c netns/*.c session/*.c 2>/dev/null || true)
 fail=0
 
 if cppcheck --version >/dev/null 2>&1; then
 	if ! cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
 		--inline-suppr --std=c11 -D_GNU_SOURCE -I. --suppress=missingIncludeSystem \
-		$srcs; then
+		$(echo "$extra" | tr ' ' '\n' | grep -E '^-D' | tr '\n' ' ') $srcs; then
 		fail=$((fail + 1))
 	fi
 else
@@ -22,7 +24,7 @@ fi
 checks='-*,bugprone-*,android-cloexec-*,cert-err33-c,clang-analyzer-*,-bugprone-easily-swappable-parameters,-bugprone-reserved-identifier,-clang-analyzer-security.insecureAPI.DeprecatedOrUnsafeBufferHandling,-bugprone-narrowing-conversions,-bugprone-assignment-in-if-condition,-cert-err33-c,-clang-analyzer-optin.performance.Padding,-clang-analyzer-unix.Malloc'
 if clang-tidy --version >/dev/null 2>&1; then
 	out=$(clang-tidy --quiet --checks="$checks" --warnings-as-errors='*' $srcs -- \
-		-std=c11 -D_GNU_SOURCE -I. 2>&1) || { echo "$out"; fail=$((fail + 1)); }
+		-std=c11 -D_GNU_SOURCE -I. $extra 2>&1) || { echo "$out"; fail=$((fail + 1)); }
 else
 	echo "lint: clang-tidy not installed" >&2
 	fail=$((fail + 1))

@@ -284,10 +284,19 @@ def log_level_error_silences_unsupported_flag_warning():
 
 
 @test()
-def nonexistent_workdir_exits_1_naming_it():
-    r = sv(["--workdir", "/nonexistent-dir", "--", "sh", "-c", "echo RAN"])
+def missing_workdir_is_created_for_the_agent():
+    shutil.rmtree(CTX.path("/work/new"), ignore_errors=True)
+    r = sv(["--workdir", "/work/new", "--", "sh", "-c", "pwd; touch f && echo WROTE"])
+    check(r.rc == 0 and r.out == "/work/new\nWROTE\n", "workdir not created or not writable", r)
+    st = os.stat(CTX.path("/work/new"))
+    check(st.st_uid == 1000 and st.st_gid == 1000, "created workdir is not the agent's", r)
+
+
+@test()
+def uncreatable_workdir_exits_1_naming_it():
+    r = sv(["--workdir", "/etc/passwd/sub", "--", "sh", "-c", "echo RAN"])
     check(r.rc == 1, "expected setup error 1", r)
-    check("/nonexistent-dir" in r.err and "RAN" not in r.out, "bad workdir not reported", r)
+    check("/etc/passwd" in r.err and "RAN" not in r.out, "bad workdir not reported", r)
 
 
 @test()

@@ -39,7 +39,8 @@ def not_pid1_sigterm_shutdown_terminates_setsid_daemon():
     arg = str(2000000 + (os.getpid() * 7919 + int(time.time())) % 8000000)
     try:
         run = h.Run([SUPERVISOR, "--", "/bin/sh", "-c",
-                     "setsid sleep %s & echo ready; exec sleep 1002" % arg], mode="host").start()
+                     "setsid sleep %s & echo ready; exec sleep 1002" % arg], mode="host",
+                    extra_env=h.HOST_IDENTITY).start()
         r, after = signal_and_time(run, signal.SIGTERM, "ready", timeout=15)
         left = host_procs_with_arg(arg)
         check(r.rc == 143, "expected 143", r)
@@ -114,6 +115,7 @@ def not_pid1_unread_stdin_and_gone_stdout_reader_do_not_kill_supervisor():
 
 @test(kind="host")
 def not_pid1_sigterm_forwarded_exit_143():
-    run = h.Run([SUPERVISOR, "--", "/bin/sh", "-c", "echo ready; exec sleep 1001"], mode="host").start()
+    run = h.Run([SUPERVISOR, "--", "/bin/sh", "-c", "echo ready; exec sleep 1001"], mode="host",
+                extra_env=h.HOST_IDENTITY).start()
     r, _ = signal_and_time(run, signal.SIGTERM, "ready")
     check(r.rc == 143, "expected 143", r)

@@ -319,9 +319,16 @@ def start_pid1(rootfs, args, env=None, stdin=None, exe=IN_ROOT_SUPERVISOR, prefi
                extra_env=extra_env, exe=exe).start()
 
 
+# The host has no 'sandbox' user: host runs give the agent nobody's numeric identity, the way
+# Kubernetes drivers pass OPENSHELL_SANDBOX_UID/GID.
+HOST_IDENTITY = {"OPENSHELL_SANDBOX_UID": "65534", "OPENSHELL_SANDBOX_GID": "65534"}
+
+
 def run_host(argv, env=None, stdin=None, timeout=10.0, extra_env=None, stdout_limit=None):
     """Run argv directly on the host (the supervisor is not PID 1 there)."""
-    return Run(argv, env=env, stdin=stdin, mode="host", extra_env=extra_env,
+    extra = dict(HOST_IDENTITY)
+    extra.update(extra_env or {})
+    return Run(argv, env=env, stdin=stdin, mode="host", extra_env=extra,
                stdout_limit=stdout_limit).start().finish(timeout)
 
 

@@ -51,15 +51,21 @@ fi
 mkdir -p "$out"
 : >"$out/$marker"
 
-for d in bin sbin usr/bin usr/sbin usr/local/bin opt/openshell/bin etc root sandbox tmp proc dev \
+# Merged /usr, as current distributions lay it out: /bin and /sbin are links into /usr, which
+# the default policy grants read-only.
+for d in usr/bin usr/sbin usr/local/bin opt/openshell/bin etc root sandbox tmp proc dev \
 	sys var/log run; do
 	mkdir -p "$out/$d"
 done
+ln -s usr/bin "$out/bin"
+ln -s usr/sbin "$out/sbin"
 chmod 1777 "$out/tmp"
 chmod 0700 "$out/root"
+# The workspace belongs to the agent's user, as an image built for it would have it.
+chown 1000:1000 "$out/sandbox"
 
-cp "$busybox" "$out/bin/busybox"
-chmod 0755 "$out/bin/busybox"
+cp "$busybox" "$out/usr/bin/busybox"
+chmod 0755 "$out/usr/bin/busybox"
 applets="sh ash sleep cat echo kill ps ls env id tty stty true false printf grep sed test [ readlink
 	setsid seq pwd mkdir rm rmdir wc head tail tr sort uname stat touch chmod ln cp mv cmp od base64
 	timeout nohup hostname date dirname basename expr yes xargs find"
@@ -79,6 +85,10 @@ for src in "$here"/helpers/*.c; do
 		-o "$out/usr/local/bin/$name" "$src" || die "building helper $name failed"
 done
 
+# The escape battery runs as the sandbox's main process (tests/escape).
+"$cc" -static -Os -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wformat=2 \
+	-o "$out/usr/local/bin/escape" "$here/../escape/escape.c" || die "building escape failed"
+
 cat >"$out/etc/passwd" <<'EOF'
 root:x:0:0:root:/root:/bin/sh
 sandbox:x:1000:1000:sandbox:/sandbox:/bin/sh
@@ -91,6 +101,16 @@ sandbox:x:1000:
 nogroup:x:65534:
 EOF
 echo openshell-test >"$out/etc/hostname"
+
+# Fixtures for the escape battery (tests/escape): a world-writable file inside read-only /etc,
+# a readable file outside the policy, and a setuid-root shell.
+mkdir -p "$out/etc/escape"
+echo original >"$out/etc/escape/world-writable"
+chmod 0666 "$out/etc/escape/world-writable"
+echo secret >"$out/opt/secret"
+chmod 0644 "$out/opt/secret"
+cp "$busybox" "$out/usr/local/bin/suid-sh"
+chmod 4755 "$out/usr/local/bin/suid-sh"
 # A login shell reads /etc/profile: the default-command test asks it, through PROFILE_PROBE, to
 # prove it ran as a login shell on a terminal and to exit with a known status.
 cat >"$out/etc/profile" <<'EOF'

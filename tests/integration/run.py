@@ -22,7 +22,9 @@ from suite import CTX, SUPERVISOR, TESTS  # noqa: E402
 import cases_lifecycle  # noqa: E402,F401  (registration order is run order)
 import cases_command  # noqa: E402,F401
 import cases_io  # noqa: E402,F401
+import cases_isolation  # noqa: E402,F401
 import cases_host  # noqa: E402,F401
+import cases_selftest  # noqa: E402,F401
 
 ROOTFS_TEST = "rootfs_builds_with_static_helpers_and_no_libc"
 MOUNTS_TEST = "no_mount_leaks_onto_the_host"
@@ -70,6 +72,7 @@ def main(argv):
         print("# PID-1 tests cannot run: " + why_not_pid1, flush=True)
 
     CTX.tmpdir = tempfile.mkdtemp(prefix="sv-it-")
+    os.chmod(CTX.tmpdir, 0o755)  # host-mode agents run as nobody and execute helpers from here
     try:
         if why_not_host is None:
             why = build_rootfs(tap)

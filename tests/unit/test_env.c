@@ -177,7 +177,7 @@ START_TEST(main_env_marks_sandbox_and_strips_secrets)
 	struct sv_env env;
 	struct sv_err err = {0};
 	sv_log_setup(SV_LOG_WARN, SV_LOG_TEXT);
-	ck_assert_int_eq(sv_env_build_main(&env, base, false, &err), 0);
+	ck_assert_int_eq(sv_env_build_main(&env, base, false, NULL, &err), 0);
 	ck_assert_str_eq(sv_env_get(&env, "OPENSHELL_SANDBOX"), "1");
 	ck_assert_uint_eq(count_name(&env, "OPENSHELL_SANDBOX"), 1);
 	ck_assert_ptr_null(sv_env_get(&env, "OPENSHELL_SANDBOX_TOKEN"));
@@ -194,16 +194,32 @@ START_TEST(main_env_term_follows_tty)
 	char *base[] = {"TERM=xterm", NULL};
 	struct sv_env env;
 	struct sv_err err = {0};
-	ck_assert_int_eq(sv_env_build_main(&env, base, true, &err), 0);
+	ck_assert_int_eq(sv_env_build_main(&env, base, true, NULL, &err), 0);
 	ck_assert_str_eq(sv_env_get(&env, "TERM"), "xterm-256color");
 	ck_assert_uint_eq(count_name(&env, "TERM"), 1);
 	sv_env_free(&env);
-	ck_assert_int_eq(sv_env_build_main(&env, base, false, &err), 0);
+	ck_assert_int_eq(sv_env_build_main(&env, base, false, NULL, &err), 0);
 	ck_assert_str_eq(sv_env_get(&env, "TERM"), "dumb");
 	sv_env_free(&env);
 	char *none[] = {NULL};
-	ck_assert_int_eq(sv_env_build_main(&env, none, true, &err), 0);
+	ck_assert_int_eq(sv_env_build_main(&env, none, true, NULL, &err), 0);
 	ck_assert_str_eq(sv_env_get(&env, "TERM"), "xterm-256color");
+	sv_env_free(&env);
+}
+END_TEST
+
+START_TEST(main_env_identity_sets_home_user_shell_unless_user_env_has_them)
+{
+	char *base[] = {"HOME=/root", "USER=root",
+			"OPENSHELL_USER_ENVIRONMENT={\"SHELL\":\"/bin/zsh\"}", "SHELL=/bin/zsh", NULL};
+	const struct sv_env_identity id = {"/sandbox", "sandbox", "/bin/bash"};
+	struct sv_env env;
+	struct sv_err err = {0};
+	ck_assert_int_eq(sv_env_build_main(&env, base, false, &id, &err), 0);
+	ck_assert_str_eq(sv_env_get(&env, "HOME"), "/sandbox");
+	ck_assert_str_eq(sv_env_get(&env, "USER"), "sandbox");
+	ck_assert_str_eq(sv_env_get(&env, "SHELL"), "/bin/zsh");
+	ck_assert_uint_eq(count_name(&env, "HOME"), 1);
 	sv_env_free(&env);
 }
 END_TEST
@@ -215,7 +231,7 @@ START_TEST(main_env_user_term_is_not_overridden)
 	struct sv_env env;
 	struct sv_err err = {0};
 	capture_start();
-	int r = sv_env_build_main(&env, base, true, &err);
+	int r = sv_env_build_main(&env, base, true, NULL, &err);
 	const char *out = capture_end();
 	ck_assert_int_eq(r, 0);
 	ck_assert_str_eq(sv_env_get(&env, "TERM"), "screen");
@@ -269,7 +285,7 @@ START_TEST(main_env_malformed_user_env_warns_and_defaults_term)
 	struct sv_err err = {0};
 	sv_log_setup(SV_LOG_WARN, SV_LOG_TEXT);
 	capture_start();
-	int r = sv_env_build_main(&env, base, true, &err);
+	int r = sv_env_build_main(&env, base, true, NULL, &err);
 	const char *out = capture_end();
 	ck_assert_int_eq(r, 0);
 	ck_assert_int_eq(err.code, 0); /* lenient: not an error for the caller */
@@ -296,6 +312,7 @@ static Suite *env_suite(void)
 	tcase_add_test(tc, main_env_marks_sandbox_and_strips_secrets);
 	tcase_add_test(tc, main_env_term_follows_tty);
 	tcase_add_test(tc, main_env_user_term_is_not_overridden);
+	tcase_add_test(tc, main_env_identity_sets_home_user_shell_unless_user_env_has_them);
 	tcase_add_test(tc, user_defines_reads_object_keys);
 	tcase_add_test(tc, user_defines_is_lenient_and_reports_position);
 	tcase_add_test(tc, main_env_malformed_user_env_warns_and_defaults_term);

@@ -1,0 +1,43 @@
+/* Process isolation for every child: the policy, the agent's identity, its Landlock ruleset and
+ * its seccomp filter, prepared once in the parent and applied in each child before exec.
+ *
+ * The main process now and SSH session children later go through the same hook, so they are
+ * sandboxed exactly alike. Failing closed is the rule: a step that cannot be applied stops the
+ * child from exec'ing, except what a best_effort Landlock policy explicitly allows to degrade.
+ */
+#ifndef SV_SANDBOX_H
+#define SV_SANDBOX_H
+
+#include <stdbool.h>
+
+#include "err.h"
+#include "identity.h"
+#include "policy.h"
+#include "seccomp.h"
+#include "landlock/landlock.h"
+
+struct sv_sandbox_opts {
+	const char *policy_file; /* --policy / OPENSHELL_POLICY_FILE, or NULL */
+	const char *workdir;     /* absolute working directory of the agent */
+};
+
+struct sv_sandbox {
+	struct pol_policy policy;
+	struct sv_identity id;
+	struct sv_identity_plan plan;
+	struct ll_prepared landlock;
+	struct sv_seccomp_prog seccomp;
+};
+
+/* Setup phase, as root: load and enrich the policy, resolve the identity, create the workdir and
+ * missing read_write directories, open the Landlock rules, build the seccomp filter. */
+int sv_sandbox_prepare(struct sv_sandbox *sb, const struct sv_sandbox_opts *opts,
+		       struct sv_err *err);
+
+/* The spawn hook (spawn.h), in the child: privilege drop, hardening, Landlock, seccomp last.
+ * @ctx is a const struct sv_sandbox *. Async-signal-safe. */
+int sv_sandbox_child_hook(void *ctx, struct sv_err *err);
+
+void sv_sandbox_free(struct sv_sandbox *sb);
+
+#endif
