@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -57,7 +58,7 @@ def runc(*args, timeout=RUNC_CMD_TIMEOUT):
                           capture_output=True, text=True, timeout=timeout)
 
 
-def bundle(cmd, sv_flags=(), env=None, args=None):
+def bundle(cmd, sv_flags=(), env=None, args=None, host_net=False):
     """Writes a bundle for `supervisor --workdir /sandbox [sv_flags] -- cmd`; returns (dir, id)."""
     CTX.seq += 1
     cid = "sv-it-%d-%d" % (os.getpid(), CTX.seq)
@@ -84,6 +85,9 @@ def bundle(cmd, sv_flags=(), env=None, args=None):
     proc["capabilities"] = {"bounding": CAPS, "effective": CAPS, "permitted": CAPS}
     config["root"] = {"path": CTX.rootfs, "readonly": False}
     config["hostname"] = "openshell-test"
+    if host_net:  # share the host's network namespace (the escape probe socket lives there)
+        ns = config["linux"]["namespaces"]
+        config["linux"]["namespaces"] = [n for n in ns if n["type"] != "network"]
     with open(path, "w") as f:
         json.dump(config, f, indent=1)
     CTX.ids.append(cid)
@@ -112,6 +116,20 @@ def crun(cmd, timeout=15.0, **kw):
         return run.finish(timeout)
     finally:
         delete(run.cid)
+
+
+@test
+def escape_battery_passes_under_runc():
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.bind(b"\0openshell-escape-probe")
+    probe.listen(8)
+    try:
+        r = crun(["escape"], timeout=60.0, host_net=True)
+    finally:
+        probe.close()
+    last = r.out.strip().splitlines()[-1] if r.out.strip() else ""
+    h.check(r.rc == 0 and last.endswith(" 0 failed"), "an escape attempt succeeded", r)
+    h.check(int(last.split()[0]) >= 40, "fewer than 40 attempts ran", r)
 
 
 def read_host(path):
