@@ -49,7 +49,8 @@ packages:
 	@sh static/packages.sh build
 
 # --- demo ----------------------------------------------------------------------------------------
-run: packages
+run:
+	@sh static/packages.sh run
 	@$(MAKE) --no-print-directory all
 	@/usr/bin/python3 tests/demo.py $(BUILD)/supervisor
 

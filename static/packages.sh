@@ -8,10 +8,13 @@ test_pkgs="$build_pkgs check pkg-config libseccomp-dev libcap-dev libnl-3-dev li
   busybox-static runc tini python3 clang libclang-rt-14-dev cppcheck clang-tidy util-linux
   iproute2 procps"
 
+run_pkgs="$build_pkgs busybox-static python3 util-linux"
+
 case "${1:-build}" in
 build) want=$build_pkgs ;;
+run) want=$run_pkgs ;;
 test) want=$test_pkgs ;;
-*) echo "usage: $0 build|test" >&2; exit 2 ;;
+*) echo "usage: $0 build|run|test" >&2; exit 2 ;;
 esac
 
 missing=""

@@ -42,8 +42,11 @@ def main():
     print("demo: root filesystem %s (libc files in it: %s)" % (rootfs, libc or "none"))
 
     script = ("echo \"PID 1 is: $(tr '\\0' ' ' </proc/1/cmdline)\"; "
-              "echo \"I am pid $$, uid $(id -u), cwd $(pwd)\"; "
-              "echo \"OPENSHELL_SANDBOX=$OPENSHELL_SANDBOX TERM=$TERM\"; exit 3")
+              "echo \"I am pid $$, uid $(id -u), cwd $(pwd), HOME=$HOME\"; "
+              "grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status; "
+              "echo hi > /etc/hacked || echo 'write to /etc: denied (Landlock)'; "
+              "cat /root/.profile 2>/dev/null || echo 'read /root: denied'; "
+              "echo ok > /tmp/agent-file && echo 'write to /tmp: allowed'; exit 3")
     show("main process from OPENSHELL_MAIN_PROCESS_SPEC (exit 3 propagates)",
          h.run_pid1(rootfs, ["--workdir", "/sandbox", "--log-level", "info"],
                     extra_env={SPEC: spec(["/bin/sh", "-c", script])}))
@@ -57,6 +60,9 @@ def main():
 
     show("50 orphans re-parented to PID 1 are reaped (no zombies)",
          h.run_pid1(rootfs, ["--", "orphans", "50"]))
+
+    show("--self-test: what this kernel and container allow (0 full, 1 degraded, 2 cannot run)",
+         h.run_pid1(rootfs, ["--self-test"]))
 
     show("bad spec: clear error, exit 1",
          h.run_pid1(rootfs, [], extra_env={SPEC: '{"version":2,"command":["x"],"tty":false}'}))
