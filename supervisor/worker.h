@@ -15,7 +15,7 @@
 #include "loop.h"
 
 #define SV_WORKERS_MAX 8
-#define SV_WORKER_STACK (256 * 1024)
+#define SV_WORKER_STACK ((size_t)256 * 1024)
 
 struct sv_job {
 	void (*run)(struct sv_job *job);                       /* worker thread */
