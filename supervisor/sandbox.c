@@ -144,6 +144,7 @@ int sv_sandbox_prepare(struct sv_sandbox *sb, const struct sv_sandbox_opts *o, s
 	memset(sb, 0, sizeof(*sb));
 	pol_init(&sb->policy);
 	sb->landlock.ruleset_fd = -1;
+	sb->netns = (struct nns)NNS_INIT;
 
 	int r = pol_load(o->policy_file, NULL, &sb->policy, err);
 	if (r < 0)
@@ -166,6 +167,12 @@ int sv_sandbox_prepare(struct sv_sandbox *sb, const struct sv_sandbox_opts *o, s
 		return r;
 	if ((r = sv_identity_plan_init(&sb->plan, &sb->id, err)) < 0)
 		return r;
+	/* Never a silent fallback to the container's network (contract §13 fix 1). */
+	if ((r = nns_create(&sb->netns, err)) < 0) {
+		sv_err_prefix(err, "network namespace (the agent is never given the container's "
+				   "network)");
+		return r;
+	}
 	if ((r = prepare_landlock(sb, err)) < 0) {
 		sv_err_prefix(err, "landlock (hard_requirement)");
 		return r;
@@ -180,7 +187,11 @@ int sv_sandbox_prepare(struct sv_sandbox *sb, const struct sv_sandbox_opts *o, s
 int sv_sandbox_child_hook(void *ctx, struct sv_err *err)
 {
 	const struct sv_sandbox *sb = ctx;
-	int r = sv_identity_drop(&sb->plan, err);
+	/* First: setns needs CAP_SYS_ADMIN, and the agent filter denies it. */
+	int r = nns_join(&sb->netns);
+	if (r < 0)
+		return sv_err_set(err, r, "cannot join the agent network namespace");
+	r = sv_identity_drop(&sb->plan, err);
 	if (r < 0)
 		return r;
 	if ((r = sv_identity_harden(err)) < 0)
@@ -199,6 +210,7 @@ int sv_sandbox_child_hook(void *ctx, struct sv_err *err)
 
 void sv_sandbox_free(struct sv_sandbox *sb)
 {
+	nns_close(&sb->netns);
 	ll_prepared_close(&sb->landlock);
 	sv_seccomp_prog_free(&sb->seccomp);
 	pol_free(&sb->policy);

@@ -15,6 +15,7 @@
 #include "policy.h"
 #include "seccomp.h"
 #include "landlock/landlock.h"
+#include "netns/netns.h"
 
 struct sv_sandbox_opts {
 	const char *policy_file; /* --policy / OPENSHELL_POLICY_FILE, or NULL */
@@ -22,6 +23,7 @@ struct sv_sandbox_opts {
 };
 
 struct sv_sandbox {
+	struct nns netns; /* the agent's network namespace: only loopback and the proxy */
 	struct pol_policy policy;
 	struct sv_identity id;
 	struct sv_identity_plan plan;
@@ -30,11 +32,13 @@ struct sv_sandbox {
 };
 
 /* Setup phase, as root: load and enrich the policy, resolve the identity, create the workdir and
- * missing read_write directories, open the Landlock rules, build the seccomp filter. */
+ * missing read_write directories, create the agent's network namespace, open the Landlock
+ * rules, build the seccomp filter. */
 int sv_sandbox_prepare(struct sv_sandbox *sb, const struct sv_sandbox_opts *opts,
 		       struct sv_err *err);
 
-/* The spawn hook (spawn.h), in the child: privilege drop, hardening, Landlock, seccomp last.
+/* The spawn hook (spawn.h), in the child: join the agent network namespace, privilege drop,
+ * hardening, Landlock, seccomp last.
  * @ctx is a const struct sv_sandbox *. Async-signal-safe. */
 int sv_sandbox_child_hook(void *ctx, struct sv_err *err);
 

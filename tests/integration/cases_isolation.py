@@ -8,10 +8,9 @@ abstract-socket probe it connects to is created here, outside the agent's Landlo
 import os
 import socket
 
+import harness as h
 from harness import check
-from suite import CTX, sv, test
-
-PROBE = b"\0openshell-escape-probe"
+from suite import CTX, start, sv, test
 
 
 def write_policy(text, name="policy.ini"):
@@ -22,20 +21,19 @@ def write_policy(text, name="policy.ini"):
     return "/etc/openshell/" + name
 
 
-def escape_probe():
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.bind(PROBE)
-    s.listen(8)
-    return s
-
-
 @test()
 def escape_battery_passes_as_pid1_with_the_default_policy():
-    probe = escape_probe()
+    # The main process waits on stdin until the probe listener is up in its network namespace.
+    run = start(["--workdir", "/sandbox", "--", "sh", "-c", "read go; exec escape"], stdin="pipe")
+    probe = None
     try:
-        r = sv(["--workdir", "/sandbox", "--", "escape"], timeout=60.0)
+        probe = h.start_probe_in_netns_of(h.wait_for_child(run.host_pid()))
+        run.stdin_write(b"go\n")
+        r = run.finish(60.0)
     finally:
-        probe.close()
+        if probe:
+            probe.kill()
+            probe.wait()
     last = r.out.strip().splitlines()[-1] if r.out.strip() else ""
     check(r.rc == 0 and last.endswith(" 0 failed"), "an escape attempt succeeded", r)
     passed = int(last.split()[0]) if last else 0
@@ -149,3 +147,54 @@ def landlock_unavailable_best_effort_runs_with_high_finding_hard_refuses():
     r = sv(["--no-landlock", "--", "/opt/openshell/bin/openshell-sandbox", "--policy", pol,
             "--", "echo", "RAN"], exe="/usr/local/bin/degrade")
     check(r.rc == 1 and "RAN" not in r.out, "hard_requirement ran without Landlock", r)
+
+
+# Network namespace: the agent reaches only its own loopback.
+
+def host_address():
+    """A non-loopback address of this machine, or None."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.connect(("192.0.2.1", 9))  # no packet is sent: this only picks a source address
+        return s.getsockname()[0]
+    except OSError:
+        return None
+    finally:
+        s.close()
+
+
+@test()
+def agent_direct_tcp_and_udp_fail_fast():
+    for proto, dest in (("tcp", "192.0.2.1"), ("tcp", "8.8.8.8"), ("udp", "8.8.8.8")):
+        r = sv(["--", "netprobe", proto, dest, "53"])
+        check(r.rc == 1 and "result=ENETUNREACH" in r.out, "%s to %s not refused" % (proto, dest),
+              r)
+        ms = int(r.out.split("ms=")[1])
+        check(ms < 100, "refusal took %d ms" % ms, r)
+
+
+@test()
+def listener_on_all_addresses_in_the_container_is_unreachable_from_the_agent():
+    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("0.0.0.0", 0))
+    srv.listen(8)
+    port = str(srv.getsockname()[1])
+    try:
+        targets = ["127.0.0.1", "10.200.0.1"] + ([host_address()] if host_address() else [])
+        for dest in targets:
+            r = sv(["--", "netprobe", "tcp", dest, port])
+            check(r.rc == 1 and "result=ok" not in r.out,
+                  "agent reached the container's listener at %s" % dest, r)
+    finally:
+        srv.close()
+
+
+@test()
+def network_namespace_failure_refuses_to_start_the_agent():
+    # When unshare(CLONE_NEWNET) is refused the supervisor must refuse to start the agent, never
+    # fall back to the container's network (contract §13 fix 1).
+    r = sv(["--no-netns", "--", "/opt/openshell/bin/openshell-sandbox", "--", "echo", "RAN"],
+           exe="/usr/local/bin/degrade")
+    check(r.rc == 1 and "RAN" not in r.out, "agent started without its own namespace", r)
+    check("network namespace" in r.err, "error does not name the network namespace", r)

@@ -128,6 +128,38 @@ def proc_children(pid):
         return []
 
 
+# A listener for the escape battery's abstract-socket probe, created in the agent's network
+# namespace (abstract sockets are per namespace) by a process outside its Landlock domain.
+PROBE_LISTENER = ("import socket, sys, time\n"
+                  "s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\n"
+                  "s.bind(b'\\0openshell-escape-probe')\n"
+                  "s.listen(8)\n"
+                  "print('up', flush=True)\n"
+                  "time.sleep(60)\n")
+
+
+def start_probe_in_netns_of(pid, timeout=5.0):
+    """Start the probe listener in the network namespace of host pid @pid; returns the Popen."""
+    p = subprocess.Popen([host_tool("nsenter"), "--net=/proc/%d/ns/net" % pid, "/usr/bin/python3",
+                          "-c", PROBE_LISTENER], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    line = p.stdout.readline()
+    if line.strip() != b"up":
+        p.kill()
+        raise RuntimeError("escape probe listener did not start in the agent's namespace")
+    return p
+
+
+def wait_for_child(pid, timeout=5.0):
+    """The first child of host pid @pid (the main process of a supervisor)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        kids = proc_children(pid)
+        if kids:
+            return kids[0]
+        time.sleep(0.005)
+    raise RuntimeError("no child of pid %d appeared" % pid)
+
+
 def same_file(path_a, path_b):
     try:
         a = os.stat(path_a)

@@ -12,7 +12,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -58,7 +57,7 @@ def runc(*args, timeout=RUNC_CMD_TIMEOUT):
                           capture_output=True, text=True, timeout=timeout)
 
 
-def bundle(cmd, sv_flags=(), env=None, args=None, host_net=False):
+def bundle(cmd, sv_flags=(), env=None, args=None):
     """Writes a bundle for `supervisor --workdir /sandbox [sv_flags] -- cmd`; returns (dir, id)."""
     CTX.seq += 1
     cid = "sv-it-%d-%d" % (os.getpid(), CTX.seq)
@@ -85,9 +84,6 @@ def bundle(cmd, sv_flags=(), env=None, args=None, host_net=False):
     proc["capabilities"] = {"bounding": CAPS, "effective": CAPS, "permitted": CAPS}
     config["root"] = {"path": CTX.rootfs, "readonly": False}
     config["hostname"] = "openshell-test"
-    if host_net:  # share the host's network namespace (the escape probe socket lives there)
-        ns = config["linux"]["namespaces"]
-        config["linux"]["namespaces"] = [n for n in ns if n["type"] != "network"]
     with open(path, "w") as f:
         json.dump(config, f, indent=1)
     CTX.ids.append(cid)
@@ -120,16 +116,38 @@ def crun(cmd, timeout=15.0, **kw):
 
 @test
 def escape_battery_passes_under_runc():
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    probe.bind(b"\0openshell-escape-probe")
-    probe.listen(8)
+    # As in the PID-1 suite: the probe listener is made in the agent's network namespace.
+    run = h.Run([CTX.runc, "--root", CTX.state, "run", "--bundle",
+                 bundle(["sh", "-c", "read go; exec escape"])[0], "sv-esc-%d" % os.getpid()],
+                mode="host", env=dict(os.environ), stdin="pipe").start()
+    CTX.ids.append("sv-esc-%d" % os.getpid())
+    probe = None
     try:
-        r = crun(["escape"], timeout=60.0, host_net=True)
+        sup = container_pid("sv-esc-%d" % os.getpid())
+        probe = h.start_probe_in_netns_of(h.wait_for_child(sup))
+        run.stdin_write(b"go\n")
+        r = run.finish(60.0)
     finally:
-        probe.close()
+        if probe:
+            probe.kill()
+            probe.wait()
+        delete("sv-esc-%d" % os.getpid())
     last = r.out.strip().splitlines()[-1] if r.out.strip() else ""
     h.check(r.rc == 0 and last.endswith(" 0 failed"), "an escape attempt succeeded", r)
     h.check(int(last.split()[0]) >= 40, "fewer than 40 attempts ran", r)
+
+
+def container_pid(cid, timeout=10.0):
+    """Host pid of the container's init (the supervisor), from `runc state`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        p = runc("state", cid)
+        if p.returncode == 0:
+            st = json.loads(p.stdout)
+            if st.get("pid", 0) > 0 and st.get("status") == "running":
+                return st["pid"]
+        time.sleep(0.02)
+    raise h.Fail("container %s never ran" % cid)
 
 
 def read_host(path):

@@ -1,4 +1,5 @@
-/* degrade [--no-landlock] [--no-userns] [--drop-caps] -- CMD ARG...: exec CMD in a weaker world.
+/* degrade [--no-landlock] [--no-userns] [--no-netns] [--drop-caps] -- CMD ARG...: exec CMD in a
+ * weaker world. --no-netns makes unshare/clone with CLONE_NEWNET fail with EPERM.
  *
  * A raw classic-BPF filter makes the Landlock syscalls fail with ENOSYS and CLONE_NEWUSER with
  * EPERM; --drop-caps takes CAP_SETUID/CAP_SETGID from every set. Always sets no_new_privs. Built
@@ -35,6 +36,7 @@ struct dg_sock_fprog {
 #define DG_OFF_NR	       0  /* struct seccomp_data: int nr */
 #define DG_OFF_ARCH	       4  /* __u32 arch */
 #define DG_OFF_ARG0_LO	       16 /* __u64 args[0], low half on little-endian machines */
+#define DG_CLONE_NEWNET 0x40000000U
 #define DG_CLONE_NEWUSER       0x10000000U
 #define DG_NONE		       0xffffffffU /* matches no system call: a disabled check */
 
@@ -75,7 +77,7 @@ struct dg_cap_data {
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: degrade [--no-landlock] [--no-userns] [--drop-caps] -- CMD ARG...\n");
+		"usage: degrade [--no-landlock] [--no-userns] [--no-netns] [--drop-caps] -- CMD...\n");
 	exit(TH_EXIT_USAGE);
 }
 
@@ -104,14 +106,16 @@ static void drop_caps(void)
 		}
 }
 
-static void install_filter(bool no_landlock, bool no_userns)
+static void install_filter(bool no_landlock, bool no_userns, bool no_netns)
 {
+	uint32_t ns_flags = (no_userns ? DG_CLONE_NEWUSER : 0) | (no_netns ? DG_CLONE_NEWNET : 0);
+	bool ns = ns_flags != 0;
 	uint32_t ll_create = no_landlock ? SYS_landlock_create_ruleset : DG_NONE;
 	uint32_t ll_add = no_landlock ? SYS_landlock_add_rule : DG_NONE;
 	uint32_t ll_restrict = no_landlock ? SYS_landlock_restrict_self : DG_NONE;
-	uint32_t clone3 = no_userns ? SYS_clone3 : DG_NONE; /* its flags are out of reach */
-	uint32_t unshare = no_userns ? SYS_unshare : DG_NONE;
-	uint32_t clone = no_userns ? SYS_clone : DG_NONE;
+	uint32_t clone3 = ns ? SYS_clone3 : DG_NONE; /* its flags are out of reach */
+	uint32_t unshare = ns ? SYS_unshare : DG_NONE;
+	uint32_t clone = ns ? SYS_clone : DG_NONE;
 	/* Jump offsets count the instructions skipped; indexes in the comments. */
 	/* clang-format off */
 	struct dg_sock_filter prog[] = {
@@ -127,7 +131,7 @@ static void install_filter(bool no_landlock, bool no_userns)
 	    /* 9 */ DG_JUMP(DG_BPF_JEQ_K, unshare, 1, 0),	/* → 11 flags */
 	    /* 10 */ DG_JUMP(DG_BPF_JEQ_K, clone, 0, 3),	/* → 11 flags, else → 14 allow */
 	    /* 11 */ DG_STMT(DG_BPF_LD_W_ABS, DG_OFF_ARG0_LO),
-	    /* 12 */ DG_JUMP(DG_BPF_JSET_K, DG_CLONE_NEWUSER, 0, 1), /* → 13 EPERM, else → 14 */
+	    /* 12 */ DG_JUMP(DG_BPF_JSET_K, ns_flags, 0, 1), /* → 13 EPERM, else → 14 */
 	    /* 13 */ DG_STMT(DG_BPF_RET_K, DG_RET_ERRNO(EPERM)),
 	    /* 14 */ DG_STMT(DG_BPF_RET_K, DG_RET_ALLOW),
 	    /* 15 */ DG_STMT(DG_BPF_RET_K, DG_RET_ERRNO(ENOSYS)),
@@ -140,13 +144,15 @@ static void install_filter(bool no_landlock, bool no_userns)
 
 int main(int argc, char **argv)
 {
-	bool no_landlock = false, no_userns = false, caps = false;
+	bool no_landlock = false, no_userns = false, no_netns = false, caps = false;
 	int i = 1;
 	for (; i < argc && strcmp(argv[i], "--") != 0; i++) {
 		if (strcmp(argv[i], "--no-landlock") == 0)
 			no_landlock = true;
 		else if (strcmp(argv[i], "--no-userns") == 0)
 			no_userns = true;
+		else if (strcmp(argv[i], "--no-netns") == 0)
+			no_netns = true;
 		else if (strcmp(argv[i], "--drop-caps") == 0)
 			caps = true;
 		else
@@ -158,8 +164,8 @@ int main(int argc, char **argv)
 		drop_caps(); /* first: dropping from the bounding set needs CAP_SETPCAP, not NNP */
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		th_die("degrade", "PR_SET_NO_NEW_PRIVS");
-	if (no_landlock || no_userns)
-		install_filter(no_landlock, no_userns);
+	if (no_landlock || no_userns || no_netns)
+		install_filter(no_landlock, no_userns, no_netns);
 	execv(argv[i + 1], argv + i + 1);
 	th_die("degrade", argv[i + 1]);
 }
