@@ -61,7 +61,7 @@ INIH_SRC_DIR := $(DEPS_SRC_DIR)/libinih_$(VERSION_libinih)
 HOST_CFLAGS := -isystem /usr/include/libnl3 -isystem $(INIH_SRC_DIR) $(INIH_DEFINES)
 TEST_CFLAGS := $(BASE_CFLAGS) $(HOST_CFLAGS) -O1 -g -fno-omit-frame-pointer \
                -fsanitize=address,undefined -fno-sanitize-recover=all
-HOST_LIBS   := -lseccomp -lcap -lnl-route-3 -lnl-3
+HOST_LIBS   := -lseccomp -lcap -lnl-route-3 -lnl-3 -lmbedcrypto
 TEST_DEP_LIBS = $(BUILD)/test/obj/ini.o $(HOST_LIBS)
 TEST_LIBS   := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt -pthread)
 TEST_OBJS   := $(LIB_SRCS:%.c=$(BUILD)/test/obj/%.o)

@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "supervisor/err.h"
 
@@ -80,5 +81,18 @@ struct nns_env_var {
 const struct nns_env_var *nns_proxy_env(size_t *n);
 
 /* --- egress proxy (px_) --- */
+
+struct pol_policy;
+struct sv_loop;
+struct px_server;
+
+/* Serve the egress proxy on @listen_fd (from nns_listen_tcp; borrowed, the caller closes it
+ * after px_server_free) with @policy (borrowed, read-only, shared with worker threads). Every
+ * decision is logged as an OCSF line. */
+int px_server_new(struct sv_loop *loop, int listen_fd, const struct pol_policy *policy,
+		  struct px_server **out, struct sv_err *err);
+/* The agent's entrypoint (main process): identity lookups start from it. 0 until spawned. */
+void px_server_set_entrypoint(struct px_server *s, pid_t pid);
+void px_server_free(struct px_server *s);
 
 #endif

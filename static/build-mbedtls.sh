@@ -2,7 +2,9 @@
 # mbed TLS (Apache-2.0 OR GPL-2.0-or-later): CMake with static/musl.cmake;
 # only the three static libraries + headers. No programs, tests, shared
 # libraries or generated-file regeneration (the release tarball ships them,
-# so no python is needed). Not in DEPS yet (see static/deps.mk).
+# so no python is needed). Default configuration (mbedtls_config.h as
+# released): no MBEDTLS_THREADING_C, platform entropy from /dev/urandom on
+# musl (see static/README.md).
 . "$(dirname "$0")/lib.sh"
 dep_begin mbedtls
 need_pkgs cmake

@@ -54,7 +54,7 @@ INIH_DEFINES := -DINI_ALLOW_MULTILINE=0 -DINI_STOP_ON_FIRST_ERROR=1 \
 #   CFLAGS_<name>      extra compile flags for users of its headers
 #   DEPS_AFTER_<name>  dependencies that must be built (installed) first
 #   PREREQS_<name>     extra files whose change must rebuild it
-DEPS := libnl3 libseccomp libcap2 libinih
+DEPS := mbedtls libnl3 libseccomp libcap2 libinih
 
 LIBS_libnl3       := -lnl-route-3 -lnl-3
 CFLAGS_libnl3     := -isystem $(DEPS_DIR)/include/libnl3
@@ -64,8 +64,9 @@ LIBS_libinih      := -linih
 CFLAGS_libinih    := $(INIH_DEFINES)
 PREREQS_libinih   := $(DEPS_STATIC_DIR)/deps.mk
 
-# Recipe exists and is tested, but not part of DEPS yet: add "mbedtls" to
-# DEPS (before anything using it, e.g. "libssh mbedtls") to enable.
+# mbed TLS: SHA-256 for the proxy's TOFU pins now, TLS later. Its three
+# archives in their own link order (TLS uses X.509 uses crypto). Anything
+# that links against it goes before it in DEPS (e.g. "libssh mbedtls").
 LIBS_mbedtls      := -lmbedtls -lmbedx509 -lmbedcrypto
 PREREQS_mbedtls   := $(DEPS_STATIC_DIR)/musl.cmake
 
@@ -115,7 +116,7 @@ $(call deps_stamp,$(1)): $(DEPS_STATIC_DIR)/build-$(1).sh $(_deps_common) $(PRER
 	@$$(_deps_env) $(DEPS_STATIC_DIR)/build-$(1).sh
 	@touch $$@
 endef
-$(foreach d,$(sort $(DEPS) mbedtls),$(eval $(call _deps_rule,$(d))))
+$(foreach d,$(sort $(DEPS)),$(eval $(call _deps_rule,$(d))))
 
 $(DEPS_STAMP): $(foreach d,$(DEPS),$(call deps_stamp,$(d)))
 	@touch $@

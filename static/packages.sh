@@ -3,10 +3,10 @@
 # those that are missing. Runs as root on Debian 12; never downloads from anywhere else.
 set -eu
 
-build_pkgs="make gcc musl-tools dpkg-dev file binutils ca-certificates flex bison gperf"
+build_pkgs="make gcc musl-tools dpkg-dev file binutils ca-certificates flex bison gperf cmake"
 test_pkgs="$build_pkgs check pkg-config libseccomp-dev libcap-dev libnl-3-dev libnl-route-3-dev
   busybox-static runc tini python3 clang libclang-rt-14-dev cppcheck clang-tidy util-linux
-  iproute2 procps"
+  iproute2 procps libmbedtls-dev curl"
 
 run_pkgs="$build_pkgs busybox-static python3 util-linux"
 

@@ -12,6 +12,4 @@ VERSION_libseccomp := 2.6.0-2
 VERSION_libnl3     := 3.7.0-2
 VERSION_libcap2    := 1:2.75-10+deb13u1
 VERSION_libinih    := 59-1
-
-# Not part of the default DEPS list yet (see static/build-mbedtls.sh).
 VERSION_mbedtls    := 3.6.6-0.1~deb13u1

@@ -14,14 +14,40 @@
 int sv_loop_init(struct sv_loop *loop, struct sv_err *err)
 {
 	loop->stop = false;
+	loop->deferred = NULL;
+	loop->n_deferred = loop->cap_deferred = 0;
 	loop->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (loop->epfd < 0)
 		return sv_err_set(err, errno, "epoll_create1: %s", strerror(errno));
 	return 0;
 }
 
+static void flush_deferred(struct sv_loop *loop)
+{
+	for (size_t i = 0; i < loop->n_deferred; i++)
+		free(loop->deferred[i]);
+	loop->n_deferred = 0;
+}
+
+void sv_loop_defer_free(struct sv_loop *loop, void *p)
+{
+	if (loop->n_deferred == loop->cap_deferred) {
+		size_t cap = loop->cap_deferred ? 2 * loop->cap_deferred : 64;
+		void **n = realloc(loop->deferred, cap * sizeof(*n));
+		if (!n)
+			return; /* freeing now could be a use after free: leaking is the safe choice */
+		loop->deferred = n;
+		loop->cap_deferred = cap;
+	}
+	loop->deferred[loop->n_deferred++] = p;
+}
+
 void sv_loop_close(struct sv_loop *loop)
 {
+	flush_deferred(loop);
+	free(loop->deferred);
+	loop->deferred = NULL;
+	loop->cap_deferred = 0;
 	if (loop->epfd >= 0)
 		close(loop->epfd);
 	loop->epfd = -1;
@@ -73,6 +99,7 @@ int sv_loop_run(struct sv_loop *loop)
 			if (w->added)
 				w->fn(loop, w, evs[i].events);
 		}
+		flush_deferred(loop);
 	}
 	return 0;
 }

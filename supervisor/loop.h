@@ -1,7 +1,8 @@
 /* The single-threaded event loop: epoll over signalfd, timerfds, pidfds and sockets.
  *
  * Every fd the supervisor waits on is registered here with a callback. Callbacks must never
- * block; slow work belongs on a worker that posts back through an fd. Later modules (the egress
+ * block; slow work belongs on a worker that posts back through an fd. An object embedding a
+ * watch is freed through sv_loop_defer_free, never directly from a callback. Later modules (the egress
  * proxy, the gateway session, the SSH server) plug in with sv_loop_add and sv_timer.
  */
 #ifndef SV_LOOP_H
@@ -28,6 +29,8 @@ struct sv_watch {
 struct sv_loop {
 	int epfd;
 	bool stop;
+	void **deferred; /* freed after the current batch of events (sv_loop_defer_free) */
+	size_t n_deferred, cap_deferred;
 };
 
 int sv_loop_init(struct sv_loop *loop, struct sv_err *err);
@@ -38,6 +41,10 @@ int sv_loop_add(struct sv_loop *loop, struct sv_watch *w, uint32_t events);
 int sv_loop_mod(struct sv_loop *loop, struct sv_watch *w, uint32_t events);
 /* Unregister; safe to call on a watch that is not registered. Does not close the fd. */
 void sv_loop_del(struct sv_loop *loop, struct sv_watch *w);
+
+/* Free @p (with free(3)) once the current batch of events is dispatched: an object embedding a
+ * watch may be closed by a callback while its events are still queued in the batch. */
+void sv_loop_defer_free(struct sv_loop *loop, void *p);
 
 /* Dispatch events until sv_loop_quit. Returns 0, or -errno if epoll itself fails. */
 int sv_loop_run(struct sv_loop *loop);

@@ -5,10 +5,12 @@
  * none is lost before the event loop exists.
  */
 #include <limits.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "netns/netns.h"
 #include "cli.h"
 #include "copyself.h"
 #include "env.h"
@@ -83,6 +85,53 @@ static int absolute_workdir(const char *workdir, char *buf, size_t size, struct 
 	return 0;
 }
 
+/* What lives on the event loop besides the main process: the egress proxy. */
+struct services {
+	const struct sv_sandbox *sb;
+	int listen_fd;
+	struct px_server *proxy;
+};
+
+static int services_attach(void *ctx, struct sv_loop *loop, struct sv_err *err)
+{
+	struct services *s = ctx;
+	return px_server_new(loop, s->listen_fd, &s->sb->policy, &s->proxy, err);
+}
+
+static void services_main_started(void *ctx, pid_t pid)
+{
+	struct services *s = ctx;
+	if (s->proxy)
+		px_server_set_entrypoint(s->proxy, pid);
+}
+
+static void services_detach(void *ctx)
+{
+	struct services *s = ctx;
+	px_server_free(s->proxy);
+	s->proxy = NULL;
+}
+
+/* The proxy listens inside the agent's namespace before the agent exists (contract §2). */
+static int proxy_listen(const struct sv_sandbox *sb, struct sv_env *env, struct sv_err *err)
+{
+	int fd = nns_listen_tcp(&sb->netns, NNS_PROXY_ADDR, NNS_PROXY_PORT, SOMAXCONN, err);
+	if (fd < 0)
+		return fd;
+	size_t n;
+	const struct nns_env_var *vars = nns_proxy_env(&n);
+	for (size_t i = 0; i < n; i++) {
+		int r = sv_env_set(env, vars[i].name, vars[i].value);
+		if (r < 0) {
+			close(fd);
+			return sv_err_set(err, r, "proxy environment: out of memory");
+		}
+	}
+	sv_log_kv(SV_LOG_INFO, COMP, "proxy_listening", "egress proxy listening",
+		  SV_KVS({"address", NNS_PROXY_URL}));
+	return fd;
+}
+
 static int run_sandbox(const struct sv_cli *cli)
 {
 	struct sv_err err = {0};
@@ -130,10 +179,21 @@ static int run_sandbox(const struct sv_cli *cli)
 		return SV_EXIT_SETUP;
 	}
 
+	struct services services = {.sb = sb, .listen_fd = proxy_listen(sb, &env, &err)};
+	if (services.listen_fd < 0) {
+		sv_error(COMP, "proxy_listen_failed", "egress proxy: %s", err.msg);
+		sv_env_free(&env);
+		sv_sandbox_free(sb);
+		free(sb);
+		sv_spec_free(&spec);
+		return SV_EXIT_SETUP;
+	}
+
 	/* The supervisor's own seccomp prelude (contract §5.2): from here on it cannot mount, load
 	 * modules or BPF programs, even if the agent found a way to drive it. */
 	if (sv_seccomp_apply_supervisor_prelude(&err) < 0) {
 		sv_error(COMP, "seccomp_prelude_failed", "supervisor seccomp prelude: %s", err.msg);
+		close(services.listen_fd);
 		sv_env_free(&env);
 		sv_sandbox_free(sb);
 		free(sb);
@@ -156,6 +216,10 @@ static int run_sandbox(const struct sv_cli *cli)
 		.grace_ms = cli->grace_ms,
 		.hook = sv_sandbox_child_hook,
 		.hook_ctx = sb,
+		.attach = services_attach,
+		.main_started = services_main_started,
+		.detach = services_detach,
+		.services_ctx = &services,
 	};
 	int code = sv_run_main(&opts, &err);
 	if (code < 0) {
@@ -163,6 +227,7 @@ static int run_sandbox(const struct sv_cli *cli)
 			 err.msg);
 		code = SV_EXIT_SETUP;
 	}
+	close(services.listen_fd);
 	sv_env_free(&env);
 	sv_sandbox_free(sb);
 	free(sb);

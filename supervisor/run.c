@@ -567,9 +567,15 @@ int sv_run_main(const struct sv_run_opts *o, struct sv_err *err)
 	if (!r)
 		return sv_err_set(err, ENOMEM, "out of memory");
 	int rc = run_init(r, o, err);
+	if (rc == 0 && o->attach)
+		rc = o->attach(o->services_ctx, &r->loop, err);
 	if (rc == 0)
 		rc = run_spawn(r, err);
+	if (rc == 0 && o->main_started && r->main.pid > 0)
+		o->main_started(o->services_ctx, r->main.pid);
 	if (rc < 0) {
+		if (o->detach)
+			o->detach(o->services_ctx);
 		run_close(r);
 		free(r);
 		return rc;
@@ -590,6 +596,8 @@ int sv_run_main(const struct sv_run_opts *o, struct sv_err *err)
 	sv_fmt(c, sizeof(c), "%d", code);
 	sv_log_kv(SV_LOG_INFO, COMP, "supervisor_exiting", "all processes exited",
 		  SV_KVS({"exit_code", c}));
+	if (o->detach)
+		o->detach(o->services_ctx);
 	run_close(r);
 	free(r);
 	return code;

@@ -9,8 +9,11 @@
 
 #include <stdint.h>
 
-#include "spec.h"
+#include <sys/types.h>
+
 #include "err.h"
+#include "loop.h"
+#include "spec.h"
 
 #define SV_EXIT_TIMEOUT 124          /* contract §1.2 --timeout */
 #define SV_TIMEOUT_KILL_DELAY_MS 100 /* SIGTERM → SIGKILL on timeout, contract §1.2 */
@@ -28,6 +31,13 @@ struct sv_run_opts {
 	/* Isolation applied in the child before exec (see spawn.h). */
 	int (*hook)(void *ctx, struct sv_err *err);
 	void *hook_ctx;
+	/* Services that live on the event loop (the egress proxy now, the gateway session and SSH
+	 * server later): attached once the loop exists and before the main process starts, told
+	 * its pid, and detached when everything has exited. All optional. */
+	int (*attach)(void *ctx, struct sv_loop *loop, struct sv_err *err);
+	void (*main_started)(void *ctx, pid_t pid);
+	void (*detach)(void *ctx);
+	void *services_ctx;
 };
 
 /* Returns the supervisor's exit status (the main process's code, 128+signal, or 124), or

@@ -1,0 +1,681 @@
+/* The egress proxy on the event loop: accept agent connections on the listener made inside the
+ * agent's namespace, read one request head, decide on a worker thread (identity, integrity,
+ * policy, resolution, SSRF), dial the validated addresses from the supervisor's namespace, relay.
+ *
+ * Never blocks the loop: identity, hashing and DNS run on workers; sockets are non-blocking and
+ * relayed with splice(2) through a pipe per direction, so buffers stay bounded by the pipes.
+ */
+#include "netns/netns.h"
+
+#include <fcntl.h>
+#include <netdb.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include "netns/px_http.h"
+#include "netns/px_ident.h"
+#include "netns/px_policy.h"
+#include "netns/px_ssrf.h"
+#include "netns/px_tofu.h"
+#include "supervisor/log.h"
+#include "supervisor/loop.h"
+#include "supervisor/policy.h"
+#include "supervisor/worker.h"
+
+#define COMP "proxy"
+#define PX_CONNS_MAX 4096         /* open client connections; beyond, accept waits */
+#define PX_BACKOFF_MIN_MS 100     /* accept back-off on fd exhaustion, contract §8 */
+#define PX_BACKOFF_MAX_MS 5000
+#define PX_ADDRS_MAX 16           /* resolved addresses kept per destination */
+#define PX_PIPE_CHUNK ((size_t)64 * 1024) /* one splice */
+#define PX_WORKERS 4
+
+enum px_state { PX_HEAD, PX_DECIDING, PX_CONNECTING, PX_RELAY };
+
+/* One direction of the relay: src → pipe → dst. */
+struct px_dir {
+	int pipe[2];
+	size_t in_pipe; /* bytes spliced into the pipe and not yet out */
+	bool src_eof;
+	bool shut;      /* dst was shut down for writing */
+};
+
+struct px_conn {
+	struct px_server *srv;
+	struct px_conn *prev, *next;
+	struct sv_watch cw, uw; /* client, upstream */
+	enum px_state state;
+	struct sockaddr_storage peer, local;
+	socklen_t peer_len, local_len;
+	/* Until the upstream is connected (freed afterwards). */
+	struct px_parse *p;
+	/* Bytes to send upstream before relaying (forward head, early body or TLS bytes). */
+	char *pre;
+	size_t pre_len, pre_off;
+	struct px_dir c2u, u2c;
+};
+
+/* Everything the decision needs and produces; lives only until the dial. */
+struct px_parse {
+	struct sv_job job;
+	struct px_conn *conn;
+	char head[PX_HEAD_MAX + 1];
+	size_t len, head_len, resume;
+	struct px_http_req req;
+	bool is_connect;
+	struct px_http_authority auth;
+	struct px_http_uri uri;
+	pid_t entry;
+	/* Worker results. The identity is large (64 ancestor paths): allocated by the worker only
+	 * for the decision, so idle connections stay small. */
+	struct px_ident *ident;
+	bool ident_ok;
+	struct px_decision dec;
+	enum px_ssrf_verdict ssrf;
+	char detail[512];
+	struct px_ssrf_ip addrs[PX_ADDRS_MAX];
+	size_t n_addrs, next_addr;
+	char reason[PX_REASON_MAX];
+};
+
+struct px_server {
+	struct sv_loop *loop;
+	struct sv_watch lw;
+	struct sv_timer backoff;
+	uint64_t backoff_ms;
+	struct sv_workers *workers;
+	const struct pol_policy *policy;
+	struct px_tofu *tofu;
+	pid_t entry;
+	bool endpoint_only;
+	unsigned nconns;
+	struct px_conn *conns;
+};
+
+static void conn_close(struct px_conn *c);
+
+static void parse_free(struct px_parse *p)
+{
+	if (p)
+		free(p->ident);
+	free(p);
+}
+
+/* ------------------------------------------------------------------------------------ logs */
+
+static void log_decision(struct px_conn *c, bool allowed, const char *reason)
+{
+	struct px_parse *p = c->p;
+	char dst[PX_HOST_MAX + 16], who[PX_IDENT_PATH_MAX + 32], anc[1024];
+	sv_fmt(dst, sizeof(dst), "%s:%u", p->auth.host, (unsigned)p->auth.port);
+	if (p->ident_ok)
+		sv_fmt(who, sizeof(who), "%s(%d)", p->ident->exe.path, (int)p->ident->exe.pid);
+	else
+		sv_fmt(who, sizeof(who), "-");
+	size_t n = 0;
+	anc[0] = '\0';
+	for (size_t i = 0; p->ident_ok && i < p->ident->n_ancestors && n < sizeof(anc) - 1; i++)
+		n += sv_fmt(anc + n, sizeof(anc) - n, "%s%s", i ? " -> " : "",
+			    p->ident->ancestors[i].path);
+	char msg[PX_IDENT_PATH_MAX + PX_HOST_MAX + 64];
+	sv_fmt(msg, sizeof(msg), "%s -> %s", who, dst);
+	const char *rule = allowed && p->dec.rule ? p->dec.rule->name : "-";
+	sv_log_ocsf("NET:OPEN", allowed ? SV_SEV_INFO : SV_SEV_MED, allowed ? "ALLOWED" : "DENIED",
+		    allowed ? "proxy_allowed" : "proxy_denied", msg,
+		    SV_KVS({"policy", rule}, {"engine", "supervisor"},
+			   {"method", p->is_connect ? "CONNECT" : "forward"},
+			   {"ancestors", anc[0] ? anc : "-"}, {"reason", reason ? reason : "-"}));
+}
+
+/* ----------------------------------------------------------------------------- responses */
+
+/* Best effort: responses are small and the socket buffer is empty at this point. */
+static void conn_reply_and_close(struct px_conn *c, const char *buf, size_t len)
+{
+	if (len)
+		(void)send(c->cw.fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	conn_close(c);
+}
+
+static void conn_deny(struct px_conn *c, bool ssrf, const char *reason)
+{
+	struct px_parse *p = c->p;
+	char buf[PX_RESP_MAX];
+	int n;
+	log_decision(c, false, reason);
+	if (ssrf && p->is_connect) {
+		n = px_http_resp_connect_ssrf(buf, sizeof(buf), &p->auth, reason);
+	} else if (ssrf) {
+		n = px_http_resp_forward_ssrf(buf, sizeof(buf), &p->req, &p->auth, reason);
+	} else if (p->is_connect) {
+		n = px_http_resp_connect_denied(buf, sizeof(buf), &p->auth, reason);
+	} else {
+		n = px_http_resp_forward_denied(buf, sizeof(buf), &p->req, &p->uri);
+	}
+	conn_reply_and_close(c, buf, n > 0 ? (size_t)n : 0);
+}
+
+/* --------------------------------------------------------------------------- the decision */
+
+static void decide_run(struct sv_job *job)
+{
+	struct px_parse *p = (struct px_parse *)job;
+	struct px_conn *c = p->conn;
+	struct sv_err err = {0};
+	p->reason[0] = '\0';
+	p->ssrf = PX_SSRF_ALLOW;
+	if (p->entry <= 0) {
+		sv_fmt(p->reason, sizeof(p->reason), "%s", PX_IDENT_REASON_NOT_SPAWNED);
+		return;
+	}
+	if (!(p->ident = calloc(1, sizeof(*p->ident)))) {
+		sv_fmt(p->reason, sizeof(p->reason), "out of memory");
+		return;
+	}
+	if (px_ident_resolve(p->entry, (struct sockaddr *)&c->peer, c->peer_len,
+			     (struct sockaddr *)&c->local, c->local_len, p->ident, &err) < 0) {
+		sv_fmt(p->reason, sizeof(p->reason), "%s",
+		       p->ident->reason[0] ? p->ident->reason : err.msg);
+		return;
+	}
+	p->ident_ok = true;
+	unsigned char digest[PX_SHA256_LEN];
+	if (px_tofu_verify_ident(c->srv->tofu, p->ident, digest, &err) < 0) {
+		sv_fmt(p->reason, sizeof(p->reason), "%s", err.msg);
+		return;
+	}
+	const char *anc[PX_IDENT_ANCESTORS_MAX];
+	for (size_t i = 0; i < p->ident->n_ancestors; i++)
+		anc[i] = p->ident->ancestors[i].path;
+	struct px_query q = {
+		.host = p->auth.host,
+		.port = p->auth.port,
+		.exe = p->ident->exe.path,
+		.ancestors = anc,
+		.n_ancestors = p->ident->n_ancestors,
+		.endpoint_only = c->srv->endpoint_only,
+	};
+	px_policy_decide(c->srv->policy, &q, &p->dec);
+	if (!p->dec.allow) {
+		sv_fmt(p->reason, sizeof(p->reason), "%s", p->dec.reason);
+		return;
+	}
+	struct px_ssrf_plan plan;
+	p->ssrf = px_ssrf_plan(p->auth.host, p->auth.port, p->dec.endpoint, p->dec.exact_declared,
+			       &plan, p->detail, sizeof(p->detail));
+	if (p->ssrf != PX_SSRF_ALLOW)
+		return;
+	struct px_ssrf_ip resolved[PX_ADDRS_MAX];
+	size_t n = 0;
+	if (plan.mode == PX_SSRF_IP_LITERAL) {
+		resolved[n++] = plan.literal;
+	} else {
+		/* Blocking resolution: this is why the decision runs on a worker. */
+		struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+		if (getaddrinfo(p->auth.host, NULL, &hints, &res) != 0)
+			res = NULL;
+		for (struct addrinfo *ai = res; ai && n < PX_ADDRS_MAX; ai = ai->ai_next) {
+			if (px_ssrf_ip_from_sockaddr(ai->ai_addr, ai->ai_addrlen, &resolved[n]) == 0)
+				n++;
+		}
+		if (res)
+			freeaddrinfo(res);
+	}
+	p->ssrf = px_ssrf_filter(&plan, p->auth.host, resolved, n, p->addrs, &p->n_addrs,
+				 p->detail, sizeof(p->detail));
+}
+
+static void conn_dial_next(struct px_conn *c);
+
+static void decide_done(struct sv_loop *loop, struct sv_job *job)
+{
+	(void)loop;
+	struct px_parse *p = (struct px_parse *)job;
+	struct px_conn *c = p->conn;
+	if (!c) { /* the client went away meanwhile */
+		parse_free(p);
+		return;
+	}
+	c->state = PX_CONNECTING; /* from here the connection owns its parse state again */
+	if (p->reason[0]) {
+		conn_deny(c, false, p->reason);
+		return;
+	}
+	if (p->ssrf != PX_SSRF_ALLOW) {
+		sv_debug(COMP, "ssrf_detail", "%s", p->detail);
+		conn_deny(c, true, px_ssrf_reason(p->ssrf));
+		return;
+	}
+	log_decision(c, true, NULL);
+	conn_dial_next(c);
+}
+
+/* ------------------------------------------------------------------------------ the relay */
+
+static uint32_t want(const struct px_dir *in, const struct px_dir *out, bool pre_pending)
+{
+	/* Read from this fd while its direction's pipe has room; write while the other
+	 * direction has bytes queued for it. */
+	uint32_t ev = 0;
+	if (!in->src_eof && in->in_pipe == 0 && !pre_pending)
+		ev |= EPOLLIN;
+	if (out->in_pipe > 0 || pre_pending)
+		ev |= EPOLLOUT;
+	return ev;
+}
+
+static void conn_rearm(struct px_conn *c)
+{
+	bool pre = c->pre_off < c->pre_len;
+	uint32_t cev = want(&c->c2u, &c->u2c, false);
+	uint32_t uev = want(&c->u2c, &c->c2u, false) | (pre ? EPOLLOUT : 0);
+	if (pre)
+		cev &= ~(uint32_t)EPOLLIN; /* the early bytes go first */
+	(void)sv_loop_mod(c->srv->loop, &c->cw, cev);
+	(void)sv_loop_mod(c->srv->loop, &c->uw, uev);
+}
+
+/* Move bytes src → pipe → dst. Returns -1 when the connection must close. */
+static int pump(struct px_dir *d, int src, int dst)
+{
+	for (;;) {
+		if (d->in_pipe > 0) {
+			ssize_t n = splice(d->pipe[0], NULL, dst, NULL, d->in_pipe,
+					   SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+			if (n < 0)
+				return errno == EAGAIN ? 0 : -1;
+			d->in_pipe -= (size_t)n;
+			if (d->in_pipe > 0)
+				return 0;
+		}
+		if (d->src_eof)
+			break;
+		ssize_t n = splice(src, NULL, d->pipe[1], NULL, PX_PIPE_CHUNK,
+				   SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+		if (n < 0)
+			return errno == EAGAIN ? 0 : -1;
+		if (n == 0) {
+			d->src_eof = true;
+			break;
+		}
+		d->in_pipe += (size_t)n;
+	}
+	if (d->src_eof && d->in_pipe == 0 && !d->shut) {
+		(void)shutdown(dst, SHUT_WR);
+		d->shut = true;
+	}
+	return 0;
+}
+
+static void conn_relay(struct px_conn *c)
+{
+	while (c->pre_off < c->pre_len) {
+		ssize_t n = send(c->uw.fd, c->pre + c->pre_off, c->pre_len - c->pre_off,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EAGAIN)
+				break;
+			conn_close(c);
+			return;
+		}
+		c->pre_off += (size_t)n;
+	}
+	if (c->pre_off == c->pre_len && c->pre) {
+		free(c->pre);
+		c->pre = NULL;
+		c->pre_len = c->pre_off = 0;
+	}
+	if (!c->pre && (pump(&c->c2u, c->cw.fd, c->uw.fd) < 0 ||
+			pump(&c->u2c, c->uw.fd, c->cw.fd) < 0)) {
+		conn_close(c);
+		return;
+	}
+	if (c->c2u.shut && c->u2c.shut) {
+		conn_close(c);
+		return;
+	}
+	conn_rearm(c);
+}
+
+/* HUP: the peer closed both directions; what it sent is drained, then the connection ends
+ * (its remaining output has nowhere to go). ERR: a reset. */
+static void relay_event(struct px_conn *c, uint32_t events)
+{
+	if (events & EPOLLERR) {
+		conn_close(c);
+		return;
+	}
+	conn_relay(c);
+}
+
+static int conn_start_relay(struct px_conn *c)
+{
+	struct px_parse *p = c->p;
+	size_t extra = p->len - p->head_len;
+	if (p->is_connect) {
+		static const char ok[] = PX_HTTP_200_CONNECT;
+		if (send(c->cw.fd, ok, sizeof(ok) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) !=
+		    (ssize_t)(sizeof(ok) - 1))
+			return -1;
+		if (extra) {
+			if (!(c->pre = malloc(extra)))
+				return -1;
+			memcpy(c->pre, p->head + p->head_len, extra);
+			c->pre_len = extra;
+		}
+	} else {
+		char *buf = malloc(PX_REWRITE_MAX + extra);
+		if (!buf)
+			return -1;
+		struct sv_err err = {0};
+		int n = px_http_forward_rewrite(&p->req, &p->uri, buf, PX_REWRITE_MAX, &err);
+		if (n < 0) {
+			free(buf);
+			if (n == -E2BIG)
+				(void)send(c->cw.fd, PX_HTTP_431, strlen(PX_HTTP_431),
+					   MSG_NOSIGNAL | MSG_DONTWAIT);
+			return -1;
+		}
+		memcpy(buf + n, p->head + p->head_len, extra);
+		c->pre = buf;
+		c->pre_len = (size_t)n + extra;
+	}
+	if (pipe2(c->c2u.pipe, O_CLOEXEC | O_NONBLOCK) < 0 ||
+	    pipe2(c->u2c.pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+		return -1;
+	parse_free(c->p);
+	c->p = NULL;
+	c->state = PX_RELAY;
+	if (sv_loop_add(c->srv->loop, &c->cw, 0) < 0)
+		return -1;
+	conn_relay(c);
+	return 0;
+}
+
+/* ------------------------------------------------------------------------------- dialling */
+
+static void on_upstream(struct sv_loop *loop, struct sv_watch *w, uint32_t events)
+{
+	(void)loop;
+	struct px_conn *c = w->data;
+	if (c->state == PX_RELAY) {
+		relay_event(c, events);
+		return;
+	}
+	int soerr = 0;
+	socklen_t l = sizeof(soerr);
+	if (!(events & EPOLLOUT) || getsockopt(w->fd, SOL_SOCKET, SO_ERROR, &soerr, &l) < 0 ||
+	    soerr != 0) {
+		sv_loop_del(c->srv->loop, &c->uw);
+		close(c->uw.fd);
+		c->uw.fd = -1;
+		conn_dial_next(c);
+		return;
+	}
+	if (conn_start_relay(c) < 0)
+		conn_close(c);
+}
+
+static void conn_dial_next(struct px_conn *c)
+{
+	struct px_parse *p = c->p;
+	while (p->next_addr < p->n_addrs) {
+		struct sockaddr_storage ss;
+		socklen_t len = px_ssrf_ip_to_sockaddr(&p->addrs[p->next_addr++], p->auth.port, &ss);
+		int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			continue;
+		if (connect(fd, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS) {
+			close(fd);
+			continue;
+		}
+		c->uw = (struct sv_watch){.fd = fd, .fn = on_upstream, .data = c};
+		if (sv_loop_add(c->srv->loop, &c->uw, EPOLLOUT) < 0) {
+			close(fd);
+			c->uw.fd = -1;
+			continue;
+		}
+		return;
+	}
+	/* Every validated address failed: CONNECT drops the connection (contract §8), forward
+	 * requests get a 502. */
+	sv_log_kv(SV_LOG_WARN, COMP, "upstream_unreachable", "cannot reach upstream",
+		  SV_KVS({"host", p->auth.host}));
+	if (p->is_connect) {
+		conn_close(c);
+		return;
+	}
+	char buf[PX_RESP_MAX];
+	int n = px_http_resp_upstream_unreachable(buf, sizeof(buf), &p->auth);
+	conn_reply_and_close(c, buf, n > 0 ? (size_t)n : 0);
+}
+
+/* ---------------------------------------------------------------------------- the request */
+
+static void conn_parse(struct px_conn *c)
+{
+	struct px_parse *p = c->p;
+	struct sv_err err = {0};
+	if (px_http_parse_head(p->head, p->head_len, &p->req, &err) < 0) {
+		sv_debug(COMP, "bad_request", "%s", err.msg);
+		conn_reply_and_close(c, PX_HTTP_400, strlen(PX_HTTP_400));
+		return;
+	}
+	p->is_connect = p->req.is_connect;
+	if (p->is_connect) {
+		if (px_http_parse_connect_target(p->req.target, p->req.target_len, &p->auth, &err) <
+		    0) {
+			conn_close(c); /* unparsable CONNECT target: no response (contract §8) */
+			return;
+		}
+	} else {
+		int r = px_http_parse_forward_target(p->req.target, p->req.target_len, &p->uri, &err);
+		if (r == 0 && p->uri.scheme == PX_SCHEME_HTTPS) {
+			conn_reply_and_close(c, PX_HTTP_400_HTTPS, strlen(PX_HTTP_400_HTTPS));
+			return;
+		}
+		if (r < 0 || p->uri.scheme != PX_SCHEME_HTTP) {
+			char buf[PX_RESP_MAX];
+			int n = r == 0 ? px_http_resp_unsupported_scheme(buf, sizeof(buf)) : -1;
+			if (n > 0)
+				conn_reply_and_close(c, buf, (size_t)n);
+			else
+				conn_reply_and_close(c, PX_HTTP_400, strlen(PX_HTTP_400));
+			return;
+		}
+		p->auth = p->uri.auth;
+	}
+	c->state = PX_DECIDING;
+	sv_loop_del(c->srv->loop, &c->cw); /* nothing more is read until the decision */
+	p->entry = c->srv->entry;
+	p->job = (struct sv_job){.run = decide_run, .done = decide_done};
+	if (sv_workers_submit(c->srv->workers, &p->job) < 0) {
+		conn_close(c);
+		return;
+	}
+}
+
+static void on_client(struct sv_loop *loop, struct sv_watch *w, uint32_t events)
+{
+	(void)loop;
+	struct px_conn *c = w->data;
+	if (c->state == PX_RELAY) {
+		relay_event(c, events);
+		return;
+	}
+	struct px_parse *p = c->p;
+	ssize_t n = recv(w->fd, p->head + p->len, PX_HEAD_MAX - p->len, MSG_DONTWAIT);
+	if (n < 0 && errno == EAGAIN)
+		return;
+	if (n <= 0) {
+		conn_close(c);
+		return;
+	}
+	p->len += (size_t)n;
+	int end = px_http_head_end(p->head, p->len, &p->resume);
+	if (end > 0) {
+		p->head_len = (size_t)end;
+		conn_parse(c);
+	} else if (p->len >= PX_HEAD_MAX) {
+		conn_reply_and_close(c, PX_HTTP_431, strlen(PX_HTTP_431));
+	}
+}
+
+/* ---------------------------------------------------------------------------- connections */
+
+static void conn_close(struct px_conn *c)
+{
+	struct px_server *s = c->srv;
+	sv_loop_del(s->loop, &c->cw);
+	sv_loop_del(s->loop, &c->uw);
+	if (c->cw.fd >= 0)
+		close(c->cw.fd);
+	if (c->uw.fd >= 0)
+		close(c->uw.fd);
+	struct px_dir *dirs[] = {&c->c2u, &c->u2c};
+	for (size_t i = 0; i < 2; i++) {
+		for (int k = 0; k < 2; k++) {
+			if (dirs[i]->pipe[k] >= 0)
+				close(dirs[i]->pipe[k]);
+		}
+	}
+	if (c->p) {
+		if (c->state == PX_DECIDING)
+			c->p->conn = NULL; /* the worker's result will be dropped */
+		else
+			parse_free(c->p);
+	}
+	free(c->pre);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		s->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	s->nconns--;
+	sv_loop_defer_free(s->loop, c); /* its watches may still be in this batch of events */
+	if (!s->lw.added && s->backoff_ms == 0)
+		(void)sv_loop_add(s->loop, &s->lw, EPOLLIN); /* below the limit again */
+}
+
+static void accept_pause(struct px_server *s, bool backoff)
+{
+	sv_loop_del(s->loop, &s->lw);
+	if (!backoff)
+		return;
+	s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : PX_BACKOFF_MIN_MS;
+	if (s->backoff_ms > PX_BACKOFF_MAX_MS)
+		s->backoff_ms = PX_BACKOFF_MAX_MS;
+	(void)sv_timer_arm(&s->backoff, s->backoff_ms, 0);
+}
+
+static void on_backoff(struct sv_loop *loop, struct sv_timer *t)
+{
+	struct px_server *s = t->data;
+	if (!s->lw.added && s->nconns < PX_CONNS_MAX)
+		(void)sv_loop_add(loop, &s->lw, EPOLLIN);
+}
+
+static void on_accept(struct sv_loop *loop, struct sv_watch *w, uint32_t events)
+{
+	(void)events;
+	struct px_server *s = w->data;
+	while (s->nconns < PX_CONNS_MAX) {
+		struct px_conn *c = calloc(1, sizeof(*c));
+		struct px_parse *p = c ? calloc(1, sizeof(*p)) : NULL;
+		if (!p) {
+			free(c);
+			accept_pause(s, true);
+			return;
+		}
+		c->peer_len = sizeof(c->peer);
+		int fd = accept4(w->fd, (struct sockaddr *)&c->peer, &c->peer_len,
+				 SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			int e = errno;
+			free(p);
+			free(c);
+			if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
+				sv_warn(COMP, "accept_backoff", "accept: %s: backing off", strerror(e));
+				accept_pause(s, true); /* no spinning while fds are exhausted */
+			} else if (e == EAGAIN) {
+				s->backoff_ms = 0;
+			}
+			return;
+		}
+		c->local_len = sizeof(c->local);
+		(void)getsockname(fd, (struct sockaddr *)&c->local, &c->local_len);
+		c->srv = s;
+		c->p = p;
+		p->conn = c;
+		c->uw.fd = -1;
+		c->c2u.pipe[0] = c->c2u.pipe[1] = c->u2c.pipe[0] = c->u2c.pipe[1] = -1;
+		c->cw = (struct sv_watch){.fd = fd, .fn = on_client, .data = c};
+		c->next = s->conns;
+		if (s->conns)
+			s->conns->prev = c;
+		s->conns = c;
+		s->nconns++;
+		if (sv_loop_add(loop, &c->cw, EPOLLIN) < 0)
+			conn_close(c);
+	}
+	accept_pause(s, false); /* at the limit: resume when a connection closes */
+}
+
+/* -------------------------------------------------------------------------------- public */
+
+int px_server_new(struct sv_loop *loop, int listen_fd, const struct pol_policy *policy,
+		  struct px_server **out, struct sv_err *err)
+{
+	struct px_server *s = calloc(1, sizeof(*s));
+	if (!s)
+		return sv_err_set(err, ENOMEM, "proxy: out of memory");
+	s->loop = loop;
+	s->policy = policy;
+	s->endpoint_only = px_binary_identity_is_relaxed(getenv("OPENSHELL_NETWORK_BINARY_IDENTITY"));
+	int r = px_tofu_new(PX_TOFU_MAX_ENTRIES, &s->tofu);
+	if (r < 0) {
+		free(s);
+		return sv_err_set(err, r, "proxy: fingerprint cache: %s", strerror(-r));
+	}
+	s->backoff.w.fd = -1;
+	if ((r = sv_workers_new(loop, PX_WORKERS, &s->workers, err)) < 0) {
+		px_tofu_free(s->tofu);
+		free(s);
+		return r;
+	}
+	if ((r = sv_timer_init(loop, &s->backoff, on_backoff, s)) < 0) {
+		px_server_free(s);
+		return sv_err_set(err, r, "proxy: timerfd: %s", strerror(-r));
+	}
+	s->lw = (struct sv_watch){.fd = listen_fd, .fn = on_accept, .data = s};
+	if ((r = sv_loop_add(loop, &s->lw, EPOLLIN)) < 0) {
+		px_server_free(s);
+		return sv_err_set(err, r, "proxy: epoll: %s", strerror(-r));
+	}
+	if (s->endpoint_only)
+		sv_warn(COMP, "binary_identity_relaxed",
+			"OPENSHELL_NETWORK_BINARY_IDENTITY relaxes policy: binaries are not checked");
+	*out = s;
+	return 0;
+}
+
+void px_server_set_entrypoint(struct px_server *s, pid_t pid)
+{
+	s->entry = pid;
+}
+
+void px_server_free(struct px_server *s)
+{
+	if (!s)
+		return;
+	while (s->conns)
+		conn_close(s->conns);
+	sv_loop_del(s->loop, &s->lw);
+	sv_timer_close(s->loop, &s->backoff);
+	sv_workers_free(s->workers); /* delivers the pending decisions to closed connections */
+	px_tofu_free(s->tofu);
+	free(s);
+}

@@ -1,0 +1,229 @@
+"""Cases: the egress proxy, end to end, with the supervisor on the host (not PID 1) and a fake
+internet: a network namespace made here (`ip netns`, veth) holding an HTTP server and a TCP echo
+server at 10.99.0.2, reachable only from the host's namespace, never from the agent's.
+
+The agent is host curl running under the supervisor; it reaches the proxy only through the
+proxy variables the supervisor sets. Every namespace and link made here is removed at exit.
+"""
+
+import atexit
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+
+import harness as h
+from harness import check
+from suite import SUPERVISOR, test
+
+NS = "svtest-fake-%d" % os.getpid()
+HOST_IF = "svfh%d" % (os.getpid() % 100000)
+FAKE_IP = "10.99.0.2"
+SERVERS = ("import http.server, socketserver, threading, socket, sys\n"
+           "class H(http.server.BaseHTTPRequestHandler):\n"
+           "    def do_GET(self):\n"
+           "        body = ('path=%s host=%s via=%s conn=%s\\n' % (self.path, self.headers.get('Host'),"
+           " self.headers.get('Via'), self.headers.get('Connection'))).encode()\n"
+           "        self.send_response(200); self.send_header('Content-Length', str(len(body)))\n"
+           "        self.end_headers(); self.wfile.write(body)\n"
+           "    def log_message(self, *a): pass\n"
+           "class Echo(socketserver.BaseRequestHandler):\n"
+           "    def handle(self):\n"
+           "        while True:\n"
+           "            d = self.request.recv(65536)\n"
+           "            if not d: break\n"
+           "            self.request.sendall(d)\n"
+           "socketserver.TCPServer.allow_reuse_address = True\n"
+           "web = http.server.ThreadingHTTPServer(('" + FAKE_IP + "', 8080), H)\n"
+           "echo = socketserver.ThreadingTCPServer(('" + FAKE_IP + "', 7000), Echo)\n"
+           "threading.Thread(target=echo.serve_forever, daemon=True).start()\n"
+           "print('up', flush=True)\n"
+           "web.serve_forever()\n")
+
+STATE = {"ready": None, "servers": None, "tmp": None}
+
+
+def ip(*args, ns=None):
+    cmd = [h.host_tool("ip")] + (["netns", "exec", ns, h.host_tool("ip")] if ns else []) + \
+        list(args)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+
+
+def teardown():
+    if STATE["servers"]:
+        STATE["servers"].kill()
+        STATE["servers"].wait()
+    ip("link", "del", HOST_IF)
+    ip("netns", "del", NS)
+    if STATE["tmp"]:
+        shutil.rmtree(STATE["tmp"], ignore_errors=True)
+
+
+def fake_internet():
+    """Build the fake internet once; returns None or why it cannot be built."""
+    if STATE["ready"] is not None:
+        return STATE["ready"] or None
+    STATE["ready"] = ""
+    if shutil.which("ip") is None or shutil.which("curl") is None:
+        STATE["ready"] = "needs ip (iproute2) and curl"
+        return STATE["ready"]
+    atexit.register(teardown)
+    steps = [ip("netns", "add", NS),
+             ip("link", "add", HOST_IF, "type", "veth", "peer", "name", "svff"),
+             ip("link", "set", "svff", "netns", NS),
+             ip("addr", "add", "10.99.0.1/24", "dev", HOST_IF),
+             ip("link", "set", HOST_IF, "up"),
+             ip("addr", "add", FAKE_IP + "/24", "dev", "svff", ns=NS),
+             ip("link", "set", "svff", "up", ns=NS),
+             ip("link", "set", "lo", "up", ns=NS)]
+    bad = [s for s in steps if s.returncode != 0]
+    if bad:
+        STATE["ready"] = "cannot build the fake internet: " + bad[0].stderr.strip()
+        return STATE["ready"]
+    STATE["servers"] = subprocess.Popen(
+        [h.host_tool("ip"), "netns", "exec", NS, "/usr/bin/python3", "-c", SERVERS],
+        stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    if STATE["servers"].stdout.readline().strip() != b"up":
+        STATE["ready"] = "fake servers did not start"
+        return STATE["ready"]
+    STATE["tmp"] = tempfile.mkdtemp(prefix="sv-proxy-")
+    os.chmod(STATE["tmp"], 0o755)
+    return None
+
+
+def policy(text):
+    why = fake_internet()
+    if why:
+        raise h.Fail(why)
+    path = os.path.join(STATE["tmp"], "p%d.ini" % time.monotonic_ns())
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+CURL_POLICY = "[network.fake]\nendpoint = %s:8080,7000\nbinary = /usr/bin/curl\n" % FAKE_IP
+
+
+def agent(pol, *curl_args, timeout=20.0):
+    why = fake_internet()
+    if why:
+        raise h.Fail(why)
+    return h.run_host([SUPERVISOR, "--log-level", "info", "--policy", pol, "--", "/usr/bin/curl",
+                       "-sS", "-m", "5"] +
+                      list(curl_args), timeout=timeout)
+
+
+@test(kind="host")
+def forward_http_allowed_reaches_upstream_with_rewritten_head():
+    r = agent(policy(CURL_POLICY), "http://%s:8080/a?b=1" % FAKE_IP)
+    check(r.rc == 0, "allowed forward request failed", r)
+    check("path=/a?b=1 host=%s:8080 via=1.1 openshell-sandbox conn=close" % FAKE_IP in r.out,
+          "upstream did not see origin-form, Host, Via, Connection: close", r)
+    check("ALLOWED /usr/bin/curl" in r.err, "no ALLOWED line", r)
+
+
+@test(kind="host")
+def connect_allowed_gets_200_and_bytes_flow_both_ways():
+    r = agent(policy(CURL_POLICY), "-p", "http://%s:8080/tunnel" % FAKE_IP)
+    check(r.rc == 0 and "path=/tunnel" in r.out, "CONNECT tunnel did not carry the request", r)
+
+
+@test(kind="host")
+def connect_to_host_not_in_policy_gets_policy_denied_403():
+    r = agent(policy(CURL_POLICY), "-p", "-i", "http://%s:9999/" % FAKE_IP)
+    check("403" in r.err or r.rc != 0, "denied CONNECT succeeded", r)
+    check("DENIED /usr/bin/curl" in r.err and "endpoint 10.99.0.2:9999 is not allowed by any "
+          "policy" in r.err, "no exact deny reason", r)
+
+
+@test(kind="host")
+def forward_to_host_not_in_policy_gets_exact_403_body():
+    r = agent(policy(CURL_POLICY), "-i", "http://%s:9999/x" % FAKE_IP)
+    check(r.out.startswith("HTTP/1.1 403"), "expected a 403", r)
+    check('"error":"policy_denied"' in r.out and
+          '"detail":"GET 10.99.0.2:9999/x not permitted by policy"' in r.out,
+          "403 body is not the policy_denied JSON", r)
+
+
+@test(kind="host")
+def wrong_binary_is_denied_naming_the_binary():
+    pol = policy("[network.fake]\nendpoint = %s:8080\nbinary = /usr/bin/wget\n" % FAKE_IP)
+    r = agent(pol, "-i", "http://%s:8080/" % FAKE_IP)
+    check(r.out.startswith("HTTP/1.1 403"), "expected a 403", r)
+    check("binary '/usr/bin/curl' not allowed in policy 'fake'" in r.err, "no binary reason", r)
+
+
+@test(kind="host")
+def loopback_and_metadata_are_ssrf_denied_even_when_declared():
+    pol = policy("[network.meta]\nendpoint = 169.254.169.254:80\nendpoint = 127.0.0.1:8080\n"
+                 "binary = /usr/bin/curl\n")
+    for url in ("http://169.254.169.254/latest", "http://127.0.0.1:8080/"):
+        r = agent(pol, "-i", "--noproxy", "", url)  # past NO_PROXY: ask the proxy itself
+        check(r.out.startswith("HTTP/1.1 403") and '"error":"ssrf_denied"' in r.out,
+              "%s was not ssrf_denied" % url, r)
+
+
+@test(kind="host")
+def declared_name_resolving_to_loopback_is_ssrf_denied():
+    # The proxy resolves the name itself and refuses the loopback answer, declared or not.
+    pol = policy("[network.fake]\nendpoint = localhost:8080\nbinary = /usr/bin/curl\n")
+    r = agent(pol, "-i", "--noproxy", "", "http://localhost:8080/")
+    check(r.out.startswith("HTTP/1.1 403") and "ssrf_denied" in r.out,
+          "localhost was reachable through the proxy", r)
+
+
+@test(kind="host")
+def https_in_forward_form_gets_the_exact_400():
+    r = agent(policy(CURL_POLICY), "-i", "--proxy", "http://10.200.0.1:3128",
+              "--proxy-insecure", "-X", "GET", "http://%s:8080/" % FAKE_IP, "-H", "X: y",
+              "--request-target", "https://%s:8080/" % FAKE_IP)
+    check("400 Bad Request" in r.out and "Use CONNECT for HTTPS URLs" in r.out,
+          "https forward form not refused with the exact 400", r)
+
+
+@test(kind="host")
+def oversized_request_head_gets_431():
+    r = agent(policy(CURL_POLICY), "-i", "-H", "X-Big: " + "a" * 9000,
+              "http://%s:8080/" % FAKE_IP)
+    check("431" in r.out, "a head over 8 KiB was not refused with 431", r)
+
+
+@test(kind="host")
+def unreachable_upstream_gets_502_for_forward_requests():
+    pol = policy("[network.fake]\nendpoint = %s:8081\nbinary = /usr/bin/curl\n" % FAKE_IP)
+    r = agent(pol, "-i", "http://%s:8081/" % FAKE_IP)
+    check(r.out.startswith("HTTP/1.1 502") and '"error":"upstream_unreachable"' in r.out,
+          "no 502 upstream_unreachable", r)
+
+
+@test(kind="host")
+def hostless_endpoint_allows_only_addresses_in_allowed_ips():
+    ok = policy("[network.lan]\nendpoint = :8080\nallowed_ips = 10.99.0.0/24\n"
+                "binary = /usr/bin/curl\n")
+    r = agent(ok, "http://%s:8080/in" % FAKE_IP)
+    check(r.rc == 0 and "path=/in" in r.out, "address inside allowed_ips refused", r)
+    bad = policy("[network.lan]\nendpoint = :8080\nallowed_ips = 10.98.0.0/24\n"
+                 "binary = /usr/bin/curl\n")
+    r = agent(bad, "-i", "http://%s:8080/out" % FAKE_IP)
+    check(r.out.startswith("HTTP/1.1 403") and "allowed_ips check failed" in r.out,
+          "address outside allowed_ips not ssrf_denied", r)
+
+
+@test(kind="host")
+def binary_replaced_in_place_fails_the_integrity_check():
+    why = fake_internet()
+    if why:
+        raise h.Fail(why)
+    d = tempfile.mkdtemp(prefix="tool-", dir=STATE["tmp"])
+    os.chmod(d, 0o777)
+    tool = os.path.join(d, "tool")
+    pol = policy("[network.fake]\nendpoint = %s:8080\nbinary = %s\n" % (FAKE_IP, tool))
+    url = "http://%s:8080/t" % FAKE_IP
+    script = ("cp /usr/bin/curl {t} && {t} -sS -m 5 {u} && echo FIRST-OK; "
+              "cat /usr/bin/curl > {t} && printf x >> {t} && "
+              "{t} -sS -m 5 -i {u}; echo done").format(t=tool, u=url)
+    r = h.run_host([SUPERVISOR, "--log-level", "info", "--policy", pol, "--", "/bin/sh", "-c",
+                    script], timeout=30)
+    check("FIRST-OK" in r.out, "first use of the tool was not allowed", r)
+    check("binary integrity check failed" in r.err, "a rewritten binary passed", r)
