@@ -129,6 +129,7 @@ check:
 
 bench: $(BUILD)/supervisor
 	@sh bench/startup.sh $(BUILD)/supervisor
+	@/usr/bin/python3 bench/proxy.py $(BUILD)/supervisor
 
 format:
 	clang-format -i $(SRCS) $(HDRS) $(wildcard tests/unit/*.c tests/fuzz/*.c)

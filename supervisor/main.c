@@ -19,6 +19,7 @@
 #include "sandbox.h"
 #include "seccomp.h"
 #include "selftest.h"
+#include "spawn.h"
 #include "spec.h"
 
 #ifndef SV_VERSION
@@ -238,6 +239,7 @@ static int run_sandbox(const struct sv_cli *cli)
 int main(int argc, char **argv)
 {
 	sv_signals_block_all();
+	sv_spawn_raise_nofile();
 
 	struct sv_cli cli;
 	struct sv_err err = {0};

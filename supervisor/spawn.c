@@ -188,6 +188,23 @@ void sv_signals_reset_dispositions(void)
 	}
 }
 
+/* The supervisor's own soft RLIMIT_NOFILE is raised to the hard limit (the proxy holds six fds
+ * per relayed connection); children get back the soft limit the supervisor was started with,
+ * since select()-based programs break above 1024. */
+static struct rlimit g_nofile_orig;
+static bool g_nofile_raised;
+
+void sv_spawn_raise_nofile(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	g_nofile_orig = rl;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+		g_nofile_raised = true;
+}
+
 static void reset_signals(void)
 {
 	sv_signals_reset_dispositions();
@@ -224,6 +241,8 @@ static void child_main(const struct sv_spawn *o, int statusfd, int slave, int in
 	if (o->cwd && chdir(o->cwd) < 0)
 		child_fail(statusfd, SV_EXIT_CHILD_SETUP, errno, "cannot enter workdir %s: %s",
 			   o->cwd, strerror(errno));
+	if (g_nofile_raised)
+		(void)setrlimit(RLIMIT_NOFILE, &g_nofile_orig);
 	reset_signals();
 	int e = exec_search(o->argv, o->envp);
 	bool missing = e == ENOENT || e == ENOTDIR;

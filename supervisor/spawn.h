@@ -59,6 +59,10 @@ int sv_spawn_start(const struct sv_spawn *opts, struct sv_child *out,
 
 void sv_child_close_fds(struct sv_child *c);
 
+/* Raise the supervisor's soft RLIMIT_NOFILE to its hard limit; children get the original back
+ * just before exec. Call once at start-up. */
+void sv_spawn_raise_nofile(void);
+
 /* Every signal disposition back to SIG_DFL, including those libc reserves (32-34), which a
  * launcher may have left ignored. Async-signal-safe. */
 void sv_signals_reset_dispositions(void);
