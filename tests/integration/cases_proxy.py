@@ -227,3 +227,95 @@ def binary_replaced_in_place_fails_the_integrity_check():
                     script], timeout=30)
     check("FIRST-OK" in r.out, "first use of the tool was not allowed", r)
     check("binary integrity check failed" in r.err, "a rewritten binary passed", r)
+
+
+# Python agents for what curl cannot do: raw heads, many idle connections.
+
+AGENT_PY = r"""
+import os, socket, sys, time
+PROXY = ("10.200.0.1", 3128)
+def connect_echo():
+    s = socket.create_connection(PROXY, timeout=5)
+    s.sendall(b"CONNECT 10.99.0.2:7000 HTTP/1.1\r\nHost: 10.99.0.2:7000\r\n\r\n")
+    head = s.recv(4096)
+    if not head.startswith(b"HTTP/1.1 200"):
+        return "refused %r" % head[:40]
+    s.sendall(b"ping")
+    return "echo=" + s.recv(16).decode()
+mode = sys.argv[1]
+if mode == "malformed":
+    s = socket.create_connection(PROXY, timeout=5)
+    s.sendall(b"NOT A REQUEST\r\n\r\n")
+    print(s.recv(4096).decode(errors="replace"))
+elif mode == "idle":
+    idle = [socket.create_connection(PROXY, timeout=5) for _ in range(int(sys.argv[2]))]
+    time.sleep(0.3)
+    print("with-idle", connect_echo(), flush=True)
+elif mode == "exhaust":
+    idle = []
+    for _ in range(int(sys.argv[2])):
+        try:
+            idle.append(socket.create_connection(PROXY, timeout=2))
+        except OSError:
+            break
+    time.sleep(0.5)
+    for s in idle:
+        s.close()
+    deadline = time.monotonic() + 10
+    result = "never"
+    while time.monotonic() < deadline:
+        try:
+            result = connect_echo()
+            if result.startswith("echo="):
+                break
+        except OSError as e:
+            result = str(e)
+        time.sleep(0.2)
+    print("after", result, flush=True)
+"""
+
+
+def py_agent(args, prefix=(), timeout=40.0):
+    why = fake_internet()
+    if why:
+        raise h.Fail(why)
+    script = os.path.join(STATE["tmp"], "agent.py")
+    with open(script, "w") as f:
+        f.write(AGENT_PY)
+    os.chmod(script, 0o644)
+    py = os.path.realpath("/usr/bin/python3")
+    pol = policy("[network.fake]\nendpoint = %s:7000\nbinary = %s\n" % (FAKE_IP, py))
+    return h.run_host(list(prefix) + [SUPERVISOR, "--policy", pol, "--", py, script] +
+                      list(args), timeout=timeout)
+
+
+@test(kind="host")
+def agent_environment_carries_the_proxy_variables():
+    why = fake_internet()
+    if why:
+        raise h.Fail(why)
+    r = h.run_host([SUPERVISOR, "--", "/bin/sh", "-c", "echo $HTTP_PROXY $https_proxy "
+                    "$ALL_PROXY $grpc_proxy $NO_PROXY $no_proxy $NODE_USE_ENV_PROXY"])
+    u = "http://10.200.0.1:3128"
+    check(r.out.split() == [u, u, u, u, "127.0.0.1,localhost,::1", "127.0.0.1,localhost,::1",
+                            "1"], "proxy variables missing or wrong", r)
+
+
+@test(kind="host")
+def malformed_request_head_gets_400():
+    r = py_agent(["malformed"])
+    check(r.out.startswith("HTTP/1.1 400 Bad Request"), "malformed head not answered 400", r)
+
+
+@test(kind="host")
+def proxy_keeps_serving_with_1000_idle_connections_open():
+    r = py_agent(["idle", "1000"])
+    check("with-idle echo=ping" in r.out, "proxy stopped serving under 1000 idle connections", r)
+
+
+@test(kind="host")
+def fd_exhaustion_backs_off_and_recovers():
+    # A hard limit of 64 fds: the agent's 200 connections exhaust the supervisor's table.
+    r = py_agent(["exhaust", "200"], prefix=[h.host_tool("prlimit"), "--nofile=64:64"])
+    check("accept_backoff" in r.err or "backing off" in r.err, "no back-off on EMFILE", r)
+    check("after echo=ping" in r.out, "the proxy did not recover after fd exhaustion", r)
