@@ -128,6 +128,15 @@ def self_test_without_userns_reports_eperm_from_the_seccomp_filter():
 
 
 @test()
+def self_test_without_netns_says_the_agent_network_cannot_be_built():
+    r = self_test(prefix=[DEGRADE, "--no-netns", "--"])
+    layers = parse_text(r)
+    n = layers["netns"]
+    check(n["status"] == "unavailable" and n["reason"].startswith("EPERM"), "netns %r" % n, r)
+    check(r.rc == 2, "a sandbox cannot start without its network namespace: expected exit 2", r)
+
+
+@test()
 def self_test_without_setuid_setgid_exits_2_and_names_the_capabilities():
     r = self_test(prefix=[DEGRADE, "--drop-caps", "--"])
     layers = parse_text(r)
