@@ -243,7 +243,11 @@ def connect_echo():
     s.sendall(b"ping")
     return "echo=" + s.recv(16).decode()
 mode = sys.argv[1]
-if mode == "malformed":
+if mode == "connect":
+    s = socket.create_connection(PROXY, timeout=5)
+    s.sendall(("CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (sys.argv[2], sys.argv[2])).encode())
+    print(s.recv(4096).decode(errors="replace"))
+elif mode == "malformed":
     s = socket.create_connection(PROXY, timeout=5)
     s.sendall(b"NOT A REQUEST\r\n\r\n")
     print(s.recv(4096).decode(errors="replace"))
@@ -299,6 +303,17 @@ def agent_environment_carries_the_proxy_variables():
     u = "http://10.200.0.1:3128"
     check(r.out.split() == [u, u, u, u, "127.0.0.1,localhost,::1", "127.0.0.1,localhost,::1",
                             "1"], "proxy variables missing or wrong", r)
+
+
+@test(kind="host")
+def denied_connect_gets_the_exact_policy_denied_json():
+    r = py_agent(["connect", "%s:9999" % FAKE_IP])
+    body = ('{"error":"policy_denied","detail":"CONNECT %s:9999 not permitted by policy",'
+            '"reason":"endpoint %s:9999 is not allowed by any policy"}' % (FAKE_IP, FAKE_IP))
+    check(r.out.startswith("HTTP/1.1 403 Forbidden\r\n"), "not a 403", r)
+    check("Content-Type: application/json\r\n" in r.out and "Connection: close\r\n" in r.out
+          and "Content-Length: %d\r\n" % len(body) in r.out, "403 headers wrong", r)
+    check(r.out.rstrip("\n").endswith(body), "403 body is not the exact policy_denied JSON", r)
 
 
 @test(kind="host")
