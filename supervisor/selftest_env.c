@@ -225,7 +225,7 @@ void sv_selftest_probe_netlink(const struct sv_selftest_ctx *c, int arg,
 	}
 	sv_selftest_set(l, SV_SELFTEST_OK, 0,
 			"RTM_GETLINK dump answered (%d link(s) in the first reply)", links);
-	sv_selftest_act(l, "configure the agent's network namespace (veth, addresses, routes)",
+	sv_selftest_act(l, "configure the agent's network namespace (lo and the proxy address)",
 			NULL);
 	return;
 fail:

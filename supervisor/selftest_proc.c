@@ -104,7 +104,7 @@ static const struct st_cap {
     {CAP_SETGID, -1, "CAP_SETGID", ST_FATAL, "privilege drop"},
     {CAP_SETPCAP, -1, "CAP_SETPCAP", ST_FATAL, "agent bounding set"},
     {CAP_SYS_ADMIN, -1, "CAP_SYS_ADMIN", ST_FATAL, "netns creation"},
-    {CAP_NET_ADMIN, -1, "CAP_NET_ADMIN", ST_FATAL, "netns veth/routes/nftables"},
+    {CAP_NET_ADMIN, -1, "CAP_NET_ADMIN", ST_FATAL, "the agent netns (lo up, proxy address)"},
     {CAP_KILL, -1, "CAP_KILL", ST_WEAK, "signals to the agent"},
     {CAP_SYS_PTRACE, -1, "CAP_SYS_PTRACE", ST_WEAK, "proxy reads agent /proc/<pid>/exe"},
     {CAP_DAC_READ_SEARCH, CAP_DAC_OVERRIDE, "CAP_DAC_READ_SEARCH (or CAP_DAC_OVERRIDE)", ST_WEAK,
