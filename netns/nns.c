@@ -21,7 +21,6 @@
 #include <netlink/route/addr.h>
 #include <netlink/route/link.h>
 
-#include "supervisor/selftest.h"
 
 #define NNS_LO_NAME	    "lo"
 #define NNS_PROXY_PREFIXLEN 32 /* one address, no subnet route (docs/network.md) */
@@ -29,33 +28,13 @@
 
 /* ---- error text ----------------------------------------------------------------------------- */
 
-/* The symbolic name of @e ("EPERM"), or "errno N" in @buf. */
-static const char *nns_ename(int e, char *buf, size_t size)
-{
-	switch (e) {
-	case EADDRINUSE:
-		return "EADDRINUSE";
-	case EADDRNOTAVAIL:
-		return "EADDRNOTAVAIL";
-	case ENETUNREACH:
-		return "ENETUNREACH";
-	default:
-		break;
-	}
-	const char *n = sv_selftest_errno_name(e);
-	if (n)
-		return n;
-	sv_fmt(buf, size, "errno %d", e);
-	return buf;
-}
-
 /* Fill @err with "<what>: <ENAME>[ (<cap> missing?)]" and return -@e. @cap names the
  * capability an EPERM most likely means, or NULL. */
 static int nns_fail(struct sv_err *err, int e, const char *what, const char *cap)
 {
 	char buf[NNS_ENAME_MAX];
 	bool hint = cap && (e == EPERM || e == EACCES);
-	return sv_err_set(err, e, "%s: %s%s%s%s", what, nns_ename(e, buf, sizeof(buf)),
+	return sv_err_set(err, e, "%s: %s%s%s%s", what, sv_errno_ename(e, buf, sizeof(buf)),
 			  hint ? " (" : "", hint ? cap : "", hint ? " missing?)" : "");
 }
 
@@ -156,7 +135,7 @@ static int nns_open_current(const char *whose, struct sv_err *err)
 	int e = errno;
 	char buf[NNS_ENAME_MAX];
 	return sv_err_set(err, e, "cannot open %s network namespace (/proc/self/ns/net): %s%s",
-			  whose, nns_ename(e, buf, sizeof(buf)),
+			  whose, sv_errno_ename(e, buf, sizeof(buf)),
 			  e == ENOENT ? " (/proc not mounted?)" : "");
 }
 
@@ -235,7 +214,7 @@ int nns_create(struct nns *ns, struct sv_err *err)
 		char buf[NNS_ENAME_MAX];
 		return sv_err_set(
 		    err, e, "cannot return to the supervisor's network namespace (setns): %s%s%s",
-		    nns_ename(e, buf, sizeof(buf)), r < 0 ? "; before that: " : "",
+		    sv_errno_ename(e, buf, sizeof(buf)), r < 0 ? "; before that: " : "",
 		    r < 0 ? build_err.msg : "");
 	}
 	if (r < 0) {

@@ -77,6 +77,46 @@ int sv_write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
+/* Symbolic names for the errnos the supervisor reports to operators. */
+static const struct {
+	int e;
+	const char *name;
+} errno_names[] = {
+/* clang-format off */
+#define SV_E(x) {x, #x}
+    SV_E(EPERM),	   SV_E(ENOENT),	  SV_E(ESRCH),	       SV_E(EINTR),
+    SV_E(EIO),		   SV_E(ENXIO),		  SV_E(E2BIG),	       SV_E(EBADF),
+    SV_E(ECHILD),	   SV_E(EAGAIN),	  SV_E(ENOMEM),	       SV_E(EACCES),
+    SV_E(EFAULT),	   SV_E(EBUSY),		  SV_E(EEXIST),	       SV_E(ENODEV),
+    SV_E(ENOTDIR),	   SV_E(EISDIR),	  SV_E(EINVAL),	       SV_E(ENFILE),
+    SV_E(EMFILE),	   SV_E(ENOSPC),	  SV_E(EROFS),	       SV_E(EPIPE),
+    SV_E(ERANGE),	   SV_E(ENAMETOOLONG),	  SV_E(ENOSYS),	       SV_E(ELOOP),
+    SV_E(EPROTO),	   SV_E(EOVERFLOW),	  SV_E(EUSERS),	       SV_E(ENOTSOCK),
+    SV_E(EPROTONOSUPPORT), SV_E(EOPNOTSUPP),	  SV_E(EAFNOSUPPORT),  SV_E(ETIMEDOUT),
+    SV_E(ECONNREFUSED),	   SV_E(ENOTRECOVERABLE), SV_E(ESOCKTNOSUPPORT), SV_E(EADDRINUSE),
+    SV_E(EADDRNOTAVAIL),   SV_E(ENETUNREACH),	  SV_E(EHOSTUNREACH),  SV_E(EXDEV),
+#undef ST_E
+    /* clang-format on */
+};
+
+const char *sv_errno_name(int e)
+{
+	for (size_t i = 0; i < SV_ARRAY_SIZE(errno_names); i++) {
+		if (errno_names[i].e == e)
+			return errno_names[i].name;
+	}
+	return NULL;
+}
+
+const char *sv_errno_ename(int e, char *buf, size_t size)
+{
+	const char *n = sv_errno_name(e);
+	if (n)
+		return n;
+	sv_fmt(buf, size, "errno %d", e);
+	return buf;
+}
+
 int sv_parse_uint(const char *s, unsigned long long min, unsigned long long max,
 		  unsigned long long *out)
 {

@@ -36,6 +36,11 @@ size_t sv_vfmt(char *buf, size_t size, const char *fmt, va_list ap)
 /* Write all of @buf, retrying on EINTR and short writes. Returns 0 or -errno. */
 int sv_write_all(int fd, const void *buf, size_t len);
 
+/* "EPERM" for EPERM; NULL for an errno without a name here. */
+const char *sv_errno_name(int e);
+/* The name, or "errno N" formatted into @buf. */
+const char *sv_errno_ename(int e, char *buf, size_t size);
+
 /* Parse a decimal unsigned integer in [min, max]; the whole string must be a number. */
 int sv_parse_uint(const char *s, unsigned long long min, unsigned long long max,
 		  unsigned long long *out);

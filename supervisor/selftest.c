@@ -53,44 +53,6 @@
 
 /* ---- small helpers --------------------------------------------------------------------- */
 
-static const struct {
-	int e;
-	const char *name;
-} st_errnos[] = {
-/* clang-format off */
-#define ST_E(x) {x, #x}
-    ST_E(EPERM),	   ST_E(ENOENT),	  ST_E(ESRCH),	       ST_E(EINTR),
-    ST_E(EIO),		   ST_E(ENXIO),		  ST_E(E2BIG),	       ST_E(EBADF),
-    ST_E(ECHILD),	   ST_E(EAGAIN),	  ST_E(ENOMEM),	       ST_E(EACCES),
-    ST_E(EFAULT),	   ST_E(EBUSY),		  ST_E(EEXIST),	       ST_E(ENODEV),
-    ST_E(ENOTDIR),	   ST_E(EISDIR),	  ST_E(EINVAL),	       ST_E(ENFILE),
-    ST_E(EMFILE),	   ST_E(ENOSPC),	  ST_E(EROFS),	       ST_E(EPIPE),
-    ST_E(ERANGE),	   ST_E(ENAMETOOLONG),	  ST_E(ENOSYS),	       ST_E(ELOOP),
-    ST_E(EPROTO),	   ST_E(EOVERFLOW),	  ST_E(EUSERS),	       ST_E(ENOTSOCK),
-    ST_E(EPROTONOSUPPORT), ST_E(EOPNOTSUPP),	  ST_E(EAFNOSUPPORT),  ST_E(ETIMEDOUT),
-    ST_E(ECONNREFUSED),	   ST_E(ENOTRECOVERABLE), ST_E(ESOCKTNOSUPPORT),
-#undef ST_E
-    /* clang-format on */
-};
-
-const char *sv_selftest_errno_name(int e)
-{
-	for (size_t i = 0; i < SV_ARRAY_SIZE(st_errnos); i++)
-		if (st_errnos[i].e == e)
-			return st_errnos[i].name;
-	return NULL;
-}
-
-/* The errno name, or "errno N" in @buf. */
-const char *sv_selftest_ename(int e, char *buf, size_t size)
-{
-	const char *n = sv_selftest_errno_name(e);
-	if (n)
-		return n;
-	sv_fmt(buf, size, "errno %d", e);
-	return buf;
-}
-
 const char *sv_selftest_status_name(enum sv_selftest_status s)
 {
 	switch (s) {
@@ -397,7 +359,7 @@ void sv_selftest_collect(struct sv_selftest_report *r)
 			memset(l, 0, sizeof(*l));
 			sv_selftest_set(
 			    l, SV_SELFTEST_UNAVAILABLE, p->impact, "%s: probe failed: %s",
-			    sv_selftest_errno_name(err.code) ? sv_selftest_errno_name(err.code)
+			    sv_errno_name(err.code) ? sv_errno_name(err.code)
 							     : "EPROTO",
 			    err.msg);
 			sv_selftest_act(l, p->act, NULL);

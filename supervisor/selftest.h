@@ -69,9 +69,6 @@ size_t sv_selftest_format_json(const struct sv_selftest_report *r, char *buf, si
 /* "ok", "degraded", "unavailable". */
 const char *sv_selftest_status_name(enum sv_selftest_status s);
 
-/* The symbolic name of @e ("EPERM", "EOPNOTSUPP", ...), or NULL for one not in the table. */
-const char *sv_selftest_errno_name(int e);
-
 /* Run @fn(@ctx, @out) in a forked child (its own process group) and copy the @size bytes the
  * child leaves in @out back into the caller's @out. The child gets @timeout_ms in all; then it
  * and its process group are SIGKILLed and reaped. Returns 0, -ETIMEDOUT, -EPROTO (the child

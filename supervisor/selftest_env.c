@@ -134,7 +134,7 @@ void sv_selftest_probe_ns(const struct sv_selftest_ctx *c, int arg, struct sv_se
 		int err = errno;
 		st_ns_hint(c, ns, err, hint, sizeof(hint));
 		sv_selftest_set(l, SV_SELFTEST_UNAVAILABLE, ns->impact, "%s from unshare(%s)%s",
-				sv_selftest_ename(err, e, sizeof(e)), ns->flag_name, hint);
+				sv_errno_ename(err, e, sizeof(e)), ns->flag_name, hint);
 		sv_selftest_act(l, ns->missing_act, NULL);
 		return;
 	}
@@ -230,7 +230,7 @@ void sv_selftest_probe_netlink(const struct sv_selftest_ctx *c, int arg,
 	return;
 fail:
 	sv_selftest_set(l, SV_SELFTEST_UNAVAILABLE, ST_FATAL, "%s: %s", step,
-			sv_selftest_ename(errno, e, sizeof(e)));
+			sv_errno_ename(errno, e, sizeof(e)));
 }
 
 void sv_selftest_probe_pids(const struct sv_selftest_ctx *c, int arg, struct sv_selftest_layer *l)
@@ -258,7 +258,7 @@ void sv_selftest_probe_pids(const struct sv_selftest_ctx *c, int arg, struct sv_
 	if (se) {
 		sv_selftest_set(l, SV_SELFTEST_UNAVAILABLE, impact,
 				"%s: no cgroup v2 at %s and no v1 pids hierarchy at %s",
-				sv_selftest_ename(se, e, sizeof(e)), root, base);
+				sv_errno_ename(se, e, sizeof(e)), root, base);
 		return;
 	}
 	ssize_t n = sv_selftest_read_file("/proc/self/cgroup", text, sizeof(text));
@@ -266,7 +266,7 @@ void sv_selftest_probe_pids(const struct sv_selftest_ctx *c, int arg, struct sv_
 	if (rc < 0) {
 		sv_selftest_set(l, SV_SELFTEST_UNAVAILABLE, impact,
 				"%s: no %s line in /proc/self/cgroup",
-				sv_selftest_ename(-rc, e, sizeof(e)),
+				sv_errno_ename(-rc, e, sizeof(e)),
 				v2 ? "cgroup v2 (0::)" : "pids controller");
 		return;
 	}
@@ -285,7 +285,7 @@ void sv_selftest_probe_pids(const struct sv_selftest_ctx *c, int arg, struct sv_
 	} else {
 		sv_selftest_set(l, SV_SELFTEST_UNAVAILABLE, impact,
 				"%s: no pids.max from %s%s up to %s%s",
-				sv_selftest_ename(-rc, e, sizeof(e)), base, leaf, base,
+				sv_errno_ename(-rc, e, sizeof(e)), base, leaf, base,
 				leaf[0] ? "" : " (the root cgroup has none)");
 	}
 }
@@ -312,7 +312,7 @@ void sv_selftest_probe_kmsg(const struct sv_selftest_ctx *c, int arg, struct sv_
 				"1") == 0)
 			why = " (kernel.dmesg_restrict=1 and CAP_SYSLOG not effective)";
 		sv_selftest_set(l, SV_SELFTEST_UNAVAILABLE, ST_WEAK, "%s: open /dev/kmsg%s",
-				sv_selftest_ename(err, e, sizeof(e)), why);
+				sv_errno_ename(err, e, sizeof(e)), why);
 		return;
 	}
 	struct stat st;
@@ -327,7 +327,7 @@ void sv_selftest_probe_kmsg(const struct sv_selftest_ctx *c, int arg, struct sv_
 	while (n < 0 && errno == EINTR);
 	if (n < 0 && errno != EAGAIN && errno != EPIPE) {
 		sv_selftest_set(l, SV_SELFTEST_UNAVAILABLE, ST_WEAK, "%s: read /dev/kmsg",
-				sv_selftest_ename(errno, e, sizeof(e)));
+				sv_errno_ename(errno, e, sizeof(e)));
 		return;
 	}
 	sv_selftest_set(l, SV_SELFTEST_OK, 0, "/dev/kmsg opened and read (%s)",

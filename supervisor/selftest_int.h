@@ -36,8 +36,6 @@ void sv_selftest_set(struct sv_selftest_layer *l, enum sv_selftest_status s,
 void sv_selftest_act(struct sv_selftest_layer *l, const char *be, const char *hard);
 /* Append @s to the fixed buffer @buf, keeping it NUL-terminated. */
 void sv_selftest_cat(char *buf, size_t size, const char *s);
-/* The errno name, or "errno N" in @buf (borrowed; the result points into it or a table). */
-const char *sv_selftest_ename(int e, char *buf, size_t size);
 /* Read up to @size - 1 bytes of @path, NUL-terminated. Returns the length or -errno. */
 ssize_t sv_selftest_read_file(const char *path, char *buf, size_t size);
 /* A number from /proc/self/status ("Seccomp_filters"), or -1 when unknown. */

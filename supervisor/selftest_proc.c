@@ -43,7 +43,7 @@ void sv_selftest_probe_pid1(const struct sv_selftest_ctx *c, int arg, struct sv_
 	if (why) {
 		sv_selftest_set(l, SV_SELFTEST_UNAVAILABLE, ST_WEAK,
 				"not PID 1 (pid %d) and PR_SET_CHILD_SUBREAPER failed: %s",
-				(int)c->pid, sv_selftest_ename(why, e, sizeof(e)));
+				(int)c->pid, sv_errno_ename(why, e, sizeof(e)));
 		sv_selftest_act(
 		    l, "start anyway: orphans escape reaping (warning subreaper_unavailable)",
 		    NULL);
@@ -72,7 +72,7 @@ void sv_selftest_probe_proc(const struct sv_selftest_ctx *c, int arg, struct sv_
 	    NULL);
 	if (statfs("/proc", &sf) < 0) {
 		sv_selftest_set(l, SV_SELFTEST_UNAVAILABLE, ST_FATAL, "statfs /proc: %s",
-				sv_selftest_ename(errno, e, sizeof(e)));
+				sv_errno_ename(errno, e, sizeof(e)));
 		return;
 	}
 	if ((unsigned long)sf.f_type != PROC_SUPER_MAGIC) {
@@ -83,7 +83,7 @@ void sv_selftest_probe_proc(const struct sv_selftest_ctx *c, int arg, struct sv_
 	ssize_t n = sv_selftest_read_file("/proc/self/status", buf, sizeof(buf));
 	if (n <= 0) {
 		sv_selftest_set(l, SV_SELFTEST_UNAVAILABLE, ST_FATAL, "/proc/self/status: %s",
-				n < 0 ? sv_selftest_ename((int)-n, e, sizeof(e)) : "empty");
+				n < 0 ? sv_errno_ename((int)-n, e, sizeof(e)) : "empty");
 		return;
 	}
 	sv_selftest_set(l, SV_SELFTEST_OK, 0,
@@ -119,7 +119,7 @@ void sv_selftest_probe_caps(const struct sv_selftest_ctx *c, int arg, struct sv_
 	char e[24];
 	if (c->caps_errno) {
 		sv_selftest_set(l, SV_SELFTEST_UNAVAILABLE, ST_FATAL, "capget: %s",
-				sv_selftest_ename(c->caps_errno, e, sizeof(e)));
+				sv_errno_ename(c->caps_errno, e, sizeof(e)));
 		sv_selftest_act(l, "refuse to start: capabilities cannot be checked", NULL);
 		return;
 	}
@@ -193,7 +193,7 @@ void sv_selftest_probe_privdrop(const struct sv_selftest_ctx *c, int arg,
 	sv_selftest_act(l, "refuse to start: the agent must never keep the supervisor's privileges",
 			NULL);
 	if (sv_identity_plan_init(&plan, &id, &err) < 0 || sv_identity_drop(&plan, &err) < 0) {
-		const char *name = sv_selftest_ename(err.code, e, sizeof(e));
+		const char *name = sv_errno_ename(err.code, e, sizeof(e));
 		sv_selftest_set(l, SV_SELFTEST_UNAVAILABLE, ST_FATAL, "%s%s%s%s", blame,
 				strstr(err.msg, name) ? "" : name,
 				strstr(err.msg, name) ? "" : ": ", err.msg);
@@ -210,7 +210,7 @@ void sv_selftest_probe_privdrop(const struct sv_selftest_ctx *c, int arg,
 		    l, SV_SELFTEST_UNAVAILABLE, ST_FATAL,
 		    "drop to %d:%d reported success but setuid(0) gave %s, capabilities left: "
 		    "%s, uid %u",
-		    ST_NOBODY, ST_NOBODY, back ? sv_selftest_ename(back, e, sizeof(e)) : "success",
+		    ST_NOBODY, ST_NOBODY, back ? sv_errno_ename(back, e, sizeof(e)) : "success",
 		    caps_left ? "yes" : "no", (unsigned)getuid());
 		return;
 	}
@@ -228,7 +228,7 @@ void sv_selftest_probe_nnp(const struct sv_selftest_ctx *c, int arg, struct sv_s
 	char e[24];
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
 		sv_selftest_set(l, SV_SELFTEST_UNAVAILABLE, ST_FATAL, "PR_SET_NO_NEW_PRIVS: %s",
-				sv_selftest_ename(errno, e, sizeof(e)));
+				sv_errno_ename(errno, e, sizeof(e)));
 	} else if (prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1) {
 		sv_selftest_set(l, SV_SELFTEST_UNAVAILABLE, ST_FATAL,
 				"PR_GET_NO_NEW_PRIVS does not read back 1 after setting it");
@@ -256,7 +256,7 @@ void sv_selftest_probe_seccomp(const struct sv_selftest_ctx *c, int arg,
 		       filters);
 	if (rc < 0) {
 		sv_selftest_set(l, SV_SELFTEST_UNAVAILABLE, ST_FATAL, "%s: %s%s",
-				sv_selftest_ename(r.errnum ? r.errnum : -rc, e, sizeof(e)),
+				sv_errno_ename(r.errnum ? r.errnum : -rc, e, sizeof(e)),
 				r.detail, outer);
 		sv_selftest_act(
 		    l, "refuse to start: seccomp is never optional (agent filter, prelude)", NULL);
@@ -281,7 +281,7 @@ void sv_selftest_probe_landlock(const struct sv_selftest_ctx *c, int arg,
 	int abi = ll_abi_probe(&err);
 	if (abi < 0) {
 		sv_selftest_set(l, SV_SELFTEST_UNAVAILABLE, ST_WEAK, "%s: %s",
-				sv_selftest_ename(-abi, e, sizeof(e)), err.msg);
+				sv_errno_ename(-abi, e, sizeof(e)), err.msg);
 		sv_selftest_act(l, "run without Landlock, HIGH finding landlock_unavailable",
 				"refuse to start");
 		return;
@@ -289,7 +289,7 @@ void sv_selftest_probe_landlock(const struct sv_selftest_ctx *c, int arg,
 	int denials = ll_selftest_denied_open(&err);
 	if (denials < 0) {
 		sv_selftest_set(l, SV_SELFTEST_UNAVAILABLE, ST_WEAK, "ABI %d reported, but %s: %s",
-				abi, sv_selftest_ename(-denials, e, sizeof(e)), err.msg);
+				abi, sv_errno_ename(-denials, e, sizeof(e)), err.msg);
 		sv_selftest_act(
 		    l, "run without working Landlock (it does not enforce here), HIGH finding",
 		    "refuse to start");

@@ -284,11 +284,11 @@ END_TEST
 
 START_TEST(errno_names_are_symbolic)
 {
-	ck_assert_str_eq(sv_selftest_errno_name(EPERM), "EPERM");
-	ck_assert_str_eq(sv_selftest_errno_name(ENOSYS), "ENOSYS");
-	ck_assert_str_eq(sv_selftest_errno_name(EOPNOTSUPP), "EOPNOTSUPP");
-	ck_assert_str_eq(sv_selftest_errno_name(ENOSPC), "ENOSPC");
-	ck_assert_ptr_null(sv_selftest_errno_name(4000));
+	ck_assert_str_eq(sv_errno_name(EPERM), "EPERM");
+	ck_assert_str_eq(sv_errno_name(ENOSYS), "ENOSYS");
+	ck_assert_str_eq(sv_errno_name(EOPNOTSUPP), "EOPNOTSUPP");
+	ck_assert_str_eq(sv_errno_name(ENOSPC), "ENOSPC");
+	ck_assert_ptr_null(sv_errno_name(4000));
 	ck_assert_str_eq(sv_selftest_status_name(SV_SELFTEST_DEGRADED), "degraded");
 }
 END_TEST
@@ -458,8 +458,8 @@ START_TEST(collect_landlock_line_matches_the_kernel)
 	if (abi < 0) {
 		ck_assert_int_eq(l->status, SV_SELFTEST_UNAVAILABLE);
 		ck_assert_str_eq(l->hard_requirement, "refuse to start");
-		ck_assert_int_eq(strncmp(l->reason, sv_selftest_errno_name(-abi),
-					 strlen(sv_selftest_errno_name(-abi))),
+		ck_assert_int_eq(strncmp(l->reason, sv_errno_name(-abi),
+					 strlen(sv_errno_name(-abi))),
 				 0);
 		return;
 	}
