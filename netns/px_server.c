@@ -67,7 +67,14 @@ struct px_parse {
 	bool is_connect;
 	struct px_http_authority auth;
 	struct px_http_uri uri;
+	/* What the worker reads: copied here, because the loop may close the connection while the
+	 * decision runs; the worker never touches struct px_conn. */
 	pid_t entry;
+	struct sockaddr_storage peer, local;
+	socklen_t peer_len, local_len;
+	const struct pol_policy *policy; /* read-only, lives as long as the server */
+	struct px_tofu *tofu;            /* thread-safe */
+	bool endpoint_only;
 	/* Worker results. The identity is large (64 ancestor paths): allocated by the worker only
 	 * for the decision, so idle connections stay small. */
 	struct px_ident *ident;
@@ -162,7 +169,6 @@ static void conn_deny(struct px_conn *c, bool ssrf, const char *reason)
 static void decide_run(struct sv_job *job)
 {
 	struct px_parse *p = (struct px_parse *)job;
-	struct px_conn *c = p->conn;
 	struct sv_err err = {0};
 	p->reason[0] = '\0';
 	p->ssrf = PX_SSRF_ALLOW;
@@ -174,15 +180,15 @@ static void decide_run(struct sv_job *job)
 		sv_fmt(p->reason, sizeof(p->reason), "out of memory");
 		return;
 	}
-	if (px_ident_resolve(p->entry, (struct sockaddr *)&c->peer, c->peer_len,
-			     (struct sockaddr *)&c->local, c->local_len, p->ident, &err) < 0) {
+	if (px_ident_resolve(p->entry, (struct sockaddr *)&p->peer, p->peer_len,
+			     (struct sockaddr *)&p->local, p->local_len, p->ident, &err) < 0) {
 		sv_fmt(p->reason, sizeof(p->reason), "%s",
 		       p->ident->reason[0] ? p->ident->reason : err.msg);
 		return;
 	}
 	p->ident_ok = true;
 	unsigned char digest[PX_SHA256_LEN];
-	if (px_tofu_verify_ident(c->srv->tofu, p->ident, digest, &err) < 0) {
+	if (px_tofu_verify_ident(p->tofu, p->ident, digest, &err) < 0) {
 		sv_fmt(p->reason, sizeof(p->reason), "%s", err.msg);
 		return;
 	}
@@ -195,9 +201,9 @@ static void decide_run(struct sv_job *job)
 		.exe = p->ident->exe.path,
 		.ancestors = anc,
 		.n_ancestors = p->ident->n_ancestors,
-		.endpoint_only = c->srv->endpoint_only,
+		.endpoint_only = p->endpoint_only,
 	};
-	px_policy_decide(c->srv->policy, &q, &p->dec);
+	px_policy_decide(p->policy, &q, &p->dec);
 	if (!p->dec.allow) {
 		sv_fmt(p->reason, sizeof(p->reason), "%s", p->dec.reason);
 		return;
@@ -490,6 +496,13 @@ static void conn_parse(struct px_conn *c)
 	c->state = PX_DECIDING;
 	sv_loop_del(c->srv->loop, &c->cw); /* nothing more is read until the decision */
 	p->entry = c->srv->entry;
+	p->peer = c->peer;
+	p->peer_len = c->peer_len;
+	p->local = c->local;
+	p->local_len = c->local_len;
+	p->policy = c->srv->policy;
+	p->tofu = c->srv->tofu;
+	p->endpoint_only = c->srv->endpoint_only;
 	p->job = (struct sv_job){.run = decide_run, .done = decide_done};
 	if (sv_workers_submit(c->srv->workers, &p->job) < 0) {
 		conn_close(c);
