@@ -56,13 +56,14 @@ $(GEN_DIR)/%.pb-c.c $(GEN_DIR)/%.pb-c.h: $(PROTO_DIR)/%.proto $(PROTOS)
 
 all: $(BUILD)/supervisor
 
-# Generated headers must exist before anything compiles; only session/ (the one module that
-# speaks protobuf) recompiles when they change.
-$(BUILD)/obj/%.o: %.c $(HDRS) | $(DEPS_STAMP) $(GEN_HDRS)
+# A rebuilt dependency may change its headers (mbedtls_config.h sets struct layouts), so the
+# dependency stamp is a real prerequisite here. Generated headers must exist before anything
+# compiles; only session/ (the one module that speaks protobuf) recompiles when they change.
+$(BUILD)/obj/%.o: %.c $(HDRS) $(DEPS_STAMP) | $(GEN_HDRS)
 	@mkdir -p $(dir $@)
 	$(MUSL_CC) $(PROD_CFLAGS) -c $< -o $@
 
-$(BUILD)/obj/gen/%.o: $(GEN_DIR)/%.c $(GEN_HDRS) | $(DEPS_STAMP)
+$(BUILD)/obj/gen/%.o: $(GEN_DIR)/%.c $(GEN_HDRS) $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(MUSL_CC) $(PROD_CFLAGS) -c $< -o $@
 
@@ -94,7 +95,7 @@ HOST_CFLAGS := -isystem /usr/include/libnl3 -isystem $(INIH_SRC_DIR) $(INIH_DEFI
                $(shell pkg-config --cflags $(HOST_PKGS) 2>/dev/null)
 TEST_CFLAGS := $(BASE_CFLAGS) $(HOST_CFLAGS) -O1 -g -fno-omit-frame-pointer \
                -fsanitize=address,undefined -fno-sanitize-recover=all
-HOST_LIBS   := -lseccomp -lcap -lnl-route-3 -lnl-3 -lmbedcrypto \
+HOST_LIBS   := -lseccomp -lcap -lnl-route-3 -lnl-3 -lmbedtls -lmbedx509 -lmbedcrypto \
                $(shell pkg-config --libs $(HOST_PKGS) 2>/dev/null || echo -lnghttp2 -lprotobuf-c -lssh)
 TEST_DEP_LIBS = $(BUILD)/test/obj/ini.o $(HOST_LIBS)
 TEST_LIBS   := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt -pthread)
