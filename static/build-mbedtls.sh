@@ -21,7 +21,8 @@ run sed -i -e 's|^//\(#define MBEDTLS_THREADING_C\)$|\1|' \
 [ "$(grep -c -E '^#define MBEDTLS_THREADING_(C|PTHREAD)$' "$cfg")" -eq 2 ] ||
 	die "could not enable MBEDTLS_THREADING_C/PTHREAD in $cfg"
 ep=$SRC/library/entropy_poll.c
-run sed -i 's/^#if ((defined(__linux__) && defined(__GLIBC__)) || defined(__midipix__))$/#if (defined(__linux__) || defined(__midipix__))/' "$ep"
+glibc_only='^#if ((defined(__linux__) && defined(__GLIBC__)) || defined(__midipix__))$'
+run sed -i "s/$glibc_only/#if (defined(__linux__) || defined(__midipix__))/" "$ep"
 grep -q '^#if (defined(__linux__) || defined(__midipix__))$' "$ep" ||
 	die "could not enable getrandom() for musl in $ep"
 B=$SRC/_build
