@@ -189,6 +189,10 @@ static int do_read(struct gw_conn *c)
 		if (n == -EAGAIN)
 			return 0;
 		if (n == 0) {
+			/* Calls the gateway finished before closing keep their own status. */
+			gw_calls_dispatch(c);
+			if (c->freed)
+				return -1;
 			conn_fail(c, -ECONNRESET, "gateway %s closed the connection",
 				  c->ep.authority);
 			return -1;
