@@ -357,6 +357,9 @@ START_TEST(https_without_a_tls_file_names_the_variable)
 	t = (struct gw_conn_opts){.endpoint = "http://127.0.0.1:1"};
 	ck_assert_int_eq(gw_conn_new(&loop, &t, &cbs, &c, &err), 0);
 	gw_conn_free(c);
+	t.endpoint = "http://gateway.test:80"; /* a name needs a resolver */
+	ck_assert_int_eq(gw_conn_new(&loop, &t, &cbs, &c, &err), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err.msg, "no resolver was given"));
 	t.endpoint = "gateway:443";
 	ck_assert_int_eq(gw_conn_new(&loop, &t, &cbs, &c, &err), -EINVAL);
 	ck_assert_ptr_nonnull(strstr(err.msg, "must start with http:// or https://"));
