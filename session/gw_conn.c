@@ -548,13 +548,13 @@ int gw_conn_new(struct sv_loop *loop, const struct gw_conn_opts *opts,
 	c->ping_timeout_ms = opts->ping_timeout_ms ? opts->ping_timeout_ms : GW_PING_TIMEOUT_MS;
 	c->workers = opts->workers;
 	int r = gw_endpoint_parse(opts->endpoint, &c->ep, err);
+	if (r == 0 && c->ep.tls)
+		r = gw_tls_new(opts, c->ep.host, &c->tls, err);
 	struct in6_addr a6;
 	if (r == 0 && !c->workers && inet_pton(AF_INET, c->ep.host, &a6) != 1 &&
 	    inet_pton(AF_INET6, c->ep.host, &a6) != 1)
 		r = sv_err_set(err, EINVAL, "gateway host %s is a name but no resolver was given",
 			       c->ep.host);
-	if (r == 0 && c->ep.tls)
-		r = gw_tls_new(opts, c->ep.host, &c->tls, err);
 	if (r == 0)
 		r = h2_new(c, err);
 	if (r == 0 && ((r = sv_timer_init(loop, &c->connect_timer, on_connect_timeout, c)) < 0 ||
