@@ -76,8 +76,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(recs, 0, sizeof(recs));
 	recs[2].pause_each = true;
 	for (int i = 0; i < NCALLS; i++) {
-		struct gw_call_cbs ccb = {.on_message = on_message, .on_status = on_status,
-					  .data = &recs[i]};
+		struct gw_call_cbs ccb = {
+		    .on_message = on_message, .on_status = on_status, .data = &recs[i]};
 		FUZZ_CHECK(gw_call_start(c, "/f.S/M", i == 0 ? "tok" : NULL, i == 1 ? 1000 : 0,
 					 &ccb, &recs[i].call, &err) == 0);
 		FUZZ_CHECK(gw_call_send(recs[i].call, (const uint8_t *)"req", 3) == 0);
