@@ -87,10 +87,11 @@ static void server_start(struct server *s, const char *tls_prefix)
 	ck_assert_int_gt(s->port, 0);
 }
 
+/* Kill first: a closed stdin alone makes the server stop gracefully (statuses of its own). */
 static void server_stop(struct server *s)
 {
-	close(s->stdin_fd);
 	kill(s->pid, SIGKILL);
+	close(s->stdin_fd);
 	waitpid(s->pid, NULL, 0);
 }
 
