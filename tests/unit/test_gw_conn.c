@@ -45,7 +45,7 @@ struct server {
 };
 
 /* Start the Python server; it dies with us (PDEATHSIG) or when its stdin closes. */
-static void server_start(struct server *s, const char *tls_prefix)
+static void server_start_mode(struct server *s, const char *tls_prefix, const char *mode)
 {
 	int in[2], out[2];
 	ck_assert_int_eq(pipe2(in, O_CLOEXEC), 0);
@@ -63,7 +63,7 @@ static void server_start(struct server *s, const char *tls_prefix)
 		dup2(in[0], 0);
 		dup2(out[1], 1);
 		if (tls_prefix)
-			execl("/usr/bin/python3", "python3", SERVER_PY, "--tls", ca, cert, key,
+			execl("/usr/bin/python3", "python3", SERVER_PY, mode, ca, cert, key,
 			      (char *)NULL);
 		else
 			execl("/usr/bin/python3", "python3", SERVER_PY, (char *)NULL);
@@ -85,6 +85,11 @@ static void server_start(struct server *s, const char *tls_prefix)
 	s->stdin_fd = in[1];
 	s->port = atoi(buf);
 	ck_assert_int_gt(s->port, 0);
+}
+
+static void server_start(struct server *s, const char *tls_prefix)
+{
+	server_start_mode(s, tls_prefix, "--tls");
 }
 
 /* Kill first: a closed stdin alone makes the server stop gracefully (statuses of its own). */
@@ -850,6 +855,31 @@ START_TEST(a_server_certificate_from_another_ca_is_refused)
 }
 END_TEST
 
+START_TEST(a_tls_server_without_alpn_h2_is_refused)
+{
+	struct server s;
+	server_start_mode(&s, "server", "--tls-no-alpn");
+	struct sv_loop loop;
+	ck_assert_int_eq(sv_loop_init(&loop, NULL), 0);
+	char ep[96], ca[128], cert[128], key[128];
+	snprintf(ep, sizeof(ep), "https://127.0.0.1:%d", s.port);
+	struct gw_conn_opts o = {.endpoint = ep, .server_name = "gateway.test"};
+	tls_opts(&o, ca, cert, key);
+	struct conn_rec cr = {0};
+	struct gw_conn *c = conn_open(&loop, &o, &cr);
+	struct call_rec r = {0};
+	unary(call_open(c, "/test.Echo/Unary", NULL, 0, &r), "x");
+	ck_assert(run_until(&loop, conn_closed, &cr, 20000));
+	ck_assert_int_eq(cr.ready, 0);
+	ck_assert_int_eq(cr.err, -EPROTO);
+	ck_assert_msg(strstr(cr.why, "did not negotiate HTTP/2 (ALPN h2)"), "%s", cr.why);
+	ck_assert_int_eq(r.status, GW_STATUS_UNAVAILABLE);
+	gw_conn_free(c);
+	sv_loop_close(&loop);
+	server_stop(&s);
+}
+END_TEST
+
 static Suite *gw_conn_suite(void)
 {
 	Suite *s = suite_create("gw_conn");
@@ -871,6 +901,7 @@ static Suite *gw_conn_suite(void)
 	tcase_add_test(tc, a_host_name_resolves_on_a_worker_and_is_verified);
 	tcase_add_test(tc, a_name_the_certificate_does_not_carry_is_refused);
 	tcase_add_test(tc, a_server_certificate_from_another_ca_is_refused);
+	tcase_add_test(tc, a_tls_server_without_alpn_h2_is_refused);
 	suite_add_tcase(s, tc);
 	return s;
 }
