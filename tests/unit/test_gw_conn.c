@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -581,6 +582,7 @@ START_TEST(answered_pings_keep_an_idle_connection_alive)
 	ck_assert(run_until(&loop, conn_ready, &cr, 15000));
 	run_until(&loop, never, NULL, 2000); /* dozens of pings, each answered in time */
 	ck_assert_msg(cr.closed == 0, "%s", cr.why);
+	ck_assert_uint_eq(c->events, EPOLLIN); /* idle: no EPOLLOUT, no busy loop */
 	struct call_rec r = {0};
 	unary(call_open(c, "/test.Echo/Unary", NULL, 0, &r), "x");
 	ck_assert(run_until(&loop, rec_done, &r, 10000));
