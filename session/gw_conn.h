@@ -38,7 +38,8 @@ struct sv_workers;
  * message ends its call with RESOURCE_EXHAUSTED; gw_call_send refuses one with -EMSGSIZE. */
 #define GW_MSG_MAX ((size_t)4 * 1024 * 1024)
 /* Inbound flow-control windows: what one paused stream may hold in memory, and the connection
- * total (larger, so one stalled stream never blocks the others). */
+ * total (larger, so a stalled stream does not block the others: up to 15 streams can sit paused
+ * with full windows before the rest of the connection waits for them). */
 #define GW_STREAM_WINDOW ((uint32_t)1 * 1024 * 1024)
 #define GW_CONN_WINDOW	 ((uint32_t)16 * 1024 * 1024)
 /* Outbound bytes (framed) a call may queue before gw_call_send says -EAGAIN. */
