@@ -676,9 +676,9 @@ START_TEST(deadlines_are_enforced_locally_and_connect_times_out)
 	struct gw_conn_opts o = {.endpoint = ep, .connect_timeout_ms = 1500};
 	tls_opts(&o, ca, cert, key);
 	struct conn_rec cr = {0};
+	uint64_t t0 = now_ms(); /* the connect timeout runs from gw_conn_new */
 	struct gw_conn *c = conn_open(&loop, &o, &cr);
 	struct call_rec r = {0}, nod = {0};
-	uint64_t t0 = now_ms();
 	unary(call_open(c, "/test.Echo/Unary", NULL, 200, &r), "x");
 	unary(call_open(c, "/test.Echo/Unary", NULL, 0, &nod), "x");
 	ck_assert(run_until(&loop, rec_done, &r, 5000));
