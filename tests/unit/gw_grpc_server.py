@@ -111,7 +111,7 @@ def main():
         "Ended": grpc.unary_unary_rpc_method_handler(ended_count),
     }
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=8),
+        futures.ThreadPoolExecutor(max_workers=64),
         handlers=[grpc.method_handlers_generic_handler("test.Echo", handlers)],
         options=[
             # The client under test pings often: never answer that with GOAWAY.

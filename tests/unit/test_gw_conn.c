@@ -568,6 +568,47 @@ START_TEST(a_paused_stream_holds_back_while_another_on_the_connection_flows)
 }
 END_TEST
 
+/* More paused streams than the connection window could hold if it were returned only on
+ * delivery (24 x 1 MiB > 16 MiB): a fresh stream still completes. */
+#define MANY_PAUSED 24
+START_TEST(many_paused_streams_never_stall_another_stream)
+{
+	struct server s;
+	server_start(&s, NULL);
+	struct sv_loop loop;
+	ck_assert_int_eq(sv_loop_init(&loop, NULL), 0);
+	char ep[64];
+	snprintf(ep, sizeof(ep), "http://127.0.0.1:%d", s.port);
+	struct gw_conn_opts o = {.endpoint = ep};
+	struct conn_rec cr = {0};
+	struct gw_conn *c = conn_open(&loop, &o, &cr);
+	static struct call_rec paused[MANY_PAUSED];
+	memset(paused, 0, sizeof(paused));
+	for (int i = 0; i < MANY_PAUSED; i++) {
+		paused[i].pause_on_first = true;
+		/* 32 x 64 KiB = 2 MiB each: twice the stream window. */
+		unary(call_open(c, "/test.Echo/Flood", NULL, 0, &paused[i]), "32 65536");
+	}
+	/* Let every paused stream fill its window before the last one starts. */
+	run_until(&loop, never, NULL, 1500);
+	struct call_rec b = {0};
+	unary(call_open(c, "/test.Echo/Flood", NULL, 0, &b), "64 65536");
+	ck_assert_msg(run_until(&loop, rec_done, &b, 30000),
+		      "a stream stalled behind %d paused ones", MANY_PAUSED);
+	ck_assert_msg(b.status == 0, "%d %s", b.status, b.msg);
+	ck_assert_uint_eq(b.n_msgs, 64);
+	size_t held = 0;
+	for (int i = 0; i < MANY_PAUSED; i++) {
+		ck_assert_uint_le(paused[i].call->in.len, GW_STREAM_WINDOW);
+		held += paused[i].call->in.len;
+	}
+	ck_assert_uint_gt(held, (size_t)GW_CONN_WINDOW); /* they really filled it */
+	gw_conn_free(c);
+	sv_loop_close(&loop);
+	server_stop(&s);
+}
+END_TEST
+
 START_TEST(answered_pings_keep_an_idle_connection_alive)
 {
 	struct server s;
@@ -893,6 +934,7 @@ static Suite *gw_conn_suite(void)
 	tcase_add_test(tc, bidi_stream_echoes_many_messages_in_order_with_backpressure);
 	tcase_add_test(tc, trailers_only_status_and_percent_encoded_message_are_delivered);
 	tcase_add_test(tc, a_paused_stream_holds_back_while_another_on_the_connection_flows);
+	tcase_add_test(tc, many_paused_streams_never_stall_another_stream);
 	tcase_add_test(tc, answered_pings_keep_an_idle_connection_alive);
 	tcase_add_test(tc, connection_refused_gives_unavailable_then_on_closed);
 	tcase_add_test(tc, a_silent_peer_is_declared_dead_by_the_ping_timeout);
