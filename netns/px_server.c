@@ -32,6 +32,7 @@
 #define PX_ADDRS_MAX 16           /* resolved addresses kept per destination */
 #define PX_PIPE_CHUNK ((size_t)64 * 1024) /* one splice */
 #define PX_WORKERS 4
+#define PX_IDENT_SPARE 8 /* identities kept for reuse: each is ~270 KiB of mostly untouched pages */
 
 enum px_state { PX_HEAD, PX_DECIDING, PX_CONNECTING, PX_RELAY };
 
@@ -61,6 +62,7 @@ struct px_conn {
 /* Everything the decision needs and produces; lives only until the dial. */
 struct px_parse {
 	struct sv_job job;
+	struct px_server *srv; /* for the loop thread only */
 	struct px_conn *conn;
 	char head[PX_HEAD_MAX + 1];
 	size_t len, head_len, resume;
@@ -75,9 +77,10 @@ struct px_parse {
 	socklen_t peer_len, local_len;
 	struct px_snap *policy; /* a reference taken at submit (NULL: deny all), put in parse_free */
 	struct px_tofu *tofu;            /* thread-safe */
+	const struct px_ident_ctx *ictx; /* thread-safe, lives as long as the server */
 	bool endpoint_only;
-	/* Worker results. The identity is large (64 ancestor paths): allocated by the worker only
-	 * for the decision, so idle connections stay small. */
+	/* Worker results. The identity is large (64 ancestor paths): taken from the server's spares
+	 * only for the decision, so idle connections stay small. */
 	struct px_ident *ident;
 	bool ident_ok;
 	struct px_decision dec;
@@ -96,6 +99,9 @@ struct px_server {
 	struct sv_workers *workers;
 	struct px_snap *policy; /* what new requests decide with; NULL: deny all (copy failed) */
 	struct px_tofu *tofu;
+	struct px_ident_ctx ictx;
+	struct px_ident *spare[PX_IDENT_SPARE]; /* loop thread only */
+	size_t n_spare;
 	pid_t entry;
 	bool endpoint_only;
 	unsigned nconns;
@@ -107,7 +113,10 @@ static void conn_close(struct px_conn *c);
 static void parse_free(struct px_parse *p)
 {
 	if (p) {
-		free(p->ident);
+		if (p->ident && p->srv->n_spare < PX_IDENT_SPARE)
+			p->srv->spare[p->srv->n_spare++] = p->ident;
+		else
+			free(p->ident);
 		px_snap_put(p->policy);
 	}
 	free(p);
@@ -179,11 +188,11 @@ static void decide_run(struct sv_job *job)
 		sv_fmt(p->reason, sizeof(p->reason), "%s", PX_IDENT_REASON_NOT_SPAWNED);
 		return;
 	}
-	if (!(p->ident = calloc(1, sizeof(*p->ident)))) {
+	if (!p->ident) {
 		sv_fmt(p->reason, sizeof(p->reason), "out of memory");
 		return;
 	}
-	if (px_ident_resolve(p->entry, (struct sockaddr *)&p->peer, p->peer_len,
+	if (px_ident_resolve(p->ictx, p->entry, (struct sockaddr *)&p->peer, p->peer_len,
 			     (struct sockaddr *)&p->local, p->local_len, p->ident, &err) < 0) {
 		sv_fmt(p->reason, sizeof(p->reason), "%s",
 		       p->ident->reason[0] ? p->ident->reason : err.msg);
@@ -505,6 +514,9 @@ static void conn_parse(struct px_conn *c)
 	p->local_len = c->local_len;
 	p->policy = c->srv->policy ? px_snap_get(c->srv->policy) : NULL;
 	p->tofu = c->srv->tofu;
+	p->ictx = &c->srv->ictx;
+	struct px_server *s = c->srv;
+	p->ident = s->n_spare ? s->spare[--s->n_spare] : malloc(sizeof(*p->ident));
 	p->endpoint_only = c->srv->endpoint_only;
 	p->job = (struct sv_job){.run = decide_run, .done = decide_done};
 	if (sv_workers_submit(c->srv->workers, &p->job) < 0) {
@@ -626,6 +638,7 @@ static void on_accept(struct sv_loop *loop, struct sv_watch *w, uint32_t events)
 		c->srv = s;
 		c->p = p;
 		p->conn = c;
+		p->srv = s;
 		c->uw.fd = -1;
 		c->c2u.pipe[0] = c->c2u.pipe[1] = c->u2c.pipe[0] = c->u2c.pipe[1] = -1;
 		c->cw = (struct sv_watch){.fd = fd, .fn = on_client, .data = c};
@@ -661,8 +674,14 @@ int px_server_new(struct sv_loop *loop, int listen_fd, const struct pol_policy *
 		return sv_err_set(err, r, "proxy: fingerprint cache: %s", strerror(-r));
 	}
 	s->backoff.w.fd = -1;
+	s->ictx.scope = getpid();
+	struct sv_err derr = {0};
+	if (px_diag_open(listen_fd, &s->ictx.diag, &derr) < 0)
+		sv_info(COMP, "sock_diag_unavailable",
+			"socket owners through /proc/<pid>/net/tcp: %s", derr.msg);
 	if ((r = sv_workers_new(loop, PX_WORKERS, &s->workers, err)) < 0) {
 		px_tofu_free(s->tofu);
+		px_diag_close(s->ictx.diag);
 		px_snap_put(s->policy);
 		free(s);
 		return r;
@@ -710,6 +729,9 @@ void px_server_free(struct px_server *s)
 	sv_timer_close(s->loop, &s->backoff);
 	sv_workers_free(s->workers); /* delivers the pending decisions to closed connections */
 	px_tofu_free(s->tofu);
+	px_diag_close(s->ictx.diag);
+	while (s->n_spare)
+		free(s->spare[--s->n_spare]);
 	px_snap_put(s->policy);
 	free(s);
 }
