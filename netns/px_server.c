@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "netns/px_http.h"
 #include "netns/px_ident.h"
@@ -32,6 +33,10 @@
 #define PX_ADDRS_MAX 16           /* resolved addresses kept per destination */
 #define PX_PIPE_CHUNK ((size_t)64 * 1024) /* one splice */
 #define PX_WORKERS 4
+/* Ours (§8 is silent): a client must complete its request head within this time after connecting,
+ * or it gets 408 and is closed, so silent clients cannot pin connection slots. */
+#define PX_HEAD_TIMEOUT_MS 10000
+#define PX_HEAD_SWEEP_MS 1000
 #define PX_IDENT_SPARE 8 /* identities kept for reuse: each is ~270 KiB of mostly untouched pages */
 
 enum px_state { PX_HEAD, PX_DECIDING, PX_CONNECTING, PX_RELAY };
@@ -49,6 +54,7 @@ struct px_conn {
 	struct px_conn *prev, *next;
 	struct sv_watch cw, uw; /* client, upstream */
 	enum px_state state;
+	uint64_t head_deadline; /* CLOCK_MONOTONIC ms, while state == PX_HEAD */
 	struct sockaddr_storage peer, local;
 	socklen_t peer_len, local_len;
 	/* Until the upstream is connected (freed afterwards). */
@@ -96,6 +102,8 @@ struct px_server {
 	struct sv_watch lw;
 	struct sv_timer backoff;
 	uint64_t backoff_ms;
+	struct sv_timer head_timer; /* sweeps heads past PX_HEAD_TIMEOUT_MS */
+	bool head_timer_armed;
 	struct sv_workers *workers;
 	struct px_snap *policy; /* what new requests decide with; NULL: deny all (copy failed) */
 	struct px_tofu *tofu;
@@ -156,6 +164,31 @@ static void conn_reply_and_close(struct px_conn *c, const char *buf, size_t len)
 	if (len)
 		(void)send(c->cw.fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 	conn_close(c);
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* A request refused before any decision (malformed head, unparsable target, bare-LF head,
+ * head timeout): a JSON answer naming the fault, and an OCSF line saying the same. */
+static void conn_refuse(struct px_conn *c, int status, const char *error, const char *detail,
+			const char *reason)
+{
+	char st[8];
+	sv_fmt(st, sizeof(st), "%d", status);
+	sv_log_ocsf("NET:OPEN", SV_SEV_MED, "DENIED", "proxy_bad_request", detail,
+		    SV_KVS({"engine", "supervisor"}, {"status", st}, {"error", error},
+			   {"reason", reason ? reason : "-"}));
+	char buf[PX_RESP_MAX];
+	int n = px_http_resp_json(buf, sizeof(buf), status, error, detail, reason);
+	if (n > 0)
+		conn_reply_and_close(c, buf, (size_t)n);
+	else
+		conn_reply_and_close(c, PX_HTTP_400, strlen(PX_HTTP_400));
 }
 
 static void conn_deny(struct px_conn *c, bool ssrf, const char *reason)
@@ -477,15 +510,19 @@ static void conn_parse(struct px_conn *c)
 	struct px_parse *p = c->p;
 	struct sv_err err = {0};
 	if (px_http_parse_head(p->head, p->head_len, &p->req, &err) < 0) {
-		sv_debug(COMP, "bad_request", "%s", err.msg);
-		conn_reply_and_close(c, PX_HTTP_400, strlen(PX_HTTP_400));
+		conn_refuse(c, 400, "bad_request", "malformed request head", err.msg);
 		return;
 	}
 	p->is_connect = p->req.is_connect;
 	if (p->is_connect) {
 		if (px_http_parse_connect_target(p->req.target, p->req.target_len, &p->auth, &err) <
 		    0) {
-			conn_close(c); /* unparsable CONNECT target: no response (contract §8) */
+			/* Upstream closes silently (§8); a client deserves to know why. */
+			char detail[320];
+			int tl = p->req.target_len > 256 ? 256 : (int)p->req.target_len;
+			sv_fmt(detail, sizeof(detail), "CONNECT %.*s%s is not host:port", tl,
+			       p->req.target, p->req.target_len > 256 ? "..." : "");
+			conn_refuse(c, 400, "invalid_connect_target", detail, err.msg);
 			return;
 		}
 	} else {
@@ -500,7 +537,8 @@ static void conn_parse(struct px_conn *c)
 			if (n > 0)
 				conn_reply_and_close(c, buf, (size_t)n);
 			else
-				conn_reply_and_close(c, PX_HTTP_400, strlen(PX_HTTP_400));
+				conn_refuse(c, 400, "bad_request", "invalid forward-proxy target",
+					    err.msg);
 			return;
 		}
 		p->auth = p->uri.auth;
@@ -548,6 +586,10 @@ static void on_client(struct sv_loop *loop, struct sv_watch *w, uint32_t events)
 		conn_parse(c);
 	} else if (p->len >= PX_HEAD_MAX) {
 		conn_reply_and_close(c, PX_HTTP_431, strlen(PX_HTTP_431));
+	} else if (memmem(p->head, p->len, "\n\n", 2)) {
+		/* A head ended by bare LFs would otherwise wait for a CRLFCRLF that never comes. */
+		conn_refuse(c, 400, "bad_request", "malformed request head",
+			    "request head lines must end in CRLF, not a bare LF");
 	}
 }
 
@@ -586,6 +628,38 @@ static void conn_close(struct px_conn *c)
 	sv_loop_defer_free(s->loop, c); /* its watches may still be in this batch of events */
 	if (!s->lw.added && s->backoff_ms == 0)
 		(void)sv_loop_add(s->loop, &s->lw, EPOLLIN); /* below the limit again */
+}
+
+static void head_timer_arm(struct px_server *s)
+{
+	if (!s->head_timer_armed && sv_timer_arm(&s->head_timer, PX_HEAD_SWEEP_MS, 0) == 0)
+		s->head_timer_armed = true;
+}
+
+/* Answer 408 to every client still without a complete head past its deadline. */
+static void on_head_timer(struct sv_loop *loop, struct sv_timer *t)
+{
+	(void)loop;
+	struct px_server *s = t->data;
+	s->head_timer_armed = false;
+	uint64_t now = now_ms();
+	bool waiting = false;
+	struct px_conn *next;
+	for (struct px_conn *c = s->conns; c; c = next) {
+		next = c->next;
+		if (c->state != PX_HEAD)
+			continue;
+		if (now < c->head_deadline) {
+			waiting = true;
+			continue;
+		}
+		char reason[96];
+		sv_fmt(reason, sizeof(reason), "no complete request head within %d ms",
+		       PX_HEAD_TIMEOUT_MS);
+		conn_refuse(c, 408, "request_timeout", "request head not received in time", reason);
+	}
+	if (waiting)
+		head_timer_arm(s);
 }
 
 static void accept_pause(struct px_server *s, bool backoff)
@@ -642,6 +716,8 @@ static void on_accept(struct sv_loop *loop, struct sv_watch *w, uint32_t events)
 		c->uw.fd = -1;
 		c->c2u.pipe[0] = c->c2u.pipe[1] = c->u2c.pipe[0] = c->u2c.pipe[1] = -1;
 		c->cw = (struct sv_watch){.fd = fd, .fn = on_client, .data = c};
+		c->head_deadline = now_ms() + PX_HEAD_TIMEOUT_MS;
+		head_timer_arm(s);
 		c->next = s->conns;
 		if (s->conns)
 			s->conns->prev = c;
@@ -674,6 +750,7 @@ int px_server_new(struct sv_loop *loop, int listen_fd, const struct pol_policy *
 		return sv_err_set(err, r, "proxy: fingerprint cache: %s", strerror(-r));
 	}
 	s->backoff.w.fd = -1;
+	s->head_timer.w.fd = -1;
 	s->ictx.scope = getpid();
 	struct sv_err derr = {0};
 	if (px_diag_open(listen_fd, &s->ictx.diag, &derr) < 0)
@@ -686,7 +763,8 @@ int px_server_new(struct sv_loop *loop, int listen_fd, const struct pol_policy *
 		free(s);
 		return r;
 	}
-	if ((r = sv_timer_init(loop, &s->backoff, on_backoff, s)) < 0) {
+	if ((r = sv_timer_init(loop, &s->backoff, on_backoff, s)) < 0 ||
+	    (r = sv_timer_init(loop, &s->head_timer, on_head_timer, s)) < 0) {
 		px_server_free(s);
 		return sv_err_set(err, r, "proxy: timerfd: %s", strerror(-r));
 	}
@@ -727,6 +805,7 @@ void px_server_free(struct px_server *s)
 		conn_close(s->conns);
 	sv_loop_del(s->loop, &s->lw);
 	sv_timer_close(s->loop, &s->backoff);
+	sv_timer_close(s->loop, &s->head_timer);
 	sv_workers_free(s->workers); /* delivers the pending decisions to closed connections */
 	px_tofu_free(s->tofu);
 	px_diag_close(s->ictx.diag);
