@@ -334,3 +334,38 @@ def fd_exhaustion_backs_off_and_recovers():
     r = py_agent(["exhaust", "200"], prefix=[h.host_tool("prlimit"), "--nofile=64:64"])
     check("accept_backoff" in r.err or "backing off" in r.err, "no back-off on EMFILE", r)
     check("after echo=ping" in r.out, "the proxy did not recover after fd exhaustion", r)
+
+
+# --------------------------------------------------------------- baseline outside merged /usr
+# These run as PID 1, like cases_isolation, over a copy of the test rootfs whose /bin and /sbin
+# are real directories (Alpine and busybox images are not merged-/usr).
+
+SPLIT = {"rootfs": None}
+
+
+def split_rootfs():
+    """A copy of the test rootfs with real /bin and /sbin and no policy file at all."""
+    if SPLIT["rootfs"]:
+        return SPLIT["rootfs"]
+    from suite import CTX
+    out = os.path.join(CTX.tmpdir, "rootfs-split")
+    subprocess.run(["cp", "-a", CTX.rootfs, out], check=True)
+    for d in ("bin", "sbin"):
+        os.unlink(os.path.join(out, d))
+        os.rename(os.path.join(out, "usr", d), os.path.join(out, d))
+        os.mkdir(os.path.join(out, "usr", d), 0o755)
+    shutil.rmtree(os.path.join(out, "etc", "openshell"), ignore_errors=True)
+    SPLIT["rootfs"] = out
+    return out
+
+
+@test()
+def split_usr_image_runs_bin_sh_with_no_policy_file():
+    root = split_rootfs()
+    check(not os.path.islink(os.path.join(root, "bin")), "test rootfs /bin is still a link")
+    r = h.run_pid1(root, ["--log-level", "info", "--", "/bin/sh", "-c",
+                          "echo started; ls /sbin >/dev/null && echo sbin-readable; "
+                          "touch /bin/x 2>/dev/null || echo bin-read-only"])
+    check(r.rc == 0 and "started" in r.out, "/bin/sh could not start in a split-/usr image", r)
+    check("sbin-readable" in r.out, "/sbin not readable", r)
+    check("bin-read-only" in r.out, "/bin is writable", r)
