@@ -369,3 +369,22 @@ def split_usr_image_runs_bin_sh_with_no_policy_file():
     check(r.rc == 0 and "started" in r.out, "/bin/sh could not start in a split-/usr image", r)
     check("sbin-readable" in r.out, "/sbin not readable", r)
     check("bin-read-only" in r.out, "/bin is writable", r)
+
+
+@test()
+def main_command_denied_by_landlock_says_so_and_how_to_fix_it():
+    from suite import CTX
+    exe = CTX.path("/denied-exe")
+    shutil.copy(CTX.path("/usr/bin/busybox"), exe)
+    os.chmod(exe, 0o755)
+    try:
+        r = h.run_pid1(CTX.rootfs, ["--", "/denied-exe"])
+    finally:
+        os.unlink(exe)
+    check(r.rc == 126, "a denied main command did not exit 126", r)
+    check("/denied-exe: execution denied by the filesystem policy: /denied-exe is not under any "
+          "read_only or read_write path" in r.err, "the denial does not name the policy", r)
+    # A file the mode forbids is still a plain "not executable".
+    r = h.run_pid1(CTX.rootfs, ["--", "/etc/passwd"])
+    check(r.rc == 126 and "filesystem policy" not in r.err and "not executable" in r.err,
+          "a mode-denied exec was blamed on the policy", r)
