@@ -15,7 +15,7 @@ import time
 
 import harness as h
 from harness import check
-from suite import SUPERVISOR, test
+from suite import CTX, SUPERVISOR, test
 
 NS = "svtest-fake-%d" % os.getpid()
 HOST_IF = "svfh%d" % (os.getpid() % 100000)
@@ -347,7 +347,6 @@ def split_rootfs():
     """A copy of the test rootfs with real /bin and /sbin and no policy file at all."""
     if SPLIT["rootfs"]:
         return SPLIT["rootfs"]
-    from suite import CTX
     out = os.path.join(CTX.tmpdir, "rootfs-split")
     subprocess.run(["cp", "-a", CTX.rootfs, out], check=True)
     for d in ("bin", "sbin"):
@@ -373,7 +372,6 @@ def split_usr_image_runs_bin_sh_with_no_policy_file():
 
 @test()
 def main_command_denied_by_landlock_says_so_and_how_to_fix_it():
-    from suite import CTX
     exe = CTX.path("/denied-exe")
     shutil.copy(CTX.path("/usr/bin/busybox"), exe)
     os.chmod(exe, 0o755)
@@ -388,3 +386,15 @@ def main_command_denied_by_landlock_says_so_and_how_to_fix_it():
     r = h.run_pid1(CTX.rootfs, ["--", "/etc/passwd"])
     check(r.rc == 126 and "filesystem policy" not in r.err and "not executable" in r.err,
           "a mode-denied exec was blamed on the policy", r)
+
+
+@test()
+def agent_core_limit_is_zero_after_exec_and_seccomp_is_on():
+    # grep is two execs below the child hook: PR_SET_DUMPABLE 0 did not survive them, the core
+    # limit and the filter did (docs/security.md).
+    r = h.run_pid1(CTX.rootfs, ["--", "sh", "-c",
+                                  "grep -E '^Max core file size' /proc/self/limits; "
+                                  "grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status"])
+    lim = [l.split() for l in r.out.splitlines() if l.startswith("Max core file size")]
+    check(r.rc == 0 and lim and lim[0][4:6] == ["0", "0"], "core limit is not 0/0 after exec", r)
+    check("Seccomp:\t2" in r.out and "NoNewPrivs:\t1" in r.out, "no seccomp filter after exec", r)
