@@ -37,7 +37,7 @@
  * or it gets 408 and is closed, so silent clients cannot pin connection slots. */
 #define PX_HEAD_TIMEOUT_MS 10000
 #define PX_HEAD_SWEEP_MS 1000
-#define PX_IDENT_SPARE 8 /* identities kept for reuse: each is ~270 KiB of mostly untouched pages */
+#define PX_IDENT_SPARE PX_WORKERS /* identities kept for reuse: one per busy worker */
 
 enum px_state { PX_HEAD, PX_DECIDING, PX_CONNECTING, PX_RELAY };
 
