@@ -364,10 +364,13 @@ def split_usr_image_runs_bin_sh_with_no_policy_file():
     check(not os.path.islink(os.path.join(root, "bin")), "test rootfs /bin is still a link")
     r = h.run_pid1(root, ["--log-level", "info", "--", "/bin/sh", "-c",
                           "echo started; ls /sbin >/dev/null && echo sbin-readable; "
-                          "touch /bin/x 2>/dev/null || echo bin-read-only"])
+                          "touch /bin/x 2>/dev/null || echo bin-read-only; "
+                          "head -c 1 /dev/zero >/dev/null && echo dev-baseline"])
     check(r.rc == 0 and "started" in r.out, "/bin/sh could not start in a split-/usr image", r)
     check("sbin-readable" in r.out, "/sbin not readable", r)
     check("bin-read-only" in r.out, "/bin is writable", r)
+    # The device baseline still applies when enrichment added paths.
+    check("dev-baseline" in r.out, "/dev/zero is not readable: device baseline skipped", r)
 
 
 @test()
