@@ -20,7 +20,8 @@ WARNINGS    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wundef -Wstrict-protot
                -Wmissing-prototypes -Wno-missing-field-initializers
 BASE_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARNINGS) -DSV_VERSION='"$(VERSION)"' -I.
 HARDEN      := -fstack-protector-strong -fPIE -fno-strict-aliasing
-PROD_CFLAGS := $(BASE_CFLAGS) $(HARDEN) -Os -ffunction-sections -fdata-sections $(DEPS_CFLAGS)
+PROD_CFLAGS := $(BASE_CFLAGS) $(HARDEN) -Os -ffunction-sections -fdata-sections $(DEPS_CFLAGS) \
+               -I$(BUILD)/gen
 PROD_LDFLAGS := $(MUSL_LDFLAGS_STATIC_PIE) -Wl,-z,relro,-z,now -Wl,--gc-sections -s
 
 MODULES     := supervisor landlock netns session
@@ -30,18 +31,46 @@ HDRS        := $(wildcard $(addsuffix /*.h,$(MODULES)))
 
 PROD_OBJS   := $(SRCS:%.c=$(BUILD)/obj/%.o)
 
+# --- generated protobuf code ---------------------------------------------------------------------
+# Every session/proto/*.proto becomes $(GEN_DIR)/<name>.pb-c.{c,h} (Debian's protoc-c, the
+# protobuf-c-compiler package; imports resolve against session/proto). The generated C is built
+# into the product, the unit tests and the fuzzers with the same warnings as ours (protoc-c's
+# output is clean under them), but symcheck does not judge its names (openshell__v1__...). With
+# no .proto files all of this is empty.
+PROTO_DIR   := session/proto
+PROTOC_C    ?= protoc-c
+GEN_DIR     := $(BUILD)/gen
+PROTOS      := $(wildcard $(PROTO_DIR)/*.proto)
+GEN_SRCS    := $(PROTOS:$(PROTO_DIR)/%.proto=$(GEN_DIR)/%.pb-c.c)
+GEN_HDRS    := $(GEN_SRCS:.c=.h)
+GEN_OBJS    := $(GEN_SRCS:$(GEN_DIR)/%.c=$(BUILD)/obj/gen/%.o)
+
+# One protoc-c run writes both files (a pattern rule with two targets makes both at once). Any .proto change regenerates all of
+# them: a message type may come from an imported file.
+$(GEN_DIR)/%.pb-c.c $(GEN_DIR)/%.pb-c.h: $(PROTO_DIR)/%.proto $(PROTOS)
+	@mkdir -p $(GEN_DIR)
+	$(PROTOC_C) -I$(PROTO_DIR) --c_out=$(GEN_DIR) $<
+
 .PHONY: all run check unit integration runc fuzz fuzz-short lint format symcheck bench \
         packages clean distclean
 
 all: $(BUILD)/supervisor
 
-$(BUILD)/obj/%.o: %.c $(HDRS) | $(DEPS_STAMP)
+# Generated headers must exist before anything compiles; only session/ (the one module that
+# speaks protobuf) recompiles when they change.
+$(BUILD)/obj/%.o: %.c $(HDRS) | $(DEPS_STAMP) $(GEN_HDRS)
+	@mkdir -p $(dir $@)
+	$(MUSL_CC) $(PROD_CFLAGS) -c $< -o $@
+
+$(BUILD)/obj/gen/%.o: $(GEN_DIR)/%.c $(GEN_HDRS) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(MUSL_CC) $(PROD_CFLAGS) -c $< -o $@
 
 # The archives are prerequisites: replacing one (LGPL relinking) relinks the binary.
-$(BUILD)/supervisor: $(PROD_OBJS) $(DEPS_LIBS) $(DEPS_STAMP) static/check-static.sh
-	$(MUSL_CC) $(PROD_LDFLAGS) -o $@ $(PROD_OBJS) $(DEPS_LIBS) $(MUSL_LDLIBS_STATIC_PIE)
+$(filter $(BUILD)/obj/session/%,$(PROD_OBJS)): $(GEN_HDRS)
+
+$(BUILD)/supervisor: $(PROD_OBJS) $(GEN_OBJS) $(DEPS_LIBS) $(DEPS_STAMP) static/check-static.sh
+	$(MUSL_CC) $(PROD_LDFLAGS) -o $@ $(PROD_OBJS) $(GEN_OBJS) $(DEPS_LIBS) $(MUSL_LDLIBS_STATIC_PIE)
 	@sh static/check-static.sh $@
 
 # --- packages ---------------------------------------------------------------------------------
@@ -55,20 +84,32 @@ run:
 	@/usr/bin/python3 tests/demo.py $(BUILD)/supervisor
 
 # --- tests ---------------------------------------------------------------------------------------
-# Tests link Debian's glibc builds of libseccomp, libcap and libnl; inih is compiled from the
-# same pinned source as the product, with the same options (its handler prototype depends on them).
+# Tests link Debian's glibc builds of libseccomp, libcap, libnl, mbedcrypto, nghttp2, protobuf-c
+# and libssh (their -dev packages); inih is compiled from the same pinned source as the product,
+# with the same options (its handler prototype depends on them). The Debian versions may be older
+# than the pins (bookworm: nghttp2 1.52, protobuf-c 1.4, libssh 0.10): see static/README.md.
 INIH_SRC_DIR := $(DEPS_SRC_DIR)/libinih_$(VERSION_libinih)
-HOST_CFLAGS := -isystem /usr/include/libnl3 -isystem $(INIH_SRC_DIR) $(INIH_DEFINES)
+HOST_PKGS   := libnghttp2 libprotobuf-c libssh
+HOST_CFLAGS := -isystem /usr/include/libnl3 -isystem $(INIH_SRC_DIR) $(INIH_DEFINES) -I$(GEN_DIR) \
+               $(shell pkg-config --cflags $(HOST_PKGS) 2>/dev/null)
 TEST_CFLAGS := $(BASE_CFLAGS) $(HOST_CFLAGS) -O1 -g -fno-omit-frame-pointer \
                -fsanitize=address,undefined -fno-sanitize-recover=all
-HOST_LIBS   := -lseccomp -lcap -lnl-route-3 -lnl-3 -lmbedcrypto
+HOST_LIBS   := -lseccomp -lcap -lnl-route-3 -lnl-3 -lmbedcrypto \
+               $(shell pkg-config --libs $(HOST_PKGS) 2>/dev/null || echo -lnghttp2 -lprotobuf-c -lssh)
 TEST_DEP_LIBS = $(BUILD)/test/obj/ini.o $(HOST_LIBS)
 TEST_LIBS   := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt -pthread)
-TEST_OBJS   := $(LIB_SRCS:%.c=$(BUILD)/test/obj/%.o)
+TEST_OBJS   := $(LIB_SRCS:%.c=$(BUILD)/test/obj/%.o) \
+               $(GEN_SRCS:$(GEN_DIR)/%.c=$(BUILD)/test/obj/gen/%.o)
 UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS   := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/test/%)
 
-$(BUILD)/test/obj/%.o: %.c $(HDRS) | $(DEPS_STAMP)
+$(BUILD)/test/obj/%.o: %.c $(HDRS) | $(DEPS_STAMP) $(GEN_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC_TEST) $(TEST_CFLAGS) -c $< -o $@
+
+$(filter $(BUILD)/test/obj/session/%,$(TEST_OBJS)): $(GEN_HDRS)
+
+$(BUILD)/test/obj/gen/%.o: $(GEN_DIR)/%.c $(GEN_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC_TEST) $(TEST_CFLAGS) -c $< -o $@
 
@@ -76,9 +117,13 @@ $(BUILD)/test/obj/ini.o: | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC_TEST) $(TEST_CFLAGS) -w -c $(INIH_SRC_DIR)/ini.c -o $@
 
-$(BUILD)/test/test_%: tests/unit/test_%.c $(TEST_OBJS) $(BUILD)/test/obj/ini.o
+$(BUILD)/test/test_%: tests/unit/test_%.c $(TEST_OBJS) $(BUILD)/test/obj/ini.o $(GEN_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC_TEST) $(TEST_CFLAGS) -o $@ $< $(TEST_OBJS) $(TEST_LIBS) $(TEST_DEP_LIBS)
+
+# Objects reached only through the pattern rules above would count as intermediate and be
+# deleted after each link, so every unit binary would recompile them all.
+.SECONDARY: $(TEST_OBJS) $(GEN_SRCS) $(GEN_HDRS)
 
 unit: $(UNIT_BINS)
 	@fail=0; for t in $(UNIT_BINS); do echo "== $$t"; $$t || fail=$$((fail + 1)); done; \
@@ -95,9 +140,9 @@ FUZZ_BINS   := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 FUZZ_CFLAGS := $(BASE_CFLAGS) $(HOST_CFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined \
                -fno-sanitize-recover=undefined
 
-$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRCS) $(HDRS) | $(DEPS_STAMP)
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRCS) $(HDRS) $(GEN_SRCS) $(GEN_HDRS) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRCS) $(INIH_SRC_DIR)/ini.c $(HOST_LIBS)
+	$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRCS) $(GEN_SRCS) $(INIH_SRC_DIR)/ini.c $(HOST_LIBS)
 
 FUZZ_SECONDS ?= 300
 fuzz: $(FUZZ_BINS)
@@ -111,7 +156,7 @@ fuzz: $(FUZZ_BINS)
 fuzz-short:
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=20
 
-lint: | $(DEPS_STAMP)
+lint: $(GEN_HDRS) | $(DEPS_STAMP)
 	@LINT_CFLAGS="$(HOST_CFLAGS)" sh tests/lint.sh
 
 symcheck: $(BUILD)/supervisor
@@ -135,7 +180,7 @@ format:
 	clang-format -i $(SRCS) $(HDRS) $(wildcard tests/unit/*.c tests/fuzz/*.c)
 
 clean:
-	rm -rf $(BUILD)/obj $(BUILD)/test $(BUILD)/fuzz $(BUILD)/supervisor
+	rm -rf $(BUILD)/obj $(BUILD)/gen $(BUILD)/test $(BUILD)/fuzz $(BUILD)/supervisor
 
 distclean:
 	rm -rf $(BUILD)

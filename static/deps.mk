@@ -54,7 +54,7 @@ INIH_DEFINES := -DINI_ALLOW_MULTILINE=0 -DINI_STOP_ON_FIRST_ERROR=1 \
 #   CFLAGS_<name>      extra compile flags for users of its headers
 #   DEPS_AFTER_<name>  dependencies that must be built (installed) first
 #   PREREQS_<name>     extra files whose change must rebuild it
-DEPS := mbedtls libnl3 libseccomp libcap2 libinih
+DEPS := mbedtls nghttp2 protobuf-c libnl3 libseccomp libcap2 libinih
 
 LIBS_libnl3       := -lnl-route-3 -lnl-3
 CFLAGS_libnl3     := -isystem $(DEPS_DIR)/include/libnl3
@@ -69,6 +69,14 @@ PREREQS_libinih   := $(DEPS_STATIC_DIR)/deps.mk
 # that links against it goes before it in DEPS (e.g. "libssh mbedtls").
 LIBS_mbedtls      := -lmbedtls -lmbedx509 -lmbedcrypto
 PREREQS_mbedtls   := $(DEPS_STATIC_DIR)/musl.cmake
+
+# nghttp2: HTTP/2 framing for the gateway's gRPC client (no TLS of its own).
+LIBS_nghttp2      := -lnghttp2
+CFLAGS_nghttp2    := -DNGHTTP2_STATICLIB
+PREREQS_nghttp2   := $(DEPS_STATIC_DIR)/musl.cmake
+
+# protobuf-c: the runtime behind the protoc-c generated build/gen/*.pb-c.c.
+LIBS_protobuf-c   := -lprotobuf-c
 
 # ------------------------------------------------------------ exports
 DEPS_STAMP  := $(DEPS_DIR)/.stamp-all
