@@ -109,7 +109,6 @@ void gw_exit_on_ready(struct gw_session *s)
 	struct gw_call_cbs cbs = tmpl;
 	cbs.data = s;
 	struct sv_err err = {0};
-	s->exit_attempts++;
 	int r = gw_call_start(s->conn, GW_METHOD("ReportMainProcessExit"),
 			      gw_token_bearer(&s->token), deadline, &cbs, &s->exit_call, &err);
 	if (r == 0 && (r = gw_call_send(s->exit_call, buf, len)) == 0)
@@ -144,6 +143,7 @@ void gw_exit_start(struct gw_session *s)
 			  "reporting the main process's exit to the gateway",
 			  SV_KVS({"exit_code", code}, {"instance_id", s->instance_id}));
 	}
+	s->exit_attempts++; /* one attempt = one connection (and one call once it is up) */
 	if (gw_session_connect(s) < 0)
 		gw_exit_on_closed(s);
 }
