@@ -195,6 +195,13 @@ static void on_session_message(struct gw_call *call, const uint8_t *msg, size_t 
 		schedule_retry(s, "undecodable GatewayMessage");
 		return;
 	}
+	if (s->state == GW_HELLO &&
+	    m->payload_case != OPENSHELL__V1__GATEWAY_MESSAGE__PAYLOAD_SESSION_ACCEPTED &&
+	    m->payload_case != OPENSHELL__V1__GATEWAY_MESSAGE__PAYLOAD_SESSION_REJECTED) {
+		openshell__v1__gateway_message__free_unpacked(m, NULL);
+		schedule_retry(s, "first gateway message was not SessionAccepted");
+		return;
+	}
 	switch (m->payload_case) {
 	case OPENSHELL__V1__GATEWAY_MESSAGE__PAYLOAD_SESSION_ACCEPTED:
 		if (s->state == GW_HELLO)
@@ -217,10 +224,8 @@ static void on_session_message(struct gw_call *call, const uint8_t *msg, size_t 
 		break;
 	case OPENSHELL__V1__GATEWAY_MESSAGE__PAYLOAD_RELAY_OPEN: {
 		const Openshell__V1__RelayOpen *ro = m->relay_open;
-		if (s->state != GW_ACTIVE || !ro) {
-			sv_debug(GW_COMP, "relay_open_ignored", "RelayOpen before SessionAccepted");
+		if (!ro)
 			break;
-		}
 		const char *host = "";
 		uint32_t port = 0;
 		if (ro->target_case == OPENSHELL__V1__RELAY_OPEN__TARGET_TCP && ro->tcp) {
@@ -243,11 +248,6 @@ static void on_session_message(struct gw_call *call, const uint8_t *msg, size_t 
 						    : ""}));
 		break;
 	default:
-		if (s->state == GW_HELLO) {
-			openshell__v1__gateway_message__free_unpacked(m, NULL);
-			schedule_retry(s, "first gateway message was not SessionAccepted");
-			return;
-		}
 		sv_debug(GW_COMP, "gateway_message_unknown", "unknown GatewayMessage payload");
 		break;
 	}
