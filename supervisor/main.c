@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "netns/netns.h"
+#include "session/session.h"
 #include "cli.h"
 #include "copyself.h"
 #include "env.h"
@@ -177,11 +178,15 @@ static void gwp_free(struct gwp *g)
 
 /* ---- end gw-policy -------------------------------------------------------------------------- */
 
-/* What lives on the event loop besides the main process: the egress proxy. */
+/* What lives on the event loop besides the main process: the egress proxy and, with a gateway,
+ * the supervisor session (docs/gateway.md). */
 struct services {
 	const struct sv_sandbox *sb;
 	int listen_fd;
 	struct px_server *proxy;
+	int gw_plan; /* enum gw_plan */
+	struct gw_session_opts gw_opts;
+	struct gw_session *gw;
 	struct gwp *gwp; /* gw-policy (H4) */
 };
 
@@ -191,7 +196,9 @@ static int services_attach(void *ctx, struct sv_loop *loop, struct sv_err *err)
 	int r = px_server_new(loop, s->listen_fd, &s->sb->policy, &s->proxy, err);
 	if (r == 0)
 		gwp_attach(s->gwp, loop, s->proxy); /* gw-policy (H4) */
-	return r;
+	if (r < 0 || s->gw_plan != GW_PLAN_SESSION)
+		return r;
+	return gw_session_new(loop, &s->gw_opts, &s->gw, err);
 }
 
 static void services_main_started(void *ctx, pid_t pid)
@@ -199,11 +206,22 @@ static void services_main_started(void *ctx, pid_t pid)
 	struct services *s = ctx;
 	if (s->proxy)
 		px_server_set_entrypoint(s->proxy, pid);
+	if (s->gw)
+		gw_session_start(s->gw);
+}
+
+/* Every process is gone: the gateway session reports the exit before the supervisor exits. */
+static bool services_finish(void *ctx, int code, void (*done)(void *), void *done_arg)
+{
+	struct services *s = ctx;
+	return s->gw && gw_session_finish(s->gw, code, done, done_arg);
 }
 
 static void services_detach(void *ctx)
 {
 	struct services *s = ctx;
+	gw_session_free(s->gw);
+	s->gw = NULL;
 	gwp_detach(s->gwp); /* gw-policy (H4): before the proxy it borrows goes */
 	px_server_free(s->proxy);
 	s->proxy = NULL;
@@ -253,6 +271,22 @@ static int run_sandbox(const struct sv_cli *cli, struct gwp *gwp)
 		return SV_EXIT_SETUP;
 	}
 
+	/* The gateway's setup errors (a malformed endpoint, https without its TLS files) stop the
+	 * sandbox before anything is built or started. */
+	const struct gw_session_opts gw_opts = {
+		.endpoint = cli->endpoint,
+		.sandbox_id = cli->sandbox_id,
+		.ssh_socket_path = cli->ssh_socket_path,
+		.exit_report_timeout_ms = cli->exit_report_timeout_s * 1000,
+		.getenv_fn = env_get,
+	};
+	int gw_plan = gw_session_plan(&gw_opts, &err);
+	if (gw_plan < 0) {
+		sv_error(COMP, "gateway_setup_failed", "%s", err.msg);
+		sv_spec_free(&spec);
+		return SV_EXIT_SETUP;
+	}
+
 	/* Isolation is prepared before anything runs: a policy, identity, Landlock or seccomp
 	 * problem stops the sandbox here, with nothing started. */
 	struct sv_sandbox_opts sbo = {.policy_file = cli->policy_file, .workdir = workdir};
@@ -282,8 +316,12 @@ static int run_sandbox(const struct sv_cli *cli, struct gwp *gwp)
 	}
 	gwp_provider_env(gwp, &env); /* gw-policy (H4) */
 
-	struct services services = {
-	    .sb = sb, .listen_fd = proxy_listen(sb, &env, &err), .gwp = gwp};
+	struct services services = {.sb = sb,
+				    .listen_fd = proxy_listen(sb, &env, &err),
+				    .gw_plan = gw_plan,
+				    .gw_opts = gw_opts,
+				    .gwp = gwp}; /* gwp: gw-policy (H4) */
+	services.gw_opts.netns = &sb->netns; /* TCP relays are dialed inside it */
 	if (services.listen_fd < 0) {
 		sv_error(COMP, "proxy_listen_failed", "egress proxy: %s", err.msg);
 		sv_env_free(&env);
@@ -323,6 +361,7 @@ static int run_sandbox(const struct sv_cli *cli, struct gwp *gwp)
 		.attach = services_attach,
 		.main_started = services_main_started,
 		.detach = services_detach,
+		.finish = services_finish,
 		.services_ctx = &services,
 	};
 	int code = sv_run_main(&opts, &err);
