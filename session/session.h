@@ -88,6 +88,12 @@ struct gw_client {
 #define GW_CONFIG_POLL_DEFAULT_S 10 /* OPENSHELL_POLICY_POLL_INTERVAL_SECS */
 #define GW_POLICY_POLL_ENV	 "OPENSHELL_POLICY_POLL_INTERVAL_SECS"
 
+/* Setup phase: exchange the Kubernetes service-account token @sa_token for a sandbox token
+ * (IssueSandboxToken with "Bearer <sa_token>", contract §10). *@out is owned; neither token is
+ * ever logged. */
+int gw_client_issue_token(const struct gw_client *c, const char *sa_token, char **out,
+			  struct sv_err *err);
+
 /* Gateway mode for the policy: endpoint and sandbox id set, no --policy/OPENSHELL_POLICY_FILE. */
 bool gw_config_wanted(const char *endpoint, const char *sandbox_id, const char *policy_file);
 

@@ -104,17 +104,26 @@ static const char *gwp_bearer(void *data)
 	return g->token;
 }
 
-/* The sandbox token from OPENSHELL_SANDBOX_TOKEN, else OPENSHELL_SANDBOX_TOKEN_FILE. */
+/* The sandbox token for the startup calls (contract §10 order): OPENSHELL_SANDBOX_TOKEN, else
+ * OPENSHELL_SANDBOX_TOKEN_FILE, else OPENSHELL_K8S_SA_TOKEN_FILE exchanged by IssueSandboxToken. */
 static void gwp_token(struct gwp *g)
 {
 	struct sv_err err = {0};
 	const char *tok = getenv("OPENSHELL_SANDBOX_TOKEN");
 	const char *file = getenv("OPENSHELL_SANDBOX_TOKEN_FILE");
-	if (tok && *tok)
+	const char *sa_file = getenv("OPENSHELL_K8S_SA_TOKEN_FILE");
+	char *sa = NULL;
+	if (tok && *tok) {
 		g->token = strdup(tok);
-	else if (file && *file && gw_token_read_file("OPENSHELL_SANDBOX_TOKEN_FILE", file,
-						     &g->token, &err) < 0)
-		sv_warn(COMP, "sandbox_token_unreadable", "%s", err.msg);
+	} else if (file && *file) {
+		if (gw_token_read_file("OPENSHELL_SANDBOX_TOKEN_FILE", file, &g->token, &err) < 0)
+			sv_warn(COMP, "sandbox_token_unreadable", "%s", err.msg);
+	} else if (sa_file && *sa_file) {
+		if (gw_token_read_file("OPENSHELL_K8S_SA_TOKEN_FILE", sa_file, &sa, &err) < 0 ||
+		    gw_client_issue_token(&g->client, sa, &g->token, &err) < 0)
+			sv_warn(COMP, "sandbox_token_unreadable", "%s", err.msg);
+		free(sa);
+	}
 }
 
 /* Gateway identity set: the log push starts queueing now (contract §2 step 2). */
