@@ -273,7 +273,7 @@ static int rule(struct conv *c, const char *key, const Openshell__Sandbox__V1__N
 	if (r < 0)
 		return fail_at(c, r, "network_policies[\"%s\"]", quote(key, q, sizeof(q)));
 	for (size_t i = 0; i < p->n_rules; i++)
-		if (strcmp(p->rules[i].name, key) == 0)
+		if (p->rules[i].name && strcmp(p->rules[i].name, key) == 0)
 			return fail(c, EINVAL, "network_policies[\"%s\"]: duplicate key", key);
 	size_t n_eps = v ? v->n_endpoints : 0, n_bins = v ? v->n_binaries : 0;
 	if (n_eps == 0)
