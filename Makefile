@@ -94,7 +94,7 @@ HOST_CFLAGS := -isystem /usr/include/libnl3 -isystem $(INIH_SRC_DIR) $(INIH_DEFI
                $(shell pkg-config --cflags $(HOST_PKGS) 2>/dev/null)
 TEST_CFLAGS := $(BASE_CFLAGS) $(HOST_CFLAGS) -O1 -g -fno-omit-frame-pointer \
                -fsanitize=address,undefined -fno-sanitize-recover=all
-HOST_LIBS   := -lseccomp -lcap -lnl-route-3 -lnl-3 -lmbedcrypto \
+HOST_LIBS   := -lseccomp -lcap -lnl-route-3 -lnl-3 -lmbedtls -lmbedx509 -lmbedcrypto \
                $(shell pkg-config --libs $(HOST_PKGS) 2>/dev/null || echo -lnghttp2 -lprotobuf-c -lssh)
 TEST_DEP_LIBS = $(BUILD)/test/obj/ini.o $(HOST_LIBS)
 TEST_LIBS   := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt -pthread)

@@ -10,8 +10,12 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <nghttp2/nghttp2.h>
+#include <sys/socket.h>
+
 #include "session/gw_conn.h"
 #include "supervisor/err.h"
+#include "supervisor/loop.h"
 
 /* ------------------------------------------------------------------ endpoint (gw_grpc.c) */
 
@@ -111,5 +115,83 @@ ssize_t gw_tls_write(struct gw_tls *t, const uint8_t *buf, size_t len, bool *wan
 
 /* Send close_notify, best effort (never waits). */
 void gw_tls_close_notify(struct gw_tls *t);
+
+/* Decrypted bytes buffered inside the TLS context (invisible to epoll). */
+size_t gw_tls_pending(const struct gw_tls *t);
+
+/* ------------------------------------------------------------------ connection (gw_conn.c) */
+
+#define GW_ADDRS_MAX 8
+
+enum gw_state { GW_INIT, GW_RESOLVING, GW_CONNECTING, GW_HANDSHAKE, GW_READY, GW_CLOSED };
+
+/* A byte queue: the bytes are data[off, off + len). */
+struct gw_buf {
+	uint8_t *data;
+	size_t off, len, cap;
+};
+
+struct gw_resolve;
+
+struct gw_conn {
+	struct sv_loop *loop;
+	struct gw_conn_cbs cbs;
+	struct gw_endpoint ep;
+	enum gw_state state;
+	bool freed; /* gw_conn_free ran: the struct lives on until the loop's batch ends */
+	uint32_t connect_timeout_ms, ping_interval_ms, ping_timeout_ms;
+	struct sv_workers *workers;	/* borrowed */
+	struct gw_resolve *resolve;	/* pending name resolution */
+	struct sockaddr_storage addrs[GW_ADDRS_MAX];
+	socklen_t addrlens[GW_ADDRS_MAX];
+	size_t n_addrs, next_addr;
+	int last_err;			/* positive errno of the last failed connect */
+	struct sv_watch sock;		/* fd -1 when none */
+	uint32_t events;		/* registered epoll events */
+	struct gw_tls *tls;		/* https:// only */
+	bool tls_want_write;
+	nghttp2_session *h2;		/* NULL once closed */
+	const uint8_t *wpend;		/* serialized by nghttp2, not yet written */
+	size_t wpend_len;
+	struct sv_timer connect_timer, ping_timer, ping_deadline, kick;
+	bool ping_outstanding, goaway;
+	struct gw_call *calls;		/* open calls, and finished ones whose stream still lives */
+};
+
+/* Write what nghttp2 has, dispatch pending call events, re-arm epoll. Failure closes the
+ * connection (callbacks included); check conn->freed afterwards. */
+void gw_conn_service(struct gw_conn *conn);
+/* Re-arm epoll for what nghttp2 wants now (after a submit); no callbacks. */
+void gw_conn_update(struct gw_conn *conn);
+/* Run gw_conn_service from the loop soon (never from inside the caller). */
+void gw_conn_kick(struct gw_conn *conn);
+
+/* ------------------------------------------------------------------ calls (gw_call.c) */
+
+struct gw_call {
+	struct gw_conn *conn;
+	struct gw_call *next, *prev;
+	int32_t stream_id;
+	struct gw_call_cbs cbs;
+	struct gw_buf in;	  /* DATA received, not yet deframed (not consumed: in the window) */
+	struct gw_buf out;	  /* framed messages not yet handed to nghttp2 */
+	struct gw_deframer df;
+	struct sv_timer deadline; /* w.fd -1 when no deadline */
+	uint32_t deadline_ms;
+	bool paused, send_closed, deferred, want_writable, writable_pending, needs_work;
+	bool remote_closed, stream_closed, finished, zombie;
+	uint32_t rst_code;
+	int http_status, grpc_status; /* -1: not received */
+	bool bad_content_type;
+	char grpc_message[256];
+};
+
+void gw_calls_set_callbacks(nghttp2_session_callbacks *cbs);
+/* Deliver messages, on_writable and final statuses; stops early if the connection is freed. */
+void gw_calls_dispatch(struct gw_conn *conn);
+/* The transport is gone (conn->h2 NULL): on_status(UNAVAILABLE, @why) to every open call. */
+void gw_calls_fail_all(struct gw_conn *conn, const char *why);
+/* gw_conn_free: release every call without a callback. */
+void gw_calls_free_all(struct gw_conn *conn);
 
 #endif
