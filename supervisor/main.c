@@ -22,6 +22,8 @@
 #include "selftest.h"
 #include "spawn.h"
 #include "spec.h"
+#include "session/gw_core.h"
+#include "session/session.h"
 
 #ifndef SV_VERSION
 #define SV_VERSION "0.0.0-dev"
@@ -87,6 +89,97 @@ static int absolute_workdir(const char *workdir, char *buf, size_t size, struct 
 	return 0;
 }
 
+/* ---- gw-policy (H4): gateway policy, provider environment, log push ----------------------- */
+
+struct gwp {
+	struct gw_client client; /* endpoint NULL: no gateway */
+	char *token;		 /* owned; never logged */
+	const struct gw_session *session; /* H3: its token (K8s exchange, refreshes) wins */
+	struct gw_policy_src *src; /* the gateway is the policy source */
+	struct pol_policy policy;  /* what gw_config_fetch chose, handed to the sandbox */
+};
+
+static const char *gwp_bearer(void *data)
+{
+	const struct gwp *g = data;
+	const char *fresh = g->session ? gw_session_bearer(g->session) : NULL;
+	return fresh ? fresh : g->token;
+}
+
+/* The sandbox token from OPENSHELL_SANDBOX_TOKEN, else OPENSHELL_SANDBOX_TOKEN_FILE. */
+static void gwp_token(struct gwp *g)
+{
+	struct sv_err err = {0};
+	const char *tok = getenv("OPENSHELL_SANDBOX_TOKEN");
+	const char *file = getenv("OPENSHELL_SANDBOX_TOKEN_FILE");
+	if (tok && *tok)
+		g->token = strdup(tok);
+	else if (file && *file && gw_token_read_file("OPENSHELL_SANDBOX_TOKEN_FILE", file,
+						     &g->token, &err) < 0)
+		sv_warn(COMP, "sandbox_token_unreadable", "%s", err.msg);
+}
+
+/* Gateway identity set: the log push starts queueing now (contract §2 step 2). */
+static void gwp_init(struct gwp *g, const struct sv_cli *cli)
+{
+	pol_init(&g->policy);
+	if (!cli->endpoint || !*cli->endpoint || !cli->sandbox_id || !*cli->sandbox_id)
+		return;
+	g->client = (struct gw_client){cli->endpoint, cli->sandbox_id, gwp_bearer, g};
+	gwp_token(g);
+	struct sv_err err = {0};
+	if (gw_logs_install(&g->client, &err) < 0)
+		sv_warn(COMP, "log_push_unavailable", "log push: %s", err.msg);
+}
+
+/* Gateway mode: the policy comes from GetSandboxConfig (contract §3.4). */
+static int gwp_policy(struct gwp *g, const struct sv_cli *cli, struct sv_sandbox_opts *sbo,
+		      struct sv_err *err)
+{
+	if (!g->client.endpoint ||
+	    !gw_config_wanted(cli->endpoint, cli->sandbox_id, cli->policy_file))
+		return 0;
+	int r = gw_config_fetch(&g->client, &g->policy, &g->src, err);
+	if (r < 0)
+		return r;
+	sbo->policy = &g->policy;
+	sbo->gateway = true;
+	return 0;
+}
+
+static void gwp_provider_env(struct gwp *g, struct sv_env *env)
+{
+	if (g->client.endpoint)
+		gw_provider_env(&g->client, env);
+}
+
+static void gwp_attach(struct gwp *g, struct sv_loop *loop, struct px_server *proxy)
+{
+	struct sv_err err = {0};
+	if (g->src && gw_policy_poll_start(g->src, loop, proxy, &err) < 0)
+		sv_warn(COMP, "policy_poll_unavailable", "policy poll: %s", err.msg);
+	if (g->client.endpoint && gw_logs_attach(loop, &err) < 0)
+		sv_warn(COMP, "log_push_unavailable", "log push: %s", err.msg);
+}
+
+static void gwp_detach(struct gwp *g)
+{
+	gw_policy_poll_stop(g->src);
+	if (g->client.endpoint)
+		gw_logs_detach();
+}
+
+static void gwp_free(struct gwp *g)
+{
+	gw_policy_src_free(g->src);
+	g->src = NULL;
+	pol_free(&g->policy);
+	free(g->token);
+	g->token = NULL;
+}
+
+/* ---- end gw-policy -------------------------------------------------------------------------- */
+
 /* What lives on the event loop besides the main process: the egress proxy and, with a gateway,
  * the supervisor session (docs/gateway.md). */
 struct services {
@@ -96,15 +189,22 @@ struct services {
 	int gw_plan; /* enum gw_plan */
 	struct gw_session_opts gw_opts;
 	struct gw_session *gw;
+	struct gwp *gwp; /* gw-policy (H4) */
 };
 
 static int services_attach(void *ctx, struct sv_loop *loop, struct sv_err *err)
 {
 	struct services *s = ctx;
 	int r = px_server_new(loop, s->listen_fd, &s->sb->policy, &s->proxy, err);
-	if (r < 0 || s->gw_plan != GW_PLAN_SESSION)
+	if (r < 0)
 		return r;
-	return gw_session_new(loop, &s->gw_opts, &s->gw, err);
+	gwp_attach(s->gwp, loop, s->proxy); /* gw-policy (H4) */
+	if (s->gw_plan != GW_PLAN_SESSION)
+		return 0;
+	r = gw_session_new(loop, &s->gw_opts, &s->gw, err);
+	if (r == 0)
+		s->gwp->session = s->gw;
+	return r;
 }
 
 static void services_main_started(void *ctx, pid_t pid)
@@ -126,8 +226,10 @@ static bool services_finish(void *ctx, int code, void (*done)(void *), void *don
 static void services_detach(void *ctx)
 {
 	struct services *s = ctx;
+	s->gwp->session = NULL;
 	gw_session_free(s->gw);
 	s->gw = NULL;
+	gwp_detach(s->gwp); /* gw-policy (H4): before the proxy it borrows goes */
 	px_server_free(s->proxy);
 	s->proxy = NULL;
 }
@@ -152,7 +254,7 @@ static int proxy_listen(const struct sv_sandbox *sb, struct sv_env *env, struct 
 	return fd;
 }
 
-static int run_sandbox(const struct sv_cli *cli)
+static int run_sandbox(const struct sv_cli *cli, struct gwp *gwp)
 {
 	struct sv_err err = {0};
 	struct sv_spec spec = {0};
@@ -194,8 +296,13 @@ static int run_sandbox(const struct sv_cli *cli)
 
 	/* Isolation is prepared before anything runs: a policy, identity, Landlock or seccomp
 	 * problem stops the sandbox here, with nothing started. */
+	struct sv_sandbox_opts sbo = {.policy_file = cli->policy_file, .workdir = workdir};
+	if (gwp_policy(gwp, cli, &sbo, &err) < 0) { /* gw-policy (H4) */
+		sv_error(COMP, "gateway_policy_failed", "%s", err.msg);
+		sv_spec_free(&spec);
+		return SV_EXIT_SETUP;
+	}
 	struct sv_sandbox *sb = calloc(1, sizeof(*sb));
-	const struct sv_sandbox_opts sbo = {.policy_file = cli->policy_file, .workdir = workdir};
 	if (!sb || sv_sandbox_prepare(sb, &sbo, &err) < 0) {
 		sv_error(COMP, "sandbox_setup_failed", "%s", sb ? err.msg : "out of memory");
 		if (sb)
@@ -214,9 +321,11 @@ static int run_sandbox(const struct sv_cli *cli)
 		sv_spec_free(&spec);
 		return SV_EXIT_SETUP;
 	}
+	gwp_provider_env(gwp, &env); /* gw-policy (H4) */
 
 	struct services services = {.sb = sb,
 				    .listen_fd = proxy_listen(sb, &env, &err),
+				    .gwp = gwp,
 				    .gw_plan = gw_plan,
 				    .gw_opts = gw_opts};
 	services.gw_opts.netns = &sb->netns; /* TCP relays are dialed inside it */
@@ -315,5 +424,9 @@ int main(int argc, char **argv)
 		break;
 	}
 	warn_unsupported(&cli);
-	return run_sandbox(&cli);
+	struct gwp gwp = {0}; /* gw-policy (H4) */
+	gwp_init(&gwp, &cli);
+	int code = run_sandbox(&cli, &gwp);
+	gwp_free(&gwp);
+	return code;
 }
