@@ -76,6 +76,13 @@ const char *gw_session_bearer(const struct gw_session *s);
 /* Stop everything now (no callbacks after) and free. NULL is a no-op. */
 void gw_session_free(struct gw_session *s);
 
+/* Setup phase, for the gateway calls made before the loop runs (policy, provider environment):
+ * exchange the Kubernetes service-account token in @sa_file (OPENSHELL_K8S_SA_TOKEN_FILE) for a
+ * sandbox token through IssueSandboxToken, on a private connection. Returns 0 and *@out (owned,
+ * never logged) or -errno with @err saying why (never the token). */
+int gw_token_issue_sync(const char *endpoint, const char *sandbox_id, const char *sa_file,
+			char **out, struct sv_err *err);
+
 /* ---- gw-policy (H4): gateway policy, provider environment, log push ---------------------- */
 
 struct px_server;

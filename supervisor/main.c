@@ -106,17 +106,23 @@ static const char *gwp_bearer(void *data)
 	return fresh ? fresh : g->token;
 }
 
-/* The sandbox token from OPENSHELL_SANDBOX_TOKEN, else OPENSHELL_SANDBOX_TOKEN_FILE. */
+/* The sandbox token from OPENSHELL_SANDBOX_TOKEN, else OPENSHELL_SANDBOX_TOKEN_FILE, else the
+ * Kubernetes SA token (OPENSHELL_K8S_SA_TOKEN_FILE) exchanged through IssueSandboxToken (H3). */
 static void gwp_token(struct gwp *g)
 {
 	struct sv_err err = {0};
 	const char *tok = getenv("OPENSHELL_SANDBOX_TOKEN");
 	const char *file = getenv("OPENSHELL_SANDBOX_TOKEN_FILE");
+	const char *sa = getenv("OPENSHELL_K8S_SA_TOKEN_FILE");
 	if (tok && *tok)
 		g->token = strdup(tok);
 	else if (file && *file && gw_token_read_file("OPENSHELL_SANDBOX_TOKEN_FILE", file,
 						     &g->token, &err) < 0)
 		sv_warn(COMP, "sandbox_token_unreadable", "%s", err.msg);
+	else if ((!file || !*file) && sa && *sa &&
+		 gw_token_issue_sync(g->client.endpoint, g->client.sandbox_id, sa, &g->token, &err) <
+			 0)
+		sv_warn(COMP, "sandbox_token_unavailable", "%s", err.msg);
 }
 
 /* Gateway identity set: the log push starts queueing now (contract §2 step 2). */
