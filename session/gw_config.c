@@ -10,7 +10,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "gw_core.h"
 #include "gw_policy.h"
 #include "gw_rpc.h"
 #include "netns/netns.h"
@@ -66,42 +65,6 @@ struct gw_policy_src {
 	uint32_t outbox_backoff_ms;
 	bool outbox_armed;
 };
-
-static const char *fixed_bearer(void *data)
-{
-	return data;
-}
-
-int gw_client_issue_token(const struct gw_client *c, const char *sa_token, char **out,
-			  struct sv_err *err)
-{
-	struct gw_client sa = *c;
-	sa.bearer = fixed_bearer;
-	sa.bearer_data = (void *)sa_token;
-	Openshell__V1__IssueSandboxTokenRequest req = OPENSHELL__V1__ISSUE_SANDBOX_TOKEN_REQUEST__INIT;
-	struct gw_rpc_result res;
-	int r = gw_rpc_sync(&sa, GW_METHOD("IssueSandboxToken"), &req.base, GW_CONFIG_DEADLINE_MS,
-			    &res, err);
-	if (r < 0)
-		return r;
-	if (res.status != GW_STATUS_OK) {
-		free(res.resp);
-		return sv_err_set(err, EACCES, "IssueSandboxToken: %s: %s",
-				  gw_status_name(res.status), res.message);
-	}
-	Openshell__V1__IssueSandboxTokenResponse *t =
-	    openshell__v1__issue_sandbox_token_response__unpack(NULL, res.len, res.resp);
-	free(res.resp);
-	size_t n = t && t->token ? strnlen(t->token, GW_TOKEN_MAX + 1) : 0;
-	if (!t || n == 0 || n > GW_TOKEN_MAX || !gw_token_is_valid(t->token, n)) {
-		if (t)
-			openshell__v1__issue_sandbox_token_response__free_unpacked(t, NULL);
-		return sv_err_set(err, EPROTO, "IssueSandboxToken: no usable token in the response");
-	}
-	*out = strdup(t->token);
-	openshell__v1__issue_sandbox_token_response__free_unpacked(t, NULL);
-	return *out ? 0 : sv_err_set(err, ENOMEM, "IssueSandboxToken: out of memory");
-}
 
 bool gw_config_wanted(const char *endpoint, const char *sandbox_id, const char *policy_file)
 {

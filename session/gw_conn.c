@@ -189,6 +189,10 @@ static int do_read(struct gw_conn *c)
 		if (n == -EAGAIN)
 			return 0;
 		if (n == 0) {
+			/* Calls the gateway finished before closing keep their own status. */
+			gw_calls_dispatch(c);
+			if (c->freed)
+				return -1;
 			conn_fail(c, -ECONNRESET, "gateway %s closed the connection",
 				  c->ep.authority);
 			return -1;
@@ -546,6 +550,11 @@ int gw_conn_new(struct sv_loop *loop, const struct gw_conn_opts *opts,
 	int r = gw_endpoint_parse(opts->endpoint, &c->ep, err);
 	if (r == 0 && c->ep.tls)
 		r = gw_tls_new(opts, c->ep.host, &c->tls, err);
+	struct in6_addr a6;
+	if (r == 0 && !c->workers && inet_pton(AF_INET, c->ep.host, &a6) != 1 &&
+	    inet_pton(AF_INET6, c->ep.host, &a6) != 1)
+		r = sv_err_set(err, EINVAL, "gateway host %s is a name but no resolver was given",
+			       c->ep.host);
 	if (r == 0)
 		r = h2_new(c, err);
 	if (r == 0 && ((r = sv_timer_init(loop, &c->connect_timer, on_connect_timeout, c)) < 0 ||

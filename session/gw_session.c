@@ -464,6 +464,11 @@ bool gw_session_finish(struct gw_session *s, int code, void (*done)(void *arg), 
 	return true;
 }
 
+const char *gw_session_bearer(const struct gw_session *s)
+{
+	return gw_token_bearer(&s->token);
+}
+
 const char *gw_session_instance_id(const struct gw_session *s)
 {
 	return s->instance_id;

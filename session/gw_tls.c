@@ -55,12 +55,18 @@ static void tls_strerror(int r, char *buf, size_t size)
 
 /* Read the whole file named by environment variable @var (value @path) into a NUL-terminated
  * buffer; *@len counts the NUL, as mbedTLS's PEM parsers want. */
+static int missing(const char *var, struct sv_err *err)
+{
+	return sv_err_set(err, EINVAL, "%s is not set (required for an https:// gateway)", var);
+}
+
 static int read_pem(const char *var, const char *path, unsigned char **out, size_t *len,
 		    struct sv_err *err)
 {
+	*out = NULL;
+	*len = 0;
 	if (!path || !*path)
-		return sv_err_set(err, EINVAL, "%s is not set (required for an https:// gateway)",
-				  var);
+		return missing(var, err);
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
 		return sv_err_set(err, errno, "%s=%s: cannot read: %s", var, path, strerror(errno));
@@ -101,8 +107,8 @@ static int load_crt(mbedtls_x509_crt *crt, const char *var, const char *path, st
 	unsigned char *buf;
 	size_t len;
 	int r = read_pem(var, path, &buf, &len, err);
-	if (r < 0)
-		return r;
+	if (r < 0 || !buf)
+		return r < 0 ? r : -EIO;
 	r = mbedtls_x509_crt_parse(crt, buf, len);
 	free(buf);
 	if (r < 0 || crt->version == 0) {
@@ -119,8 +125,8 @@ static int load_key(struct gw_tls *t, const char *path, struct sv_err *err)
 	unsigned char *buf;
 	size_t len;
 	int r = read_pem("OPENSHELL_TLS_KEY", path, &buf, &len, err);
-	if (r < 0)
-		return r;
+	if (r < 0 || !buf)
+		return r < 0 ? r : -EIO;
 #if MBEDTLS_VERSION_MAJOR >= 3
 	r = mbedtls_pk_parse_key(&t->key, buf, len, NULL, 0, mbedtls_ctr_drbg_random, &t->drbg);
 #else
@@ -198,11 +204,11 @@ int gw_tls_new(const struct gw_conn_opts *opts, const char *host, struct gw_tls 
 {
 	/* Name every missing variable before any work, the first one first. */
 	if (!opts->ca_file || !*opts->ca_file)
-		return read_pem("OPENSHELL_TLS_CA", NULL, NULL, NULL, err);
+		return missing("OPENSHELL_TLS_CA", err);
 	if (!opts->cert_file || !*opts->cert_file)
-		return read_pem("OPENSHELL_TLS_CERT", NULL, NULL, NULL, err);
+		return missing("OPENSHELL_TLS_CERT", err);
 	if (!opts->key_file || !*opts->key_file)
-		return read_pem("OPENSHELL_TLS_KEY", NULL, NULL, NULL, err);
+		return missing("OPENSHELL_TLS_KEY", err);
 	struct gw_tls *t = calloc(1, sizeof(*t));
 	if (!t)
 		return sv_err_set(err, ENOMEM, "out of memory");

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gw_rpc.h"
 #include "openshell.pb-c.h"
 #include "supervisor/log.h"
 
@@ -256,4 +257,48 @@ void gw_token_close(struct gw_token *t)
 		free(t->token);
 	}
 	t->token = NULL;
+}
+
+/* ------------------------------------------------------------------ setup-phase exchange */
+
+static const char *sa_bearer(void *data)
+{
+	return data;
+}
+
+int gw_token_issue_sync(const char *endpoint, const char *sandbox_id, const char *sa_file,
+			char **out, struct sv_err *err)
+{
+	char *sa = NULL;
+	int r = gw_token_read_file("OPENSHELL_K8S_SA_TOKEN_FILE", sa_file, &sa, err);
+	if (r < 0)
+		return r;
+	struct gw_client c = {.endpoint = endpoint, .sandbox_id = sandbox_id,
+			      .bearer = sa_bearer, .bearer_data = sa};
+	Openshell__V1__IssueSandboxTokenRequest req = OPENSHELL__V1__ISSUE_SANDBOX_TOKEN_REQUEST__INIT;
+	struct gw_rpc_result res;
+	r = gw_rpc_sync(&c, GW_METHOD("IssueSandboxToken"), &req.base, GW_UNARY_DEADLINE_MS, &res,
+			err);
+	explicit_bzero(sa, strlen(sa));
+	free(sa);
+	if (r < 0)
+		return r;
+	if (res.status != GW_STATUS_OK) {
+		free(res.resp);
+		return sv_err_set(err, EACCES, "IssueSandboxToken failed: status %d: %s", res.status,
+				  res.message[0] ? res.message : "-");
+	}
+	Openshell__V1__IssueSandboxTokenResponse *m =
+		res.resp ? openshell__v1__issue_sandbox_token_response__unpack(NULL, res.len, res.resp)
+			 : NULL;
+	free(res.resp);
+	char *tok = NULL;
+	if (m && m->token && gw_token_is_valid(m->token, strlen(m->token)))
+		tok = strdup(m->token);
+	if (m)
+		openshell__v1__issue_sandbox_token_response__free_unpacked(m, NULL);
+	if (!tok)
+		return sv_err_set(err, EPROTO, "IssueSandboxToken: no usable token in the answer");
+	*out = tok;
+	return 0;
 }

@@ -4,6 +4,8 @@
  * OpenShell's gateway over ConnectSupervisor, keeps the session alive, serves relays into the
  * sandbox and reports the main process's exit. Without an endpoint nothing here runs and the
  * supervisor is the standalone PID 1 it always was. Everything lives on the supervisor's loop.
+ * H3 (gw-core) owns this file; the gw-policy block at the end is H4's: the gateway policy
+ * source, provider environment and log push.
  */
 #ifndef GW_SESSION_H
 #define GW_SESSION_H
@@ -67,8 +69,19 @@ bool gw_session_finish(struct gw_session *s, int code, void (*done)(void *arg), 
 /* The instance id sent in Hello (a UUIDv4 made once per supervisor start). */
 const char *gw_session_instance_id(const struct gw_session *s);
 
+/* The bearer token the session uses now (NULL: none yet), for other gateway calls. Borrowed:
+ * valid until the next return to the loop (a refresh replaces it). Never log it. */
+const char *gw_session_bearer(const struct gw_session *s);
+
 /* Stop everything now (no callbacks after) and free. NULL is a no-op. */
 void gw_session_free(struct gw_session *s);
+
+/* Setup phase, for the gateway calls made before the loop runs (policy, provider environment):
+ * exchange the Kubernetes service-account token in @sa_file (OPENSHELL_K8S_SA_TOKEN_FILE) for a
+ * sandbox token through IssueSandboxToken, on a private connection. Returns 0 and *@out (owned,
+ * never logged) or -errno with @err saying why (never the token). */
+int gw_token_issue_sync(const char *endpoint, const char *sandbox_id, const char *sa_file,
+			char **out, struct sv_err *err);
 
 /* ---- gw-policy (H4): gateway policy, provider environment, log push ---------------------- */
 
@@ -87,12 +100,6 @@ struct gw_client {
 #define GW_CONFIG_ATTEMPTS	 5
 #define GW_CONFIG_POLL_DEFAULT_S 10 /* OPENSHELL_POLICY_POLL_INTERVAL_SECS */
 #define GW_POLICY_POLL_ENV	 "OPENSHELL_POLICY_POLL_INTERVAL_SECS"
-
-/* Setup phase: exchange the Kubernetes service-account token @sa_token for a sandbox token
- * (IssueSandboxToken with "Bearer <sa_token>", contract §10). *@out is owned; neither token is
- * ever logged. */
-int gw_client_issue_token(const struct gw_client *c, const char *sa_token, char **out,
-			  struct sv_err *err);
 
 /* Gateway mode for the policy: endpoint and sandbox id set, no --policy/OPENSHELL_POLICY_FILE. */
 bool gw_config_wanted(const char *endpoint, const char *sandbox_id, const char *policy_file);

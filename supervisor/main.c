@@ -94,6 +94,7 @@ static int absolute_workdir(const char *workdir, char *buf, size_t size, struct 
 struct gwp {
 	struct gw_client client; /* endpoint NULL: no gateway */
 	char *token;		 /* owned; never logged */
+	const struct gw_session *session; /* H3: its token (K8s exchange, refreshes) wins */
 	struct gw_policy_src *src; /* the gateway is the policy source */
 	struct pol_policy policy;  /* what gw_config_fetch chose, handed to the sandbox */
 };
@@ -101,29 +102,27 @@ struct gwp {
 static const char *gwp_bearer(void *data)
 {
 	const struct gwp *g = data;
-	return g->token;
+	const char *fresh = g->session ? gw_session_bearer(g->session) : NULL;
+	return fresh ? fresh : g->token;
 }
 
-/* The sandbox token for the startup calls (contract §10 order): OPENSHELL_SANDBOX_TOKEN, else
- * OPENSHELL_SANDBOX_TOKEN_FILE, else OPENSHELL_K8S_SA_TOKEN_FILE exchanged by IssueSandboxToken. */
+/* The sandbox token from OPENSHELL_SANDBOX_TOKEN, else OPENSHELL_SANDBOX_TOKEN_FILE, else the
+ * Kubernetes SA token (OPENSHELL_K8S_SA_TOKEN_FILE) exchanged through IssueSandboxToken (H3). */
 static void gwp_token(struct gwp *g)
 {
 	struct sv_err err = {0};
 	const char *tok = getenv("OPENSHELL_SANDBOX_TOKEN");
 	const char *file = getenv("OPENSHELL_SANDBOX_TOKEN_FILE");
-	const char *sa_file = getenv("OPENSHELL_K8S_SA_TOKEN_FILE");
-	char *sa = NULL;
-	if (tok && *tok) {
+	const char *sa = getenv("OPENSHELL_K8S_SA_TOKEN_FILE");
+	if (tok && *tok)
 		g->token = strdup(tok);
-	} else if (file && *file) {
-		if (gw_token_read_file("OPENSHELL_SANDBOX_TOKEN_FILE", file, &g->token, &err) < 0)
-			sv_warn(COMP, "sandbox_token_unreadable", "%s", err.msg);
-	} else if (sa_file && *sa_file) {
-		if (gw_token_read_file("OPENSHELL_K8S_SA_TOKEN_FILE", sa_file, &sa, &err) < 0 ||
-		    gw_client_issue_token(&g->client, sa, &g->token, &err) < 0)
-			sv_warn(COMP, "sandbox_token_unreadable", "%s", err.msg);
-		free(sa);
-	}
+	else if (file && *file && gw_token_read_file("OPENSHELL_SANDBOX_TOKEN_FILE", file,
+						     &g->token, &err) < 0)
+		sv_warn(COMP, "sandbox_token_unreadable", "%s", err.msg);
+	else if ((!file || !*file) && sa && *sa &&
+		 gw_token_issue_sync(g->client.endpoint, g->client.sandbox_id, sa, &g->token, &err) <
+			 0)
+		sv_warn(COMP, "sandbox_token_unavailable", "%s", err.msg);
 }
 
 /* Gateway identity set: the log push starts queueing now (contract §2 step 2). */
@@ -203,11 +202,15 @@ static int services_attach(void *ctx, struct sv_loop *loop, struct sv_err *err)
 {
 	struct services *s = ctx;
 	int r = px_server_new(loop, s->listen_fd, &s->sb->policy, &s->proxy, err);
-	if (r == 0)
-		gwp_attach(s->gwp, loop, s->proxy); /* gw-policy (H4) */
-	if (r < 0 || s->gw_plan != GW_PLAN_SESSION)
+	if (r < 0)
 		return r;
-	return gw_session_new(loop, &s->gw_opts, &s->gw, err);
+	gwp_attach(s->gwp, loop, s->proxy); /* gw-policy (H4) */
+	if (s->gw_plan != GW_PLAN_SESSION)
+		return 0;
+	r = gw_session_new(loop, &s->gw_opts, &s->gw, err);
+	if (r == 0)
+		s->gwp->session = s->gw;
+	return r;
 }
 
 static void services_main_started(void *ctx, pid_t pid)
@@ -229,6 +232,7 @@ static bool services_finish(void *ctx, int code, void (*done)(void *), void *don
 static void services_detach(void *ctx)
 {
 	struct services *s = ctx;
+	s->gwp->session = NULL;
 	gw_session_free(s->gw);
 	s->gw = NULL;
 	gwp_detach(s->gwp); /* gw-policy (H4): before the proxy it borrows goes */
@@ -327,9 +331,9 @@ static int run_sandbox(const struct sv_cli *cli, struct gwp *gwp)
 
 	struct services services = {.sb = sb,
 				    .listen_fd = proxy_listen(sb, &env, &err),
+				    .gwp = gwp,
 				    .gw_plan = gw_plan,
-				    .gw_opts = gw_opts,
-				    .gwp = gwp}; /* gwp: gw-policy (H4) */
+				    .gw_opts = gw_opts};
 	services.gw_opts.netns = &sb->netns; /* TCP relays are dialed inside it */
 	if (services.listen_fd < 0) {
 		sv_error(COMP, "proxy_listen_failed", "egress proxy: %s", err.msg);

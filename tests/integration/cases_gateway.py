@@ -238,12 +238,20 @@ def gateway_k8s_sa_token_is_exchanged_then_refreshed():
         gw.token_ttl_ms = 2000  # refresh at 80..89% of 2 s
         gw.accepted_tokens = set()  # issued and refreshed tokens are added by the gateway
         run = start_sv(gw, ["sleep", "60"], extra={"OPENSHELL_K8S_SA_TOKEN_FILE": inside})
-        issue = gw.wait_event("IssueSandboxToken", "call", timeout=10)
-        check(issue["metadata"].get("authorization") == "Bearer " + sa,
-              "IssueSandboxToken not called with the SA token")
-        hello = gw.wait_event("ConnectSupervisor", "call", timeout=10)
+        hello = gw.wait_event("ConnectSupervisor", "call", timeout=20)
         check(hello["metadata"].get("authorization") == "Bearer " + gw.issue_token,
               "ConnectSupervisor not called with the issued token")
+        issues = gw.events("IssueSandboxToken", "call")
+        for e in issues:  # the setup-phase exchange (policy fetch) and the session's own
+            check(e["metadata"].get("authorization") == "Bearer " + sa,
+                  "IssueSandboxToken not called with the SA token")
+        before = [e for e in issues if e["seq"] < hello["seq"]]
+        check(before, "no IssueSandboxToken before ConnectSupervisor")
+        issue = before[-1]
+        for c in calls(gw):
+            if c["rpc"] != "IssueSandboxToken":
+                check(c["metadata"].get("authorization", "").startswith("Bearer "),
+                      "%s went without a bearer" % c["rpc"])
         ref1 = gw.wait_event("RefreshSandboxToken", "call", timeout=10)
         check(ref1["metadata"].get("authorization") == "Bearer " + gw.issue_token,
               "first refresh not with the issued token")
@@ -430,34 +438,37 @@ def gateway_exit_report_carries_hello_instance_id_and_exit_code():
 
 @test()
 def gateway_exit_report_while_gateway_down_gives_up_after_timeout():
-    with Gw() as gw0:
-        port = gw0.port
-    env = {"OPENSHELL_ENDPOINT": "http://127.0.0.1:%d" % port}
-    run = start(["--log-level", "info", "--log-format", "json", "--exit-report-timeout", "3",
-                 "--", "sh", "-c", "exit 3"], extra_env=gw_env(None, **env))
-    check(run.wait_stderr("exit_report_starting", 10), "exit report never started")
-    t0 = time.monotonic()
-    r = run.finish(20)
-    waited = time.monotonic() - t0
-    check(r.rc == 3, "supervisor exit code", r)
-    check(2.5 <= waited <= 6.0, "gave up %.1f s after starting, --exit-report-timeout 3" % waited,
-          r)
-    ab = events_of(r.err, "exit_report_abandoned")
-    check(ab and int(ab[0]["attempts"]) >= 2, "not retried, or not abandoned loudly", r)
+    with Gw() as gw:
+        run = start(["--log-level", "info", "--log-format", "json", "--exit-report-timeout", "3",
+                     "--", "sh", "-c", "sleep 4; exit 3"], extra_env=gw_env(gw))
+        wait_log(run, "gateway_session_accepted", timeout=10)
+        gw.stop()  # down from here on: the report cannot get through
+        check(run.wait_stderr("exit_report_starting", 15), "exit report never started")
+        t0 = time.monotonic()
+        r = run.finish(20)
+        waited = time.monotonic() - t0
+        check(r.rc == 3, "supervisor exit code", r)
+        check(2.5 <= waited <= 6.0,
+              "gave up %.1f s after starting, --exit-report-timeout 3" % waited, r)
+        ab = events_of(r.err, "exit_report_abandoned")
+        check(ab and int(ab[0]["attempts"]) >= 2, "not retried, or not abandoned loudly", r)
+        check(not gw.events("ReportMainProcessExit"), "a report reached a stopped gateway", r)
 
 
 @test()
 def gateway_sigterm_during_exit_report_wait_ends_it_at_once():
-    env = {"OPENSHELL_ENDPOINT": "http://127.0.0.1:1"}
-    run = start(["--log-level", "info", "--log-format", "json", "--exit-report-timeout", "60",
-                 "--", "sh", "-c", "exit 4"], extra_env=gw_env(None, **env))
-    check(run.wait_stderr("exit_report_starting", 10), "exit report never started")
-    t0 = time.monotonic()
-    run.signal(signal.SIGTERM)
-    r = run.finish(10)
-    check(r.rc == 4, "exit code changed by the interrupted report", r)
-    check(time.monotonic() - t0 < 2.0, "SIGTERM did not end the wait promptly", r)
-    check(events_of(r.err, "services_wait_interrupted"), "no services_wait_interrupted", r)
+    with Gw() as gw:
+        run = start(["--log-level", "info", "--log-format", "json", "--exit-report-timeout",
+                     "60", "--", "sh", "-c", "sleep 3; exit 4"], extra_env=gw_env(gw))
+        wait_log(run, "gateway_session_accepted", timeout=10)
+        gw.stop()
+        check(run.wait_stderr("exit_report_starting", 15), "exit report never started")
+        t0 = time.monotonic()
+        run.signal(signal.SIGTERM)
+        r = run.finish(10)
+        check(r.rc == 4, "exit code changed by the interrupted report", r)
+        check(time.monotonic() - t0 < 2.0, "SIGTERM did not end the wait promptly", r)
+        check(events_of(r.err, "services_wait_interrupted"), "no services_wait_interrupted", r)
 
 
 # -- TLS ------------------------------------------------------------------------------------------
@@ -476,6 +487,15 @@ def gateway_https_without_tls_files_is_refused_naming_the_variable():
     r = sv(["--", "sh", "-c", "echo ran"], extra_env=gw_env(None, **env))
     check(r.rc == 1 and "OPENSHELL_TLS_CERT" in r.err and "/nonexistent/cert.pem" in r.err,
           "unreadable OPENSHELL_TLS_CERT", r)
+
+
+def local_policy():
+    """A policy file in the rootfs: with it the policy is not fetched from the gateway."""
+    path = CTX.path("/etc/openshell/gw-local.ini")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write("[filesystem]\nread_only = /usr\n")
+    return "/etc/openshell/gw-local.ini"
 
 
 def pki_in_rootfs():
@@ -502,6 +522,7 @@ def gateway_mtls_session_works_and_a_wrong_ca_is_refused():
             check(gw.events("ConnectSupervisor", "hello"), "no hello over mTLS", r)
             n = len(gw.events("ConnectSupervisor", "hello"))
             tls["OPENSHELL_TLS_CA"] = inside["other_ca"]
+            tls["OPENSHELL_POLICY_FILE"] = local_policy()
             run = start_sv(gw, ["sleep", "60"], extra=tls)
             wait_log(run, "gateway_session_failed", count=2, timeout=15)
             r = stop_run(run)

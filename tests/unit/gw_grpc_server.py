@@ -7,11 +7,14 @@ Service test.Echo with raw-bytes methods (a generic handler, no protobuf):
   Status  -> aborts with NOT_FOUND and a message that needs percent-encoding
   Flood   -> request "<count> <size>": <count> messages of <size> bytes (byte i = i % 251)
   Big     -> one message of 5 MiB (over the client's 4 MiB limit)
+  Watch   -> a message every 20 ms until the client goes away (cancel, RST_STREAM)
+  Ended   -> how many Watch calls ended, as decimal text
 Usage: gw_grpc_server.py [--tls CA CERT KEY]. Listens on 127.0.0.1, prints the port, and
 exits when stdin closes (the test holds the other end).
 """
 import sys
 import threading
+import time
 from concurrent import futures
 
 import grpc
@@ -43,6 +46,26 @@ def flood(request, context):
         yield body
 
 
+ENDED = [0]
+ENDED_LOCK = threading.Lock()
+
+
+def watch(request, context):
+    def ended():
+        with ENDED_LOCK:
+            ENDED[0] += 1
+
+    context.add_callback(ended)
+    while context.is_active():
+        yield b"tick"
+        time.sleep(0.02)
+
+
+def ended_count(request, context):
+    with ENDED_LOCK:
+        return str(ENDED[0]).encode()
+
+
 def big(request, context):
     return b"x" * (5 * 1024 * 1024)
 
@@ -54,6 +77,8 @@ def main():
         "Status": grpc.unary_unary_rpc_method_handler(status),
         "Flood": grpc.unary_stream_rpc_method_handler(flood),
         "Big": grpc.unary_unary_rpc_method_handler(big),
+        "Watch": grpc.unary_stream_rpc_method_handler(watch),
+        "Ended": grpc.unary_unary_rpc_method_handler(ended_count),
     }
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=8),
