@@ -25,6 +25,7 @@
 /* Contract §10: batches leave at least every 500 ms; reconnect backoff 1..30 s (the queue and
  * batch bounds are in gw_logs.h). */
 #define GW_LOG_FLUSH_MS	      500
+#define GW_LOG_FINISH_MS      2000 /* ours: how long the last lines may take at exit */
 #define GW_LOG_BACKOFF_MIN_MS 1000u
 #define GW_LOG_BACKOFF_MAX_MS 30000u
 #define GW_LOG_TARGET_MAX     64
@@ -57,6 +58,11 @@ static struct {
 	struct gw_call *call;
 	bool blocked; /* gw_call_send said -EAGAIN: wait for on_writable */
 	uint32_t backoff_ms;
+	/* gw_logs_finish: send what is queued, half-close, then call fin_done once. */
+	bool finishing, closing;
+	struct sv_timer fin_timer;
+	void (*fin_done)(void *arg);
+	void *fin_arg;
 } G = {.lock = PTHREAD_MUTEX_INITIALIZER, .efd = -1};
 
 static const char *level_word(enum sv_log_level l, bool ocsf)
@@ -158,6 +164,19 @@ static void retry_later(void)
 		G.retry_armed = true;
 }
 
+static void finish_now(void)
+{
+	if (!G.finishing)
+		return;
+	G.finishing = false;
+	if (G.timers)
+		sv_timer_disarm(&G.fin_timer);
+	void (*done)(void *) = G.fin_done;
+	G.fin_done = NULL;
+	if (done)
+		done(G.fin_arg);
+}
+
 static void call_writable(struct gw_call *call, void *data)
 {
 	(void)call;
@@ -180,8 +199,14 @@ static void call_status(struct gw_call *call, int status, const char *message, v
 	(void)data;
 	G.call = NULL;
 	G.blocked = false;
+	G.closing = false;
 	if (status == GW_STATUS_UNAUTHENTICATED) {
 		disable(message);
+		finish_now();
+		return;
+	}
+	if (G.finishing) {
+		finish_now(); /* the gateway has everything we half-closed on */
 		return;
 	}
 	if (status != GW_STATUS_OK)
@@ -285,6 +310,18 @@ static int send_batch(void)
 	return (int)n;
 }
 
+/* Finishing and everything handed to the stream: half-close, the status ends the finish. */
+static void close_if_finished(void)
+{
+	if (!G.finishing || !G.call || G.closing || G.blocked)
+		return;
+	pthread_mutex_lock(&G.lock);
+	size_t n = G.n;
+	pthread_mutex_unlock(&G.lock);
+	if (n == 0 && gw_call_close_send(G.call) == 0)
+		G.closing = true;
+}
+
 static void flush(void)
 {
 	if (G.disabled || !G.loop)
@@ -301,13 +338,17 @@ static void flush(void)
 			  "log push queue was full: lines dropped", SV_KVS({"count", d}));
 		queued++;
 	}
-	if (!queued || G.blocked || G.retry_armed)
+	if (!queued) {
+		close_if_finished();
+		return;
+	}
+	if (G.blocked || G.retry_armed)
 		return;
 	if (!G.call && open_stream() < 0) {
 		retry_later();
 		return;
 	}
-	while (G.call && !G.blocked) {
+	while (G.call && !G.blocked && !G.closing) {
 		int r = send_batch();
 		if (r < 0) {
 			gw_call_cancel(G.call);
@@ -316,8 +357,9 @@ static void flush(void)
 			return;
 		}
 		if (r == 0)
-			return;
+			break;
 	}
+	close_if_finished();
 }
 
 static void flush_fired(struct sv_loop *loop, struct sv_timer *t)
@@ -333,6 +375,13 @@ static void retry_fired(struct sv_loop *loop, struct sv_timer *t)
 	(void)t;
 	G.retry_armed = false;
 	flush();
+}
+
+static void fin_fired(struct sv_loop *loop, struct sv_timer *t)
+{
+	(void)loop;
+	(void)t;
+	finish_now(); /* what did not go by now is lost */
 }
 
 static void wake(struct sv_loop *loop, struct sv_watch *w, uint32_t events)
@@ -362,11 +411,36 @@ int gw_logs_attach(struct sv_loop *loop, struct sv_err *err)
 		sv_timer_close(loop, &G.flush);
 		return sv_err_set(err, -r, "log push timer: %s", strerror(-r));
 	}
+	if ((r = sv_timer_init(loop, &G.fin_timer, fin_fired, NULL)) < 0) {
+		sv_timer_close(loop, &G.flush);
+		sv_timer_close(loop, &G.retry);
+		return sv_err_set(err, -r, "log push timer: %s", strerror(-r));
+	}
 	G.timers = true;
 	if ((r = sv_timer_arm(&G.flush, GW_LOG_FLUSH_MS, GW_LOG_FLUSH_MS)) < 0)
 		return sv_err_set(err, -r, "log push timer: %s", strerror(-r));
 	flush();
 	return 0;
+}
+
+bool gw_logs_finish(void (*done)(void *arg), void *arg)
+{
+	if (!G.loop || G.disabled || G.finishing || !G.timers)
+		return false;
+	pthread_mutex_lock(&G.lock);
+	size_t n = G.n;
+	pthread_mutex_unlock(&G.lock);
+	if (n == 0 && !G.call)
+		return false;
+	G.fin_done = done;
+	G.fin_arg = arg;
+	G.finishing = true;
+	if (sv_timer_arm(&G.fin_timer, GW_LOG_FINISH_MS, 0) < 0) {
+		G.finishing = false;
+		return false;
+	}
+	flush();
+	return true;
 }
 
 void gw_logs_detach(void)
@@ -380,9 +454,12 @@ void gw_logs_detach(void)
 	gw_conn_free(G.conn); /* no callbacks after this */
 	G.conn = NULL;
 	G.call = NULL;
+	G.finishing = G.closing = false;
+	G.fin_done = NULL;
 	if (G.timers) {
 		sv_timer_close(G.loop, &G.flush);
 		sv_timer_close(G.loop, &G.retry);
+		sv_timer_close(G.loop, &G.fin_timer);
 		G.timers = false;
 	}
 	sv_loop_del(G.loop, &G.ew);

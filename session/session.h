@@ -138,6 +138,10 @@ int gw_provider_env(const struct gw_client *c, struct sv_env *env);
 #define GW_LOG_PUSH_ENV "OPENSHELL_LOG_PUSH_LEVEL"
 int gw_logs_install(const struct gw_client *c, struct sv_err *err);
 int gw_logs_attach(struct sv_loop *loop, struct sv_err *err);
+/* Every process has exited: send what is queued, half-close the stream, and call @done(@arg)
+ * once from a loop callback when the gateway answered or after 2 s. Returns false (and never
+ * calls @done) when there is nothing to send. */
+bool gw_logs_finish(void (*done)(void *arg), void *arg);
 void gw_logs_detach(void);
 
 /* ---- end gw-policy ------------------------------------------------------------------------- */

@@ -196,6 +196,8 @@ struct services {
 	struct gw_session_opts gw_opts;
 	struct gw_session *gw;
 	struct gwp *gwp; /* gw-policy (H4) */
+	void (*done)(void *arg); /* services_finish's, kept for the log push after the session */
+	void *done_arg;
 };
 
 static int services_attach(void *ctx, struct sv_loop *loop, struct sv_err *err)
@@ -222,11 +224,24 @@ static void services_main_started(void *ctx, pid_t pid)
 		gw_session_start(s->gw);
 }
 
-/* Every process is gone: the gateway session reports the exit before the supervisor exits. */
+/* gw-policy (H4): after the exit report, the last log lines go to the gateway. */
+static void services_session_finished(void *ctx)
+{
+	struct services *s = ctx;
+	if (!gw_logs_finish(s->done, s->done_arg))
+		s->done(s->done_arg);
+}
+
+/* Every process is gone: the gateway session reports the exit before the supervisor exits, then
+ * the log push sends what is left (gw-policy). */
 static bool services_finish(void *ctx, int code, void (*done)(void *), void *done_arg)
 {
 	struct services *s = ctx;
-	return s->gw && gw_session_finish(s->gw, code, done, done_arg);
+	s->done = done;
+	s->done_arg = done_arg;
+	if (s->gw && gw_session_finish(s->gw, code, services_session_finished, s))
+		return true;
+	return gw_logs_finish(done, done_arg);
 }
 
 static void services_detach(void *ctx)

@@ -248,6 +248,10 @@ def supervisor_log_lines_arrive_at_the_gateway():
         calls = gw.events("PushSandboxLogs", "message")
         check(all(len(e["message"].get("logs", [])) <= 50 for e in calls),
               "a batch of more than 50 lines", r)
+        # The lines of the last moments are sent before the supervisor exits.
+        last = [l for l in gw.log_lines() if l.get("fields", {}).get("event") ==
+                "main_process_exited"]
+        check(last, "the main process's exit never reached the gateway", r)
     finally:
         gw.stop()
 
