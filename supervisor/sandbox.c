@@ -155,7 +155,7 @@ int sv_sandbox_prepare(struct sv_sandbox *sb, const struct sv_sandbox_opts *o, s
 	}
 	unsigned flags = !o->gateway || sb->policy.n_rules ? POL_ENRICH_PROXY : 0;
 	r = pol_enrich(&sb->policy, "/", flags, err);
-	if (r == 0)
+	if (r >= 0) /* pol_enrich returns how many paths it added */
 		r = add_baseline(&sb->policy, err);
 	if (r < 0) {
 		sv_err_prefix(err, "policy baseline");
