@@ -36,6 +36,7 @@ enum opt_id {
 	OPT_GRACE,
 	OPT_LOG_FORMAT,
 	OPT_POLICY,
+	OPT_EXIT_REPORT_TIMEOUT,
 	OPT_VERSION,
 	OPT_HELP,
 	OPT_SELF_TEST,
@@ -55,13 +56,13 @@ static const struct opt opts[] = {
 	{OPT_WORKDIR, "--workdir", 'w', true, NULL, false},
 	{OPT_TIMEOUT, "--timeout", 't', true, NULL, false},
 	{OPT_INTERACTIVE, "--interactive", 'i', false, NULL, false},
-	{OPT_SANDBOX_ID, "--sandbox-id", 0, true, "OPENSHELL_SANDBOX_ID", true},
+	{OPT_SANDBOX_ID, "--sandbox-id", 0, true, "OPENSHELL_SANDBOX_ID", false},
 	{OPT_SANDBOX, "--sandbox", 0, true, "OPENSHELL_SANDBOX", true},
-	{OPT_ENDPOINT, "--openshell-endpoint", 0, true, "OPENSHELL_ENDPOINT", true},
+	{OPT_ENDPOINT, "--openshell-endpoint", 0, true, "OPENSHELL_ENDPOINT", false},
 	{OPT_POLICY_RULES, "--policy-rules", 0, true, "OPENSHELL_POLICY_RULES", true},
 	{OPT_POLICY_DATA, "--policy-data", 0, true, "OPENSHELL_POLICY_DATA", true},
 	{OPT_LOG_LEVEL, "--log-level", 0, true, "OPENSHELL_LOG_LEVEL", false},
-	{OPT_SSH_SOCKET, "--ssh-socket-path", 0, true, "OPENSHELL_SSH_SOCKET_PATH", true},
+	{OPT_SSH_SOCKET, "--ssh-socket-path", 0, true, "OPENSHELL_SSH_SOCKET_PATH", false},
 	{OPT_INFERENCE_ROUTES, "--inference-routes", 0, true, "OPENSHELL_INFERENCE_ROUTES", true},
 	{OPT_HEALTH_CHECK, "--health-check", 0, false, NULL, true},
 	{OPT_HEALTH_PORT, "--health-port", 0, true, NULL, true},
@@ -78,6 +79,7 @@ static const struct opt opts[] = {
 	{OPT_GRACE, "--grace-period", 0, true, NULL, false},
 	{OPT_LOG_FORMAT, "--log-format", 0, true, NULL, false},
 	{OPT_POLICY, "--policy", 0, true, "OPENSHELL_POLICY_FILE", false},
+	{OPT_EXIT_REPORT_TIMEOUT, "--exit-report-timeout", 0, true, NULL, false},
 	{OPT_VERSION, "--version", 'V', false, NULL, false},
 	{OPT_HELP, "--help", 'h', false, NULL, false},
 	{OPT_SELF_TEST, "--self-test", 0, false, NULL, false},
@@ -162,6 +164,12 @@ static int apply(struct sv_cli *cli, const struct opt *o, const char *v, const c
 		break;
 	case OPT_INTERACTIVE:
 		cli->interactive = true;
+		break;
+	case OPT_EXIT_REPORT_TIMEOUT:
+		if (sv_parse_uint(v, 0, UINT32_MAX, &n) < 0)
+			return sv_err_set(err, EINVAL, "%s: '%s' is not a number of seconds", shown,
+					  v);
+		cli->exit_report_timeout_s = n;
 		break;
 	case OPT_GRACE:
 		if (sv_cli_parse_duration_ms(v, &ms) < 0)
@@ -258,6 +266,7 @@ static void cli_defaults(struct sv_cli *cli)
 	memset(cli, 0, sizeof(*cli));
 	cli->cmd = SV_CMD_RUN;
 	cli->grace_ms = SV_GRACE_DEFAULT_MS;
+	cli->exit_report_timeout_s = SV_EXIT_REPORT_TIMEOUT_DEFAULT_S;
 	cli->log_level = SV_LOG_WARN;
 	cli->log_format = SV_LOG_TEXT;
 }
@@ -368,12 +377,19 @@ void sv_cli_usage(int fd)
 		"      --policy FILE        sandbox policy (INI) [env OPENSHELL_POLICY_FILE;\n"
 		"                           default /etc/openshell/policy.ini when present]\n"
 		"      --self-test [--json] report what isolation this kernel and container allow\n"
+		"      --openshell-endpoint URL  gateway (http:// or https:// with mTLS)\n"
+		"                           [env OPENSHELL_ENDPOINT]\n"
+		"      --sandbox-id ID      this sandbox's id at the gateway [env OPENSHELL_SANDBOX_ID]\n"
+		"      --ssh-socket-path P  SSH socket relays connect to (@name: abstract)\n"
+		"                           [env OPENSHELL_SSH_SOCKET_PATH]\n"
+		"      --exit-report-timeout SECONDS  give up reporting the exit to the gateway\n"
+		"                           after SECONDS (default 300)\n"
 		"  -V, --version            print the version and exit\n"
 		"  -h, --help               print this help and exit\n"
 		"\n"
 		"OpenShell options accepted for compatibility (warned about while their feature is\n"
-		"not in this build): --sandbox-id, --sandbox, --openshell-endpoint, --policy-rules,\n"
-		"--policy-data, --ssh-socket-path, --inference-routes, --health-check, --health-port,\n"
+		"not in this build): --sandbox, --policy-rules,\n"
+		"--policy-data, --inference-routes, --health-check, --health-port,\n"
 		"--mode, --proxy-uid, --proxy-gid, --sidecar-state-dir, --sidecar-tls-dir,\n"
 		"--upstream-proxy, --upstream-no-proxy, --upstream-proxy-auth-file,\n"
 		"--upstream-proxy-auth-allow-insecure, --upstream-proxy-connect-by-hostname.\n"

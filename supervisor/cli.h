@@ -16,6 +16,7 @@
 
 #define SV_EXIT_USAGE 2 /* as clap: unknown flag, missing or malformed value */
 #define SV_CLI_UNSUPPORTED_MAX 32
+#define SV_EXIT_REPORT_TIMEOUT_DEFAULT_S 300 /* --exit-report-timeout, docs/gateway.md */
 
 enum sv_cli_cmd {
 	SV_CMD_RUN,
@@ -30,6 +31,7 @@ struct sv_cli {
 	const char *workdir;
 	uint64_t timeout_s;
 	uint64_t grace_ms;
+	uint64_t exit_report_timeout_s;
 	bool interactive;
 	bool self_test_json;
 	enum sv_log_level log_level;

@@ -10,9 +10,17 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 static enum sv_log_level g_level = SV_LOG_WARN;
 static enum sv_log_format g_format = SV_LOG_TEXT;
+
+/* The second destination (sv_log_set_sink). Set on the loop thread before worker threads log. */
+static sv_log_sink_fn g_sink;
+static void *g_sink_data;
+static enum sv_log_level g_sink_level;
+static pid_t g_sink_pid;
+static __thread bool t_in_sink;
 
 static const char *const level_names[] = {"ERROR", "WARN", "INFO", "DEBUG", "TRACE"};
 static const char *const level_json[] = {"error", "warn", "info", "debug", "trace"};
@@ -32,6 +40,19 @@ enum sv_log_level sv_log_get_level(void)
 bool sv_log_enabled(enum sv_log_level level)
 {
 	return level <= g_level;
+}
+
+void sv_log_set_sink(sv_log_sink_fn fn, void *data, enum sv_log_level level)
+{
+	g_sink = fn;
+	g_sink_data = data;
+	g_sink_level = level;
+	g_sink_pid = getpid();
+}
+
+static bool sink_wants(enum sv_log_level level)
+{
+	return g_sink && level <= g_sink_level && !t_in_sink && getpid() == g_sink_pid;
 }
 
 int sv_log_level_parse(const char *s, enum sv_log_level *out)
@@ -271,16 +292,30 @@ static void emit_json(const struct record *r)
 	emit(&l);
 }
 
+/* Hand the body of a text line (after @off, before the newline) to the sink. */
+static void to_sink(enum sv_log_level level, bool ocsf, const char *component, const char *event,
+		    const struct line *l, size_t off)
+{
+	const struct sv_log_record rec = {level, ocsf,	       component,
+					  event, l->buf + off, l->len - off};
+	t_in_sink = true;
+	g_sink(&rec, g_sink_data);
+	t_in_sink = false;
+}
+
 void sv_log_kv(enum sv_log_level level, const char *component, const char *event, const char *msg,
 	       const struct sv_kv *kv, size_t nkv)
 {
-	if (!sv_log_enabled(level))
+	bool console = sv_log_enabled(level), sink = sink_wants(level);
+	if (!console && !sink)
 		return;
-	if (g_format == SV_LOG_JSON) {
+	if (console && g_format == SV_LOG_JSON) {
 		const struct sv_kv head[] = {{"component", component}, {"event", event}};
 		struct record r = {level_json[level], head, SV_ARRAY_SIZE(head), msg, kv, nkv};
 		emit_json(&r);
-		return;
+		if (!sink)
+			return;
+		console = false;
 	}
 	struct line l;
 	l.len = 0;
@@ -291,6 +326,7 @@ void sv_log_kv(enum sv_log_level level, const char *component, const char *event
 	put(&l, " ", 1);
 	puts_(&l, component);
 	puts_(&l, ": ");
+	size_t body = l.len;
 	put_text(&l, msg);
 	for (size_t i = 0; i < nkv; i++) {
 		put(&l, " ", 1);
@@ -298,13 +334,16 @@ void sv_log_kv(enum sv_log_level level, const char *component, const char *event
 		put(&l, "=", 1);
 		put_text_val(&l, kv[i].val);
 	}
-	emit(&l);
+	if (sink)
+		to_sink(level, false, component, event, &l, body);
+	if (console)
+		emit(&l);
 }
 
 void sv_log(enum sv_log_level level, const char *component, const char *event, const char *fmt,
 	    ...)
 {
-	if (!sv_log_enabled(level))
+	if (!sv_log_enabled(level) && !sink_wants(level))
 		return;
 	char msg[SV_LOG_LINE_MAX];
 	va_list ap;
@@ -318,9 +357,11 @@ void sv_log_ocsf(const char *class_activity, enum sv_sev sev, const char *action
 		 const char *event, const char *msg, const struct sv_kv *kv, size_t nkv)
 {
 	/* Findings of medium severity and above are shown at the default level (warn). */
-	if (!sv_log_enabled(sev >= SV_SEV_MED ? SV_LOG_WARN : SV_LOG_INFO))
+	enum sv_log_level level = sev >= SV_SEV_MED ? SV_LOG_WARN : SV_LOG_INFO;
+	bool console = sv_log_enabled(level), sink = sink_wants(level);
+	if (!console && !sink)
 		return;
-	if (g_format == SV_LOG_JSON) {
+	if (console && g_format == SV_LOG_JSON) {
 		const struct sv_kv head[] = {{"component", "ocsf"},
 					     {"class", class_activity},
 					     {"severity", sev_names[sev]},
@@ -328,13 +369,16 @@ void sv_log_ocsf(const char *class_activity, enum sv_sev sev, const char *action
 					     {"event", event}};
 		struct record r = {"ocsf", head, SV_ARRAY_SIZE(head), msg, kv, nkv};
 		emit_json(&r);
-		return;
+		if (!sink)
+			return;
+		console = false;
 	}
 	struct line l;
 	l.len = 0;
 	l.full = false;
 	put_time(&l);
 	puts_(&l, " OCSF ");
+	size_t body = l.len;
 	puts_(&l, class_activity);
 	puts_(&l, " [");
 	puts_(&l, sev_names[sev]);
@@ -353,5 +397,8 @@ void sv_log_ocsf(const char *class_activity, enum sv_sev sev, const char *action
 		}
 		puts_(&l, "]");
 	}
-	emit(&l);
+	if (sink)
+		to_sink(level, true, "ocsf", event, &l, body);
+	if (console)
+		emit(&l);
 }

@@ -70,6 +70,26 @@ void sv_log_ocsf(const char *class_activity, enum sv_sev sev, const char *action
 #define sv_info(comp, event, ...) sv_log(SV_LOG_INFO, comp, event, __VA_ARGS__)
 #define sv_debug(comp, event, ...) sv_log(SV_LOG_DEBUG, comp, event, __VA_ARGS__)
 
+/* A second destination for log records: the gateway log push (session/gw_logs.c).
+ * @text is the operator line without its timestamp, level and component ("<msg> k=v ..."), or
+ * for OCSF the shorthand "<CLASS:ACTIVITY> [SEV] <ACTION> <msg> [k:v ...]"; borrowed for the
+ * call. OCSF records have level INFO, or WARN from severity MED up. */
+struct sv_log_record {
+	enum sv_log_level level;
+	bool ocsf;
+	const char *component;
+	const char *event;
+	const char *text;
+	size_t len;
+};
+
+typedef void (*sv_log_sink_fn)(const struct sv_log_record *rec, void *data);
+
+/* Install @fn (NULL removes it) for records at @level or more severe, whatever the console
+ * level. It runs on the thread that logs, only in the process that installed it (never in a
+ * forked child), and a record logged from inside @fn does not reach @fn again. */
+void sv_log_set_sink(sv_log_sink_fn fn, void *data, enum sv_log_level level);
+
 /* Format a UTC RFC 3339 timestamp with milliseconds ("2026-11-23T10:58:00.123Z") into @buf
  * (at least 25 bytes). Exposed for tests. */
 size_t sv_log_timestamp(char *buf, size_t size, long long sec, long msec);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "netns/netns.h"
+#include "session/session.h"
 #include "cli.h"
 #include "copyself.h"
 #include "env.h"
@@ -21,6 +22,8 @@
 #include "selftest.h"
 #include "spawn.h"
 #include "spec.h"
+#include "session/gw_core.h"
+#include "session/session.h"
 
 #ifndef SV_VERSION
 #define SV_VERSION "0.0.0-dev"
@@ -86,17 +89,130 @@ static int absolute_workdir(const char *workdir, char *buf, size_t size, struct 
 	return 0;
 }
 
-/* What lives on the event loop besides the main process: the egress proxy. */
+/* ---- gw-policy (H4): gateway policy, provider environment, log push ----------------------- */
+
+struct gwp {
+	struct gw_client client; /* endpoint NULL: no gateway */
+	char *token;		 /* owned; never logged */
+	const struct gw_session *session; /* H3: its token (K8s exchange, refreshes) wins */
+	struct gw_policy_src *src; /* the gateway is the policy source */
+	struct pol_policy policy;  /* what gw_config_fetch chose, handed to the sandbox */
+};
+
+static const char *gwp_bearer(void *data)
+{
+	const struct gwp *g = data;
+	const char *fresh = g->session ? gw_session_bearer(g->session) : NULL;
+	return fresh ? fresh : g->token;
+}
+
+/* The sandbox token from OPENSHELL_SANDBOX_TOKEN, else OPENSHELL_SANDBOX_TOKEN_FILE, else the
+ * Kubernetes SA token (OPENSHELL_K8S_SA_TOKEN_FILE) exchanged through IssueSandboxToken (H3). */
+static void gwp_token(struct gwp *g)
+{
+	struct sv_err err = {0};
+	const char *tok = getenv("OPENSHELL_SANDBOX_TOKEN");
+	const char *file = getenv("OPENSHELL_SANDBOX_TOKEN_FILE");
+	const char *sa = getenv("OPENSHELL_K8S_SA_TOKEN_FILE");
+	if (tok && *tok)
+		g->token = strdup(tok);
+	else if (file && *file && gw_token_read_file("OPENSHELL_SANDBOX_TOKEN_FILE", file,
+						     &g->token, &err) < 0)
+		sv_warn(COMP, "sandbox_token_unreadable", "%s", err.msg);
+	else if ((!file || !*file) && sa && *sa &&
+		 gw_token_issue_sync(g->client.endpoint, g->client.sandbox_id, sa, &g->token, &err) <
+			 0)
+		sv_warn(COMP, "sandbox_token_unavailable", "%s", err.msg);
+}
+
+/* Gateway identity set: the log push starts queueing now (contract §2 step 2). */
+static void gwp_init(struct gwp *g, const struct sv_cli *cli)
+{
+	pol_init(&g->policy);
+	if (!cli->endpoint || !*cli->endpoint || !cli->sandbox_id || !*cli->sandbox_id)
+		return;
+	g->client = (struct gw_client){cli->endpoint, cli->sandbox_id, gwp_bearer, g};
+	gwp_token(g);
+	struct sv_err err = {0};
+	if (gw_logs_install(&g->client, &err) < 0)
+		sv_warn(COMP, "log_push_unavailable", "log push: %s", err.msg);
+}
+
+/* Gateway mode: the policy comes from GetSandboxConfig (contract §3.4). */
+static int gwp_policy(struct gwp *g, const struct sv_cli *cli, struct sv_sandbox_opts *sbo,
+		      struct sv_err *err)
+{
+	if (!g->client.endpoint ||
+	    !gw_config_wanted(cli->endpoint, cli->sandbox_id, cli->policy_file))
+		return 0;
+	int r = gw_config_fetch(&g->client, &g->policy, &g->src, err);
+	if (r < 0)
+		return r;
+	sbo->policy = &g->policy;
+	sbo->gateway = true;
+	return 0;
+}
+
+static void gwp_provider_env(struct gwp *g, struct sv_env *env)
+{
+	if (g->client.endpoint)
+		gw_provider_env(&g->client, env);
+}
+
+static void gwp_attach(struct gwp *g, struct sv_loop *loop, struct px_server *proxy)
+{
+	struct sv_err err = {0};
+	if (g->src && gw_policy_poll_start(g->src, loop, proxy, &err) < 0)
+		sv_warn(COMP, "policy_poll_unavailable", "policy poll: %s", err.msg);
+	if (g->client.endpoint && gw_logs_attach(loop, &err) < 0)
+		sv_warn(COMP, "log_push_unavailable", "log push: %s", err.msg);
+}
+
+static void gwp_detach(struct gwp *g)
+{
+	gw_policy_poll_stop(g->src);
+	if (g->client.endpoint)
+		gw_logs_detach();
+}
+
+static void gwp_free(struct gwp *g)
+{
+	gw_policy_src_free(g->src);
+	g->src = NULL;
+	pol_free(&g->policy);
+	free(g->token);
+	g->token = NULL;
+}
+
+/* ---- end gw-policy -------------------------------------------------------------------------- */
+
+/* What lives on the event loop besides the main process: the egress proxy and, with a gateway,
+ * the supervisor session (docs/gateway.md). */
 struct services {
 	const struct sv_sandbox *sb;
 	int listen_fd;
 	struct px_server *proxy;
+	int gw_plan; /* enum gw_plan */
+	struct gw_session_opts gw_opts;
+	struct gw_session *gw;
+	struct gwp *gwp; /* gw-policy (H4) */
+	void (*done)(void *arg); /* services_finish's, kept for the log push after the session */
+	void *done_arg;
 };
 
 static int services_attach(void *ctx, struct sv_loop *loop, struct sv_err *err)
 {
 	struct services *s = ctx;
-	return px_server_new(loop, s->listen_fd, &s->sb->policy, &s->proxy, err);
+	int r = px_server_new(loop, s->listen_fd, &s->sb->policy, &s->proxy, err);
+	if (r < 0)
+		return r;
+	gwp_attach(s->gwp, loop, s->proxy); /* gw-policy (H4) */
+	if (s->gw_plan != GW_PLAN_SESSION)
+		return 0;
+	r = gw_session_new(loop, &s->gw_opts, &s->gw, err);
+	if (r == 0)
+		s->gwp->session = s->gw;
+	return r;
 }
 
 static void services_main_started(void *ctx, pid_t pid)
@@ -104,11 +220,37 @@ static void services_main_started(void *ctx, pid_t pid)
 	struct services *s = ctx;
 	if (s->proxy)
 		px_server_set_entrypoint(s->proxy, pid);
+	if (s->gw)
+		gw_session_start(s->gw);
+}
+
+/* gw-policy (H4): after the exit report, the last log lines go to the gateway. */
+static void services_session_finished(void *ctx)
+{
+	struct services *s = ctx;
+	if (!gw_logs_finish(s->done, s->done_arg))
+		s->done(s->done_arg);
+}
+
+/* Every process is gone: the gateway session reports the exit before the supervisor exits, then
+ * the log push sends what is left (gw-policy). */
+static bool services_finish(void *ctx, int code, void (*done)(void *), void *done_arg)
+{
+	struct services *s = ctx;
+	s->done = done;
+	s->done_arg = done_arg;
+	if (s->gw && gw_session_finish(s->gw, code, services_session_finished, s))
+		return true;
+	return gw_logs_finish(done, done_arg);
 }
 
 static void services_detach(void *ctx)
 {
 	struct services *s = ctx;
+	s->gwp->session = NULL;
+	gw_session_free(s->gw);
+	s->gw = NULL;
+	gwp_detach(s->gwp); /* gw-policy (H4): before the proxy it borrows goes */
 	px_server_free(s->proxy);
 	s->proxy = NULL;
 }
@@ -133,7 +275,7 @@ static int proxy_listen(const struct sv_sandbox *sb, struct sv_env *env, struct 
 	return fd;
 }
 
-static int run_sandbox(const struct sv_cli *cli)
+static int run_sandbox(const struct sv_cli *cli, struct gwp *gwp)
 {
 	struct sv_err err = {0};
 	struct sv_spec spec = {0};
@@ -157,10 +299,31 @@ static int run_sandbox(const struct sv_cli *cli)
 		return SV_EXIT_SETUP;
 	}
 
+	/* The gateway's setup errors (a malformed endpoint, https without its TLS files) stop the
+	 * sandbox before anything is built or started. */
+	const struct gw_session_opts gw_opts = {
+		.endpoint = cli->endpoint,
+		.sandbox_id = cli->sandbox_id,
+		.ssh_socket_path = cli->ssh_socket_path,
+		.exit_report_timeout_ms = cli->exit_report_timeout_s * 1000,
+		.getenv_fn = env_get,
+	};
+	int gw_plan = gw_session_plan(&gw_opts, &err);
+	if (gw_plan < 0) {
+		sv_error(COMP, "gateway_setup_failed", "%s", err.msg);
+		sv_spec_free(&spec);
+		return SV_EXIT_SETUP;
+	}
+
 	/* Isolation is prepared before anything runs: a policy, identity, Landlock or seccomp
 	 * problem stops the sandbox here, with nothing started. */
+	struct sv_sandbox_opts sbo = {.policy_file = cli->policy_file, .workdir = workdir};
+	if (gwp_policy(gwp, cli, &sbo, &err) < 0) { /* gw-policy (H4) */
+		sv_error(COMP, "gateway_policy_failed", "%s", err.msg);
+		sv_spec_free(&spec);
+		return SV_EXIT_SETUP;
+	}
 	struct sv_sandbox *sb = calloc(1, sizeof(*sb));
-	const struct sv_sandbox_opts sbo = {.policy_file = cli->policy_file, .workdir = workdir};
 	if (!sb || sv_sandbox_prepare(sb, &sbo, &err) < 0) {
 		sv_error(COMP, "sandbox_setup_failed", "%s", sb ? err.msg : "out of memory");
 		if (sb)
@@ -179,8 +342,14 @@ static int run_sandbox(const struct sv_cli *cli)
 		sv_spec_free(&spec);
 		return SV_EXIT_SETUP;
 	}
+	gwp_provider_env(gwp, &env); /* gw-policy (H4) */
 
-	struct services services = {.sb = sb, .listen_fd = proxy_listen(sb, &env, &err)};
+	struct services services = {.sb = sb,
+				    .listen_fd = proxy_listen(sb, &env, &err),
+				    .gwp = gwp,
+				    .gw_plan = gw_plan,
+				    .gw_opts = gw_opts};
+	services.gw_opts.netns = &sb->netns; /* TCP relays are dialed inside it */
 	if (services.listen_fd < 0) {
 		sv_error(COMP, "proxy_listen_failed", "egress proxy: %s", err.msg);
 		sv_env_free(&env);
@@ -220,6 +389,7 @@ static int run_sandbox(const struct sv_cli *cli)
 		.attach = services_attach,
 		.main_started = services_main_started,
 		.detach = services_detach,
+		.finish = services_finish,
 		.services_ctx = &services,
 	};
 	int code = sv_run_main(&opts, &err);
@@ -275,5 +445,9 @@ int main(int argc, char **argv)
 		break;
 	}
 	warn_unsupported(&cli);
-	return run_sandbox(&cli);
+	struct gwp gwp = {0}; /* gw-policy (H4) */
+	gwp_init(&gwp, &cli);
+	int code = run_sandbox(&cli, &gwp);
+	gwp_free(&gwp);
+	return code;
 }

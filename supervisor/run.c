@@ -64,6 +64,8 @@ struct run {
 	bool killing;  /* grace over: SIGKILL sweeps */
 	bool timed_out;
 	bool drain_armed;
+	bool finishing;        /* services were asked to finish (opts->finish) */
+	bool services_pending; /* ... and have not said done yet */
 	struct sv_timer grace, timeout, sweep, drain, pty_eof;
 	bool pty_eof_pending; /* our stdin ended: send VEOF once the PTY output is quiet */
 	struct sv_relay out, err, in;
@@ -299,6 +301,16 @@ static void on_signal(struct sv_loop *loop, struct sv_watch *w, uint32_t events)
 			resize_pty(r);
 			continue;
 		}
+		if ((sig == SIGTERM || sig == SIGINT) && r->services_pending) {
+			/* Everyone is gone already; only the exit report was left. Asked to stop
+			 * now, the supervisor stops now. */
+			sv_log_kv(SV_LOG_WARN, COMP, "services_wait_interrupted",
+				  "signal during the wait for services: exiting now",
+				  SV_KVS({"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}));
+			r->services_pending = false;
+			sv_loop_quit(&r->loop);
+			return;
+		}
 		bool fwd = false;
 		for (size_t i = 0; i < SV_ARRAY_SIZE(forwarded); i++)
 			fwd = fwd || forwarded[i] == sig;
@@ -361,6 +373,18 @@ static void on_output_done(struct sv_relay *rel, void *data)
 	maybe_finish(r);
 }
 
+static int exit_code(const struct run *r)
+{
+	return r->timed_out ? SV_EXIT_TIMEOUT : r->main_code;
+}
+
+static void services_done(void *arg)
+{
+	struct run *r = arg;
+	r->services_pending = false;
+	sv_loop_quit(&r->loop);
+}
+
 static void maybe_finish(struct run *r)
 {
 	if (r->main_alive || !r->children_gone)
@@ -372,7 +396,22 @@ static void maybe_finish(struct run *r)
 		}
 		return;
 	}
-	sv_loop_quit(&r->loop);
+	if (r->finishing) {
+		if (!r->services_pending)
+			sv_loop_quit(&r->loop);
+		return;
+	}
+	/* Everything is gone: services that still need the loop (the exit report) get it. */
+	r->finishing = true;
+	const struct sv_run_opts *o = r->opts;
+	r->services_pending = true;
+	if (!o->finish || !o->finish(o->services_ctx, exit_code(r), services_done, r)) {
+		r->services_pending = false;
+		sv_loop_quit(&r->loop);
+		return;
+	}
+	if (r->services_pending)
+		sv_debug(COMP, "services_finishing", "waiting for services to finish");
 }
 
 /* The supervisor's stdin is forwarded unless it is /dev/null or closed: then the child's stdin
@@ -591,7 +630,7 @@ int sv_run_main(const struct sv_run_opts *o, struct sv_err *err)
 	rc = sv_loop_run(&r->loop);
 	if (rc < 0)
 		sv_error(COMP, "event_loop_failed", "event loop failed: %s", strerror(-rc));
-	int code = r->timed_out ? SV_EXIT_TIMEOUT : r->main_code;
+	int code = exit_code(r);
 	char c[16];
 	sv_fmt(c, sizeof(c), "%d", code);
 	sv_log_kv(SV_LOG_INFO, COMP, "supervisor_exiting", "all processes exited",

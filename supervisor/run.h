@@ -7,6 +7,7 @@
 #ifndef SV_RUN_H
 #define SV_RUN_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <sys/types.h>
@@ -37,6 +38,12 @@ struct sv_run_opts {
 	int (*attach)(void *ctx, struct sv_loop *loop, struct sv_err *err);
 	void (*main_started)(void *ctx, pid_t pid);
 	void (*detach)(void *ctx);
+	/* Once every process has exited and the output is drained: a service that still needs the
+	 * loop (the gateway's exit report) returns true and later calls @done(@done_arg) exactly
+	 * once from a loop callback; the supervisor exits after that (reaping and signals keep
+	 * working meanwhile). A SIGTERM or SIGINT during that wait ends it at once. @code is the
+	 * supervisor's exit status. Optional. */
+	bool (*finish)(void *ctx, int code, void (*done)(void *arg), void *done_arg);
 	void *services_ctx;
 };
 

@@ -146,10 +146,15 @@ int sv_sandbox_prepare(struct sv_sandbox *sb, const struct sv_sandbox_opts *o, s
 	sb->landlock.ruleset_fd = -1;
 	sb->netns = (struct nns)NNS_INIT;
 
-	int r = pol_load(o->policy_file, NULL, &sb->policy, err);
-	if (r < 0)
+	int r = 0;
+	if (o->policy) {
+		sb->policy = *o->policy; /* moved */
+		pol_init(o->policy);
+	} else if ((r = pol_load(o->policy_file, NULL, &sb->policy, err)) < 0) {
 		return r;
-	r = pol_enrich(&sb->policy, "/", POL_ENRICH_PROXY, err);
+	}
+	unsigned flags = !o->gateway || sb->policy.n_rules ? POL_ENRICH_PROXY : 0;
+	r = pol_enrich(&sb->policy, "/", flags, err);
 	if (r >= 0) /* pol_enrich returns how many paths it added */
 		r = add_baseline(&sb->policy, err);
 	if (r < 0) {

@@ -20,6 +20,12 @@
 struct sv_sandbox_opts {
 	const char *policy_file; /* --policy / OPENSHELL_POLICY_FILE, or NULL */
 	const char *workdir;     /* absolute working directory of the agent */
+	/* An already loaded and validated policy (the gateway's): when non-NULL it is consumed
+	 * (moved into the sandbox, left empty) and @policy_file is not read. */
+	struct pol_policy *policy;
+	/* Gateway mode: the proxy baseline is added only when the policy has network rules
+	 * (contract §3.3); in file mode it always is. */
+	bool gateway;
 };
 
 struct sv_sandbox {
@@ -31,8 +37,8 @@ struct sv_sandbox {
 	struct sv_seccomp_prog seccomp;
 };
 
-/* Setup phase, as root: load and enrich the policy, resolve the identity, create the workdir and
- * missing read_write directories, create the agent's network namespace, open the Landlock
+/* Setup phase, as root: load (or take) and enrich the policy, resolve the identity, create the
+ * workdir and missing read_write directories, create the agent's network namespace, open the Landlock
  * rules, build the seccomp filter. */
 int sv_sandbox_prepare(struct sv_sandbox *sb, const struct sv_sandbox_opts *opts,
 		       struct sv_err *err);

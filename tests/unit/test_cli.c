@@ -312,18 +312,35 @@ START_TEST(unsupported_flags_are_listed_once_each)
 {
 	struct sv_cli cli;
 	struct sv_err err = {0};
-	ck_assert_int_eq(PARSE(&cli, &err, NULL, "--sandbox-id", "abc", "--openshell-endpoint",
+	ck_assert_int_eq(PARSE(&cli, &err, NULL, "--sandbox", "abc", "--openshell-endpoint",
 			       "http://gw:1", "--health-check", "--health-port", "8080",
-			       "--sandbox-id", "again"),
+			       "--sandbox", "again", "--sandbox-id", "id"),
 			 0);
-	ck_assert_str_eq(cli.sandbox_id, "again");
+	ck_assert_str_eq(cli.sandbox_name, "again");
 	/* Each entry must stay valid after parsing returns (it is read later for the warning). */
-	static const char *const want[] = {"--sandbox-id", "--openshell-endpoint", "--health-check",
-					   "--health-port"};
+	static const char *const want[] = {"--sandbox", "--health-check", "--health-port"};
 	for (size_t i = 0; i < SV_ARRAY_SIZE(want); i++)
 		ck_assert_msg(has_unsupported(&cli, want[i]), "%s not listed; list is [%s]",
 			      want[i], unsupported_list(&cli));
-	ck_assert_uint_eq(cli.nunsupported, 4);
+	/* The gateway session uses these now. */
+	ck_assert(!has_unsupported(&cli, "--sandbox-id"));
+	ck_assert(!has_unsupported(&cli, "--openshell-endpoint"));
+	ck_assert_uint_eq(cli.nunsupported, 3);
+}
+END_TEST
+
+START_TEST(exit_report_timeout_defaults_to_300_and_parses_seconds)
+{
+	struct sv_cli cli;
+	struct sv_err err = {0};
+	ck_assert_int_eq(PARSE(&cli, &err, NULL, "true"), 0);
+	ck_assert_uint_eq(cli.exit_report_timeout_s, 300);
+	ck_assert_int_eq(PARSE(&cli, &err, NULL, "--exit-report-timeout", "7", "true"), 0);
+	ck_assert_uint_eq(cli.exit_report_timeout_s, 7);
+	ck_assert_int_eq(PARSE(&cli, &err, NULL, "--exit-report-timeout=0", "true"), 0);
+	ck_assert_uint_eq(cli.exit_report_timeout_s, 0);
+	assert_usage_error(PARSE(&cli, &err, NULL, "--exit-report-timeout", "5m"), &err,
+			   "--exit-report-timeout: '5m' is not a number of seconds");
 }
 END_TEST
 
@@ -336,10 +353,10 @@ START_TEST(unsupported_env_options_are_listed_by_variable)
 				   "1337", "OPENSHELL_SANDBOX_ID", ""),
 			       "-w", "/sandbox"),
 			 0);
-	ck_assert(has_unsupported(&cli, "OPENSHELL_ENDPOINT"));
+	ck_assert(!has_unsupported(&cli, "OPENSHELL_ENDPOINT")); /* the gateway session uses it */
 	ck_assert(has_unsupported(&cli, "OPENSHELL_PROXY_UID"));
 	ck_assert(!has_unsupported(&cli, "OPENSHELL_SANDBOX_ID")); /* blank = absent */
-	ck_assert_uint_eq(cli.nunsupported, 2);
+	ck_assert_uint_eq(cli.nunsupported, 1);
 	/* Supported options never appear. */
 	ck_assert_int_eq(PARSE(&cli, &err, ENV("OPENSHELL_LOG_LEVEL", "info"), "-w", "/x", "-t",
 			       "1", "-i", "--grace-period", "1", "--log-format", "json"),
@@ -573,6 +590,7 @@ static Suite *cli_suite(void)
 	tcase_add_test(tc, rust_log_directives_are_reported_not_applied);
 	tcase_add_test(tc, unsupported_flags_are_listed_once_each);
 	tcase_add_test(tc, unsupported_env_options_are_listed_by_variable);
+	tcase_add_test(tc, exit_report_timeout_defaults_to_300_and_parses_seconds);
 	suite_add_tcase(s, tc);
 	return s;
 }

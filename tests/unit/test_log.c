@@ -8,9 +8,11 @@
 #include <fcntl.h>
 #include <regex.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -524,6 +526,97 @@ START_TEST(truncated_line_is_valid_utf8)
 }
 END_TEST
 
+/* --- the sink (gateway log push) ---------------------------------------------------------- */
+
+struct sunk {
+	int n;
+	enum sv_log_level level[4];
+	bool ocsf[4];
+	char text[4][256];
+	char event[4][64];
+};
+
+static void sink_record(const struct sv_log_record *rec, void *data)
+{
+	struct sunk *k = data;
+	if (k->n >= 4)
+		return;
+	k->level[k->n] = rec->level;
+	k->ocsf[k->n] = rec->ocsf;
+	snprintf(k->text[k->n], sizeof(k->text[0]), "%.*s", (int)rec->len, rec->text);
+	snprintf(k->event[k->n], sizeof(k->event[0]), "%s", rec->event);
+	k->n++;
+	/* A record logged from inside the sink must not come back here. */
+	sv_log(SV_LOG_ERROR, "test", "inside_sink", "from the sink");
+}
+
+START_TEST(sink_gets_records_at_its_level_whatever_the_console_level)
+{
+	struct sunk k = {0};
+	sv_log_setup(SV_LOG_WARN, SV_LOG_TEXT);
+	sv_log_set_sink(sink_record, &k, SV_LOG_INFO);
+	capture_start(STDERR_FILENO);
+	sv_log_kv(SV_LOG_INFO, "comp", "ev_info", "hello world", SV_KVS({"k", "v w"}));
+	sv_log(SV_LOG_DEBUG, "comp", "ev_debug", "not pushed");
+	sv_log_ocsf("NET:OPEN", SV_SEV_LOW, "ALLOWED", "ev_ocsf", "curl -> a:443", NULL, 0);
+	const char *out = capture_end(STDERR_FILENO);
+	sv_log_set_sink(NULL, NULL, SV_LOG_INFO);
+	/* The console (warn) shows only what the sink's own call logged at error. */
+	ck_assert_ptr_null(strstr(out, "hello world"));
+	ck_assert_ptr_nonnull(strstr(out, "from the sink"));
+	ck_assert_int_eq(k.n, 2);
+	ck_assert_int_eq(k.level[0], SV_LOG_INFO);
+	ck_assert(!k.ocsf[0]);
+	ck_assert_str_eq(k.text[0], "hello world k=\"v w\"");
+	ck_assert_str_eq(k.event[0], "ev_info");
+	ck_assert(k.ocsf[1]);
+	ck_assert_int_eq(k.level[1], SV_LOG_INFO);
+	ck_assert_str_eq(k.text[1], "NET:OPEN [LOW] ALLOWED curl -> a:443");
+}
+END_TEST
+
+START_TEST(sink_not_called_in_a_forked_child)
+{
+	int p[2];
+	ck_assert_int_eq(pipe(p), 0);
+	struct sunk k = {0};
+	sv_log_setup(SV_LOG_ERROR, SV_LOG_TEXT);
+	sv_log_set_sink(sink_record, &k, SV_LOG_INFO);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		sv_info("comp", "in_child", "child line");
+		char c = (char)('0' + k.n);
+		_exit(write(p[1], &c, 1) == 1 ? 0 : 1);
+	}
+	char c = 'x';
+	ck_assert_int_eq(read(p[0], &c, 1), 1);
+	waitpid(pid, NULL, 0);
+	ck_assert_int_eq(c, '0');
+	sv_info("comp", "in_parent", "parent line");
+	ck_assert_int_eq(k.n, 1);
+	sv_log_set_sink(NULL, NULL, SV_LOG_INFO);
+	close(p[0]);
+	close(p[1]);
+}
+END_TEST
+
+START_TEST(json_console_still_gives_the_sink_text)
+{
+	struct sunk k = {0};
+	sv_log_setup(SV_LOG_INFO, SV_LOG_JSON);
+	sv_log_set_sink(sink_record, &k, SV_LOG_INFO);
+	capture_start(STDERR_FILENO);
+	sv_info("comp", "ev", "plain %d", 7);
+	const char *out = capture_end(STDERR_FILENO);
+	sv_log_set_sink(NULL, NULL, SV_LOG_INFO);
+	sv_log_setup(SV_LOG_WARN, SV_LOG_TEXT);
+	ck_assert_ptr_nonnull(strstr(out, "\"msg\":\"plain 7\""));
+	ck_assert_int_eq(k.n, 1);
+	ck_assert_str_eq(k.text[0], "plain 7");
+}
+END_TEST
+
 static Suite *log_suite(void)
 {
 	Suite *s = suite_create("log");
@@ -548,6 +641,12 @@ static Suite *log_suite(void)
 	tcase_add_test(tc, long_json_line_is_truncated_not_overflowed);
 	tcase_add_test(tc, long_json_line_stays_valid_json);
 	tcase_add_test(tc, truncated_line_is_valid_utf8);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("sink");
+	tcase_add_test(tc, sink_gets_records_at_its_level_whatever_the_console_level);
+	tcase_add_test(tc, sink_not_called_in_a_forked_child);
+	tcase_add_test(tc, json_console_still_gives_the_sink_text);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,0 +1,525 @@
+/* The gateway as the policy source (contract §3.4, §10 "Policy poll loop").
+ *
+ * Setup: GetSandboxConfig before the main process, retried on transport failures, then the
+ * policy in force. Run: poll every OPENSHELL_POLICY_POLL_INTERVAL_SECS; a changed policy_hash
+ * re-applies the network rules to new proxy connections only. Filesystem, Landlock and process
+ * settings are fixed at startup and a change to them is reported, never half-applied. Every
+ * LOADED/FAILED goes through a FIFO outbox retried with backoff.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "gw_policy.h"
+#include "gw_rpc.h"
+#include "netns/netns.h"
+#include "openshell.pb-c.h"
+#include "sandbox.pb-c.h"
+#include "session/session.h"
+#include "supervisor/log.h"
+#include "supervisor/worker.h"
+
+#define COMP "gateway"
+
+/* Contract §2 step 5: sleeps between the startup attempts. */
+static const unsigned startup_sleep_s[GW_CONFIG_ATTEMPTS - 1] = {1, 2, 4, 4};
+#define GW_CONFIG_DEADLINE_MS 15000u /* one GetSandboxConfig, connect included */
+#define GW_STATUS_DEADLINE_MS 10000u
+#define GW_POLL_MAX_S	      86400u
+/* Contract §10: the status outbox retries with backoff 1..32 s. */
+#define GW_OUTBOX_MAX		 16
+#define GW_OUTBOX_BACKOFF_MIN_MS 1000u
+#define GW_OUTBOX_BACKOFF_MAX_MS 32000u
+#define GW_ERROR_MAX		 1024 /* bytes of a load_error we send */
+
+#define GW_RETAIN_LAST_VALID "retain_last_valid"
+#define GW_STATIC_NOTE                                                                       \
+	"filesystem, landlock and process settings changed: they take effect only when the " \
+	"sandbox restarts"
+
+struct status_item {
+	uint32_t version;
+	Openshell__V1__PolicyStatus status;
+	char *error; /* owned, may be NULL */
+};
+
+struct gw_policy_src {
+	const struct gw_client *c; /* borrowed */
+	char *hash;		   /* policy_hash last handled (owned) */
+	struct pol_policy base;	   /* what startup enforced, before enrichment */
+	struct pol_policy active;  /* the last valid generation after startup */
+	bool have_active;
+	bool quarantined; /* fail_closed after an invalid generation: all egress denied */
+
+	struct sv_loop *loop; /* run phase */
+	struct px_server *proxy;
+	struct sv_workers *workers;
+	struct gw_conn *conn;
+	struct sv_timer poll_timer, outbox_timer;
+	bool timers;
+	struct gw_unary *poll_call, *status_call;
+	int last_poll_status;
+
+	struct status_item outbox[GW_OUTBOX_MAX];
+	size_t out_head, out_n;
+	uint32_t outbox_backoff_ms;
+	bool outbox_armed;
+};
+
+bool gw_config_wanted(const char *endpoint, const char *sandbox_id, const char *policy_file)
+{
+	return endpoint && *endpoint && sandbox_id && *sandbox_id && !(policy_file && *policy_file);
+}
+
+/* --- the status outbox --------------------------------------------------------------------- */
+
+static const char *status_word(Openshell__V1__PolicyStatus s)
+{
+	return s == OPENSHELL__V1__POLICY_STATUS__POLICY_STATUS_LOADED ? "LOADED" : "FAILED";
+}
+
+static void outbox_push(struct gw_policy_src *src, uint32_t version,
+			Openshell__V1__PolicyStatus status, const char *error)
+{
+	if (src->out_n == GW_OUTBOX_MAX) { /* drop the oldest: a newer generation supersedes it */
+		struct status_item *old = &src->outbox[src->out_head];
+		free(old->error);
+		src->out_head = (src->out_head + 1) % GW_OUTBOX_MAX;
+		src->out_n--;
+		sv_warn(COMP, "policy_status_dropped", "policy status outbox full: oldest dropped");
+	}
+	struct status_item *it = &src->outbox[(src->out_head + src->out_n) % GW_OUTBOX_MAX];
+	it->version = version;
+	it->status = status;
+	it->error = NULL;
+	if (error && *error) {
+		size_t n = strnlen(error, GW_ERROR_MAX);
+		if ((it->error = malloc(n + 1))) {
+			memcpy(it->error, error, n);
+			it->error[n] = '\0';
+		}
+	}
+	src->out_n++;
+}
+
+static void outbox_pop(struct gw_policy_src *src)
+{
+	free(src->outbox[src->out_head].error);
+	src->outbox[src->out_head].error = NULL;
+	src->out_head = (src->out_head + 1) % GW_OUTBOX_MAX;
+	src->out_n--;
+}
+
+static void outbox_pump(struct gw_policy_src *src);
+
+static void conn_closed(struct gw_conn *conn, int e, const char *why, void *data)
+{
+	(void)e;
+	struct gw_policy_src *src = data;
+	sv_debug(COMP, "policy_conn_closed", "policy connection closed: %s", why ? why : "-");
+	gw_conn_free(conn);
+	if (src->conn == conn)
+		src->conn = NULL;
+}
+
+static int ensure_conn(struct gw_policy_src *src)
+{
+	if (src->conn)
+		return 0;
+	struct sv_err err = {0};
+	struct gw_conn_opts o;
+	gw_client_conn_opts(src->c, src->workers, &o);
+	const struct gw_conn_cbs cbs = {.on_closed = conn_closed, .data = src};
+	int r = gw_conn_new(src->loop, &o, &cbs, &src->conn, &err);
+	if (r < 0)
+		sv_warn(COMP, "policy_conn_failed", "cannot connect to the gateway: %s", err.msg);
+	return r;
+}
+
+static void outbox_retry_later(struct gw_policy_src *src)
+{
+	uint32_t ms = src->outbox_backoff_ms ? src->outbox_backoff_ms : GW_OUTBOX_BACKOFF_MIN_MS;
+	src->outbox_backoff_ms =
+	    ms * 2 > GW_OUTBOX_BACKOFF_MAX_MS ? GW_OUTBOX_BACKOFF_MAX_MS : ms * 2;
+	if (src->timers && sv_timer_arm(&src->outbox_timer, ms, 0) == 0)
+		src->outbox_armed = true;
+}
+
+static void status_done(int status, const char *message, const uint8_t *resp, size_t len,
+			void *data)
+{
+	(void)resp;
+	(void)len;
+	struct gw_policy_src *src = data;
+	src->status_call = NULL;
+	const struct status_item *it = &src->outbox[src->out_head];
+	char ver[16];
+	sv_fmt(ver, sizeof(ver), "%u", it->version);
+	if (status == GW_STATUS_OK) {
+		sv_log_kv(SV_LOG_INFO, COMP, "policy_status_reported", "policy status reported",
+			  SV_KVS({"version", ver}, {"status", status_word(it->status)}));
+		outbox_pop(src);
+		src->outbox_backoff_ms = 0;
+		outbox_pump(src);
+		return;
+	}
+	if (!gw_status_is_transient(status) && status != GW_STATUS_UNAUTHENTICATED) {
+		sv_log_kv(SV_LOG_WARN, COMP, "policy_status_rejected",
+			  "the gateway refused a policy status report: dropped",
+			  SV_KVS({"version", ver}, {"grpc_status", gw_status_name(status)},
+				 {"grpc_message", message}));
+		outbox_pop(src);
+		outbox_pump(src);
+		return;
+	}
+	sv_log_kv(SV_LOG_DEBUG, COMP, "policy_status_retry", "policy status report failed",
+		  SV_KVS({"grpc_status", gw_status_name(status)}, {"grpc_message", message}));
+	outbox_retry_later(src);
+}
+
+static void outbox_pump(struct gw_policy_src *src)
+{
+	if (!src->loop || src->status_call || src->out_n == 0 || src->outbox_armed)
+		return;
+	if (ensure_conn(src) < 0) {
+		outbox_retry_later(src);
+		return;
+	}
+	const struct status_item *it = &src->outbox[src->out_head];
+	Openshell__V1__ReportPolicyStatusRequest req =
+	    OPENSHELL__V1__REPORT_POLICY_STATUS_REQUEST__INIT;
+	req.sandbox_id = (char *)src->c->sandbox_id;
+	req.version = it->version;
+	req.status = it->status;
+	req.load_error = it->error ? it->error : (char *)"";
+	struct sv_err err = {0};
+	if (gw_unary_start(src->conn, GW_METHOD("ReportPolicyStatus"), gw_client_bearer(src->c),
+			   &req.base, GW_STATUS_DEADLINE_MS, status_done, src, &src->status_call,
+			   &err) < 0) {
+		sv_debug(COMP, "policy_status_retry", "%s", err.msg);
+		outbox_retry_later(src);
+	}
+}
+
+static void outbox_timer_fired(struct sv_loop *loop, struct sv_timer *t)
+{
+	(void)loop;
+	struct gw_policy_src *src = t->data;
+	src->outbox_armed = false;
+	outbox_pump(src);
+}
+
+/* --- deciding a generation ----------------------------------------------------------------- */
+
+/* /etc/openshell/policy.ini if present and valid, else the restrictive default. */
+static int load_fallback(struct pol_policy *out, bool quiet, struct sv_err *err)
+{
+	struct sv_err e = {0};
+	if (pol_load(NULL, NULL, out, &e) == 0)
+		return 0;
+	if (!quiet)
+		sv_log_kv(SV_LOG_ERROR, COMP, "policy_file_invalid",
+			  "policy file is invalid: the restrictive default applies",
+			  SV_KVS({"error", e.msg}));
+	return pol_set_default(out, err);
+}
+
+static char *dup_hash(const char *h)
+{
+	return strdup(h ? h : "");
+}
+
+static bool retain_last_valid(const Openshell__Sandbox__V1__GetSandboxConfigResponse *r)
+{
+	/* Empty or unknown means fail_closed (contract §10). */
+	return r->policy_validation_failure_mode &&
+	       strcmp(r->policy_validation_failure_mode, GW_RETAIN_LAST_VALID) == 0;
+}
+
+/* A new generation from the poll: apply network rules, report, or quarantine. */
+static void apply_generation(struct gw_policy_src *src,
+			     const Openshell__Sandbox__V1__GetSandboxConfigResponse *r)
+{
+	char ver[16];
+	sv_fmt(ver, sizeof(ver), "%u", r->version);
+	if (!r->policy) {
+		sv_log_kv(SV_LOG_WARN, COMP, "gateway_policy_cleared",
+			  "the gateway no longer sends a policy: the one in force stays",
+			  SV_KVS({"version", ver}));
+		return;
+	}
+	struct pol_policy next;
+	struct sv_err err = {0};
+	unsigned dropped = 0;
+	if (gw_policy_convert(r->policy, &next, &dropped, &err) < 0) {
+		outbox_push(src, r->version, OPENSHELL__V1__POLICY_STATUS__POLICY_STATUS_FAILED,
+			    err.msg);
+		if (retain_last_valid(r)) {
+			sv_log_kv(SV_LOG_ERROR, COMP, "gateway_policy_invalid",
+				  "invalid gateway policy: the last valid one stays in force",
+				  SV_KVS({"version", ver}, {"error", err.msg},
+					 {"failure_mode", GW_RETAIN_LAST_VALID}));
+			return;
+		}
+		px_server_set_policy(src->proxy, NULL);
+		src->quarantined = true;
+		sv_log_ocsf("CONFIG:UPDATE", SV_SEV_HIGH, "DENIED", "gateway_policy_quarantine",
+			    "invalid gateway policy: fail-closed quarantine, all egress denied",
+			    SV_KVS({"version", ver}, {"error", err.msg}));
+		return;
+	}
+	/* Until the first reload, the rules in force are the startup ones. */
+	const struct pol_policy *cur = src->have_active ? &src->active : &src->base;
+	bool net_changed = src->quarantined || !gw_policy_network_equal(cur, &next);
+	bool static_changed = !gw_policy_static_equal(&src->base, &next);
+	if (net_changed)
+		px_server_set_policy(src->proxy, &next);
+	src->quarantined = false;
+	if (src->have_active)
+		pol_free(&src->active);
+	src->active = next;
+	src->have_active = true;
+	char rules[16];
+	sv_fmt(rules, sizeof(rules), "%zu", next.n_rules);
+	sv_log_kv(SV_LOG_INFO, COMP, "gateway_policy_reloaded",
+		  net_changed ? "gateway policy changed: network rules apply to new connections"
+			      : "gateway policy changed: network rules unchanged",
+		  SV_KVS({"version", ver}, {"rules", rules}, {"hash", r->policy_hash}));
+	if (static_changed)
+		sv_log_kv(SV_LOG_WARN, COMP, "policy_static_change_deferred", GW_STATIC_NOTE,
+			  SV_KVS({"version", ver}));
+	outbox_push(src, r->version, OPENSHELL__V1__POLICY_STATUS__POLICY_STATUS_LOADED,
+		    static_changed ? GW_STATIC_NOTE : NULL);
+}
+
+/* --- the poll ------------------------------------------------------------------------------ */
+
+static void poll_done(int status, const char *message, const uint8_t *resp, size_t len, void *data)
+{
+	struct gw_policy_src *src = data;
+	src->poll_call = NULL;
+	if (status != GW_STATUS_OK) {
+		/* Said once per change of state: a gateway that is down must not flood the log. */
+		if (status != src->last_poll_status)
+			sv_log_kv(SV_LOG_WARN, COMP, "policy_poll_failed",
+				  "policy poll failed: the policy in force stays",
+				  SV_KVS({"grpc_status", gw_status_name(status)},
+					 {"grpc_message", message}));
+		src->last_poll_status = status;
+		return;
+	}
+	src->last_poll_status = GW_STATUS_OK;
+	Openshell__Sandbox__V1__GetSandboxConfigResponse *r =
+	    openshell__sandbox__v1__get_sandbox_config_response__unpack(NULL, len, resp);
+	if (!r) {
+		sv_warn(COMP, "policy_poll_malformed",
+			"malformed GetSandboxConfigResponse ignored");
+		return;
+	}
+	if (!src->hash || strcmp(src->hash, r->policy_hash) != 0) {
+		apply_generation(src, r);
+		char *h = dup_hash(r->policy_hash);
+		if (h) {
+			free(src->hash);
+			src->hash = h;
+		}
+	}
+	openshell__sandbox__v1__get_sandbox_config_response__free_unpacked(r, NULL);
+	outbox_pump(src);
+}
+
+static void poll_fired(struct sv_loop *loop, struct sv_timer *t)
+{
+	(void)loop;
+	struct gw_policy_src *src = t->data;
+	if (src->poll_call || ensure_conn(src) < 0)
+		return;
+	Openshell__Sandbox__V1__GetSandboxConfigRequest req =
+	    OPENSHELL__SANDBOX__V1__GET_SANDBOX_CONFIG_REQUEST__INIT;
+	req.sandbox_id = (char *)src->c->sandbox_id;
+	struct sv_err err = {0};
+	if (gw_unary_start(src->conn, GW_METHOD("GetSandboxConfig"), gw_client_bearer(src->c),
+			   &req.base, GW_CONFIG_DEADLINE_MS, poll_done, src, &src->poll_call,
+			   &err) < 0)
+		sv_debug(COMP, "policy_poll_failed", "%s", err.msg);
+}
+
+static uint64_t poll_interval_ms(void)
+{
+	const char *v = getenv(GW_POLICY_POLL_ENV);
+	unsigned long long s = GW_CONFIG_POLL_DEFAULT_S;
+	if (v && *v && sv_parse_uint(v, 1, GW_POLL_MAX_S, &s) < 0) {
+		sv_log_kv(SV_LOG_WARN, COMP, "policy_poll_interval_invalid",
+			  "invalid policy poll interval: using the default",
+			  SV_KVS({"variable", GW_POLICY_POLL_ENV}, {"value", v}));
+		s = GW_CONFIG_POLL_DEFAULT_S;
+	}
+	return s * 1000;
+}
+
+int gw_policy_poll_start(struct gw_policy_src *src, struct sv_loop *loop, struct px_server *proxy,
+			 struct sv_err *err)
+{
+	src->loop = loop;
+	src->proxy = proxy;
+	int r = sv_workers_new(loop, 1, &src->workers, err);
+	if (r < 0)
+		return r;
+	if ((r = sv_timer_init(loop, &src->poll_timer, poll_fired, src)) < 0)
+		return sv_err_set(err, -r, "policy poll timer: %s", strerror(-r));
+	if ((r = sv_timer_init(loop, &src->outbox_timer, outbox_timer_fired, src)) < 0) {
+		sv_timer_close(loop, &src->poll_timer);
+		return sv_err_set(err, -r, "policy status timer: %s", strerror(-r));
+	}
+	src->timers = true;
+	uint64_t ms = poll_interval_ms();
+	if ((r = sv_timer_arm(&src->poll_timer, ms, ms)) < 0)
+		return sv_err_set(err, -r, "policy poll timer: %s", strerror(-r));
+	char iv[24];
+	sv_fmt(iv, sizeof(iv), "%llu", (unsigned long long)(ms / 1000));
+	sv_log_kv(SV_LOG_INFO, COMP, "policy_poll_started",
+		  "polling the gateway for policy changes", SV_KVS({"interval_s", iv}));
+	outbox_pump(src); /* the startup LOADED/FAILED */
+	return 0;
+}
+
+void gw_policy_poll_stop(struct gw_policy_src *src)
+{
+	if (!src || !src->loop)
+		return;
+	gw_unary_cancel(src->poll_call);
+	gw_unary_cancel(src->status_call);
+	src->poll_call = src->status_call = NULL;
+	gw_conn_free(src->conn);
+	src->conn = NULL;
+	if (src->timers) {
+		sv_timer_close(src->loop, &src->poll_timer);
+		sv_timer_close(src->loop, &src->outbox_timer);
+		src->timers = false;
+	}
+	if (src->workers)
+		sv_workers_free(src->workers);
+	src->workers = NULL;
+	src->proxy = NULL;
+	src->loop = NULL;
+}
+
+void gw_policy_src_free(struct gw_policy_src *src)
+{
+	if (!src)
+		return;
+	gw_policy_poll_stop(src);
+	while (src->out_n)
+		outbox_pop(src);
+	pol_free(&src->base);
+	if (src->have_active)
+		pol_free(&src->active);
+	free(src->hash);
+	free(src);
+}
+
+/* --- the startup fetch --------------------------------------------------------------------- */
+
+static void sleep_s(unsigned s)
+{
+	struct timespec ts = {.tv_sec = s, .tv_nsec = 0};
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* GetSandboxConfig with the contract's retries; *resp is owned by the caller. */
+static int fetch(const struct gw_client *c, Openshell__Sandbox__V1__GetSandboxConfigResponse **resp,
+		 struct sv_err *err)
+{
+	Openshell__Sandbox__V1__GetSandboxConfigRequest req =
+	    OPENSHELL__SANDBOX__V1__GET_SANDBOX_CONFIG_REQUEST__INIT;
+	req.sandbox_id = (char *)c->sandbox_id;
+	for (unsigned attempt = 1;; attempt++) {
+		struct gw_rpc_result res;
+		int r = gw_rpc_sync(c, GW_METHOD("GetSandboxConfig"), &req.base,
+				    GW_CONFIG_DEADLINE_MS, &res, err);
+		if (r < 0) {
+			sv_err_prefix(err, "gateway");
+			return r;
+		}
+		if (res.status == GW_STATUS_OK) {
+			*resp = openshell__sandbox__v1__get_sandbox_config_response__unpack(
+			    NULL, res.len, res.resp);
+			free(res.resp);
+			if (!*resp)
+				return sv_err_set(err, EPROTO,
+						  "gateway: GetSandboxConfig: malformed response");
+			return 0;
+		}
+		free(res.resp);
+		char at[16];
+		sv_fmt(at, sizeof(at), "%u", attempt);
+		if (!gw_status_is_transient(res.status) || attempt == GW_CONFIG_ATTEMPTS)
+			return sv_err_set(
+			    err, gw_status_is_transient(res.status) ? EHOSTUNREACH : EACCES,
+			    "gateway: GetSandboxConfig failed after %u attempt%s: %s: %s", attempt,
+			    attempt == 1 ? "" : "s", gw_status_name(res.status), res.message);
+		sv_log_kv(SV_LOG_WARN, COMP, "policy_fetch_retry",
+			  "GetSandboxConfig failed, retrying",
+			  SV_KVS({"attempt", at}, {"grpc_status", gw_status_name(res.status)},
+				 {"grpc_message", res.message}));
+		sleep_s(startup_sleep_s[attempt - 1]);
+	}
+}
+
+int gw_config_fetch(const struct gw_client *c, struct pol_policy *out, struct gw_policy_src **srcp,
+		    struct sv_err *err)
+{
+	pol_init(out);
+	Openshell__Sandbox__V1__GetSandboxConfigResponse *r = NULL;
+	int rc = fetch(c, &r, err);
+	if (rc < 0 || !r)
+		return rc < 0 ? rc : -EPROTO;
+	struct gw_policy_src *src = calloc(1, sizeof(*src));
+	if (!src || !(src->hash = dup_hash(r->policy_hash))) {
+		free(src);
+		openshell__sandbox__v1__get_sandbox_config_response__free_unpacked(r, NULL);
+		return sv_err_set(err, ENOMEM, "gateway policy: out of memory");
+	}
+	src->c = c;
+	src->last_poll_status = GW_STATUS_OK;
+	pol_init(&src->base);
+	char ver[16];
+	sv_fmt(ver, sizeof(ver), "%u", r->version);
+	struct sv_err e = {0};
+	unsigned dropped = 0;
+	if (!r->policy) {
+		sv_info(COMP, "gateway_policy_unset",
+			"the gateway has no policy for this sandbox: using the local policy file "
+			"or the restrictive default");
+		rc = load_fallback(out, false, err);
+		if (rc == 0)
+			rc = load_fallback(&src->base, true, err);
+	} else if (gw_policy_convert(r->policy, out, &dropped, &e) == 0) {
+		rc = gw_policy_convert(r->policy, &src->base, NULL, err);
+		outbox_push(src, r->version, OPENSHELL__V1__POLICY_STATUS__POLICY_STATUS_LOADED,
+			    NULL);
+		char rules[16];
+		sv_fmt(rules, sizeof(rules), "%zu", out->n_rules);
+		sv_log_kv(SV_LOG_INFO, COMP, "gateway_policy_loaded", "gateway policy loaded",
+			  SV_KVS({"version", ver}, {"rules", rules}, {"hash", r->policy_hash}));
+	} else {
+		/* Both failure modes fail closed at startup (contract §3.4). */
+		sv_log_kv(SV_LOG_ERROR, COMP, "gateway_policy_invalid",
+			  "invalid gateway policy: the restrictive default applies",
+			  SV_KVS({"version", ver}, {"error", e.msg}));
+		outbox_push(src, r->version, OPENSHELL__V1__POLICY_STATUS__POLICY_STATUS_FAILED,
+			    e.msg);
+		rc = pol_set_default(out, err);
+		if (rc == 0)
+			rc = pol_set_default(&src->base, err);
+	}
+	openshell__sandbox__v1__get_sandbox_config_response__free_unpacked(r, NULL);
+	if (rc < 0) {
+		pol_free(out);
+		gw_policy_src_free(src);
+		return rc;
+	}
+	*srcp = src;
+	return 0;
+}

@@ -1,0 +1,149 @@
+/* The exit report (contract §6.6): once every process is gone, end the session and send
+ * ReportMainProcessExit{sandbox_id, instance_id, exit_code} until the gateway acknowledges it.
+ *
+ * Each attempt uses a fresh connection (as OpenShell does); retries wait 250 ms doubling to 2 s.
+ * Unlike OpenShell, which retries forever, the whole report is bounded by
+ * --exit-report-timeout: then it is abandoned, said loudly, and the supervisor exits.
+ */
+#include "gw_sess.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "openshell.pb-c.h"
+#include "supervisor/log.h"
+
+static void on_exit_deadline(struct sv_loop *loop, struct sv_timer *t)
+{
+	(void)loop;
+	struct gw_session *s = t->data;
+	char n[16], secs[24];
+	sv_fmt(n, sizeof(n), "%u", s->exit_attempts);
+	sv_fmt(secs, sizeof(secs), "%llu", (unsigned long long)(s->o.exit_report_timeout_ms / 1000));
+	sv_log_kv(SV_LOG_ERROR, GW_COMP, "exit_report_abandoned",
+		  "the gateway did not acknowledge the exit report in time; exiting without it",
+		  SV_KVS({"attempts", n}, {"timeout_s", secs}, {"instance_id", s->instance_id}));
+	gw_exit_finish(s, "timeout");
+}
+
+void gw_exit_finish(struct gw_session *s, const char *why)
+{
+	(void)why;
+	s->state = GW_DONE;
+	gw_session_drop_conn(s);
+	(void)sv_timer_disarm(&s->exit_timer);
+	(void)sv_timer_disarm(&s->retry);
+	void (*done)(void *) = s->done;
+	s->done = NULL;
+	if (done)
+		done(s->done_arg);
+}
+
+void gw_exit_on_closed(struct gw_session *s)
+{
+	if (s->state != GW_EXITING)
+		return;
+	gw_session_drop_conn(s);
+	uint64_t now = gw_now_ms();
+	uint64_t left = s->exit_deadline > now ? s->exit_deadline - now : 0;
+	uint32_t delay = s->exit_retry_ms;
+	s->exit_retry_ms = s->exit_retry_ms * 2 > GW_EXIT_RETRY_MAX_MS ? GW_EXIT_RETRY_MAX_MS
+								       : s->exit_retry_ms * 2;
+	if (delay > left)
+		delay = (uint32_t)left + 1; /* the deadline fires first */
+	(void)sv_timer_arm(&s->retry, delay, 0);
+}
+
+static void on_exit_message(struct gw_call *call, const uint8_t *msg, size_t len, void *data)
+{
+	(void)call;
+	(void)msg;
+	(void)len;
+	(void)data; /* ReportMainProcessExitResponse is empty */
+}
+
+static void on_exit_status(struct gw_call *call, int status, const char *message, void *data)
+{
+	(void)call;
+	struct gw_session *s = data;
+	s->exit_call = NULL;
+	char code[16], n[16], st[16];
+	sv_fmt(code, sizeof(code), "%d", s->exit_code);
+	sv_fmt(n, sizeof(n), "%u", s->exit_attempts);
+	if (status == GW_STATUS_OK) {
+		sv_log_kv(SV_LOG_INFO, GW_COMP, "exit_report_sent",
+			  "the gateway acknowledged the main process's exit",
+			  SV_KVS({"exit_code", code}, {"instance_id", s->instance_id},
+				 {"attempts", n}));
+		gw_exit_finish(s, NULL);
+		return;
+	}
+	sv_fmt(st, sizeof(st), "%d", status);
+	sv_log_kv(SV_LOG_WARN, GW_COMP, "exit_report_failed", "exit report not acknowledged; retrying",
+		  SV_KVS({"status", st}, {"message", message && *message ? message : "-"},
+			 {"attempts", n}));
+	gw_exit_on_closed(s);
+}
+
+void gw_exit_on_ready(struct gw_session *s)
+{
+	if (s->state != GW_EXITING || s->exit_call || !gw_session_conn(s))
+		return;
+	Openshell__V1__ReportMainProcessExitRequest req =
+		OPENSHELL__V1__REPORT_MAIN_PROCESS_EXIT_REQUEST__INIT;
+	req.sandbox_id = (char *)s->o.sandbox_id;
+	req.instance_id = s->instance_id;
+	req.exit_code = s->exit_code;
+	uint8_t buf[256];
+	size_t len = openshell__v1__report_main_process_exit_request__get_packed_size(&req);
+	if (len > sizeof(buf)) {
+		gw_exit_finish(s, "request too large"); /* a sandbox id of >200 bytes */
+		return;
+	}
+	openshell__v1__report_main_process_exit_request__pack(&req, buf);
+	uint64_t now = gw_now_ms();
+	uint64_t left = s->exit_deadline > now ? s->exit_deadline - now : 1;
+	uint32_t deadline = left < GW_UNARY_DEADLINE_MS ? (uint32_t)left : GW_UNARY_DEADLINE_MS;
+	static const struct gw_call_cbs tmpl = {.on_message = on_exit_message,
+						.on_status = on_exit_status};
+	struct gw_call_cbs cbs = tmpl;
+	cbs.data = s;
+	struct sv_err err = {0};
+	int r = gw_call_start(s->conn, GW_METHOD("ReportMainProcessExit"),
+			      gw_token_bearer(&s->token), deadline, &cbs, &s->exit_call, &err);
+	if (r == 0 && (r = gw_call_send(s->exit_call, buf, len)) == 0)
+		r = gw_call_close_send(s->exit_call);
+	if (r < 0) {
+		if (s->exit_call)
+			gw_call_cancel(s->exit_call);
+		s->exit_call = NULL;
+		gw_exit_on_closed(s);
+	}
+}
+
+/* First call (from gw_session_finish): end the session and arm the deadline. Later calls (the
+ * retry timer): a fresh connection for the next attempt. */
+void gw_exit_start(struct gw_session *s)
+{
+	if (s->state != GW_EXITING) {
+		gw_session_drop_conn(s); /* the session stream and every relay end here */
+		(void)sv_timer_disarm(&s->retry);
+		s->state = GW_EXITING;
+		s->exit_retry_ms = GW_EXIT_RETRY_FIRST_MS;
+		s->exit_deadline = gw_now_ms() + s->o.exit_report_timeout_ms;
+		if (s->exit_timer.w.fd < 0 &&
+		    sv_timer_init(s->loop, &s->exit_timer, on_exit_deadline, s) < 0) {
+			gw_exit_finish(s, "no timer");
+			return;
+		}
+		(void)sv_timer_arm(&s->exit_timer, s->o.exit_report_timeout_ms, 0);
+		char code[16];
+		sv_fmt(code, sizeof(code), "%d", s->exit_code);
+		sv_log_kv(SV_LOG_INFO, GW_COMP, "exit_report_starting",
+			  "reporting the main process's exit to the gateway",
+			  SV_KVS({"exit_code", code}, {"instance_id", s->instance_id}));
+	}
+	s->exit_attempts++; /* one attempt = one connection (and one call once it is up) */
+	if (gw_session_connect(s) < 0)
+		gw_exit_on_closed(s);
+}

@@ -1,0 +1,490 @@
+/* ConnectSupervisor (contract §10 "Session state machine"): connect, Hello first, SessionAccepted
+ * then heartbeats every max(interval, 5) s, RelayOpen handed to gw_relay.c, and on any error or
+ * EOF a reconnect after a backoff of 1 s doubling to 30 s with jitter.
+ *
+ * Unlike OpenShell the backoff resets once an accepted session has stayed up GW_BACKOFF_RESET_MS,
+ * so a gateway that flapped once is not waited on for 30 s forever. Never logs the token.
+ */
+#include "gw_sess.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "openshell.pb-c.h"
+#include "supervisor/log.h"
+#include "supervisor/worker.h"
+
+uint64_t gw_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+uint64_t gw_wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static bool is_set(const char *v)
+{
+	return v && *v;
+}
+
+static const char *env(const struct gw_session_opts *o, const char *name)
+{
+	const char *v = o->getenv_fn ? o->getenv_fn(name) : NULL;
+	return is_set(v) ? v : NULL;
+}
+
+/* The TLS files are read at every connection; this only proves they are there at setup. */
+static int check_tls_file(const struct gw_session_opts *o, const char *var, struct sv_err *err)
+{
+	const char *path = env(o, var);
+	if (!path)
+		return sv_err_set(err, EINVAL,
+				  "%s is not set: an https:// gateway endpoint needs OPENSHELL_TLS_CA, "
+				  "OPENSHELL_TLS_CERT and OPENSHELL_TLS_KEY",
+				  var);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return sv_err_set(err, errno, "%s: cannot read '%s': %s", var, path,
+				  strerror(errno));
+	close(fd);
+	return 0;
+}
+
+int gw_session_plan(const struct gw_session_opts *o, struct sv_err *err)
+{
+	if (!is_set(o->endpoint)) {
+		sv_info(GW_COMP, "gateway_standalone",
+			"no gateway endpoint (OPENSHELL_ENDPOINT): running standalone");
+		return GW_PLAN_STANDALONE;
+	}
+	int tls = gw_endpoint_is_tls(o->endpoint, err);
+	if (tls < 0)
+		return tls;
+	if (tls) {
+		static const char *const vars[] = {"OPENSHELL_TLS_CA", "OPENSHELL_TLS_CERT",
+						   "OPENSHELL_TLS_KEY"};
+		for (size_t i = 0; i < SV_ARRAY_SIZE(vars); i++) {
+			int r = check_tls_file(o, vars[i], err);
+			if (r < 0)
+				return r;
+		}
+	}
+	const char *missing = !is_set(o->sandbox_id)        ? "OPENSHELL_SANDBOX_ID"
+			      : !is_set(o->ssh_socket_path) ? "OPENSHELL_SSH_SOCKET_PATH"
+							    : NULL;
+	if (missing) {
+		sv_log_kv(SV_LOG_WARN, GW_COMP, "gateway_session_not_started",
+			  "gateway endpoint set, but no supervisor session: a sandbox id and an SSH "
+			  "socket path are required",
+			  SV_KVS({"missing", missing}, {"endpoint", o->endpoint}));
+		return GW_PLAN_NO_SESSION;
+	}
+	return GW_PLAN_SESSION;
+}
+
+/* ------------------------------------------------------------------ messages */
+
+static int send_supervisor_msg(struct gw_session *s, const Openshell__V1__SupervisorMessage *m)
+{
+	if (!s->call)
+		return -ENOTCONN;
+	size_t len = openshell__v1__supervisor_message__get_packed_size(m);
+	uint8_t small[512];
+	uint8_t *buf = len <= sizeof(small) ? small : malloc(len);
+	if (!buf)
+		return -ENOMEM;
+	openshell__v1__supervisor_message__pack(m, buf);
+	int r = gw_call_send(s->call, buf, len);
+	if (buf != small)
+		free(buf);
+	return r;
+}
+
+void gw_session_send_open_result(struct gw_session *s, const char *channel_id, bool ok,
+				 const char *error)
+{
+	Openshell__V1__RelayOpenResult res = OPENSHELL__V1__RELAY_OPEN_RESULT__INIT;
+	res.channel_id = (char *)channel_id;
+	res.success = ok;
+	res.error = (char *)(error ? error : "");
+	Openshell__V1__SupervisorMessage m = OPENSHELL__V1__SUPERVISOR_MESSAGE__INIT;
+	m.payload_case = OPENSHELL__V1__SUPERVISOR_MESSAGE__PAYLOAD_RELAY_OPEN_RESULT;
+	m.relay_open_result = &res;
+	int r = send_supervisor_msg(s, &m);
+	if (r < 0)
+		sv_log_kv(SV_LOG_WARN, GW_COMP, "relay_open_result_unsent",
+			  "cannot send RelayOpenResult on the session stream",
+			  SV_KVS({"channel_id", channel_id}, {"error", strerror(-r)}));
+}
+
+/* ------------------------------------------------------------------ connection lifecycle */
+
+static void schedule_retry(struct gw_session *s, const char *why);
+
+struct gw_conn *gw_session_conn(struct gw_session *s)
+{
+	return s->conn && s->conn_ready ? s->conn : NULL;
+}
+
+void gw_session_drop_conn(struct gw_session *s)
+{
+	gw_relay_close_all(s);
+	gw_token_conn_lost(&s->token);
+	s->call = NULL;
+	s->exit_call = NULL;
+	(void)sv_timer_disarm(&s->heartbeat);
+	if (s->conn) {
+		gw_conn_free(s->conn); /* frees every call on it, no callbacks */
+		s->conn = NULL;
+	}
+	s->conn_ready = false;
+}
+
+static void on_heartbeat(struct sv_loop *loop, struct sv_timer *t)
+{
+	(void)loop;
+	struct gw_session *s = t->data;
+	if (s->state != GW_ACTIVE)
+		return;
+	Openshell__V1__SupervisorHeartbeat hb = OPENSHELL__V1__SUPERVISOR_HEARTBEAT__INIT;
+	Openshell__V1__SupervisorMessage m = OPENSHELL__V1__SUPERVISOR_MESSAGE__INIT;
+	m.payload_case = OPENSHELL__V1__SUPERVISOR_MESSAGE__PAYLOAD_HEARTBEAT;
+	m.heartbeat = &hb;
+	int r = send_supervisor_msg(s, &m);
+	if (r < 0)
+		sv_debug(GW_COMP, "gateway_heartbeat_unsent", "heartbeat not sent: %s",
+			 strerror(-r));
+	else
+		sv_debug(GW_COMP, "gateway_heartbeat_sent", "heartbeat sent");
+}
+
+static void session_accepted(struct gw_session *s, const Openshell__V1__SessionAccepted *a)
+{
+	s->state = GW_ACTIVE;
+	s->accepted_at = gw_now_ms();
+	uint32_t secs = a ? a->heartbeat_interval_secs : 0;
+	if (secs < GW_HEARTBEAT_MIN_S)
+		secs = GW_HEARTBEAT_MIN_S;
+	s->heartbeat_ms = secs * 1000;
+	(void)sv_timer_arm(&s->heartbeat, s->heartbeat_ms, s->heartbeat_ms);
+	char hb[16], att[16];
+	sv_fmt(hb, sizeof(hb), "%u", secs);
+	sv_fmt(att, sizeof(att), "%u", s->attempt);
+	sv_log_kv(SV_LOG_INFO, GW_COMP, "gateway_session_accepted",
+		  "supervisor session registered with the gateway",
+		  SV_KVS({"session_id", a && a->session_id ? a->session_id : ""},
+			 {"heartbeat_secs", hb}, {"instance_id", s->instance_id}, {"attempt", att}));
+}
+
+static void on_session_message(struct gw_call *call, const uint8_t *msg, size_t len, void *data)
+{
+	(void)call;
+	struct gw_session *s = data;
+	Openshell__V1__GatewayMessage *m = openshell__v1__gateway_message__unpack(NULL, len, msg);
+	if (!m) {
+		schedule_retry(s, "undecodable GatewayMessage");
+		return;
+	}
+	if (s->state == GW_HELLO &&
+	    m->payload_case != OPENSHELL__V1__GATEWAY_MESSAGE__PAYLOAD_SESSION_ACCEPTED &&
+	    m->payload_case != OPENSHELL__V1__GATEWAY_MESSAGE__PAYLOAD_SESSION_REJECTED) {
+		openshell__v1__gateway_message__free_unpacked(m, NULL);
+		schedule_retry(s, "first gateway message was not SessionAccepted");
+		return;
+	}
+	switch (m->payload_case) {
+	case OPENSHELL__V1__GATEWAY_MESSAGE__PAYLOAD_SESSION_ACCEPTED:
+		if (s->state == GW_HELLO)
+			session_accepted(s, m->session_accepted);
+		break;
+	case OPENSHELL__V1__GATEWAY_MESSAGE__PAYLOAD_SESSION_REJECTED: {
+		const char *reason = m->session_rejected && m->session_rejected->reason
+					     ? m->session_rejected->reason
+					     : "";
+		sv_log_kv(SV_LOG_WARN, GW_COMP, "gateway_session_rejected",
+			  "the gateway rejected the supervisor session", SV_KVS({"reason", reason}));
+		char why[SV_ERR_MSG_MAX];
+		sv_fmt(why, sizeof(why), "session rejected: %s", reason);
+		openshell__v1__gateway_message__free_unpacked(m, NULL);
+		schedule_retry(s, why);
+		return;
+	}
+	case OPENSHELL__V1__GATEWAY_MESSAGE__PAYLOAD_HEARTBEAT:
+		sv_debug(GW_COMP, "gateway_heartbeat_received", "gateway heartbeat");
+		break;
+	case OPENSHELL__V1__GATEWAY_MESSAGE__PAYLOAD_RELAY_OPEN: {
+		const Openshell__V1__RelayOpen *ro = m->relay_open;
+		if (!ro)
+			break;
+		const char *host = "";
+		uint32_t port = 0;
+		if (ro->target_case == OPENSHELL__V1__RELAY_OPEN__TARGET_TCP && ro->tcp) {
+			host = ro->tcp->host ? ro->tcp->host : "";
+			port = ro->tcp->port;
+		}
+		gw_relay_open(s, ro->channel_id ? ro->channel_id : "", (int)ro->target_case, host,
+			      port);
+		break;
+	}
+	case OPENSHELL__V1__GATEWAY_MESSAGE__PAYLOAD_RELAY_CLOSE:
+		sv_log_kv(SV_LOG_INFO, GW_COMP, "gateway_relay_close",
+			  "the gateway closed a relay",
+			  SV_KVS({"channel_id",
+				  m->relay_close && m->relay_close->channel_id
+					  ? m->relay_close->channel_id
+					  : ""},
+				 {"reason", m->relay_close && m->relay_close->reason
+						    ? m->relay_close->reason
+						    : ""}));
+		break;
+	default:
+		sv_debug(GW_COMP, "gateway_message_unknown", "unknown GatewayMessage payload");
+		break;
+	}
+	openshell__v1__gateway_message__free_unpacked(m, NULL);
+}
+
+static void on_session_status(struct gw_call *call, int status, const char *message, void *data)
+{
+	(void)call;
+	struct gw_session *s = data;
+	s->call = NULL; /* freed after we return */
+	char why[SV_ERR_MSG_MAX];
+	if (status == GW_STATUS_OK)
+		sv_fmt(why, sizeof(why), "the gateway ended the session stream");
+	else
+		sv_fmt(why, sizeof(why), "ConnectSupervisor failed: status %d: %s", status,
+		       message && *message ? message : "-");
+	schedule_retry(s, why);
+}
+
+static void send_hello(struct gw_session *s)
+{
+	struct sv_err err = {0};
+	static const struct gw_call_cbs cbs_tmpl = {
+		.on_message = on_session_message,
+		.on_status = on_session_status,
+	};
+	struct gw_call_cbs cbs = cbs_tmpl;
+	cbs.data = s;
+	int r = gw_call_start(s->conn, GW_METHOD("ConnectSupervisor"), gw_token_bearer(&s->token), 0,
+			      &cbs, &s->call, &err);
+	if (r < 0) {
+		s->call = NULL;
+		schedule_retry(s, err.msg[0] ? err.msg : strerror(-r));
+		return;
+	}
+	Openshell__V1__SupervisorHello hello = OPENSHELL__V1__SUPERVISOR_HELLO__INIT;
+	hello.sandbox_id = (char *)s->o.sandbox_id;
+	hello.instance_id = s->instance_id;
+	Openshell__V1__SupervisorMessage m = OPENSHELL__V1__SUPERVISOR_MESSAGE__INIT;
+	m.payload_case = OPENSHELL__V1__SUPERVISOR_MESSAGE__PAYLOAD_HELLO;
+	m.hello = &hello;
+	r = send_supervisor_msg(s, &m);
+	if (r < 0) {
+		schedule_retry(s, "cannot queue Hello");
+		return;
+	}
+	s->state = GW_HELLO;
+	sv_log_kv(SV_LOG_DEBUG, GW_COMP, "gateway_hello_sent", "Hello sent",
+		  SV_KVS({"sandbox_id", s->o.sandbox_id}, {"instance_id", s->instance_id}));
+}
+
+void gw_session_token_ready(struct gw_session *s, bool ok, const char *why)
+{
+	if (!ok) {
+		if (s->state == GW_EXITING && !s->exit_call)
+			gw_exit_on_closed(s);
+		else if (s->state == GW_CONNECTING)
+			schedule_retry(s, why);
+		else /* a background re-exchange: the session itself is fine */
+			(void)sv_timer_arm(&s->token.refresh, GW_TOKEN_RETRY_MS, 0);
+		return;
+	}
+	if (s->state == GW_EXITING)
+		gw_exit_on_ready(s);
+	else if (s->state == GW_CONNECTING)
+		send_hello(s);
+}
+
+static void on_conn_ready(struct gw_conn *conn, void *data)
+{
+	(void)conn;
+	struct gw_session *s = data;
+	s->conn_ready = true;
+	sv_debug(GW_COMP, "gateway_connected", "transport to the gateway is up");
+	int r = gw_token_ensure(&s->token);
+	if (r == 0)
+		return; /* gw_session_token_ready follows */
+	gw_session_token_ready(s, r > 0, "no sandbox token: the SA token exchange failed");
+}
+
+static void on_conn_closed(struct gw_conn *conn, int e, const char *why, void *data)
+{
+	(void)conn;
+	(void)e;
+	struct gw_session *s = data;
+	if (s->state == GW_EXITING) {
+		gw_session_drop_conn(s);
+		gw_exit_on_closed(s);
+		return;
+	}
+	schedule_retry(s, why && *why ? why : "connection closed");
+}
+
+int gw_session_connect(struct gw_session *s)
+{
+	gw_session_drop_conn(s);
+	struct sv_err err = {0};
+	static const struct gw_conn_cbs tmpl = {.on_ready = on_conn_ready,
+						.on_closed = on_conn_closed};
+	struct gw_conn_cbs cbs = tmpl;
+	cbs.data = s;
+	s->attempt++;
+	char att[16];
+	sv_fmt(att, sizeof(att), "%u", s->attempt);
+	sv_log_kv(SV_LOG_INFO, GW_COMP, "gateway_connecting", "connecting to the gateway",
+		  SV_KVS({"endpoint", s->o.endpoint}, {"attempt", att}));
+	int r = gw_conn_new(s->loop, &s->copts, &cbs, &s->conn, &err);
+	if (r < 0) {
+		s->conn = NULL;
+		sv_log_kv(SV_LOG_WARN, GW_COMP, "gateway_connect_failed",
+			  "cannot start a gateway connection", SV_KVS({"error", err.msg}));
+	}
+	return r;
+}
+
+static void on_retry(struct sv_loop *loop, struct sv_timer *t)
+{
+	(void)loop;
+	struct gw_session *s = t->data;
+	if (s->state == GW_EXITING) {
+		gw_exit_start(s);
+		return;
+	}
+	if (s->state != GW_BACKOFF && s->state != GW_IDLE)
+		return;
+	s->state = GW_CONNECTING;
+	if (gw_session_connect(s) < 0)
+		schedule_retry(s, "cannot start a connection");
+}
+
+/* Error or EOF on the session: drop everything, then reconnect after the backoff. */
+static void schedule_retry(struct gw_session *s, const char *why)
+{
+	if (s->state == GW_EXITING || s->state == GW_DONE)
+		return;
+	bool was_up = s->state == GW_ACTIVE;
+	uint64_t up_ms = was_up ? gw_now_ms() - s->accepted_at : 0;
+	gw_session_drop_conn(s);
+	if (was_up && up_ms >= GW_BACKOFF_RESET_MS)
+		gw_backoff_reset(&s->backoff);
+	uint32_t delay = gw_backoff_next(&s->backoff, gw_random_u32());
+	s->state = GW_BACKOFF;
+	char att[16], ms[16], up[24];
+	sv_fmt(att, sizeof(att), "%u", s->attempt);
+	sv_fmt(ms, sizeof(ms), "%u", delay);
+	sv_fmt(up, sizeof(up), "%llu", (unsigned long long)up_ms);
+	/* OCSF-style wording as OpenShell's "supervisor session failed, reconnecting (attempt N)". */
+	sv_log_kv(SV_LOG_WARN, GW_COMP, "gateway_session_failed",
+		  "supervisor session failed, reconnecting",
+		  SV_KVS({"reason", why}, {"attempt", att}, {"retry_ms", ms}, {"up_ms", up}));
+	(void)sv_timer_arm(&s->retry, delay, 0);
+}
+
+/* ------------------------------------------------------------------ public API */
+
+int gw_session_new(struct sv_loop *loop, const struct gw_session_opts *o, struct gw_session **out,
+		   struct sv_err *err)
+{
+	struct gw_session *s = calloc(1, sizeof(*s));
+	if (!s)
+		return sv_err_set(err, ENOMEM, "gateway session: out of memory");
+	s->loop = loop;
+	s->o = *o;
+	s->heartbeat.w.fd = s->retry.w.fd = s->exit_timer.w.fd = s->token.refresh.w.fd = -1;
+	int r = gw_uuid4(s->instance_id, err);
+	if (r == 0)
+		r = sv_workers_new(loop, 1, &s->workers, err);
+	if (r == 0 && ((r = sv_timer_init(loop, &s->heartbeat, on_heartbeat, s)) < 0 ||
+		       (r = sv_timer_init(loop, &s->retry, on_retry, s)) < 0))
+		sv_err_set(err, -r, "gateway session timers: %s", strerror(-r));
+	if (r == 0)
+		r = gw_token_init(&s->token, s, err);
+	if (r < 0) {
+		gw_session_free(s);
+		return r;
+	}
+	s->copts.endpoint = o->endpoint;
+	s->copts.workers = s->workers;
+	s->copts.ca_file = env(o, "OPENSHELL_TLS_CA");
+	s->copts.cert_file = env(o, "OPENSHELL_TLS_CERT");
+	s->copts.key_file = env(o, "OPENSHELL_TLS_KEY");
+	s->copts.server_name = env(o, "OPENSHELL_GATEWAY_TLS_SERVER_NAME");
+	*out = s;
+	return 0;
+}
+
+void gw_session_start(struct gw_session *s)
+{
+	if (!s || s->state != GW_IDLE)
+		return;
+	sv_log_kv(SV_LOG_INFO, GW_COMP, "gateway_session_starting", "starting the supervisor session",
+		  SV_KVS({"endpoint", s->o.endpoint}, {"sandbox_id", s->o.sandbox_id},
+			 {"instance_id", s->instance_id}));
+	s->state = GW_CONNECTING;
+	if (gw_session_connect(s) < 0)
+		schedule_retry(s, "cannot start a connection");
+}
+
+bool gw_session_finish(struct gw_session *s, int code, void (*done)(void *arg), void *done_arg)
+{
+	if (!s || s->state == GW_IDLE || s->state == GW_DONE || s->state == GW_EXITING)
+		return false;
+	if (s->o.exit_report_timeout_ms == 0) {
+		sv_warn(GW_COMP, "exit_report_skipped", "--exit-report-timeout 0: exit not reported");
+		s->state = GW_DONE;
+		gw_session_drop_conn(s);
+		return false;
+	}
+	s->exit_code = code;
+	s->done = done;
+	s->done_arg = done_arg;
+	gw_exit_start(s);
+	return true;
+}
+
+const char *gw_session_bearer(const struct gw_session *s)
+{
+	return gw_token_bearer(&s->token);
+}
+
+const char *gw_session_instance_id(const struct gw_session *s)
+{
+	return s->instance_id;
+}
+
+void gw_session_free(struct gw_session *s)
+{
+	if (!s)
+		return;
+	s->state = GW_DONE;
+	gw_session_drop_conn(s);
+	gw_token_close(&s->token);
+	sv_timer_close(s->loop, &s->heartbeat);
+	sv_timer_close(s->loop, &s->retry);
+	sv_timer_close(s->loop, &s->exit_timer);
+	if (s->workers)
+		sv_workers_free(s->workers);
+	free(s);
+}

@@ -1,0 +1,304 @@
+/* The sandbox token sent as `authorization: Bearer <token>` on every gateway call (contract
+ * §10 "Transport/auth"): OPENSHELL_SANDBOX_TOKEN, else the trimmed OPENSHELL_SANDBOX_TOKEN_FILE,
+ * else OPENSHELL_K8S_SA_TOKEN_FILE exchanged through IssueSandboxToken; refreshed with
+ * RefreshSandboxToken on the contract's schedule. The token is never logged, never put in an
+ * error message, and its variables never reach the agent (supervisor/env.c strips them).
+ */
+#include "gw_sess.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "gw_rpc.h"
+#include "openshell.pb-c.h"
+#include "supervisor/log.h"
+
+static const char *token_env(const struct gw_session *s, const char *name)
+{
+	const char *v = s->o.getenv_fn ? s->o.getenv_fn(name) : NULL;
+	return v && *v ? v : NULL;
+}
+
+static const char *src_name(enum gw_token_src src)
+{
+	switch (src) {
+	case GW_TOKEN_ENV:
+		return "OPENSHELL_SANDBOX_TOKEN";
+	case GW_TOKEN_FILE:
+		return "OPENSHELL_SANDBOX_TOKEN_FILE";
+	case GW_TOKEN_K8S:
+		return "OPENSHELL_K8S_SA_TOKEN_FILE";
+	default:
+		return "none";
+	}
+}
+
+static void set_token(struct gw_token *t, char *tok, uint64_t exp_ms)
+{
+	free(t->token);
+	t->token = tok;
+	t->exp_ms = exp_ms;
+	uint64_t now = gw_wall_ms();
+	uint64_t delay = gw_token_refresh_delay(now, exp_ms, strlen(tok));
+	(void)sv_timer_arm(&t->refresh, delay, 0);
+	char in[24];
+	sv_fmt(in, sizeof(in), "%llu", (unsigned long long)(delay / 1000));
+	sv_log_kv(SV_LOG_DEBUG, GW_COMP, "token_refresh_scheduled", "token refresh scheduled",
+		  SV_KVS({"source", src_name(t->src)}, {"in_s", in}));
+}
+
+/* Load an env or file token (the file is re-read until it works). */
+static int load_static(struct gw_token *t)
+{
+	if (t->token)
+		return 1;
+	char *tok = NULL;
+	if (t->src == GW_TOKEN_ENV) {
+		size_t n = strlen(t->env_value);
+		if (!gw_token_is_valid(t->env_value, n)) {
+			sv_warn(GW_COMP, "token_invalid",
+				"OPENSHELL_SANDBOX_TOKEN holds characters a token cannot have");
+			return -EINVAL;
+		}
+		tok = strdup(t->env_value);
+		if (!tok)
+			return -ENOMEM;
+	} else {
+		struct sv_err err = {0};
+		int r = gw_token_read_file(src_name(t->src), t->path, &tok, &err);
+		if (r < 0) {
+			sv_log_kv(SV_LOG_ERROR, GW_COMP, "token_unavailable",
+				  "no sandbox token: gateway calls will be refused",
+				  SV_KVS({"error", err.msg}));
+			return r;
+		}
+	}
+	set_token(t, tok, gw_jwt_exp(tok, strlen(tok)) * 1000);
+	sv_log_kv(SV_LOG_INFO, GW_COMP, "token_loaded", "sandbox token loaded",
+		  SV_KVS({"source", src_name(t->src)}));
+	return 1;
+}
+
+static void token_call_status(struct gw_call *call, int status, const char *message, void *data);
+
+static void token_call_message(struct gw_call *call, const uint8_t *msg, size_t len, void *data)
+{
+	(void)call;
+	struct gw_token *t = data;
+	char *tok = NULL;
+	int64_t exp = 0;
+	/* IssueSandboxTokenResponse and RefreshSandboxTokenResponse share fields 1 and 2. */
+	Openshell__V1__RefreshSandboxTokenResponse *r =
+		openshell__v1__refresh_sandbox_token_response__unpack(NULL, len, msg);
+	if (r && r->token && gw_token_is_valid(r->token, strlen(r->token))) {
+		tok = strdup(r->token);
+		exp = r->expires_at_ms;
+	}
+	if (r)
+		openshell__v1__refresh_sandbox_token_response__free_unpacked(r, NULL);
+	if (!tok) {
+		sv_warn(GW_COMP, "token_response_invalid", "the gateway's token response is unusable");
+		return;
+	}
+	set_token(t, tok, exp > 0 ? (uint64_t)exp : 0);
+}
+
+static void token_call_status(struct gw_call *call, int status, const char *message, void *data)
+{
+	(void)call;
+	struct gw_token *t = data;
+	bool issuing = t->issuing;
+	t->call = NULL;
+	t->issuing = false;
+	char st[16];
+	sv_fmt(st, sizeof(st), "%d", status);
+	if (status == GW_STATUS_OK && t->token) {
+		sv_log_kv(SV_LOG_INFO, GW_COMP, issuing ? "token_issued" : "token_refreshed",
+			  issuing ? "sandbox token issued for the SA token"
+				  : "sandbox token refreshed",
+			  SV_KVS({"source", src_name(t->src)}));
+		if (issuing)
+			gw_session_token_ready(t->s, true, NULL);
+		return;
+	}
+	sv_log_kv(SV_LOG_WARN, GW_COMP, issuing ? "token_issue_failed" : "token_refresh_failed",
+		  issuing ? "IssueSandboxToken failed" : "RefreshSandboxToken failed; retrying in 10 s",
+		  SV_KVS({"status", st}, {"message", message && *message ? message : "-"}));
+	if (issuing) {
+		gw_session_token_ready(t->s, false, "IssueSandboxToken failed");
+		return;
+	}
+	/* K8s: an Unauthenticated refresh means the sandbox token is dead; exchange again. */
+	if (status == GW_STATUS_UNAUTHENTICATED && t->src == GW_TOKEN_K8S) {
+		free(t->token);
+		t->token = NULL;
+	}
+	(void)sv_timer_arm(&t->refresh, GW_TOKEN_RETRY_MS, 0);
+}
+
+/* A unary token call on the session's ready connection. */
+static int token_call(struct gw_token *t, bool issue)
+{
+	struct gw_conn *conn = gw_session_conn(t->s);
+	if (!conn || t->call)
+		return -EAGAIN;
+	char *bearer = NULL;
+	if (issue) {
+		struct sv_err err = {0};
+		int r = gw_token_read_file(src_name(t->src), t->path, &bearer, &err);
+		if (r < 0) {
+			sv_log_kv(SV_LOG_ERROR, GW_COMP, "token_unavailable",
+				  "no SA token to exchange", SV_KVS({"error", err.msg}));
+			return r;
+		}
+	}
+	uint8_t buf[16];
+	size_t len = 0; /* both requests are empty: no extension services are named */
+	static const struct gw_call_cbs tmpl = {.on_message = token_call_message,
+						.on_status = token_call_status};
+	struct gw_call_cbs cbs = tmpl;
+	cbs.data = t;
+	struct sv_err err = {0};
+	int r = gw_call_start(conn,
+			      issue ? GW_METHOD("IssueSandboxToken") : GW_METHOD("RefreshSandboxToken"),
+			      issue ? bearer : t->token, GW_UNARY_DEADLINE_MS, &cbs, &t->call, &err);
+	if (bearer) {
+		explicit_bzero(bearer, strlen(bearer));
+		free(bearer);
+	}
+	if (r == 0 && (r = gw_call_send(t->call, buf, len)) == 0)
+		r = gw_call_close_send(t->call);
+	if (r < 0) {
+		if (t->call)
+			gw_call_cancel(t->call);
+		t->call = NULL;
+		return r;
+	}
+	t->issuing = issue;
+	return 0;
+}
+
+static void on_refresh(struct sv_loop *loop, struct sv_timer *timer)
+{
+	(void)loop;
+	struct gw_token *t = timer->data;
+	int r;
+	if (!t->token)
+		r = t->src == GW_TOKEN_K8S ? token_call(t, true) : load_static(t) > 0 ? 0 : -EAGAIN;
+	else
+		r = token_call(t, false);
+	if (r < 0)
+		(void)sv_timer_arm(&t->refresh, GW_TOKEN_RETRY_MS, 0);
+}
+
+int gw_token_init(struct gw_token *t, struct gw_session *s, struct sv_err *err)
+{
+	memset(t, 0, sizeof(*t));
+	t->s = s;
+	t->refresh.w.fd = -1;
+	int r = sv_timer_init(s->loop, &t->refresh, on_refresh, t);
+	if (r < 0)
+		return sv_err_set(err, -r, "token timer: %s", strerror(-r));
+	if ((t->env_value = token_env(s, "OPENSHELL_SANDBOX_TOKEN"))) {
+		t->src = GW_TOKEN_ENV;
+	} else if ((t->path = token_env(s, "OPENSHELL_SANDBOX_TOKEN_FILE"))) {
+		t->src = GW_TOKEN_FILE;
+	} else if ((t->path = token_env(s, "OPENSHELL_K8S_SA_TOKEN_FILE"))) {
+		t->src = GW_TOKEN_K8S;
+	} else {
+		sv_warn(GW_COMP, "token_missing",
+			"no sandbox token source (OPENSHELL_SANDBOX_TOKEN, _TOKEN_FILE or "
+			"OPENSHELL_K8S_SA_TOKEN_FILE): calls go without authorization");
+		return 0;
+	}
+	if (t->src != GW_TOKEN_K8S)
+		(void)load_static(t);
+	return 0;
+}
+
+const char *gw_token_bearer(const struct gw_token *t)
+{
+	return t->token;
+}
+
+int gw_token_ensure(struct gw_token *t)
+{
+	if (t->token || t->src == GW_TOKEN_NONE)
+		return 1;
+	if (t->src != GW_TOKEN_K8S) {
+		(void)load_static(t); /* a file that appeared since; without one, go unauthorised */
+		return 1;
+	}
+	if (t->call && t->issuing)
+		return 0;
+	if (t->call) { /* a refresh in flight on this connection cannot help: replace it */
+		gw_call_cancel(t->call);
+		t->call = NULL;
+		(void)sv_timer_arm(&t->refresh, GW_TOKEN_RETRY_MS, 0);
+	}
+	int r = token_call(t, true);
+	return r < 0 ? r : 0;
+}
+
+void gw_token_conn_lost(struct gw_token *t)
+{
+	if (t->call && !t->issuing) /* the refresh went down with the connection: try again */
+		(void)sv_timer_arm(&t->refresh, GW_TOKEN_RETRY_MS, 0);
+	t->call = NULL;
+	t->issuing = false;
+}
+
+void gw_token_close(struct gw_token *t)
+{
+	if (t->s)
+		sv_timer_close(t->s->loop, &t->refresh);
+	if (t->token) {
+		explicit_bzero(t->token, strlen(t->token));
+		free(t->token);
+	}
+	t->token = NULL;
+}
+
+/* ------------------------------------------------------------------ setup-phase exchange */
+
+static const char *sa_bearer(void *data)
+{
+	return data;
+}
+
+int gw_token_issue_sync(const char *endpoint, const char *sandbox_id, const char *sa_file,
+			char **out, struct sv_err *err)
+{
+	char *sa = NULL;
+	int r = gw_token_read_file("OPENSHELL_K8S_SA_TOKEN_FILE", sa_file, &sa, err);
+	if (r < 0)
+		return r;
+	struct gw_client c = {.endpoint = endpoint, .sandbox_id = sandbox_id,
+			      .bearer = sa_bearer, .bearer_data = sa};
+	Openshell__V1__IssueSandboxTokenRequest req = OPENSHELL__V1__ISSUE_SANDBOX_TOKEN_REQUEST__INIT;
+	struct gw_rpc_result res;
+	r = gw_rpc_sync(&c, GW_METHOD("IssueSandboxToken"), &req.base, GW_UNARY_DEADLINE_MS, &res,
+			err);
+	explicit_bzero(sa, strlen(sa));
+	free(sa);
+	if (r < 0)
+		return r;
+	if (res.status != GW_STATUS_OK) {
+		free(res.resp);
+		return sv_err_set(err, EACCES, "IssueSandboxToken failed: status %d: %s", res.status,
+				  res.message[0] ? res.message : "-");
+	}
+	Openshell__V1__IssueSandboxTokenResponse *m =
+		res.resp ? openshell__v1__issue_sandbox_token_response__unpack(NULL, res.len, res.resp)
+			 : NULL;
+	free(res.resp);
+	char *tok = NULL;
+	if (m && m->token && gw_token_is_valid(m->token, strlen(m->token)))
+		tok = strdup(m->token);
+	if (m)
+		openshell__v1__issue_sandbox_token_response__free_unpacked(m, NULL);
+	if (!tok)
+		return sv_err_set(err, EPROTO, "IssueSandboxToken: no usable token in the answer");
+	*out = tok;
+	return 0;
+}

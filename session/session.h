@@ -1,0 +1,149 @@
+/* The gateway session (contract §10): what supervisor/main.c sees of session/.
+ *
+ * With an endpoint, a sandbox id and an SSH socket path the supervisor registers with
+ * OpenShell's gateway over ConnectSupervisor, keeps the session alive, serves relays into the
+ * sandbox and reports the main process's exit. Without an endpoint nothing here runs and the
+ * supervisor is the standalone PID 1 it always was. Everything lives on the supervisor's loop.
+ * H3 (gw-core) owns this file; the gw-policy block at the end is H4's: the gateway policy
+ * source, provider environment and log push.
+ */
+#ifndef GW_SESSION_H
+#define GW_SESSION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "supervisor/env.h"
+#include "supervisor/err.h"
+#include "supervisor/log.h"
+#include "supervisor/loop.h"
+#include "supervisor/policy.h"
+
+struct nns;
+struct gw_session;
+
+#define GW_EXIT_REPORT_TIMEOUT_DEFAULT_S 300 /* --exit-report-timeout (ours, not OpenShell's) */
+
+/* Where each value comes from: --openshell-endpoint / OPENSHELL_ENDPOINT, --sandbox-id /
+ * OPENSHELL_SANDBOX_ID, --ssh-socket-path / OPENSHELL_SSH_SOCKET_PATH (all borrowed for the
+ * session's life; NULL or "" = unset). @getenv_fn reads the token and TLS variables
+ * (OPENSHELL_SANDBOX_TOKEN, _TOKEN_FILE, OPENSHELL_K8S_SA_TOKEN_FILE, OPENSHELL_TLS_CA, _CERT,
+ * _KEY, OPENSHELL_GATEWAY_TLS_SERVER_NAME); the strings it returns must stay valid. */
+struct gw_session_opts {
+	const char *endpoint;
+	const char *sandbox_id;
+	const char *ssh_socket_path;
+	const struct nns *netns; /* borrowed: the agent's namespace, where TCP relays are dialed */
+	uint64_t exit_report_timeout_ms;
+	const char *(*getenv_fn)(const char *name);
+};
+
+enum gw_plan {
+	GW_PLAN_STANDALONE = 0, /* no endpoint: the supervisor runs as it always did */
+	GW_PLAN_NO_SESSION,     /* endpoint set, but no sandbox id or no SSH socket path */
+	GW_PLAN_SESSION,        /* everything set: the session starts with the main process */
+};
+
+/* Setup phase, before anything starts: decide what runs and check what can be checked now.
+ * Logs the standalone decision (gateway_standalone) or why the session will not start
+ * (gateway_session_not_started) once. Returns an enum gw_plan, or -errno on a setup error:
+ * a malformed endpoint, or an https:// endpoint with OPENSHELL_TLS_CA, OPENSHELL_TLS_CERT or
+ * OPENSHELL_TLS_KEY unset or unreadable (@err names the variable; exit 1). */
+int gw_session_plan(const struct gw_session_opts *opts, struct sv_err *err);
+
+/* Create the session on @loop (nothing is sent yet). @opts is copied; its strings are
+ * borrowed. Returns 0 and *@out (owned: gw_session_free) or -errno. */
+int gw_session_new(struct sv_loop *loop, const struct gw_session_opts *opts,
+		   struct gw_session **out, struct sv_err *err);
+
+/* The main process runs: connect, Hello, heartbeats, relays; reconnect with backoff. */
+void gw_session_start(struct gw_session *s);
+
+/* Every process has exited with @code: end the session (open relays are cut), then report
+ * ReportMainProcessExit{sandbox_id, instance_id, @code}, retried with backoff for at most the
+ * exit report timeout. Returns true when that work is pending: @done(@done_arg) is then called
+ * exactly once, later, from a loop callback. Returns false when there is nothing to do (the
+ * session never started). */
+bool gw_session_finish(struct gw_session *s, int code, void (*done)(void *arg), void *done_arg);
+
+/* The instance id sent in Hello (a UUIDv4 made once per supervisor start). */
+const char *gw_session_instance_id(const struct gw_session *s);
+
+/* The bearer token the session uses now (NULL: none yet), for other gateway calls. Borrowed:
+ * valid until the next return to the loop (a refresh replaces it). Never log it. */
+const char *gw_session_bearer(const struct gw_session *s);
+
+/* Stop everything now (no callbacks after) and free. NULL is a no-op. */
+void gw_session_free(struct gw_session *s);
+
+/* Setup phase, for the gateway calls made before the loop runs (policy, provider environment):
+ * exchange the Kubernetes service-account token in @sa_file (OPENSHELL_K8S_SA_TOKEN_FILE) for a
+ * sandbox token through IssueSandboxToken, on a private connection. Returns 0 and *@out (owned,
+ * never logged) or -errno with @err saying why (never the token). */
+int gw_token_issue_sync(const char *endpoint, const char *sandbox_id, const char *sa_file,
+			char **out, struct sv_err *err);
+
+/* ---- gw-policy (H4): gateway policy, provider environment, log push ---------------------- */
+
+struct px_server;
+
+/* Who to ask and how (borrowed strings; they must outlive every user). @bearer returns the
+ * current sandbox token (NULL: none) and is called for each call; it is never logged. */
+struct gw_client {
+	const char *endpoint;	/* OPENSHELL_ENDPOINT */
+	const char *sandbox_id; /* OPENSHELL_SANDBOX_ID */
+	const char *(*bearer)(void *data);
+	void *bearer_data;
+};
+
+/* Contract §2 step 5 / §10: the startup fetch's attempts and the sleeps between them. */
+#define GW_CONFIG_ATTEMPTS	 5
+#define GW_CONFIG_POLL_DEFAULT_S 10 /* OPENSHELL_POLICY_POLL_INTERVAL_SECS */
+#define GW_POLICY_POLL_ENV	 "OPENSHELL_POLICY_POLL_INTERVAL_SECS"
+
+/* Gateway mode for the policy: endpoint and sandbox id set, no --policy/OPENSHELL_POLICY_FILE. */
+bool gw_config_wanted(const char *endpoint, const char *sandbox_id, const char *policy_file);
+
+struct gw_policy_src;
+
+/* Setup phase, before the main process: GetSandboxConfig (5 attempts, sleeping 1, 2, 4, 4 s
+ * after transport failures), then the policy in force into @out (empty on entry): the
+ * gateway's if valid (status LOADED queued), /etc/openshell/policy.ini or the restrictive
+ * default if the gateway has none, the restrictive default if it is invalid (status FAILED
+ * queued with the message). Returns 0 and *@src (owned: gw_policy_src_free) or -errno with
+ * @err saying why: the caller exits 1. */
+int gw_config_fetch(const struct gw_client *c, struct pol_policy *out, struct gw_policy_src **src,
+		    struct sv_err *err);
+
+/* Run phase: poll GetSandboxConfig every OPENSHELL_POLICY_POLL_INTERVAL_SECS on @loop, send the
+ * queued statuses, and apply changed network rules to @proxy (borrowed until
+ * gw_policy_src_stop) for new connections. Never fails the sandbox: problems are logged. */
+int gw_policy_poll_start(struct gw_policy_src *src, struct sv_loop *loop, struct px_server *proxy,
+			 struct sv_err *err);
+/* Stop polling (no more calls to the proxy); @src stays valid. */
+void gw_policy_poll_stop(struct gw_policy_src *src);
+void gw_policy_src_free(struct gw_policy_src *src);
+
+/* Setup phase: GetSandboxProviderEnvironment (supports_static_credential_bindings) and each
+ * variable into @env. Values are never logged; names that the agent must never get (the
+ * secrets strip list) or that are not valid names are skipped. On any failure the agent starts
+ * without provider variables and the failure is logged. Returns the number of variables set. */
+int gw_provider_env(const struct gw_client *c, struct sv_env *env);
+
+/* Log push (PushSandboxLogs). gw_logs_install queues the supervisor's own records at
+ * OPENSHELL_LOG_PUSH_LEVEL (info) and above from now on (OCSF lines as level "OCSF"), in a
+ * bounded queue whose drops are counted; gw_logs_attach starts sending them on @loop in batches
+ * of at most 50 lines or every 500 ms; gw_logs_detach flushes what it can and stops. An
+ * Unauthenticated answer disables the push for good. */
+#define GW_LOG_PUSH_ENV "OPENSHELL_LOG_PUSH_LEVEL"
+int gw_logs_install(const struct gw_client *c, struct sv_err *err);
+int gw_logs_attach(struct sv_loop *loop, struct sv_err *err);
+/* Every process has exited: send what is queued, half-close the stream, and call @done(@arg)
+ * once from a loop callback when the gateway answered or after 2 s. Returns false (and never
+ * calls @done) when there is nothing to send. */
+bool gw_logs_finish(void (*done)(void *arg), void *arg);
+void gw_logs_detach(void);
+
+/* ---- end gw-policy ------------------------------------------------------------------------- */
+
+#endif

@@ -1,0 +1,141 @@
+/* libFuzzer target for every protobuf message the supervisor decodes from the gateway.
+ *
+ * Each input is unpacked as each inbound type (GatewayMessage, RelayFrame, the config, provider
+ * environment, token and empty responses) and packed again; a decoded GetSandboxConfigResponse
+ * policy goes through gw_policy_convert, whose result must pass pol_validate or leave the model
+ * empty. Nothing here may crash or leak.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "openshell.pb-c.h"
+#include "sandbox.pb-c.h"
+#include "session/gw_policy.h"
+#include "supervisor/log.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define FUZZ_CHECK(cond)                                                                     \
+	do {                                                                                 \
+		if (!(cond)) {                                                               \
+			fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, \
+				#cond);                                                      \
+			abort();                                                             \
+		}                                                                            \
+	} while (0)
+
+/* Pack @m again and decode the bytes (for ASan/UBSan, not for equality). protobuf-c keeps unknown
+ * fields verbatim, malformed ones included (a tag 0 written as 0x80 0x00 survives the first
+ * unpack, at any depth), so the second decode may fail; the supervisor never re-sends a message
+ * it received. The packed size must still be what protobuf-c announced. */
+static void repack(const ProtobufCMessage *m)
+{
+	size_t n = protobuf_c_message_get_packed_size(m);
+	uint8_t *buf = malloc(n ? n : 1);
+	FUZZ_CHECK(buf != NULL);
+	FUZZ_CHECK(protobuf_c_message_pack(m, buf) == n);
+	ProtobufCMessage *again = protobuf_c_message_unpack(m->descriptor, NULL, n, buf);
+	if (again)
+		protobuf_c_message_free_unpacked(again, NULL);
+	free(buf);
+}
+
+static bool policy_is_empty(const struct pol_policy *p)
+{
+	return p->read_only.n == 0 && p->read_write.n == 0 && p->n_rules == 0 && !p->rules &&
+	       !p->run_as_user && !p->run_as_group && !p->source;
+}
+
+static void config(const uint8_t *data, size_t size)
+{
+	Openshell__Sandbox__V1__GetSandboxConfigResponse *r =
+	    openshell__sandbox__v1__get_sandbox_config_response__unpack(NULL, size, data);
+	if (!r)
+		return;
+	repack(&r->base);
+	FUZZ_CHECK(r->policy_hash != NULL && r->policy_validation_failure_mode != NULL);
+	if (r->policy) {
+		struct pol_policy p;
+		struct sv_err err = {0};
+		unsigned dropped = 0;
+		if (gw_policy_convert(r->policy, &p, &dropped, &err) == 0) {
+			FUZZ_CHECK(pol_validate(&p, &err) == 0);
+			FUZZ_CHECK(p.source && strcmp(p.source, "gateway") == 0);
+			FUZZ_CHECK(gw_policy_static_equal(&p, &p) && gw_policy_network_equal(&p, &p));
+			pol_free(&p);
+		} else {
+			FUZZ_CHECK(policy_is_empty(&p));
+			FUZZ_CHECK(strncmp(err.msg, "gateway policy", 14) == 0);
+		}
+	}
+	openshell__sandbox__v1__get_sandbox_config_response__free_unpacked(r, NULL);
+}
+
+static void provider_env(const uint8_t *data, size_t size)
+{
+	Openshell__V1__GetSandboxProviderEnvironmentResponse *r =
+	    openshell__v1__get_sandbox_provider_environment_response__unpack(NULL, size, data);
+	if (!r)
+		return;
+	repack(&r->base);
+	for (size_t i = 0; i < r->n_environment; i++)
+		FUZZ_CHECK(r->environment[i]->key != NULL && r->environment[i]->value != NULL);
+	openshell__v1__get_sandbox_provider_environment_response__free_unpacked(r, NULL);
+}
+
+static void gateway_message(const uint8_t *data, size_t size)
+{
+	Openshell__V1__GatewayMessage *m = openshell__v1__gateway_message__unpack(NULL, size, data);
+	if (!m)
+		return;
+	repack(&m->base);
+	if (m->payload_case == OPENSHELL__V1__GATEWAY_MESSAGE__PAYLOAD_RELAY_OPEN) {
+		const Openshell__V1__RelayOpen *o = m->relay_open;
+		FUZZ_CHECK(o != NULL && o->channel_id != NULL);
+		if (o->target_case == OPENSHELL__V1__RELAY_OPEN__TARGET_TCP)
+			FUZZ_CHECK(o->tcp != NULL && o->tcp->host != NULL);
+	}
+	openshell__v1__gateway_message__free_unpacked(m, NULL);
+}
+
+static void relay_frame(const uint8_t *data, size_t size)
+{
+	Openshell__V1__RelayFrame *f = openshell__v1__relay_frame__unpack(NULL, size, data);
+	if (!f)
+		return;
+	repack(&f->base);
+	if (f->payload_case == OPENSHELL__V1__RELAY_FRAME__PAYLOAD_DATA)
+		FUZZ_CHECK(f->data.len <= size && (f->data.len == 0 || f->data.data != NULL));
+	openshell__v1__relay_frame__free_unpacked(f, NULL);
+}
+
+static void one(const ProtobufCMessageDescriptor *d, const uint8_t *data, size_t size)
+{
+	ProtobufCMessage *m = protobuf_c_message_unpack(d, NULL, size, data);
+	if (!m)
+		return;
+	repack(m);
+	protobuf_c_message_free_unpacked(m, NULL);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static bool quiet;
+	if (!quiet) {
+		sv_log_setup(SV_LOG_ERROR, SV_LOG_TEXT); /* L7 drop warnings would flood */
+		quiet = true;
+	}
+	gateway_message(data, size);
+	relay_frame(data, size);
+	config(data, size);
+	provider_env(data, size);
+	one(&openshell__v1__issue_sandbox_token_response__descriptor, data, size);
+	one(&openshell__v1__refresh_sandbox_token_response__descriptor, data, size);
+	one(&openshell__v1__report_main_process_exit_response__descriptor, data, size);
+	one(&openshell__v1__report_policy_status_response__descriptor, data, size);
+	one(&openshell__v1__push_sandbox_logs_response__descriptor, data, size);
+	return 0;
+}

@@ -1,0 +1,422 @@
+/* Unit tests for the gateway policy source, provider environment and log push against the real
+ * test gateway (tests/gateway/gateway.py, Debian's python3-grpcio) run as a subprocess in its
+ * command mode, under ASan/UBSan: session/gw_config.c, gw_env.c, gw_logs.c and gw_rpc.c.
+ *
+ * What the gateway received is read from its JSON-lines event file; what the supervisor decided
+ * is read from its own log records through the log sink (supervisor/log.h).
+ */
+#include <check.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "netns/netns.h"
+#include "session/gw_logs.h"
+#include "session/session.h"
+#include "supervisor/env.h"
+#include "supervisor/log.h"
+#include "supervisor/loop.h"
+
+#define GATEWAY_PY "tests/gateway/gateway.py"
+#define SANDBOX	   "sb-unit"
+#define TOKEN	   "unit-token"
+
+/* ------------------------------------------------------------------ the gateway subprocess */
+
+struct gwsrv {
+	pid_t pid;
+	int in, out;
+	char endpoint[64];
+	char dir[64];
+	char events[96];
+};
+
+static struct gwsrv G;
+
+static size_t read_line(int fd, char *buf, size_t size)
+{
+	size_t got = 0;
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	while (got + 1 < size) {
+		ck_assert_msg(poll(&p, 1, 20000) == 1, "the test gateway did not answer");
+		char c;
+		ck_assert_msg(read(fd, &c, 1) == 1, "the test gateway exited");
+		if (c == '\n')
+			break;
+		buf[got++] = c;
+	}
+	buf[got] = '\0';
+	return got;
+}
+
+static void gw_start(void)
+{
+	int in[2], out[2];
+	ck_assert_int_eq(pipe2(in, O_CLOEXEC), 0);
+	ck_assert_int_eq(pipe2(out, O_CLOEXEC), 0);
+	snprintf(G.dir, sizeof(G.dir), "/tmp/test-gw-config-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(G.dir));
+	snprintf(G.events, sizeof(G.events), "%s/events.jsonl", G.dir);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		dup2(in[0], 0);
+		dup2(out[1], 1);
+		execl("/usr/bin/python3", "python3", GATEWAY_PY, "--sandbox-id", SANDBOX,
+		      "--events", G.events, (char *)NULL);
+		_exit(127);
+	}
+	close(in[0]);
+	close(out[1]);
+	G.pid = pid;
+	G.in = in[1];
+	G.out = out[0];
+	char line[256];
+	read_line(G.out, line, sizeof(line));
+	const char *e = strstr(line, "\"endpoint\": \"");
+	ck_assert_msg(e != NULL, "no endpoint in '%s'", line);
+	e += strlen("\"endpoint\": \"");
+	size_t n = strcspn(e, "\"");
+	ck_assert_uint_lt(n, sizeof(G.endpoint));
+	memcpy(G.endpoint, e, n);
+	G.endpoint[n] = '\0';
+}
+
+static void gw_stop(void)
+{
+	close(G.in);
+	close(G.out);
+	kill(G.pid, SIGKILL);
+	waitpid(G.pid, NULL, 0);
+	unlink(G.events);
+	rmdir(G.dir);
+}
+
+/* One command line; the answer must say ok. */
+static void gw_cmd(const char *json)
+{
+	size_t n = strlen(json);
+	ck_assert_int_eq(write(G.in, json, n), (ssize_t)n);
+	ck_assert_int_eq(write(G.in, "\n", 1), 1);
+	char ans[512];
+	read_line(G.out, ans, sizeof(ans));
+	ck_assert_msg(strstr(ans, "\"ok\": true"), "gateway refused %s: %s", json, ans);
+}
+
+static bool events_have(const char *needle)
+{
+	FILE *f = fopen(G.events, "re");
+	if (!f)
+		return false;
+	char line[16384];
+	bool found = false;
+	while (!found && fgets(line, sizeof(line), f))
+		found = strstr(line, needle) != NULL;
+	fclose(f);
+	return found;
+}
+
+/* ------------------------------------------------------------------ the supervisor side */
+
+static const char *bearer(void *data)
+{
+	(void)data;
+	return TOKEN;
+}
+
+static struct gw_client client;
+
+/* Log records seen through the sink: their event names, in order. */
+static char seen[64][48];
+static int n_seen;
+
+static void record(const struct sv_log_record *rec, void *data)
+{
+	(void)data;
+	if (n_seen < 64)
+		snprintf(seen[n_seen++], sizeof(seen[0]), "%s", rec->event);
+}
+
+static bool saw(const char *event)
+{
+	for (int i = 0; i < n_seen; i++)
+		if (strcmp(seen[i], event) == 0)
+			return true;
+	return false;
+}
+
+static void setup(void)
+{
+	sv_log_setup(SV_LOG_ERROR, SV_LOG_TEXT);
+	n_seen = 0;
+	gw_start();
+	client = (struct gw_client){G.endpoint, SANDBOX, bearer, NULL};
+	setenv(GW_POLICY_POLL_ENV, "1", 1);
+}
+
+static void teardown(void)
+{
+	sv_log_set_sink(NULL, NULL, SV_LOG_INFO);
+	gw_stop();
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+struct waiter {
+	bool (*cond)(const char *);
+	const char *arg;
+	uint64_t deadline;
+	bool timed_out;
+};
+
+static void tick(struct sv_loop *loop, struct sv_timer *t)
+{
+	struct waiter *w = t->data;
+	if (w->cond(w->arg)) {
+		sv_loop_quit(loop);
+	} else if (now_ms() > w->deadline) {
+		w->timed_out = true;
+		sv_loop_quit(loop);
+	}
+}
+
+/* Run @loop until @cond(@arg) or @ms pass. */
+static bool run_until(struct sv_loop *loop, bool (*cond)(const char *), const char *arg,
+		      unsigned ms)
+{
+	struct waiter w = {.cond = cond, .arg = arg, .deadline = now_ms() + ms};
+	struct sv_timer t;
+	ck_assert_int_eq(sv_timer_init(loop, &t, tick, &w), 0);
+	ck_assert_int_eq(sv_timer_arm(&t, 20, 20), 0);
+	loop->stop = false;
+	ck_assert_int_eq(sv_loop_run(loop), 0);
+	sv_timer_close(loop, &t);
+	return !w.timed_out;
+}
+
+static int listen_fd(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(listen(fd, 4), 0);
+	return fd;
+}
+
+#define POLICY_A                                                                       \
+	"{\"filesystem\": {\"read_only\": [\"/usr\"]}, \"network_policies\": {\"a\": " \
+	"{\"endpoints\": [{\"host\": \"a.example\", \"port\": 443}]}}}"
+#define POLICY_AB                                                                              \
+	"{\"filesystem\": {\"read_only\": [\"/usr\"]}, \"network_policies\": {\"a\": "         \
+	"{\"endpoints\": [{\"host\": \"a.example\", \"port\": 443}]}, \"b\": {\"endpoints\": " \
+	"[{\"host\": \"b.example\", \"port\": 443}]}}}"
+#define POLICY_BAD "{\"filesystem\": {\"read_only\": [\"usr\"]}}"
+
+/* ------------------------------------------------------------------ tests */
+
+START_TEST(valid_policy_is_loaded_reported_and_a_change_reaches_the_proxy)
+{
+	gw_cmd("{\"cmd\": \"set_policy\", \"policy\": " POLICY_A "}");
+	struct pol_policy p;
+	struct gw_policy_src *src = NULL;
+	struct sv_err err = {0};
+	ck_assert_msg(gw_config_fetch(&client, &p, &src, &err) == 0, "%s", err.msg);
+	ck_assert_uint_eq(p.read_only.n, 1);
+	ck_assert_str_eq(p.read_only.v[0], "/usr");
+	ck_assert_uint_eq(p.n_rules, 1);
+	ck_assert(events_have("\"authorization\": \"Bearer " TOKEN "\""));
+
+	struct sv_loop loop;
+	ck_assert_int_eq(sv_loop_init(&loop, &err), 0);
+	int fd = listen_fd();
+	struct px_server *px = NULL;
+	ck_assert_int_eq(px_server_new(&loop, fd, &p, &px, &err), 0);
+	sv_log_set_sink(record, NULL, SV_LOG_INFO);
+	ck_assert_int_eq(gw_policy_poll_start(src, &loop, px, &err), 0);
+	ck_assert_msg(run_until(&loop, events_have,
+				"\"version\": 1, \"status\": \"POLICY_STATUS_LOADED\"", 5000),
+		      "no LOADED for the startup policy");
+	gw_cmd("{\"cmd\": \"set_policy\", \"policy\": " POLICY_AB "}");
+	ck_assert_msg(run_until(&loop, events_have,
+				"\"version\": 2, \"status\": \"POLICY_STATUS_LOADED\"", 5000),
+		      "no LOADED for the second generation");
+	ck_assert(saw("gateway_policy_reloaded"));
+	ck_assert(saw("policy_set")); /* the proxy took the new rules */
+	ck_assert(!saw("policy_static_change_deferred"));
+	gw_policy_src_free(src);
+	px_server_free(px);
+	close(fd);
+	sv_loop_close(&loop);
+	pol_free(&p);
+}
+END_TEST
+
+START_TEST(invalid_policy_gives_the_default_failed_then_quarantine_then_retained)
+{
+	gw_cmd("{\"cmd\": \"set_policy\", \"policy\": " POLICY_BAD "}");
+	struct pol_policy p, def;
+	struct gw_policy_src *src = NULL;
+	struct sv_err err = {0};
+	ck_assert_msg(gw_config_fetch(&client, &p, &src, &err) == 0, "%s", err.msg);
+	ck_assert_int_eq(pol_set_default(&def, &err), 0);
+	ck_assert_uint_eq(p.read_only.n, def.read_only.n); /* the restrictive default */
+	ck_assert_uint_eq(p.n_rules, 0);
+	pol_free(&def);
+
+	struct sv_loop loop;
+	ck_assert_int_eq(sv_loop_init(&loop, &err), 0);
+	int fd = listen_fd();
+	struct px_server *px = NULL;
+	ck_assert_int_eq(px_server_new(&loop, fd, &p, &px, &err), 0);
+	sv_log_set_sink(record, NULL, SV_LOG_INFO);
+	ck_assert_int_eq(gw_policy_poll_start(src, &loop, px, &err), 0);
+	ck_assert_msg(
+	    run_until(&loop, events_have, "filesystem.read_only[0]: path must be absolute", 5000),
+	    "no FAILED status naming the field");
+	ck_assert(events_have("\"version\": 1, \"status\": \"POLICY_STATUS_FAILED\""));
+	/* Valid: loaded, and the filesystem change is only for the next start. */
+	gw_cmd("{\"cmd\": \"set_policy\", \"policy\": " POLICY_A "}");
+	ck_assert(run_until(&loop, events_have,
+			    "\"version\": 2, \"status\": \"POLICY_STATUS_LOADED\"", 5000));
+	ck_assert(saw("policy_static_change_deferred"));
+	/* Invalid again, fail_closed by default: quarantine. */
+	gw_cmd("{\"cmd\": \"set_policy\", \"policy\": " POLICY_BAD "}");
+	ck_assert(run_until(&loop, events_have,
+			    "\"version\": 3, \"status\": \"POLICY_STATUS_FAILED\"", 5000));
+	ck_assert(saw("gateway_policy_quarantine"));
+	/* retain_last_valid: no second quarantine. */
+	n_seen = 0;
+	gw_cmd("{\"cmd\": \"set_policy\", \"policy\": " POLICY_A "}");
+	ck_assert(run_until(&loop, events_have,
+			    "\"version\": 4, \"status\": \"POLICY_STATUS_LOADED\"", 5000));
+	gw_cmd("{\"cmd\": \"set_policy\", \"failure_mode\": \"retain_last_valid\", \"policy\": "
+	       "{\"filesystem\": {\"read_only\": [\"/usr\", \"lib\"]}}}");
+	ck_assert(run_until(&loop, events_have,
+			    "\"version\": 5, \"status\": \"POLICY_STATUS_FAILED\"", 5000));
+	ck_assert(saw("gateway_policy_invalid"));
+	ck_assert(!saw("gateway_policy_quarantine"));
+	gw_policy_src_free(src);
+	px_server_free(px);
+	close(fd);
+	sv_loop_close(&loop);
+	pol_free(&p);
+}
+END_TEST
+
+START_TEST(non_transient_status_fails_the_fetch_at_once)
+{
+	gw_cmd("{\"cmd\": \"set\", \"name\": \"unauthenticated\", \"value\": "
+	       "[\"GetSandboxConfig\"]}");
+	struct pol_policy p;
+	struct gw_policy_src *src = NULL;
+	struct sv_err err = {0};
+	uint64_t t0 = now_ms();
+	ck_assert_int_lt(gw_config_fetch(&client, &p, &src, &err), 0);
+	ck_assert_msg(strstr(err.msg, "after 1 attempt: UNAUTHENTICATED"), "%s", err.msg);
+	ck_assert_uint_lt(now_ms() - t0, 5000); /* no retry sleeps */
+	ck_assert_ptr_null(src);
+}
+END_TEST
+
+START_TEST(provider_environment_is_added_without_replacing_identity)
+{
+	gw_cmd("{\"cmd\": \"set\", \"name\": \"provider_env\", \"value\": {\"API_KEY\": \"k-1\", "
+	       "\"HOME\": \"/evil\", \"1BAD\": \"x\", \"OPENSHELL_TLS_KEY\": \"/k\"}}");
+	char *base[] = {"PATH=/bin", NULL};
+	struct sv_env env;
+	ck_assert_int_eq(sv_env_from(&env, base), 0);
+	ck_assert_int_eq(sv_env_set(&env, "HOME", "/sandbox"), 0);
+	ck_assert_int_eq(gw_provider_env(&client, &env), 1);
+	ck_assert_str_eq(sv_env_get(&env, "API_KEY"), "k-1");
+	ck_assert_str_eq(sv_env_get(&env, "HOME"), "/sandbox");
+	ck_assert_ptr_null(sv_env_get(&env, "1BAD"));
+	ck_assert_ptr_null(sv_env_get(&env, "OPENSHELL_TLS_KEY"));
+	ck_assert(events_have("\"supports_static_credential_bindings\": true"));
+	sv_env_free(&env);
+}
+END_TEST
+
+START_TEST(log_lines_are_pushed_in_batches)
+{
+	struct sv_err err = {0};
+	ck_assert_int_eq(gw_logs_install(&client, &err), 0);
+	for (int i = 0; i < 120; i++)
+		sv_info("unit", "unit_line", "line %d", i);
+	struct sv_loop loop;
+	ck_assert_int_eq(sv_loop_init(&loop, &err), 0);
+	ck_assert_int_eq(gw_logs_attach(&loop, &err), 0);
+	ck_assert_msg(run_until(&loop, events_have, "\"message\": \"line 119\"", 5000),
+		      "the last line never arrived");
+	ck_assert(events_have("\"level\": \"INFO\", \"target\": \"unit\""));
+	ck_assert(events_have("\"source\": \"sandbox\", \"fields\": {\"event\": \"unit_line\"}"));
+	struct gw_logs_stats s;
+	gw_logs_stats(&s);
+	ck_assert_uint_eq(s.queued, 0);
+	gw_logs_detach();
+	sv_loop_close(&loop);
+}
+END_TEST
+
+START_TEST(log_push_unauthenticated_turns_it_off)
+{
+	gw_cmd(
+	    "{\"cmd\": \"set\", \"name\": \"unauthenticated\", \"value\": [\"PushSandboxLogs\"]}");
+	struct sv_err err = {0};
+	ck_assert_int_eq(gw_logs_install(&client, &err), 0);
+	sv_info("unit", "unit_line", "refused");
+	struct sv_loop loop;
+	ck_assert_int_eq(sv_loop_init(&loop, &err), 0);
+	ck_assert_int_eq(gw_logs_attach(&loop, &err), 0);
+	struct gw_logs_stats s = {0};
+	for (int i = 0; i < 100 && !s.disabled; i++) {
+		run_until(&loop, events_have, "\"rpc\": \"never\"", 50); /* 50 ms of loop */
+		gw_logs_stats(&s);
+	}
+	ck_assert(s.disabled);
+	sv_info("unit", "unit_line", "after");
+	gw_logs_stats(&s);
+	ck_assert_uint_eq(s.queued, 0);
+	gw_logs_detach();
+	sv_loop_close(&loop);
+}
+END_TEST
+
+static Suite *gw_config_suite(void)
+{
+	Suite *s = suite_create("gw_config");
+	TCase *tc = tcase_create("gateway");
+	tcase_set_timeout(tc, 60);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, valid_policy_is_loaded_reported_and_a_change_reaches_the_proxy);
+	tcase_add_test(tc, invalid_policy_gives_the_default_failed_then_quarantine_then_retained);
+	tcase_add_test(tc, non_transient_status_fails_the_fetch_at_once);
+	tcase_add_test(tc, provider_environment_is_added_without_replacing_identity);
+	tcase_add_test(tc, log_lines_are_pushed_in_batches);
+	tcase_add_test(tc, log_push_unauthenticated_turns_it_off);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(gw_config_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
