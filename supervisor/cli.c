@@ -61,7 +61,7 @@ static const struct opt opts[] = {
 	{OPT_POLICY_RULES, "--policy-rules", 0, true, "OPENSHELL_POLICY_RULES", true},
 	{OPT_POLICY_DATA, "--policy-data", 0, true, "OPENSHELL_POLICY_DATA", true},
 	{OPT_LOG_LEVEL, "--log-level", 0, true, "OPENSHELL_LOG_LEVEL", false},
-	{OPT_SSH_SOCKET, "--ssh-socket-path", 0, true, "OPENSHELL_SSH_SOCKET_PATH", true},
+	{OPT_SSH_SOCKET, "--ssh-socket-path", 0, true, "OPENSHELL_SSH_SOCKET_PATH", false},
 	{OPT_INFERENCE_ROUTES, "--inference-routes", 0, true, "OPENSHELL_INFERENCE_ROUTES", true},
 	{OPT_HEALTH_CHECK, "--health-check", 0, false, NULL, true},
 	{OPT_HEALTH_PORT, "--health-port", 0, true, NULL, true},
@@ -368,12 +368,14 @@ void sv_cli_usage(int fd)
 		"      --policy FILE        sandbox policy (INI) [env OPENSHELL_POLICY_FILE;\n"
 		"                           default /etc/openshell/policy.ini when present]\n"
 		"      --self-test [--json] report what isolation this kernel and container allow\n"
+		"      --ssh-socket-path P  serve SSH on unix socket P (@name: abstract; env\n"
+		"                           OPENSHELL_SSH_SOCKET_PATH)\n"
 		"  -V, --version            print the version and exit\n"
 		"  -h, --help               print this help and exit\n"
 		"\n"
 		"OpenShell options accepted for compatibility (warned about while their feature is\n"
 		"not in this build): --sandbox-id, --sandbox, --openshell-endpoint, --policy-rules,\n"
-		"--policy-data, --ssh-socket-path, --inference-routes, --health-check, --health-port,\n"
+		"--policy-data, --inference-routes, --health-check, --health-port,\n"
 		"--mode, --proxy-uid, --proxy-gid, --sidecar-state-dir, --sidecar-tls-dir,\n"
 		"--upstream-proxy, --upstream-no-proxy, --upstream-proxy-auth-file,\n"
 		"--upstream-proxy-auth-allow-insecure, --upstream-proxy-connect-by-hostname.\n"

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "netns/netns.h"
+#include "session/session.h"
 #include "cli.h"
 #include "copyself.h"
 #include "env.h"
@@ -91,12 +92,29 @@ struct services {
 	const struct sv_sandbox *sb;
 	int listen_fd;
 	struct px_server *proxy;
+	int ssh_fd; /* -1: no SSH server (--ssh-socket-path / OPENSHELL_SSH_SOCKET_PATH unset) */
+	struct sshd_opts ssh_opts;
+	const struct sv_env *env; /* the main process's, final by the time the loop runs */
+	struct sshd_server *sshd;
 };
 
 static int services_attach(void *ctx, struct sv_loop *loop, struct sv_err *err)
 {
 	struct services *s = ctx;
-	return px_server_new(loop, s->listen_fd, &s->sb->policy, &s->proxy, err);
+	int r = px_server_new(loop, s->listen_fd, &s->sb->policy, &s->proxy, err);
+	if (r == 0 && s->ssh_fd >= 0) {
+		int fd = s->ssh_fd;
+		s->ssh_fd = -1; /* consumed */
+		s->ssh_opts.envp = s->env->vars;
+		r = sshd_server_new(loop, fd, &s->ssh_opts, &s->sshd, err);
+	}
+	return r;
+}
+
+static bool services_child_reaped(void *ctx, const siginfo_t *si)
+{
+	struct services *s = ctx;
+	return sshd_server_child_exited(s->sshd, si);
 }
 
 static void services_main_started(void *ctx, pid_t pid)
@@ -111,6 +129,28 @@ static void services_detach(void *ctx)
 	struct services *s = ctx;
 	px_server_free(s->proxy);
 	s->proxy = NULL;
+	sshd_server_free(s->sshd);
+	s->sshd = NULL;
+}
+
+/* The SSH server's socket (contract §9): bound during setup, so it listens before the gateway
+ * session's hello (§2 step 21); served once the loop runs. Its children share the main process's
+ * isolation and environment. Returns 0 (also when OPENSHELL_SSH_SOCKET_PATH is unset) or -errno. */
+static int ssh_setup(struct services *s, const char *path, const struct sv_env *env,
+		     const char *workdir, struct sv_err *err)
+{
+	s->ssh_fd = -1;
+	if (!path || !*path)
+		return 0;
+	int fd = sshd_listen(path, err);
+	if (fd < 0)
+		return fd;
+	s->ssh_fd = fd;
+	s->env = env;
+	s->ssh_opts = (struct sshd_opts){.sandbox = s->sb, .workdir = workdir};
+	sv_log_kv(SV_LOG_INFO, COMP, "ssh_listening", "ssh server listening",
+		  SV_KVS({"socket", path}));
+	return 0;
 }
 
 /* The proxy listens inside the agent's namespace before the agent exists (contract §2). */
@@ -180,7 +220,18 @@ static int run_sandbox(const struct sv_cli *cli)
 		return SV_EXIT_SETUP;
 	}
 
-	struct services services = {.sb = sb, .listen_fd = proxy_listen(sb, &env, &err)};
+	struct services services = {.sb = sb, .listen_fd = proxy_listen(sb, &env, &err),
+				    .ssh_fd = -1};
+	if (services.listen_fd >= 0 &&
+	    ssh_setup(&services, cli->ssh_socket_path, &env, workdir, &err) < 0) {
+		sv_error(COMP, "ssh_listen_failed", "ssh server: %s", err.msg);
+		close(services.listen_fd);
+		sv_env_free(&env);
+		sv_sandbox_free(sb);
+		free(sb);
+		sv_spec_free(&spec);
+		return SV_EXIT_SETUP;
+	}
 	if (services.listen_fd < 0) {
 		sv_error(COMP, "proxy_listen_failed", "egress proxy: %s", err.msg);
 		sv_env_free(&env);
@@ -220,6 +271,7 @@ static int run_sandbox(const struct sv_cli *cli)
 		.attach = services_attach,
 		.main_started = services_main_started,
 		.detach = services_detach,
+		.child_reaped = services_child_reaped,
 		.services_ctx = &services,
 	};
 	int code = sv_run_main(&opts, &err);
@@ -229,6 +281,8 @@ static int run_sandbox(const struct sv_cli *cli)
 		code = SV_EXIT_SETUP;
 	}
 	close(services.listen_fd);
+	if (services.ssh_fd >= 0)
+		close(services.ssh_fd);
 	sv_env_free(&env);
 	sv_sandbox_free(sb);
 	free(sb);

@@ -237,6 +237,13 @@ static void main_exited(struct run *r, const siginfo_t *si)
 	sv_loop_del(&r->loop, &r->pidw);
 }
 
+/* Child ownership hook (run.h): a service's own children get their statuses. */
+static bool child_claimed(struct run *r, const siginfo_t *si)
+{
+	const struct sv_run_opts *o = r->opts;
+	return o->child_reaped && o->child_reaped(o->services_ctx, si);
+}
+
 static void reap(struct run *r)
 {
 	bool main_was_alive = r->main_alive;
@@ -252,7 +259,7 @@ static void reap(struct run *r)
 			break;
 		if (si.si_pid == r->main.pid && r->main_alive)
 			main_exited(r, &si);
-		else
+		else if (!child_claimed(r, &si))
 			sv_debug(COMP, "orphan_reaped", "reaped pid %d", (int)si.si_pid);
 	}
 	siginfo_t si;

@@ -7,6 +7,8 @@
 #ifndef SV_RUN_H
 #define SV_RUN_H
 
+#include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <sys/types.h>
@@ -38,6 +40,10 @@ struct sv_run_opts {
 	void (*main_started)(void *ctx, pid_t pid);
 	void (*detach)(void *ctx);
 	void *services_ctx;
+	/* Child ownership (the SSH server's session processes): every reaped child other than the
+	 * main process is offered here first (with services_ctx); return true to claim its status.
+	 * Optional. */
+	bool (*child_reaped)(void *ctx, const siginfo_t *si);
 };
 
 /* Returns the supervisor's exit status (the main process's code, 128+signal, or 124), or
