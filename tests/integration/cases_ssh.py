@@ -24,7 +24,8 @@ from suite import CTX, start, test
 SOCK_INSIDE = "/run/openshell/ssh.sock"
 BRIDGE = r"""import os, socket, sys, threading
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-s.connect(sys.argv[1])
+a = sys.argv[1]
+s.connect("\0" + a[1:] if a.startswith("@") else a)
 def up():
     while True:
         d = os.read(0, 65536)
@@ -53,8 +54,8 @@ def bridge_path():
     return path
 
 
-def ssh_argv(sock_host, *args, tty=False):
-    argv = [h.host_tool("ssh"), "-F", "/dev/null",
+def ssh_argv(sock_host, *args, tty=False, opts=()):
+    argv = [h.host_tool("ssh"), "-F", "/dev/null"] + list(opts) + [
             "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
             "-o", "LogLevel=ERROR", "-o", "BatchMode=yes",
             "-o", "ProxyCommand=/usr/bin/python3 %s %s" % (bridge_path(), sock_host)]
@@ -62,9 +63,9 @@ def ssh_argv(sock_host, *args, tty=False):
     return argv + ["sandbox@openshell"] + list(args)
 
 
-def ssh(sock_host, *args, stdin=b"", timeout=30):
+def ssh(sock_host, *args, stdin=b"", timeout=30, opts=()):
     """Run the OpenSSH client once: (rc, stdout bytes, stderr bytes)."""
-    p = subprocess.run(ssh_argv(sock_host, *args), input=stdin, capture_output=True,
+    p = subprocess.run(ssh_argv(sock_host, *args, opts=opts), input=stdin, capture_output=True,
                        timeout=timeout)
     return p.returncode, p.stdout, p.stderr
 
@@ -72,12 +73,12 @@ def ssh(sock_host, *args, stdin=b"", timeout=30):
 class Sandbox:
     """A supervisor as PID 1 with the SSH socket, its main process sleeping."""
 
-    def __init__(self, main=("sleep", "120"), extra=(), env=None):
-        e = {"OPENSHELL_SSH_SOCKET_PATH": SOCK_INSIDE}
+    def __init__(self, main=("sleep", "120"), extra=(), env=None, sock=SOCK_INSIDE, stdin=None):
+        e = {"OPENSHELL_SSH_SOCKET_PATH": sock}
         e.update(env or {})
         self.run = start(["--workdir", "/sandbox"] + list(extra) + ["--"] + list(main),
-                         extra_env=e)
-        self.sock = CTX.path(SOCK_INSIDE)
+                         extra_env=e, stdin=stdin)
+        self.sock = sock if sock.startswith("@") else CTX.path(sock)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if self.listening():
@@ -92,7 +93,7 @@ class Sandbox:
         """The supervisor's socket accepts (a stale one left by an earlier run refuses)."""
         c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            c.connect(self.sock)
+            c.connect("\0" + self.sock[1:] if self.sock.startswith("@") else self.sock)
             return True
         except OSError:
             return False
@@ -212,4 +213,161 @@ def ssh_exec_killed_by_a_signal_gets_exit_signal_like_openssh():
         # OpenSSH's client exits 255 on exit-signal (as with OpenSSH's sshd).
         check(rc == 255 and out == b"before\n", "rc %d out %r err %r" % (rc, out, err))
     finally:
+        sb.close()
+
+
+@test()
+def ssh_abstract_socket_and_publickey_auth_work():
+    needs_ssh()
+    name = "@openshell-test-ssh-%d" % os.getpid()
+    sb = Sandbox(sock=name)
+    try:
+        key = os.path.join(CTX.tmpdir, "id_ed25519")
+        if not os.path.exists(key):
+            subprocess.run([h.host_tool("ssh-keygen"), "-q", "-t", "ed25519", "-N", "", "-f", key],
+                           check=True, timeout=30)
+        rc, out, err = sb.ssh("echo", "pk", opts=["-o", "PreferredAuthentications=publickey",
+                                                  "-o", "IdentitiesOnly=yes", "-i", key])
+        check(rc == 0 and out == b"pk\n", "publickey auth: rc %d %r %r" % (rc, out, err))
+        check(not os.path.exists(CTX.path(name)), "an abstract name made a file")
+    finally:
+        sb.close()
+
+
+@test()
+def ssh_env_requests_are_accepted_and_ignored():
+    needs_ssh()
+    sb = Sandbox()
+    try:
+        rc, out, err = sb.ssh("echo ${FOO-unset}", opts=["-o", "SetEnv=FOO=bar"])
+        check(rc == 0 and out == b"unset\n", "env request: rc %d %r %r" % (rc, out, err))
+    finally:
+        sb.close()
+
+
+def pty_ssh(sb, cols=80, rows=24):
+    """OpenSSH's client on a PTY of ours (as a terminal user runs it): (pid, master fd)."""
+    import fcntl
+    import struct
+    import termios
+    pid, fd = pty.fork()
+    if pid == 0:
+        try:
+            os.execv(h.host_tool("ssh"), ssh_argv(sb.sock, tty=True))
+        finally:
+            os._exit(127)
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+    return pid, fd
+
+
+def pty_read_until(fd, needle, timeout=15):
+    buf = b""
+    deadline = time.monotonic() + timeout
+    while needle not in buf and time.monotonic() < deadline:
+        r, _, _ = select.select([fd], [], [], 0.2)
+        if r:
+            try:
+                d = os.read(fd, 65536)
+            except OSError:
+                break
+            if not d:
+                break
+            buf += d
+    return buf
+
+
+@test()
+def ssh_pty_shell_takes_input_and_follows_window_changes():
+    needs_ssh()
+    import fcntl
+    import struct
+    import termios
+    sb = Sandbox()
+    pid = None
+    try:
+        pid, fd = pty_ssh(sb, cols=100, rows=30)
+        os.write(fd, b"echo TTY=$(tty) T=$TERM; stty size\n")
+        out = pty_read_until(fd, b"30 100")
+        check(b"30 100" in out and b"TTY=/dev/pts/" in out, "first size/tty: %r" % out[-400:])
+        # The client's terminal changes size: ssh sends window-change.
+        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 132, 0, 0))
+        time.sleep(0.3)
+        os.write(fd, b"stty size\n")
+        out = pty_read_until(fd, b"50 132")
+        check(b"50 132" in out, "window-change not applied: %r" % out[-400:])
+        os.write(fd, b"exit 3\n")
+        deadline = time.monotonic() + 15
+        status = None
+        while time.monotonic() < deadline:
+            pty_read_until(fd, b"\x00never", 0.2)
+            wpid, st = os.waitpid(pid, os.WNOHANG)
+            if wpid:
+                status = st
+                break
+        check(status is not None and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 3,
+              "shell exit status not passed on: %r" % status)
+        pid = None
+    finally:
+        if pid:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        sb.close()
+
+
+@test()
+def ssh_client_that_stops_reading_stalls_neither_other_sessions_nor_the_main_process():
+    needs_ssh()
+    sb = Sandbox(main=("sh", "-c", "i=0; while :; do i=$((i+1)); echo tick$i; sleep 0.1; done"))
+    stalled = None
+    try:
+        # A client whose stdout nobody reads: its window fills, the server must not block.
+        stalled = subprocess.Popen(ssh_argv(sb.sock, "yes"), stdout=subprocess.PIPE,
+                                   stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+        time.sleep(3)
+        check(stalled.poll() is None, "the stalled client ended early")
+        t0 = time.monotonic()
+        rc, out, err = sb.ssh("echo", "alive", timeout=20)
+        took = time.monotonic() - t0
+        check(rc == 0 and out == b"alive\n", "second session failed: rc %d %r" % (rc, err))
+        check(took < 10, "second session took %.1fs" % took)
+        before = sb.run.out.data().count(b"tick")
+        time.sleep(1)
+        after = sb.run.out.data().count(b"tick")
+        check(after > before, "the main process's output stalled (%d -> %d)" % (before, after))
+    finally:
+        if stalled:
+            stalled.kill()
+            stalled.wait()
+        sb.close()
+
+
+@test()
+def ssh_connections_beyond_the_cap_are_refused_and_logged():
+    needs_ssh()
+    sb = Sandbox()
+    conns = []
+    try:
+        for _ in range(64):
+            c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            c.settimeout(10)
+            c.connect(sb.sock)
+            conns.append(c)
+        for c in conns:
+            check(c.recv(64).startswith(b"SSH-2.0-"), "no banner below the cap")
+        extra = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        extra.settimeout(10)
+        extra.connect(sb.sock)
+        check(extra.recv(64) == b"", "connection 65 was not refused")
+        extra.close()
+        check(sb.run.wait_stderr("too many ssh connections: refused", 5),
+              "refusal not logged: %r" % sb.run.err.data()[-600:])
+        for c in conns:
+            c.close()
+        conns = []
+        time.sleep(0.5)
+        rc, out, _ = sb.ssh("echo", "again")
+        check(rc == 0 and out == b"again\n", "server did not recover below the cap")
+    finally:
+        for c in conns:
+            c.close()
         sb.close()
