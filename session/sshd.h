@@ -83,6 +83,7 @@ struct sshd_chan {
 
 	/* TCP forward */
 	bool connecting;
+	bool fwd_ready; /* connected: the pump runs */
 };
 
 struct sshd_conn {

@@ -298,7 +298,7 @@ static void maybe_finish(struct sshd_chan *ch)
 	if (ch->finished || ch->dead)
 		return;
 	if (ch->kind == SSHD_CHAN_TCPIP) {
-		if (!ch->out_open && !ch->in_open) {
+		if (ch->fwd_ready && !ch->out_open && !ch->in_open) {
 			ch->finished = true;
 			(void)ssh_channel_close(ch->ch);
 		}

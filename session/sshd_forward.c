@@ -114,6 +114,7 @@ static void fwd_established(struct sshd_chan *ch, int fd)
 		fwd_failed(ch, strerror(errno));
 		return;
 	}
+	ch->fwd_ready = true;
 	if (sshd_chan_attach_fds(ch, fd, -1, in) < 0) {
 		fwd_failed(ch, "epoll");
 		return;

@@ -371,3 +371,100 @@ def ssh_connections_beyond_the_cap_are_refused_and_logged():
         for c in conns:
             c.close()
         sb.close()
+
+
+ECHO_SERVER = ("import socket, sys, threading\n"
+               "s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)\n"
+               "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+               "s.bind(('127.0.0.1', int(sys.argv[1])))\n"
+               "s.listen(8)\n"
+               "print('up', flush=True)\n"
+               "def serve(c):\n"
+               "    while True:\n"
+               "        d = c.recv(65536)\n"
+               "        if not d:\n"
+               "            break\n"
+               "        c.sendall(d)\n"
+               "    c.close()\n"
+               "while True:\n"
+               "    c, _ = s.accept()\n"
+               "    threading.Thread(target=serve, args=(c,), daemon=True).start()\n")
+
+
+def start_echo_in_agent_netns(sb, port):
+    """An echo service on 127.0.0.1:port inside the agent's network namespace (the sandbox's
+    loopback, which the host's loopback is not)."""
+    pid = h.wait_for_child(sb.run.host_pid())
+    p = subprocess.Popen([h.host_tool("nsenter"), "--net=/proc/%d/ns/net" % pid,
+                          "/usr/bin/python3", "-c", ECHO_SERVER, str(port)],
+                         stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    if p.stdout.readline().strip() != b"up":
+        p.kill()
+        p.wait()
+        raise h.Fail("echo service did not start in the agent's namespace")
+    return p
+
+
+@test()
+def ssh_direct_tcpip_reaches_a_service_on_the_sandbox_loopback():
+    needs_ssh()
+    sb = Sandbox()
+    echo = None
+    fwd = None
+    try:
+        echo = start_echo_in_agent_netns(sb, 7007)
+        data = os.urandom(512 * 1024)
+        # ssh -W opens a direct-tcpip channel, as -L does for each connection.
+        rc, out, err = sb.ssh(opts=["-W", "127.0.0.1:7007"], stdin=data, timeout=30)
+        check(rc == 0 and out == data, "-W 127.0.0.1: rc %d, %d of %d bytes back, %r"
+              % (rc, len(out), len(data), err[-300:]))
+        rc, out, err = sb.ssh(opts=["-W", "localhost:7007"], stdin=b"hello")
+        check(rc == 0 and out == b"hello", "-W localhost: rc %d %r %r" % (rc, out, err))
+        # ssh -L: a local port on the host forwarded into the sandbox.
+        lport = 20000 + os.getpid() % 20000
+        fwd = subprocess.Popen(ssh_argv(sb.sock, opts=["-N", "-o", "ExitOnForwardFailure=yes",
+                                                      "-L", "127.0.0.1:%d:127.0.0.1:7007" % lport]),
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)
+        got = None
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and got is None:
+            try:
+                c = socket.create_connection(("127.0.0.1", lport), timeout=5)
+            except OSError:
+                time.sleep(0.1)
+                continue
+            c.sendall(b"through -L")
+            c.shutdown(socket.SHUT_WR)
+            got = b""
+            while True:
+                d = c.recv(4096)
+                if not d:
+                    break
+                got += d
+            c.close()
+        check(got == b"through -L", "ssh -L round trip gave %r" % got)
+    finally:
+        for p in (fwd, echo):
+            if p:
+                p.kill()
+                p.wait()
+        sb.close()
+
+
+@test()
+def ssh_direct_tcpip_to_a_non_loopback_destination_is_refused():
+    needs_ssh()
+    sb = Sandbox()
+    try:
+        for dest in ("10.200.0.1:3128", "192.0.2.1:80", "example.com:443", "[::2]:22"):
+            rc, out, err = sb.ssh(opts=["-o", "LogLevel=INFO", "-W", dest], stdin=b"x")
+            check(rc != 0 and b"administratively prohibited" in err.lower(),
+                  "%s not refused as prohibited: rc %d %r" % (dest, rc, err))
+        check(sb.run.wait_stderr("ssh direct-tcpip refused", 5), "refusal not logged")
+        # Remote forwarding (tcpip-forward) is refused too.
+        rc, out, err = sb.ssh("true", opts=["-o", "ExitOnForwardFailure=yes",
+                                            "-R", "127.0.0.1:9999:127.0.0.1:22"])
+        check(rc != 0, "tcpip-forward was accepted: rc %d %r" % (rc, err))
+    finally:
+        sb.close()
