@@ -358,10 +358,9 @@ static int fs_open(struct sshd_sftp *s, const char *path, int flags, mode_t mode
 	return open(path, flags | O_CLOEXEC | O_NOCTTY, mode);
 }
 
-static int fs_do(struct sshd_sftp *s, int rc)
-{
-	return s->dry ? 0 : rc;
-}
+/* A call that changes the file system: in dry mode it is not made at all (a macro, so the call
+ * is never evaluated). */
+#define FS_DO(s, call) ((s)->dry ? 0 : (call))
 
 /* --- requests -------------------------------------------------------------------------------- */
 
@@ -553,25 +552,25 @@ static int apply_attrs(struct sshd_sftp *s, const char *path, int fd, const stru
 	if (a->flags & ATTR_SIZE) {
 		if ((uint64_t)a->size > (uint64_t)INT64_MAX)
 			return EINVAL;
-		int rc = fs_do(s, fd >= 0 ? ftruncate(fd, (off_t)a->size)
+		int rc = FS_DO(s, fd >= 0 ? ftruncate(fd, (off_t)a->size)
 					 : truncate(path, (off_t)a->size));
 		if (rc < 0)
 			return errno;
 	}
 	if (a->flags & ATTR_PERMISSIONS) {
-		int rc = fs_do(s, fd >= 0 ? fchmod(fd, (mode_t)(a->perm & 07777))
+		int rc = FS_DO(s, fd >= 0 ? fchmod(fd, (mode_t)(a->perm & 07777))
 					 : chmod(path, (mode_t)(a->perm & 07777)));
 		if (rc < 0)
 			return errno;
 	}
 	if (a->flags & ATTR_ACMODTIME) {
 		struct timespec ts[2] = {{.tv_sec = a->atime}, {.tv_sec = a->mtime}};
-		int rc = fs_do(s, fd >= 0 ? futimens(fd, ts) : utimensat(AT_FDCWD, path, ts, 0));
+		int rc = FS_DO(s, fd >= 0 ? futimens(fd, ts) : utimensat(AT_FDCWD, path, ts, 0));
 		if (rc < 0)
 			return errno;
 	}
 	if (a->flags & ATTR_UIDGID) {
-		int rc = fs_do(s, fd >= 0 ? fchown(fd, a->uid, a->gid)
+		int rc = FS_DO(s, fd >= 0 ? fchown(fd, a->uid, a->gid)
 					 : chown(path, a->uid, a->gid));
 		if (rc < 0)
 			return errno;
@@ -676,16 +675,16 @@ static void do_path_op(struct sshd_sftp *s, uint32_t id, struct rd *r, uint8_t t
 	int rc;
 	switch (type) {
 	case FXP_REMOVE:
-		rc = fs_do(s, unlink(path));
+		rc = FS_DO(s, unlink(path));
 		break;
 	case FXP_RMDIR:
-		rc = fs_do(s, rmdir(path));
+		rc = FS_DO(s, rmdir(path));
 		break;
 	default: /* FXP_MKDIR */
 		rd_attrs(r, &a);
 		if (r->bad)
 			return;
-		rc = fs_do(s, mkdir(path, (a.flags & ATTR_PERMISSIONS) ? (mode_t)(a.perm & 07777)
+		rc = FS_DO(s, mkdir(path, (a.flags & ATTR_PERMISSIONS) ? (mode_t)(a.perm & 07777)
 								       : 0777));
 		break;
 	}
@@ -699,17 +698,17 @@ static void do_rename(struct sshd_sftp *s, uint32_t id, struct rd *r, bool posix
 		return;
 	int rc;
 	if (posix) {
-		rc = fs_do(s, rename(from, to));
+		rc = FS_DO(s, rename(from, to));
 	} else {
 		/* SFTP v3: an existing target is an error. */
-		rc = fs_do(s, (int)syscall(SYS_renameat2, AT_FDCWD, from, AT_FDCWD, to, 1u));
+		rc = FS_DO(s, (int)syscall(SYS_renameat2, AT_FDCWD, from, AT_FDCWD, to, 1u));
 		if (rc < 0 && errno == EINVAL) {
 			struct stat st;
 			if (lstat(to, &st) == 0) {
 				errno = EEXIST;
 				rc = -1;
 			} else {
-				rc = fs_do(s, rename(from, to));
+				rc = FS_DO(s, rename(from, to));
 			}
 		}
 	}
@@ -722,7 +721,7 @@ static void do_symlink(struct sshd_sftp *s, uint32_t id, struct rd *r)
 	char target[PATH_MAX], link[PATH_MAX];
 	if (!rd_path(r, target, sizeof(target)) || !rd_path(r, link, sizeof(link)))
 		return;
-	int rc = fs_do(s, symlink(target, link));
+	int rc = FS_DO(s, symlink(target, link));
 	status_errno(s, id, rc < 0 ? errno : 0);
 }
 

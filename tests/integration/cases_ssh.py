@@ -468,3 +468,110 @@ def ssh_direct_tcpip_to_a_non_loopback_destination_is_refused():
         check(rc != 0, "tcpip-forward was accepted: rc %d %r" % (rc, err))
     finally:
         sb.close()
+
+
+def client_opts(sock_host):
+    return ["-F", "/dev/null", "-o", "StrictHostKeyChecking=no",
+            "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "BatchMode=yes",
+            "-o", "ProxyCommand=/usr/bin/python3 %s %s" % (bridge_path(), sock_host)]
+
+
+def sftp_batch(sb, commands, timeout=60):
+    p = subprocess.run([h.host_tool("sftp")] + client_opts(sb.sock) + ["-b", "-",
+                                                                        "sandbox@openshell"],
+                       input=commands.encode(), capture_output=True, timeout=timeout)
+    return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
+
+
+@test()
+def ssh_sftp_put_get_list_mkdir_rename_symlink_remove_as_the_agent():
+    needs_ssh()
+    sb = Sandbox()
+    try:
+        src = os.path.join(CTX.tmpdir, "sftp-src.bin")
+        back = os.path.join(CTX.tmpdir, "sftp-back.bin")
+        data = os.urandom(5 * 1024 * 1024 + 123)
+        with open(src, "wb") as f:
+            f.write(data)
+        if os.path.exists(back):
+            os.unlink(back)
+        shutil.rmtree(CTX.path("/sandbox/up"), ignore_errors=True)
+        rc, out, err = sftp_batch(sb, "mkdir /sandbox/up\n"
+                                      "put %s /sandbox/up/a.bin\n"
+                                      "rename /sandbox/up/a.bin /sandbox/up/b.bin\n"
+                                      "symlink /sandbox/up/b.bin /sandbox/up/link\n"
+                                      "ls -l /sandbox/up\n"
+                                      "get /sandbox/up/link %s\n"
+                                      "put %s /sandbox/up/gone\n"
+                                      "rm /sandbox/up/gone\n" % (src, back, src))
+        check(rc == 0, "sftp batch failed: rc %d\n%s\n%s" % (rc, out, err))
+        host = CTX.path("/sandbox/up/b.bin")
+        with open(host, "rb") as f:
+            check(f.read() == data, "uploaded file differs")
+        with open(back, "rb") as f:
+            check(f.read() == data, "downloaded file differs")
+        st = os.stat(host)
+        check(st.st_uid == 1000 and st.st_gid == 1000,
+              "uploaded file owned by %d:%d, not the agent" % (st.st_uid, st.st_gid))
+        check(os.stat(CTX.path("/sandbox/up")).st_uid == 1000, "directory not the agent's")
+        check(os.readlink(CTX.path("/sandbox/up/link")) == "/sandbox/up/b.bin", "symlink wrong")
+        check(not os.path.exists(CTX.path("/sandbox/up/gone")), "rm did not remove")
+        check("b.bin" in out and "link" in out and "-rw-" in out, "listing: %r" % out)
+        # Errors come back as SFTP status codes the client names.
+        rc, out, err = sftp_batch(sb, "get /sandbox/up/absent %s\n" % back)
+        check(rc != 0 and "not found" in err, "missing file: rc %d %r" % (rc, err))
+    finally:
+        sb.close()
+
+
+@test()
+def ssh_sftp_write_outside_the_policy_is_refused_and_writes_nothing():
+    needs_ssh()
+    sb = Sandbox()
+    try:
+        src = os.path.join(CTX.tmpdir, "sftp-small.txt")
+        with open(src, "w") as f:
+            f.write("x\n")
+        for target in ("/usr/sftp-escape", "/etc/sftp-escape"):
+            if os.path.exists(CTX.path(target)):
+                os.unlink(CTX.path(target))
+            rc, out, err = sftp_batch(sb, "put %s %s\n" % (src, target))
+            check(rc != 0 and "Permission denied" in err,
+                  "write to %s not refused: rc %d %r" % (target, rc, err))
+            check(not os.path.exists(CTX.path(target)), "%s was written" % target)
+        rc, out, err = sftp_batch(sb, "mkdir /etc/sftp-dir\n")
+        check(rc != 0 and not os.path.exists(CTX.path("/etc/sftp-dir")), "mkdir in /etc allowed")
+        rc, out, err = sftp_batch(sb, "get /root/.profile %s\n" % os.path.join(CTX.tmpdir, "x"))
+        check(rc != 0, "read of /root allowed: %r" % err)
+    finally:
+        sb.close()
+
+
+@test()
+def ssh_scp_copies_both_ways_without_an_sftp_server_in_the_image():
+    needs_ssh()
+    check(not os.path.exists(CTX.path("/usr/lib/openssh/sftp-server")), "image has sftp-server")
+    sb = Sandbox()
+    try:
+        src = os.path.join(CTX.tmpdir, "scp-src.bin")
+        back = os.path.join(CTX.tmpdir, "scp-back.bin")
+        data = os.urandom(2 * 1024 * 1024 + 7)
+        with open(src, "wb") as f:
+            f.write(data)
+        scp = [h.host_tool("scp")] + client_opts(sb.sock)
+        p = subprocess.run(scp + [src, "sandbox@openshell:/sandbox/scp.bin"], capture_output=True,
+                           timeout=60)
+        check(p.returncode == 0, "scp up: %r" % p.stderr)
+        with open(CTX.path("/sandbox/scp.bin"), "rb") as f:
+            check(f.read() == data, "scp up: contents differ")
+        p = subprocess.run(scp + ["sandbox@openshell:/sandbox/scp.bin", back],
+                           capture_output=True, timeout=60)
+        check(p.returncode == 0, "scp down: %r" % p.stderr)
+        with open(back, "rb") as f:
+            check(f.read() == data, "scp down: contents differ")
+        p = subprocess.run(scp + [src, "sandbox@openshell:/usr/bin/scp-escape"],
+                           capture_output=True, timeout=60)
+        check(p.returncode != 0 and not os.path.exists(CTX.path("/usr/bin/scp-escape")),
+              "scp outside the policy allowed")
+    finally:
+        sb.close()
