@@ -34,8 +34,8 @@
 #define SSHD_DRAIN_MS 2000
 /* Client input buffered per channel on its way to the child (beyond it libssh keeps the rest and
  * the client's window closes). */
-#define SSHD_INBUF (64 * 1024)
-#define SSHD_READ_CHUNK (32 * 1024)
+#define SSHD_INBUF ((size_t)64 * 1024)
+#define SSHD_READ_CHUNK ((size_t)32 * 1024)
 
 struct sshd_conn;
 

@@ -146,9 +146,9 @@ static void pull_input(struct sshd_chan *ch)
 	if (!ch->lib_pending || ch->in_len || ch->dead)
 		return;
 	ch->conn->in_dispatch = true;
-	int n = ssh_channel_read_nonblocking(ch->ch, ch->inbuf, SSHD_INBUF, 0);
+	int n = ssh_channel_read_nonblocking(ch->ch, ch->inbuf, (uint32_t)SSHD_INBUF, 0);
 	ch->conn->in_dispatch = false;
-	if (n < SSHD_INBUF)
+	if (n < (int)SSHD_INBUF)
 		ch->lib_pending = false;
 	if (n > 0) {
 		ch->in_len = (size_t)n;

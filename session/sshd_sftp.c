@@ -452,7 +452,7 @@ static void do_read(struct sshd_sftp *s, uint32_t id, struct rd *r)
 		return;
 	}
 	if (len > SSHD_SFTP_DATA_MAX)
-		len = SSHD_SFTP_DATA_MAX;
+		len = (uint32_t)SSHD_SFTP_DATA_MAX;
 	if (off > (uint64_t)INT64_MAX) {
 		status(s, id, FX_EOF, "End of file");
 		return;
@@ -546,31 +546,33 @@ static void do_fstat(struct sshd_sftp *s, uint32_t id, struct rd *r)
 	reply_stat(s, id, fstat(h->fd, &st), &st);
 }
 
-/* Apply @a to @path (fd < 0) or @fd. */
+/* Apply @a to @path, or to @fd when @path is NULL. */
 static int apply_attrs(struct sshd_sftp *s, const char *path, int fd, const struct attrs *a)
 {
+	if (path)
+		fd = -1;
 	if (a->flags & ATTR_SIZE) {
 		if ((uint64_t)a->size > (uint64_t)INT64_MAX)
 			return EINVAL;
-		int rc = FS_DO(s, fd >= 0 ? ftruncate(fd, (off_t)a->size)
+		int rc = FS_DO(s, !path ? ftruncate(fd, (off_t)a->size)
 					 : truncate(path, (off_t)a->size));
 		if (rc < 0)
 			return errno;
 	}
 	if (a->flags & ATTR_PERMISSIONS) {
-		int rc = FS_DO(s, fd >= 0 ? fchmod(fd, (mode_t)(a->perm & 07777))
+		int rc = FS_DO(s, !path ? fchmod(fd, (mode_t)(a->perm & 07777))
 					 : chmod(path, (mode_t)(a->perm & 07777)));
 		if (rc < 0)
 			return errno;
 	}
 	if (a->flags & ATTR_ACMODTIME) {
 		struct timespec ts[2] = {{.tv_sec = a->atime}, {.tv_sec = a->mtime}};
-		int rc = FS_DO(s, fd >= 0 ? futimens(fd, ts) : utimensat(AT_FDCWD, path, ts, 0));
+		int rc = FS_DO(s, !path ? futimens(fd, ts) : utimensat(AT_FDCWD, path, ts, 0));
 		if (rc < 0)
 			return errno;
 	}
 	if (a->flags & ATTR_UIDGID) {
-		int rc = FS_DO(s, fd >= 0 ? fchown(fd, a->uid, a->gid)
+		int rc = FS_DO(s, !path ? fchown(fd, a->uid, a->gid)
 					 : chown(path, a->uid, a->gid));
 		if (rc < 0)
 			return errno;
@@ -638,7 +640,7 @@ static void do_readdir(struct sshd_sftp *s, uint32_t id, struct rd *r)
 	size_t at = s->olen;
 	wr_u32(s, 0);
 	uint32_t count = 0;
-	while (h->dpos < h->dlen && count < 128 && s->olen < sizeof(s->out) - 2 * PATH_MAX - 512) {
+	while (h->dpos < h->dlen && count < 128 && s->olen < sizeof(s->out) - (size_t)2 * PATH_MAX - 512) {
 		struct linux_dirent64 *d = (struct linux_dirent64 *)(void *)(h->dbuf + h->dpos);
 		if (d->d_reclen == 0 || h->dpos + d->d_reclen > h->dlen)
 			break;

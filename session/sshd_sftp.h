@@ -10,8 +10,8 @@
 
 /* OpenSSH's sftp-server accepts packets up to 256 KiB (SFTP_MAX_MSG_LENGTH); reads are answered
  * with at most SSHD_SFTP_DATA_MAX bytes (the client asks for 32 KiB). */
-#define SSHD_SFTP_PACKET_MAX (256 * 1024)
-#define SSHD_SFTP_DATA_MAX (64 * 1024)
+#define SSHD_SFTP_PACKET_MAX ((size_t)256 * 1024)
+#define SSHD_SFTP_DATA_MAX ((size_t)64 * 1024)
 #define SSHD_SFTP_HANDLES 64
 
 struct sshd_sftp_handle {
