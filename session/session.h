@@ -7,6 +7,8 @@
 
 #include <signal.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
 
 #include "supervisor/err.h"
 #include "supervisor/loop.h"
@@ -39,6 +41,13 @@ int sshd_server_new(struct sv_loop *loop, int listen_fd, const struct sshd_opts 
 /* A child was reaped (waitid in run.c): returns true when it was one of the server's, whose
  * status then goes to its channel. */
 bool sshd_server_child_exited(struct sshd_server *s, const siginfo_t *si);
+
+/* The main process, for `openshell-main` attaches (run.h's main_* hooks); NULL @s is a no-op
+ * (@fd is closed). */
+void sshd_server_main_started(struct sshd_server *s, pid_t pid);
+void sshd_server_main_input(struct sshd_server *s, int fd, bool tty); /* @fd consumed */
+void sshd_server_main_output(struct sshd_server *s, int stream, const char *buf, size_t len);
+void sshd_server_main_exited(struct sshd_server *s, int code);
 
 /* Close every connection (children get SIGHUP) and the socket. NULL is a no-op. */
 void sshd_server_free(struct sshd_server *s);

@@ -39,9 +39,34 @@
 
 struct sshd_conn;
 
+/* openshell-main output replay (contract §9: 1 MiB, byte-bounded, oldest chunks dropped); the
+ * chunk count is bounded too. */
+#define SSHD_MAIN_REPLAY ((size_t)1024 * 1024)
+#define SSHD_MAIN_CHUNKS 4096
+
 enum sshd_chan_kind {
 	SSHD_CHAN_SESSION,
 	SSHD_CHAN_TCPIP,
+	SSHD_CHAN_MAIN, /* a session channel attached to the main process */
+};
+
+struct sshd_main_chunk {
+	char *data;
+	size_t len;
+	int stream; /* 1 stdout (or the PTY), 2 stderr */
+};
+
+/* The canonical main process as attachments see it. */
+struct sshd_main {
+	pid_t pid;
+	int in_fd; /* writes to its input (PTY master dup or stdin pipe dup), or -1 */
+	bool tty;
+	bool exited;
+	int code;
+	struct sshd_chan *owner; /* holder of the input lease */
+	struct sshd_main_chunk ring[SSHD_MAIN_CHUNKS];
+	size_t first, count, bytes;
+	uint64_t first_seq, next_seq; /* sequence numbers of ring[first] and of the next chunk */
 };
 
 struct sshd_chan {
@@ -81,6 +106,12 @@ struct sshd_chan {
 	struct sv_timer drain;
 	bool drain_init;
 
+	/* main attach */
+	uint64_t cursor;    /* next chunk to send */
+	size_t cursor_off;  /* bytes of it already sent */
+	bool saw_ctrl_p;
+	bool detaching;
+
 	/* TCP forward */
 	bool connecting;
 	bool fwd_ready; /* connected: the pump runs */
@@ -111,6 +142,7 @@ struct sshd_server {
 	ssh_bind bind;
 	struct sshd_opts opts; /* borrowed pointers, see session.h */
 	char **env;            /* the base environment of SSH children (owned) */
+	struct sshd_main main;
 	bool has_bash;
 	struct sshd_conn *conns;
 	unsigned nconns, nchans;
@@ -130,6 +162,17 @@ bool sshd_chan_child_exited(struct sshd_chan *ch, pid_t pid, int code, int sig, 
 /* Start pumping data between @fd (in/out) and the channel; used by forwards. */
 int sshd_chan_attach_fds(struct sshd_chan *ch, int out_fd, int err_fd, int in_fd);
 void sshd_chan_close_all_fds(struct sshd_chan *ch);
+
+void sshd_chan_set_input(struct sshd_chan *ch, int fd);
+
+/* sshd_main.c: openshell-main */
+int sshd_main_attach(struct sshd_chan *ch);
+void sshd_main_pump(struct sshd_chan *ch);
+uint32_t sshd_main_input(struct sshd_chan *ch, const uint8_t *data, uint32_t len);
+void sshd_main_release(struct sshd_chan *ch);
+void sshd_main_resize(struct sshd_chan *ch);
+void sshd_main_signal(struct sshd_chan *ch, int sig);
+void sshd_main_free(struct sshd_main *m);
 
 /* sshd_forward.c: direct-tcpip */
 int sshd_forward_open(struct sshd_conn *c, ssh_message msg);

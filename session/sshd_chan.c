@@ -167,12 +167,24 @@ static void on_in_writable(struct sv_loop *loop, struct sv_watch *w, uint32_t ev
 	sshd_conn_update(ch->conn);
 }
 
+void sshd_chan_set_input(struct sshd_chan *ch, int fd)
+{
+	ch->inw = (struct sv_watch){.fd = fd, .fn = on_in_writable, .data = ch};
+	ch->in_open = fd >= 0;
+}
+
 static int on_data(ssh_session session, ssh_channel channel, void *data, uint32_t len,
 		   int is_stderr, void *userdata)
 {
 	(void)session;
 	(void)channel;
 	struct sshd_chan *ch = userdata;
+	if (ch->kind == SSHD_CHAN_MAIN && !is_stderr && !ch->dead && !ch->finished) {
+		uint32_t took = sshd_main_input(ch, data, len);
+		ch->lib_pending = took < len;
+		flush_input(ch);
+		return (int)took;
+	}
 	if (is_stderr || ch->dead || (!ch->in_open && !ch->connecting))
 		return (int)len; /* nobody to give it to: drop */
 	size_t room = SSHD_INBUF - ch->in_off - ch->in_len;
@@ -267,6 +279,11 @@ void sshd_chan_after_io(struct sshd_chan *ch)
 		free(ch->pending_err);
 		ch->pending_err = NULL;
 	}
+	if (ch->kind == SSHD_CHAN_MAIN) {
+		flush_input(ch);
+		sshd_main_pump(ch);
+		return;
+	}
 	resume_output(ch);
 	flush_input(ch);
 	pull_input(ch);
@@ -295,7 +312,7 @@ int sshd_chan_attach_fds(struct sshd_chan *ch, int out_fd, int err_fd, int in_fd
 
 static void maybe_finish(struct sshd_chan *ch)
 {
-	if (ch->finished || ch->dead)
+	if (ch->finished || ch->dead || ch->kind == SSHD_CHAN_MAIN)
 		return;
 	if (ch->kind == SSHD_CHAN_TCPIP) {
 		if (ch->fwd_ready && !ch->out_open && !ch->in_open) {
@@ -479,7 +496,9 @@ static int on_window_change(ssh_session session, ssh_channel channel, int cols, 
 	ch->ws = (struct winsize){.ws_row = (unsigned short)rows, .ws_col = (unsigned short)cols,
 				  .ws_xpixel = (unsigned short)px,
 				  .ws_ypixel = (unsigned short)py};
-	if (ch->pty && ch->out_open)
+	if (ch->kind == SSHD_CHAN_MAIN)
+		sshd_main_resize(ch);
+	else if (ch->pty && ch->out_open)
 		(void)ioctl(ch->outw.fd, TIOCSWINSZ, &ch->ws);
 	return 0;
 }
@@ -536,6 +555,8 @@ static int on_subsystem(ssh_session session, ssh_channel channel, const char *na
 	struct sshd_chan *ch = userdata;
 	if (strcmp(name, "sftp") == 0)
 		return chan_start(ch, NULL, true) < 0 ? -1 : 0;
+	if (strcmp(name, "openshell-main") == 0)
+		return sshd_main_attach(ch) < 0 ? -1 : 0;
 	char cid[16];
 	sv_fmt(cid, sizeof(cid), "%u", ch->conn->id);
 	sv_log_ocsf("SSH:REFUSE", SV_SEV_LOW, "DENIED", "ssh_subsystem_refused",
@@ -552,7 +573,9 @@ static void on_signal(ssh_session session, ssh_channel channel, const char *sign
 	(void)channel;
 	struct sshd_chan *ch = userdata;
 	int sig = signal ? name_to_sig(signal) : 0;
-	if (sig && ch->pid > 0)
+	if (sig && ch->kind == SSHD_CHAN_MAIN)
+		sshd_main_signal(ch, sig);
+	else if (sig && ch->pid > 0)
 		(void)kill(-ch->pid, sig);
 }
 
@@ -562,7 +585,10 @@ static void on_eof(ssh_session session, ssh_channel channel, void *userdata)
 	(void)channel;
 	struct sshd_chan *ch = userdata;
 	ch->client_eof = true;
-	maybe_close_input(ch);
+	if (ch->kind == SSHD_CHAN_MAIN)
+		sshd_main_release(ch); /* the lease only: the main's stdin stays open */
+	else
+		maybe_close_input(ch);
 }
 
 static void on_close(ssh_session session, ssh_channel channel, void *userdata)
@@ -648,6 +674,8 @@ void sshd_chan_free(struct sshd_chan *ch)
 		(void)kill(-ch->pid, SIGHUP);
 		(void)kill(ch->pid, SIGHUP);
 	}
+	if (ch->kind == SSHD_CHAN_MAIN)
+		sshd_main_release(ch);
 	sshd_chan_close_all_fds(ch);
 	if (ch->drain_init)
 		sv_timer_close(s->loop, &ch->drain);

@@ -395,6 +395,7 @@ int sshd_server_new(struct sv_loop *loop, int listen_fd, const struct sshd_opts 
 	s->loop = loop;
 	s->opts = *opts;
 	s->lw = (struct sv_watch){.fd = -1, .fn = on_listen, .data = s};
+	s->main.in_fd = -1;
 	s->has_bash = access("/bin/bash", X_OK) == 0;
 	int r;
 	if ((r = env_build(s, opts->envp)) < 0) {
@@ -472,6 +473,7 @@ void sshd_server_free(struct sshd_server *s)
 	}
 	if (s->bind)
 		ssh_bind_free(s->bind);
+	sshd_main_free(&s->main);
 	for (char **e = s->env; e && *e; e++)
 		free(*e);
 	free(s->env);

@@ -117,11 +117,31 @@ static bool services_child_reaped(void *ctx, const siginfo_t *si)
 	return sshd_server_child_exited(s->sshd, si);
 }
 
+/* The main process's stdio for SSH `openshell-main` attaches (run.h). */
+static void services_main_output(void *ctx, int stream, const char *buf, size_t len)
+{
+	struct services *s = ctx;
+	sshd_server_main_output(s->sshd, stream, buf, len);
+}
+
+static void services_main_input(void *ctx, int fd, bool tty)
+{
+	struct services *s = ctx;
+	sshd_server_main_input(s->sshd, fd, tty);
+}
+
+static void services_main_exit(void *ctx, int code)
+{
+	struct services *s = ctx;
+	sshd_server_main_exited(s->sshd, code);
+}
+
 static void services_main_started(void *ctx, pid_t pid)
 {
 	struct services *s = ctx;
 	if (s->proxy)
 		px_server_set_entrypoint(s->proxy, pid);
+	sshd_server_main_started(s->sshd, pid);
 }
 
 static void services_detach(void *ctx)
@@ -272,6 +292,9 @@ static int run_sandbox(const struct sv_cli *cli)
 		.main_started = services_main_started,
 		.detach = services_detach,
 		.child_reaped = services_child_reaped,
+		.main_output = services_main_output,
+		.main_input = services_main_input,
+		.main_exit = services_main_exit,
 		.services_ctx = &services,
 	};
 	int code = sv_run_main(&opts, &err);

@@ -613,3 +613,95 @@ def ssh_exec_escape_battery_matches_the_main_process():
             probe.kill()
             probe.wait()
         sb.close()
+
+
+class Pipe:
+    """Reads a pipe in the background so a test can wait for text."""
+
+    def __init__(self, f):
+        self.buf = b""
+        self.cond = threading.Condition()
+        self.eof = False
+        threading.Thread(target=self._run, args=(f,), daemon=True).start()
+
+    def _run(self, f):
+        while True:
+            d = os.read(f.fileno(), 65536)
+            with self.cond:
+                if not d:
+                    self.eof = True
+                    self.cond.notify_all()
+                    return
+                self.buf += d
+                self.cond.notify_all()
+
+    def wait(self, needle, timeout=15):
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while needle not in self.buf and not self.eof:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self.cond.wait(left)
+            return needle in self.buf
+
+
+def attach(sb, stdin=subprocess.PIPE, opts=()):
+    p = subprocess.Popen(ssh_argv(sb.sock, "openshell-main", opts=["-s"] + list(opts)),
+                         stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return p, Pipe(p.stdout), Pipe(p.stderr)
+
+
+RO_MSG = b"openshell: canonical main process already has an input owner; attached read-only\n"
+
+
+@test()
+def ssh_main_attach_replays_output_leases_input_detaches_and_reports_exit():
+    needs_ssh()
+    sb = Sandbox(main=("sh", "-c", "echo ready; echo warn >&2; while read l; do "
+                                   "[ \"$l\" = quit ] && break; echo \"in:$l\"; done; "
+                                   "echo bye; exit 3"))
+    procs = []
+    try:
+        check(sb.run.wait_stdout("ready", 10), "main never started")
+        owner, out, err = attach(sb)
+        procs.append(owner)
+        check(out.wait(b"ready\n") and err.wait(b"warn\n"), "no replay: %r %r"
+              % (out.buf, err.buf))
+        owner.stdin.write(b"one\n")
+        owner.stdin.flush()
+        check(out.wait(b"in:one\n"), "owner input not delivered: %r" % out.buf)
+        # A second writer is attached read-only, told so, and its input goes nowhere.
+        second, out2, err2 = attach(sb)
+        procs.append(second)
+        check(err2.wait(RO_MSG), "read-only notice missing: %r" % err2.buf)
+        check(out2.wait(b"ready\n") and out2.wait(b"in:one\n"),
+              "read-only attach got no replay: %r" % out2.buf)
+        second.stdin.write(b"two\n\x10")
+        second.stdin.flush()
+        time.sleep(0.2)
+        second.stdin.write(b"\x11")  # the detach sequence split across packets
+        second.stdin.flush()
+        check(second.wait(timeout=10) == 0, "read-only attach did not detach cleanly: %r"
+              % err2.buf)
+        time.sleep(0.3)
+        check(b"in:two" not in out.buf, "read-only input reached the main process")
+        # Ctrl-P Ctrl-Q detaches the owner with status 0; the main process keeps running.
+        owner.stdin.write(b"\x10\x11")
+        owner.stdin.flush()
+        check(owner.wait(timeout=10) == 0, "detach did not end the attach with 0")
+        check(sb.run.proc.poll() is None, "the main process ended on detach")
+        # The lease is free again; the main's exit reaches the attachment as its status.
+        last, out3, _ = attach(sb)
+        procs.append(last)
+        last.stdin.write(b"three\nquit\n")
+        last.stdin.flush()
+        check(out3.wait(b"bye\n"), "new owner's input not delivered: %r" % out3.buf)
+        check(last.wait(timeout=10) == 3 and b"in:three\n" in out3.buf,
+              "main exit status not passed on: rc %r %r" % (last.returncode, out3.buf))
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+            p.wait()
+        sb.close()
