@@ -245,7 +245,7 @@ def ssh_env_requests_are_accepted_and_ignored():
         sb.close()
 
 
-def pty_ssh(sb, cols=80, rows=24):
+def pty_ssh(sb, cols=80, rows=24, args=(), opts=()):
     """OpenSSH's client on a PTY of ours (as a terminal user runs it): (pid, master fd)."""
     import fcntl
     import struct
@@ -253,7 +253,7 @@ def pty_ssh(sb, cols=80, rows=24):
     pid, fd = pty.fork()
     if pid == 0:
         try:
-            os.execv(h.host_tool("ssh"), ssh_argv(sb.sock, tty=True))
+            os.execv(h.host_tool("ssh"), ssh_argv(sb.sock, *args, tty=True, opts=opts))
         finally:
             os._exit(127)
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
@@ -704,4 +704,42 @@ def ssh_main_attach_replays_output_leases_input_detaches_and_reports_exit():
             if p.poll() is None:
                 p.kill()
             p.wait()
+        sb.close()
+
+
+
+def wait_exit(pid, fd, timeout=15):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pty_read_until(fd, b"\x00never", 0.2)
+        wpid, st = os.waitpid(pid, os.WNOHANG)
+        if wpid:
+            return st
+    return None
+
+
+@test()
+def ssh_main_attach_to_a_pty_main_resizes_it_and_types_into_it():
+    needs_ssh()
+    sb = Sandbox(extra=("--interactive",),
+                 main=("sh", "-c", "echo ready; read l; echo \"got:$l\"; stty size; exit 4"))
+    pid = None
+    try:
+        check(sb.run.wait_stdout("ready", 10), "main never started")
+        pid, fd = pty_ssh(sb, cols=120, rows=40, args=("openshell-main",), opts=["-s"])
+        out = pty_read_until(fd, b"ready")
+        check(b"ready" in out, "no replay on the PTY attach: %r" % out)
+        time.sleep(0.3)
+        os.write(fd, b"hello\r")
+        out += pty_read_until(fd, b"40 120")
+        check(b"got:hello" in out and b"40 120" in out,
+              "input or pty-req size did not reach the main PTY: %r" % out[-300:])
+        st = wait_exit(pid, fd)
+        check(st is not None and os.WIFEXITED(st) and os.WEXITSTATUS(st) == 4,
+              "main exit status not passed to the attach: %r" % st)
+        pid = None
+    finally:
+        if pid:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
         sb.close()
