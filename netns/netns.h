@@ -87,10 +87,20 @@ struct sv_loop;
 struct px_server;
 
 /* Serve the egress proxy on @listen_fd (from nns_listen_tcp; borrowed, the caller closes it
- * after px_server_free) with @policy (borrowed, read-only, shared with worker threads). Every
- * decision is logged as an OCSF line. */
+ * after px_server_free) with @policy. Every decision is logged as an OCSF line.
+ *
+ * Policy ownership (here and in px_server_set_policy): @policy is only read during the call.
+ * The proxy deep-copies its network rules into a refcounted immutable snapshot, and every
+ * decision holds a reference to the snapshot current when its request head was complete, so
+ * the caller may change or pol_free() @policy as soon as the call returns. */
 int px_server_new(struct sv_loop *loop, int listen_fd, const struct pol_policy *policy,
 		  struct px_server **out, struct sv_err *err);
+/* Loop thread only. Requests whose head completes after this call decide with @policy (copied
+ * as above; NULL or a policy without rules denies all egress); connections already decided or
+ * with a decision in flight keep the snapshot they started with, and relayed connections are
+ * never cut. If the copy fails (out of memory) the proxy denies all new requests until the next
+ * successful set: it fails closed, never keeps the old policy silently. Logs "policy_set". */
+void px_server_set_policy(struct px_server *s, const struct pol_policy *policy);
 /* The agent's entrypoint (main process): identity lookups start from it. 0 until spawned. */
 void px_server_set_entrypoint(struct px_server *s, pid_t pid);
 void px_server_free(struct px_server *s);

@@ -17,6 +17,7 @@
 #include "netns/px_http.h"
 #include "netns/px_ident.h"
 #include "netns/px_policy.h"
+#include "netns/px_snap.h"
 #include "netns/px_ssrf.h"
 #include "netns/px_tofu.h"
 #include "supervisor/log.h"
@@ -72,7 +73,7 @@ struct px_parse {
 	pid_t entry;
 	struct sockaddr_storage peer, local;
 	socklen_t peer_len, local_len;
-	const struct pol_policy *policy; /* read-only, lives as long as the server */
+	struct px_snap *policy; /* a reference taken at submit (NULL: deny all), put in parse_free */
 	struct px_tofu *tofu;            /* thread-safe */
 	bool endpoint_only;
 	/* Worker results. The identity is large (64 ancestor paths): allocated by the worker only
@@ -93,7 +94,7 @@ struct px_server {
 	struct sv_timer backoff;
 	uint64_t backoff_ms;
 	struct sv_workers *workers;
-	const struct pol_policy *policy;
+	struct px_snap *policy; /* what new requests decide with; NULL: deny all (copy failed) */
 	struct px_tofu *tofu;
 	pid_t entry;
 	bool endpoint_only;
@@ -105,8 +106,10 @@ static void conn_close(struct px_conn *c);
 
 static void parse_free(struct px_parse *p)
 {
-	if (p)
+	if (p) {
 		free(p->ident);
+		px_snap_put(p->policy);
+	}
 	free(p);
 }
 
@@ -203,7 +206,7 @@ static void decide_run(struct sv_job *job)
 		.n_ancestors = p->ident->n_ancestors,
 		.endpoint_only = p->endpoint_only,
 	};
-	px_policy_decide(p->policy, &q, &p->dec);
+	px_policy_decide(p->policy ? &p->policy->pol : NULL, &q, &p->dec);
 	if (!p->dec.allow) {
 		sv_fmt(p->reason, sizeof(p->reason), "%s", p->dec.reason);
 		return;
@@ -500,7 +503,7 @@ static void conn_parse(struct px_conn *c)
 	p->peer_len = c->peer_len;
 	p->local = c->local;
 	p->local_len = c->local_len;
-	p->policy = c->srv->policy;
+	p->policy = c->srv->policy ? px_snap_get(c->srv->policy) : NULL;
 	p->tofu = c->srv->tofu;
 	p->endpoint_only = c->srv->endpoint_only;
 	p->job = (struct sv_job){.run = decide_run, .done = decide_done};
@@ -646,16 +649,21 @@ int px_server_new(struct sv_loop *loop, int listen_fd, const struct pol_policy *
 	if (!s)
 		return sv_err_set(err, ENOMEM, "proxy: out of memory");
 	s->loop = loop;
-	s->policy = policy;
+	if (px_snap_new(policy, &s->policy) < 0) {
+		free(s);
+		return sv_err_set(err, ENOMEM, "proxy: out of memory");
+	}
 	s->endpoint_only = px_binary_identity_is_relaxed(getenv("OPENSHELL_NETWORK_BINARY_IDENTITY"));
 	int r = px_tofu_new(PX_TOFU_MAX_ENTRIES, &s->tofu);
 	if (r < 0) {
+		px_snap_put(s->policy);
 		free(s);
 		return sv_err_set(err, r, "proxy: fingerprint cache: %s", strerror(-r));
 	}
 	s->backoff.w.fd = -1;
 	if ((r = sv_workers_new(loop, PX_WORKERS, &s->workers, err)) < 0) {
 		px_tofu_free(s->tofu);
+		px_snap_put(s->policy);
 		free(s);
 		return r;
 	}
@@ -675,6 +683,18 @@ int px_server_new(struct sv_loop *loop, int listen_fd, const struct pol_policy *
 	return 0;
 }
 
+void px_server_set_policy(struct px_server *s, const struct pol_policy *policy)
+{
+	struct px_snap *next = NULL;
+	if (px_snap_new(policy, &next) < 0)
+		sv_error(COMP, "policy_swap_failed",
+			 "out of memory copying the new policy: denying all egress");
+	px_snap_put(s->policy); /* decisions in flight hold their own reference */
+	s->policy = next;
+	sv_info(COMP, "policy_set", "new connections decide with policy %s (%zu rules)",
+		next && next->pol.source ? next->pol.source : "-", next ? next->pol.n_rules : 0);
+}
+
 void px_server_set_entrypoint(struct px_server *s, pid_t pid)
 {
 	s->entry = pid;
@@ -690,5 +710,6 @@ void px_server_free(struct px_server *s)
 	sv_timer_close(s->loop, &s->backoff);
 	sv_workers_free(s->workers); /* delivers the pending decisions to closed connections */
 	px_tofu_free(s->tofu);
+	px_snap_put(s->policy);
 	free(s);
 }

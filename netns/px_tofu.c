@@ -1,5 +1,4 @@
-/* Egress proxy: TOFU SHA-256 pins of agent executables by path (contract §8, §13 fix 22) and
- * the getrandom() entropy source for mbedTLS.
+/* Egress proxy: TOFU SHA-256 pins of agent executables by path (contract §8, §13 fix 22).
  *
  * The only mbedTLS glue in netns/. Written against the API common to mbedTLS 2.28 (Debian's, for
  * the glibc tests) and 3.6 (the static product). Never rehashes a file whose fingerprint is
@@ -13,19 +12,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <mbedtls/entropy.h>
 #include <mbedtls/sha256.h>
 #include <mbedtls/version.h>
 
 /* Read size while hashing: heap-allocated (a musl thread has a 128 KiB stack). */
 #define HASH_CHUNK ((size_t)64 * 1024)
-/* Bytes px_entropy_getrandom must deliver before the accumulator counts it (mbedTLS's own
- * MBEDTLS_ENTROPY_MIN_PLATFORM). */
-#define ENTROPY_THRESHOLD 32
 
 /* ------------------------------------------------------------------ SHA-256 */
 
@@ -335,44 +329,4 @@ void px_tofu_stats_get(struct px_tofu *c, struct px_tofu_stats *out)
 	out->entries = c->count;
 	pthread_mutex_unlock(&c->lock);
 	out->hashes = __atomic_load_n(&c->hashes, __ATOMIC_RELAXED);
-}
-
-/* ------------------------------------------------------------------ entropy */
-
-int px_entropy_getrandom(void *data, unsigned char *output, size_t len, size_t *olen)
-{
-	(void)data;
-	size_t done = 0;
-	*olen = 0;
-	while (done < len) {
-		ssize_t n = getrandom(output + done, len - done, 0);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return MBEDTLS_ERR_ENTROPY_SOURCE_FAILED;
-		done += (size_t)n;
-	}
-	*olen = len;
-	return 0;
-}
-
-int px_entropy_setup(struct mbedtls_entropy_context *ctx, struct sv_err *err)
-{
-	mbedtls_entropy_init(ctx);
-	/* No API removes the default sources (on musl the platform one reads /dev/urandom, and any
-	 * failing source fails the whole gather). They are plain table entries, nothing to free:
-	 * forgetting them is enough. */
-#if MBEDTLS_VERSION_MAJOR >= 3
-	ctx->MBEDTLS_PRIVATE(source_count) = 0;
-#else
-	ctx->source_count = 0;
-#endif
-	int r = mbedtls_entropy_add_source(ctx, px_entropy_getrandom, NULL, ENTROPY_THRESHOLD,
-					   MBEDTLS_ENTROPY_SOURCE_STRONG);
-	if (r != 0) {
-		mbedtls_entropy_free(ctx);
-		return sv_err_set(err, EIO, "cannot add the getrandom entropy source: -0x%04x",
-				  (unsigned)-r);
-	}
-	return 0;
 }

@@ -1,5 +1,5 @@
 /* Egress proxy: trust-on-first-use SHA-256 pinning of agent executables (contract §8 "TOFU",
- * §13 fix 22), plus the getrandom() entropy source the TLS code will seed mbedTLS from.
+ * §13 fix 22).
  *
  * Private to netns/. Hashing uses mbedTLS (never a hand-written SHA-256) and reads whole
  * executables: call from a worker thread, never from the event loop. A pin is never reset or
@@ -68,21 +68,5 @@ void px_tofu_stats_get(struct px_tofu *cache, struct px_tofu_stats *out);
 
 /* Lower-case hex of a digest into @hex (65 bytes with the NUL). */
 void px_sha256_hex(const unsigned char digest[PX_SHA256_LEN], char hex[2 * PX_SHA256_LEN + 1]);
-
-/* --- entropy for mbedTLS (the TLS code's, kept here with the other mbedTLS glue) ---
- *
- * mbedTLS's platform source uses getrandom() only with glibc; with musl it opens /dev/urandom,
- * which a scratch image may lack. px_entropy_getrandom() is a strong source with the signature
- * of mbedtls_entropy_f_source_ptr: it fills all @len bytes through getrandom(2) (retrying EINTR
- * and short reads) or returns MBEDTLS_ERR_ENTROPY_SOURCE_FAILED. @data is unused. */
-int px_entropy_getrandom(void *data, unsigned char *output, size_t len, size_t *olen);
-
-/* mbedtls_entropy_init(@ctx), drop every default source (mbedTLS has no call for that: this
- * resets the context's source count, a private field in 3.x), then add px_entropy_getrandom as
- * the only, strong source. Seeding a DRBG from @ctx then fails hard when getrandom() fails,
- * never falling back to a file. Returns 0 (free @ctx with mbedtls_entropy_free) or -EIO (@ctx
- * already freed). */
-struct mbedtls_entropy_context;
-int px_entropy_setup(struct mbedtls_entropy_context *ctx, struct sv_err *err);
 
 #endif
