@@ -743,3 +743,42 @@ def ssh_main_attach_to_a_pty_main_resizes_it_and_types_into_it():
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
         sb.close()
+
+
+@test()
+def ssh_pty_exec_output_arrives_complete_at_exit():
+    needs_ssh()
+    sb = Sandbox()
+    try:
+        p = subprocess.run(ssh_argv(sb.sock, "seq 1 200000; exit 6", tty=True),
+                           stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+        lines = p.stdout.replace(b"\r\n", b"\n").split(b"\n")
+        check(p.returncode == 6, "pty exec status %d" % p.returncode)
+        check(lines[0] == b"1" and b"200000" in lines[-3:] and len(lines) >= 200000,
+              "pty output incomplete: %d lines, tail %r" % (len(lines), lines[-3:]))
+    finally:
+        sb.close()
+
+
+@test()
+def ssh_sessions_end_with_the_sandbox_on_sigterm():
+    needs_ssh()
+    sb = Sandbox()
+    client = None
+    try:
+        client = subprocess.Popen(ssh_argv(sb.sock, "echo up; exec sleep 1000"),
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE)
+        out = Pipe(client.stdout)
+        check(out.wait(b"up\n"), "session never started")
+        sb.run.signal(signal.SIGTERM)
+        res = sb.run.finish(15)
+        check(not res.timed_out and res.rc == 143, "supervisor did not stop on SIGTERM", res)
+        # The session's process got the signal too; OpenSSH's client reports exit-signal as 255.
+        check(client.wait(timeout=10) == 255, "session did not end with the sandbox: rc %r"
+              % client.returncode)
+    finally:
+        if client and client.poll() is None:
+            client.kill()
+            client.wait()
+        sb.close()
