@@ -782,3 +782,33 @@ def ssh_sessions_end_with_the_sandbox_on_sigterm():
             client.kill()
             client.wait()
         sb.close()
+
+
+@test()
+def ssh_connection_that_never_authenticates_is_closed_after_the_login_grace():
+    needs_ssh()
+    sb = Sandbox()
+    try:
+        c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        c.settimeout(40)
+        c.connect(sb.sock)
+        t0 = time.monotonic()
+        check(c.recv(64).startswith(b"SSH-2.0-"), "no banner")
+        # Say nothing more: the server must give up on its own (20 s, docs/ssh.md), while
+        # serving others meanwhile.
+        rc, out, _ = sb.ssh("echo", "meanwhile")
+        check(rc == 0 and out == b"meanwhile\n", "a silent client blocked another one")
+        data = b""
+        try:
+            while True:
+                d = c.recv(4096)
+                if not d:
+                    break
+                data += d
+        except socket.timeout:
+            raise h.Fail("the silent connection was still open after 40 s")
+        took = time.monotonic() - t0
+        check(15 <= took <= 30, "closed after %.1fs, want about 20 s" % took)
+        c.close()
+    finally:
+        sb.close()
