@@ -812,3 +812,89 @@ def ssh_connection_that_never_authenticates_is_closed_after_the_login_grace():
         c.close()
     finally:
         sb.close()
+
+
+# A libssh client (Debian's libssh-dev) for what OpenSSH's client cannot send: `signal`.
+# usage: sigclient SOCKET COMMAND SIGNAL -> waits for "up" in the output, sends SIGNAL, prints
+# "exit-signal NAME" or "exit-status N".
+SIGCLIENT = r"""
+#include <libssh/callbacks.h>
+#include <libssh/libssh.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+static char sig[32];
+static int status = -1;
+static void on_sig(ssh_session s, ssh_channel c, const char *name, int core, const char *msg,
+		   const char *lang, void *u)
+{ (void)s; (void)c; (void)core; (void)msg; (void)lang; (void)u;
+  snprintf(sig, sizeof(sig), "%s", name); }
+static void on_status(ssh_session s, ssh_channel c, int st, void *u)
+{ (void)s; (void)c; (void)u; status = st; }
+int main(int argc, char **argv)
+{
+	if (argc != 4) return 2;
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", argv[1]);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) return 3;
+	ssh_session s = ssh_new();
+	ssh_options_set(s, SSH_OPTIONS_FD, &fd);
+	ssh_options_set(s, SSH_OPTIONS_HOST, "sandbox");
+	ssh_options_set(s, SSH_OPTIONS_USER, "sandbox");
+	if (ssh_connect(s) != SSH_OK) { fprintf(stderr, "%s\n", ssh_get_error(s)); return 4; }
+	if (ssh_userauth_none(s, NULL) != SSH_AUTH_SUCCESS) return 5;
+	ssh_channel c = ssh_channel_new(s);
+	struct ssh_channel_callbacks_struct cb = {.channel_exit_signal_function = on_sig,
+						  .channel_exit_status_function = on_status};
+	ssh_callbacks_init(&cb);
+	ssh_set_channel_callbacks(c, &cb);
+	if (ssh_channel_open_session(c) != SSH_OK) return 6;
+	if (ssh_channel_request_exec(c, argv[2]) != SSH_OK) return 7;
+	char buf[256];
+	int n = ssh_channel_read_timeout(c, buf, sizeof(buf) - 1, 0, 10000);
+	if (n <= 0) return 8;
+	buf[n] = 0;
+	if (!strstr(buf, "up")) return 9;
+	if (ssh_channel_request_send_signal(c, argv[3]) != SSH_OK) return 10;
+	while (ssh_channel_read_timeout(c, buf, sizeof(buf), 0, 10000) > 0)
+		;
+	(void)ssh_channel_get_exit_status(c); /* handles packets until exit or close */
+	if (sig[0]) printf("exit-signal %s\n", sig);
+	else printf("exit-status %d\n", status);
+	return 0;
+}
+"""
+
+
+def sigclient():
+    exe = os.path.join(CTX.tmpdir, "sigclient")
+    if not os.path.exists(exe):
+        src = exe + ".c"
+        with open(src, "w") as f:
+            f.write(SIGCLIENT)
+        p = subprocess.run(["gcc", "-o", exe, src, "-lssh"], capture_output=True, timeout=120)
+        if p.returncode != 0:
+            raise h.Fail("cannot build the libssh test client (libssh-dev): %r" % p.stderr[-500:])
+    return exe
+
+
+@test()
+def ssh_signal_request_reaches_the_session_process():
+    needs_ssh()
+    exe = sigclient()
+    sb = Sandbox()
+    try:
+        p = subprocess.run([exe, sb.sock, "echo up; exec sleep 100", "INT"], capture_output=True,
+                           timeout=60)
+        check(p.returncode == 0 and p.stdout == b"exit-signal INT\n",
+              "signal INT: rc %d %r %r" % (p.returncode, p.stdout, p.stderr))
+        # A shell that traps the signal exits with its own status instead.
+        p = subprocess.run([exe, sb.sock, "trap 'exit 42' TERM; echo up; while :; do sleep 0.1;"
+                            " done", "TERM"], capture_output=True, timeout=60)
+        check(p.returncode == 0 and p.stdout == b"exit-status 42\n",
+              "signal TERM to a trapping shell: rc %d %r %r" % (p.returncode, p.stdout, p.stderr))
+    finally:
+        sb.close()
