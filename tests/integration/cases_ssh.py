@@ -815,8 +815,8 @@ def ssh_connection_that_never_authenticates_is_closed_after_the_login_grace():
 
 
 # A libssh client (Debian's libssh-dev) for what OpenSSH's client cannot send: `signal`.
-# usage: sigclient SOCKET COMMAND SIGNAL -> waits for "up" in the output, sends SIGNAL, prints
-# "exit-signal NAME" or "exit-status N".
+# usage: sigclient SOCKET COMMAND|subsystem:NAME SIGNAL -> waits for "up" in the output, sends
+# SIGNAL, prints "exit-signal NAME" or "exit-status N".
 SIGCLIENT = r"""
 #include <libssh/callbacks.h>
 #include <libssh/libssh.h>
@@ -852,7 +852,10 @@ int main(int argc, char **argv)
 	ssh_callbacks_init(&cb);
 	ssh_set_channel_callbacks(c, &cb);
 	if (ssh_channel_open_session(c) != SSH_OK) return 6;
-	if (ssh_channel_request_exec(c, argv[2]) != SSH_OK) return 7;
+	int rq = strncmp(argv[2], "subsystem:", 10) == 0
+			 ? ssh_channel_request_subsystem(c, argv[2] + 10)
+			 : ssh_channel_request_exec(c, argv[2]);
+	if (rq != SSH_OK) return 7;
 	char buf[256];
 	int n = ssh_channel_read_timeout(c, buf, sizeof(buf) - 1, 0, 10000);
 	if (n <= 0) return 8;
@@ -896,5 +899,23 @@ def ssh_signal_request_reaches_the_session_process():
                             " done", "TERM"], capture_output=True, timeout=60)
         check(p.returncode == 0 and p.stdout == b"exit-status 42\n",
               "signal TERM to a trapping shell: rc %d %r %r" % (p.returncode, p.stdout, p.stderr))
+    finally:
+        sb.close()
+
+
+
+@test()
+def ssh_main_attach_signal_reaches_the_main_process_group():
+    needs_ssh()
+    exe = sigclient()
+    sb = Sandbox(main=("sh", "-c", "echo up; exec sleep 100"))
+    try:
+        check(sb.run.wait_stdout("up", 10), "main never started")
+        p = subprocess.run([exe, sb.sock, "subsystem:openshell-main", "TERM"],
+                           capture_output=True, timeout=60)
+        check(p.returncode == 0 and p.stdout == b"exit-status 143\n",
+              "main attach signal: rc %d %r %r" % (p.returncode, p.stdout, p.stderr))
+        res = sb.run.finish(15)
+        check(res.rc == 143, "the supervisor did not exit with the main's status", res)
     finally:
         sb.close()
