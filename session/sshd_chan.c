@@ -143,6 +143,24 @@ static void flush_input(struct sshd_chan *ch)
  * known to hold data, so it never runs libssh's packet handling from here. */
 static void pull_input(struct sshd_chan *ch)
 {
+	if (ch->kind == SSHD_CHAN_MAIN) {
+		/* Through the detach filter, which may emit a held Ctrl-P: room for one more. */
+		size_t room = SSHD_INBUF - ch->in_off - ch->in_len;
+		if (!ch->lib_pending || ch->dead || ch->finished || room < 2)
+			return;
+		char tmp[4096];
+		uint32_t want = (uint32_t)(room - 1 < sizeof(tmp) ? room - 1 : sizeof(tmp));
+		ch->conn->in_dispatch = true;
+		int n = ssh_channel_read_nonblocking(ch->ch, tmp, want, 0);
+		ch->conn->in_dispatch = false;
+		if (n < (int)want)
+			ch->lib_pending = false;
+		if (n > 0) {
+			(void)sshd_main_input(ch, (const uint8_t *)tmp, (uint32_t)n);
+			flush_input(ch);
+		}
+		return;
+	}
 	if (!ch->lib_pending || ch->in_len || ch->dead)
 		return;
 	ch->conn->in_dispatch = true;
@@ -281,6 +299,7 @@ void sshd_chan_after_io(struct sshd_chan *ch)
 	}
 	if (ch->kind == SSHD_CHAN_MAIN) {
 		flush_input(ch);
+		pull_input(ch);
 		sshd_main_pump(ch);
 		return;
 	}

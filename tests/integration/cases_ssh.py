@@ -919,3 +919,23 @@ def ssh_main_attach_signal_reaches_the_main_process_group():
         check(res.rc == 143, "the supervisor did not exit with the main's status", res)
     finally:
         sb.close()
+
+
+@test()
+def ssh_main_attach_input_of_a_mebibyte_arrives_intact():
+    needs_ssh()
+    import base64
+    n = 1024 * 1024
+    sb = Sandbox(main=("sh", "-c", "echo up; head -c %d > /sandbox/attach-in; echo done; exit 9"
+                       % n))
+    try:
+        check(sb.run.wait_stdout("up", 10), "main never started")
+        data = base64.b64encode(os.urandom(n))[:n]  # no Ctrl-P in it
+        p = subprocess.run(ssh_argv(sb.sock, "openshell-main", opts=["-s"]), input=data,
+                           capture_output=True, timeout=60)
+        check(p.returncode == 9 and b"done\n" in p.stdout,
+              "attach: rc %d %r %r" % (p.returncode, p.stdout[-200:], p.stderr[-300:]))
+        with open(CTX.path("/sandbox/attach-in"), "rb") as f:
+            check(f.read() == data, "the main process got different input")
+    finally:
+        sb.close()
