@@ -111,6 +111,7 @@ struct sshd_chan {
 	size_t cursor_off;  /* bytes of it already sent */
 	bool saw_ctrl_p;
 	bool detaching;
+	uint64_t lag; /* chunks dropped before they were sent: the attachment is told and closed */
 
 	/* TCP forward */
 	bool connecting;

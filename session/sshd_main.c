@@ -74,10 +74,14 @@ void sshd_main_pump(struct sshd_chan *ch)
 		attach_end(ch, 0);
 		return;
 	}
-	if (ch->cursor < m->first_seq) {
+	if (ch->lag || ch->cursor < m->first_seq) {
+		/* Told once the client's window has room for the notice (it shares the window). */
+		if (!ch->lag)
+			ch->lag = m->first_seq - ch->cursor;
 		char msg[160];
-		size_t n = sv_fmt(msg, sizeof(msg), LAG_FMT,
-				  (unsigned long long)(m->first_seq - ch->cursor));
+		size_t n = sv_fmt(msg, sizeof(msg), LAG_FMT, (unsigned long long)ch->lag);
+		if (ssh_channel_window_size(ch->ch) < n)
+			return;
 		(void)ssh_channel_write_stderr(ch->ch, msg, (uint32_t)n);
 		attach_end(ch, 0);
 		return;

@@ -939,3 +939,32 @@ def ssh_main_attach_input_of_a_mebibyte_arrives_intact():
             check(f.read() == data, "the main process got different input")
     finally:
         sb.close()
+
+
+@test()
+def ssh_main_attach_that_falls_behind_the_replay_ring_is_told_and_closed():
+    needs_ssh()
+    sb = Sandbox(main=("sh", "-c", "echo up; read go; head -c 16777216 /dev/zero; echo end; "
+                       "exec sleep 100"), stdin="pipe")
+    p = None
+    try:
+        check(sb.run.wait_stdout("up", 10), "main never started")
+        # An attachment that does not read while the main writes 16 MiB: its window closes,
+        # the 1 MiB ring moves on without it.
+        p = subprocess.Popen(ssh_argv(sb.sock, "openshell-main", opts=["-s"]),
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        time.sleep(1)
+        sb.run.stdin_write(b"go\n")
+        check(sb.run.wait_stdout("end", 30), "main output stalled behind a stuck attachment")
+        out, err = p.communicate(timeout=30)
+        check(b"openshell: attachment fell behind by " in err and
+              b" output chunks; reconnect for buffered output\n" in err,
+              "no lag notice: rc %r %r" % (p.returncode, err[-300:]))
+        check(p.returncode == 0 and len(out) < 16 * 1024 * 1024,
+              "lagging attach: rc %r, %d bytes" % (p.returncode, len(out)))
+    finally:
+        if p and p.poll() is None:
+            p.kill()
+            p.wait()
+        sb.close()
