@@ -5,8 +5,9 @@ proxy, in one invocation, reported as ratios (never a pass/fail verdict).
 
 Builds a throw-away network namespace holding a sink (counts bytes) and an echo server at
 10.98.0.2 on a veth from this namespace, then measures: bulk CONNECT throughput (1 GiB by
-default), CONNECT set-up latency p50/p99, connections per second, and the supervisor's RSS with
-1000 idle tunnels open. Everything it creates is removed at exit.
+default), CONNECT set-up latency p50/p99, connections per second, a burst of 200 clients
+connecting at once (behind one client that connects and sends nothing), and the supervisor's RSS
+with 1000 idle tunnels open. Everything it creates is removed at exit.
 """
 
 import json
@@ -15,6 +16,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 IP = "10.98.0.2"
@@ -73,6 +75,37 @@ def pct(v, q):
     return v[min(len(v) - 1, int(q * (len(v) - 1) + 0.5))]
 
 
+def burst(proxied, n):
+    """n clients released at once, each CONNECT + one echoed byte; one silent client first."""
+    silent = socket.create_connection(PROXY if proxied else (IP, 7000))
+    gate = threading.Barrier(n + 1)
+    lat, errors = [], []
+
+    def one():
+        gate.wait()
+        a = time.monotonic()
+        try:
+            s = dial(proxied, 7000)
+            s.sendall(b"p")
+            s.recv(1)
+            s.close()
+            lat.append((time.monotonic() - a) * 1e6)
+        except OSError as e:
+            errors.append(str(e))
+
+    threads = [threading.Thread(target=one) for _ in range(n)]
+    for t in threads:
+        t.start()
+    t0 = time.monotonic()
+    gate.wait()
+    for t in threads:
+        t.join()
+    wall = time.monotonic() - t0
+    silent.close()
+    return {"burst_answered": len(lat), "burst_errors": len(errors),
+            "burst_wall_ms": wall * 1e3, "burst_p99_us": pct(lat, 0.99) if lat else 0}
+
+
 def client(proxied, mib):
     out = {}
     chunk = b"x" * (1 << 20)
@@ -97,6 +130,7 @@ def client(proxied, mib):
     out["conn_per_s"] = 500 / (time.monotonic() - t0)
     out["latency_p50_us"] = pct(lat, 0.5)
     out["latency_p99_us"] = pct(lat, 0.99)
+    out.update(burst(proxied, 200))
     if proxied:
         def rss():
             with open("/proc/%d/status" % os.getppid()) as f:
@@ -169,6 +203,10 @@ def main():
                   p["latency_p50_us"] - d["latency_p50_us"],
                   p["latency_p99_us"] - d["latency_p99_us"], p["latency_p50_us"],
                   p["latency_p99_us"], d["latency_p50_us"], d["latency_p99_us"]))
+        print("burst of 200 concurrent connects (behind a silent client): proxied %d answered, "
+              "%d errors, %.0f ms wall, p99 %.0f us; direct %d answered, %.0f ms wall" % (
+                  p["burst_answered"], p["burst_errors"], p["burst_wall_ms"], p["burst_p99_us"],
+                  d["burst_answered"], d["burst_wall_ms"]))
         print("supervisor RSS: %d KiB idle, %d KiB with 1000 open tunnels" % (
             p["rss_idle_kib"], p["rss_1000_conns_kib"]))
         return 0

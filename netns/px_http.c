@@ -704,6 +704,8 @@ static const char *status_phrase(int status)
 		return "Bad Request";
 	case 403:
 		return "Forbidden";
+	case 408:
+		return "Request Timeout";
 	case 500:
 		return "Internal Server Error";
 	case 502:

@@ -101,7 +101,8 @@ struct px_http_authority {
 
 /* CONNECT authority-form: "host:port" or "[v6]:port", port 1..65535. Names ending in a
  * numeric label that are not a dotted quad ("127.1", "0x7f.1") are refused.
- * Returns 0 or -EINVAL: the caller closes the connection without a response (§8). */
+ * Returns 0 or -EINVAL with @err naming the fault ("CONNECT target: missing port"). Upstream
+ * closes without a response (§8); we answer 400 invalid_connect_target with that reason. */
 int px_http_parse_connect_target(const char *target, size_t len, struct px_http_authority *out,
 				 struct sv_err *err);
 
@@ -147,7 +148,7 @@ int px_http_forward_rewrite(const struct px_http_req *req, const struct px_http_
  * Connection: close\r\n\r\n" + {"error":@error,"detail":@detail[,"reason":@reason]}; "reason"
  * only when @reason is non-NULL and non-empty. Strings are JSON-escaped: quote, backslash and
  * every control byte; bytes that are not valid UTF-8 become U+FFFD. @status is one of 400,
- * 403, 500, 502, 503. Returns the response length written to @buf or -ENOBUFS / -EINVAL. */
+ * 403, 408, 500, 502, 503. Returns the response length written to @buf or -ENOBUFS / -EINVAL. */
 int px_http_resp_json(char *buf, size_t size, int status, const char *error, const char *detail,
 		      const char *reason);
 

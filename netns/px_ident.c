@@ -341,10 +341,11 @@ static int ppid_read(pid_t pid, pid_t *ppid, struct sv_err *err)
 	return 0;
 }
 
-/* @dst->exe and ancestors of @pid: parents up to @entrypoint (kept) or PID 1 (not kept); none
- * when @pid is the entrypoint. Each step re-reads the child's PPid after reading the parent,
+/* @dst->exe and ancestors of @pid: parents up to @entrypoint (kept) or PID 1 or @scope (the
+ * supervisor, never kept); none when @pid is the entrypoint. Each step re-reads the child's PPid after reading the parent,
  * so a parent that died (and whose PID might be reused) is noticed as a reparenting. */
-static int ident_fill(pid_t pid, pid_t entrypoint, struct px_ident *dst, struct sv_err *err)
+static int ident_fill(pid_t pid, pid_t entrypoint, pid_t scope, struct px_ident *dst,
+		      struct sv_err *err)
 {
 	int r = px_ident_exe_read(pid, &dst->exe, err);
 	if (r < 0)
@@ -356,8 +357,9 @@ static int ident_fill(pid_t pid, pid_t entrypoint, struct px_ident *dst, struct 
 		r = ppid_read(cur, &pp, err);
 		if (r < 0)
 			return r;
-		/* PID 1 is the supervisor (never listed); 0: a parent outside our PID namespace */
-		if (pp <= 1 || pp == cur)
+		/* PID 1 or @scope is the supervisor (never listed); 0: a parent outside our PID
+		 * namespace */
+		if (pp <= 1 || pp == cur || pp == scope)
 			break;
 		r = px_ident_exe_read(pp, &dst->ancestors[dst->n_ancestors], err);
 		if (r < 0) {
@@ -408,18 +410,54 @@ static bool ident_same_policy(const struct px_ident *a, const struct px_ident *b
 struct scan {
 	char target[40]; /* "socket:[<inode>]" */
 	size_t target_len;
-	pid_t *seen;	 /* open-addressing set, 0 = empty */
-	size_t seen_cap; /* power of two, >= 2 * PX_IDENT_MAX_PROCS */
+	pid_t *seen;	 /* open-addressing set, 0 = empty, at most half full */
+	size_t seen_cap; /* power of two */
 	size_t n_procs;
+	pid_t *queue; /* breadth-first order of the tree walks */
+	size_t qn, queue_cap;
+	int *fds; /* one process's fd numbers, reused */
+	size_t fds_cap;
 	size_t n_fds;
 	pid_t *owners;
 	size_t n_owners, owners_cap;
 	struct sv_err *err;
 };
 
+static size_t seen_slot(const pid_t *seen, size_t cap, pid_t pid)
+{
+	size_t mask = cap - 1, i = ((size_t)pid * 2654435761u) & mask;
+	while (seen[i] != 0 && seen[i] != pid)
+		i = (i + 1) & mask;
+	return i;
+}
+
+/* Keep the set at most half full: sized for the few processes of a sandbox, grown on demand. */
+static int seen_grow(struct scan *s)
+{
+	if (2 * (s->n_procs + 1) <= s->seen_cap)
+		return 0;
+	size_t cap = s->seen_cap ? 2 * s->seen_cap : 64;
+	pid_t *n = calloc(cap, sizeof(*n));
+	if (!n)
+		return sv_err_set(s->err, ENOMEM, "out of memory");
+	for (size_t i = 0; i < s->seen_cap; i++) {
+		if (s->seen[i])
+			n[seen_slot(n, cap, s->seen[i])] = s->seen[i];
+	}
+	free(s->seen);
+	s->seen = n;
+	s->seen_cap = cap;
+	return 0;
+}
+
 /* 1 when @pid is new, 0 when seen, -E2BIG past PX_IDENT_MAX_PROCS. */
 static int scan_visit(struct scan *s, pid_t pid)
 {
+	if (s->seen_cap && s->seen[seen_slot(s->seen, s->seen_cap, pid)] == pid)
+		return 0;
+	int r = seen_grow(s);
+	if (r < 0)
+		return r;
 	size_t mask = s->seen_cap - 1, i = ((size_t)pid * 2654435761u) & mask;
 	while (s->seen[i] != 0) {
 		if (s->seen[i] == pid)
@@ -451,21 +489,38 @@ static int scan_fds(struct scan *s, pid_t pid)
 	if (!d) {
 		int e = errno;
 		close(dfd);
+		if (e == ENOENT || e == ESRCH) /* exited meanwhile */
+			return 0;
 		return sv_err_set(s->err, e, "cannot read %s: %s", path, strerror(e));
 	}
 	size_t n = 0;
 	struct dirent *de;
 	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.')
+		unsigned long long fd;
+		if (sv_parse_uint(de->d_name, 0, INT_MAX, &fd) < 0)
 			continue;
-		if (++n > PX_IDENT_MAX_FDS_PER_PROC)
+		if (n >= PX_IDENT_MAX_FDS_PER_PROC)
 			return sv_err_set(s->err, E2BIG, "process %d has more than %d open files",
 					  (int)pid, PX_IDENT_MAX_FDS_PER_PROC);
 		if (++s->n_fds > PX_IDENT_MAX_FDS_TOTAL)
 			return sv_err_set(s->err, E2BIG, "more than %d open files to examine",
 					  PX_IDENT_MAX_FDS_TOTAL);
-		char link[48];
-		ssize_t l = readlinkat(dirfd(d), de->d_name, link, sizeof(link));
+		if (n == s->fds_cap) {
+			size_t cap = s->fds_cap ? 2 * s->fds_cap : 64;
+			int *v = realloc(s->fds, cap * sizeof(*v));
+			if (!v)
+				return sv_err_set(s->err, ENOMEM, "out of memory");
+			s->fds = v;
+			s->fds_cap = cap;
+		}
+		s->fds[n++] = (int)fd;
+	}
+	/* Newest first: a socket just connected is usually the process's highest fd, and one
+	 * match is enough for a process. The listing is in ascending order. */
+	while (n > 0) {
+		char name[16], link[48];
+		sv_fmt(name, sizeof(name), "%d", s->fds[--n]);
+		ssize_t l = readlinkat(dirfd(d), name, link, sizeof(link));
 		if (l < 0) /* closed meanwhile */
 			continue;
 		if ((size_t)l != s->target_len || memcmp(link, s->target, s->target_len) != 0)
@@ -485,13 +540,27 @@ static int scan_fds(struct scan *s, pid_t pid)
 }
 
 /* One PID parsed from a children file: queue it unless seen. */
-static int child_push(struct scan *s, unsigned long long *v, bool *digits, pid_t *queue, size_t *qn)
+static int queue_push(struct scan *s, pid_t pid)
+{
+	if (s->qn == s->queue_cap) {
+		size_t cap = s->queue_cap ? 2 * s->queue_cap : 32;
+		pid_t *q = realloc(s->queue, cap * sizeof(*q));
+		if (!q)
+			return sv_err_set(s->err, ENOMEM, "out of memory");
+		s->queue = q;
+		s->queue_cap = cap;
+	}
+	s->queue[s->qn++] = pid;
+	return 0;
+}
+
+static int child_push(struct scan *s, unsigned long long *v, bool *digits)
 {
 	int r = 0;
 	if (*digits && *v > 0 && *v <= INT_MAX) {
 		r = scan_visit(s, (pid_t)*v);
 		if (r > 0)
-			queue[(*qn)++] = (pid_t)*v;
+			r = queue_push(s, (pid_t)*v);
 	}
 	*v = 0;
 	*digits = false;
@@ -499,7 +568,7 @@ static int child_push(struct scan *s, unsigned long long *v, bool *digits, pid_t
 }
 
 /* Queue @pid's children (every task's children file) that were not seen yet. */
-static int scan_children(struct scan *s, pid_t pid, pid_t *queue, size_t *qn)
+static int scan_children(struct scan *s, pid_t pid)
 {
 	char path[64];
 	sv_fmt(path, sizeof(path), "/proc/%d/task", (int)pid);
@@ -530,12 +599,12 @@ static int scan_children(struct scan *s, pid_t pid, pid_t *queue, size_t *qn)
 					if (v <= INT_MAX) /* past it: dropped by child_push */
 						v = v * 10 + (unsigned)(buf[i] - '0');
 					digits = true;
-				} else if ((r = child_push(s, &v, &digits, queue, qn)) < 0) {
+				} else if ((r = child_push(s, &v, &digits)) < 0) {
 					return r;
 				}
 			}
 		}
-		if ((r = child_push(s, &v, &digits, queue, qn)) < 0)
+		if ((r = child_push(s, &v, &digits)) < 0)
 			return r;
 	}
 	return 0;
@@ -547,33 +616,23 @@ static int pid_cmp(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* Every process holding "socket:[inode]", ascending: the entrypoint's descendants first
- * (breadth-first), then the rest of /proc (a daemonized or fd-passed holder). */
-static int owners_find(pid_t entrypoint, struct scan *s)
+/* Breadth-first from the queue's position @qi: scan each queued process's fds, queue its
+ * children. */
+static int scan_tree(struct scan *s, size_t qi)
 {
-	s->seen_cap = 1;
-	while (s->seen_cap < 2 * (size_t)PX_IDENT_MAX_PROCS)
-		s->seen_cap <<= 1;
-	_cleanup_free_ pid_t *seen = calloc(s->seen_cap, sizeof(pid_t));
-	_cleanup_free_ pid_t *queue = calloc(PX_IDENT_MAX_PROCS, sizeof(pid_t));
-	if (!seen || !queue)
-		return sv_err_set(s->err, ENOMEM, "out of memory");
-	s->seen = seen;
-
-	size_t qn = 0;
-	int r = scan_visit(s, entrypoint);
-	if (r < 0)
-		return r;
-	queue[qn++] = entrypoint;
-	for (size_t qi = 0; qi < qn; qi++) {
-		r = scan_fds(s, queue[qi]);
+	for (; qi < s->qn; qi++) {
+		int r = scan_fds(s, s->queue[qi]);
 		if (r < 0)
 			return r;
-		r = scan_children(s, queue[qi], queue, &qn);
-		if (r < 0)
+		if ((r = scan_children(s, s->queue[qi])) < 0)
 			return r;
 	}
+	return 0;
+}
 
+/* Every other /proc/<pid>. */
+static int scan_all(struct scan *s)
+{
 	_cleanup_closedir_ DIR *d = opendir("/proc");
 	if (!d)
 		return sv_err_set(s->err, errno, "cannot read /proc: %s", strerror(errno));
@@ -583,20 +642,43 @@ static int owners_find(pid_t entrypoint, struct scan *s)
 		if (!de && errno) /* a truncated listing could hide an owner */
 			return sv_err_set(s->err, errno, "cannot list /proc: %s", strerror(errno));
 		if (!de)
-			break;
+			return 0;
 		unsigned long long v;
 		if (sv_parse_uint(de->d_name, 1, INT_MAX, &v) < 0)
 			continue;
-		r = scan_visit(s, (pid_t)v);
+		int r = scan_visit(s, (pid_t)v);
+		if (r > 0)
+			r = scan_fds(s, (pid_t)v);
 		if (r < 0)
 			return r;
-		if (r > 0) {
-			r = scan_fds(s, (pid_t)v);
-			if (r < 0)
-				return r;
-		}
 	}
-	s->seen = NULL;
+}
+
+/* Every process holding "socket:[inode]", ascending. The sandbox first: the entrypoint's
+ * descendants, then every other descendant of @scope (the supervisor: PID 1 or a child
+ * subreaper, so every process of the sandbox is one; @scope itself holds only the accepted ends
+ * and is not read). Those are all the processes that share the agent's network namespace. Only
+ * when none of them holds the socket (it was passed out of the sandbox) is the rest of /proc
+ * read, @scope included. */
+static int owners_find(pid_t entrypoint, pid_t scope, struct scan *s)
+{
+	int r = scan_visit(s, entrypoint);
+	if (r >= 0)
+		r = queue_push(s, entrypoint);
+	if (r >= 0)
+		r = scan_tree(s, 0);
+	if (r >= 0 && scope > 0 && scope != entrypoint && (r = scan_visit(s, scope)) > 0) {
+		size_t from = s->qn;
+		r = scan_children(s, scope);
+		if (r >= 0)
+			r = scan_tree(s, from);
+	}
+	if (r >= 0 && s->n_owners == 0 && scope > 0 && scope != entrypoint)
+		r = scan_fds(s, scope);
+	if (r >= 0 && s->n_owners == 0)
+		r = scan_all(s);
+	if (r < 0)
+		return r;
 	qsort(s->owners, s->n_owners, sizeof(pid_t), pid_cmp);
 	return 0;
 }
@@ -620,18 +702,28 @@ static void owners_list(const pid_t *owners, size_t n, char *buf, size_t size)
 		sv_fmt(buf + len, size - len, ", ... (%zu in all)", n);
 }
 
-int px_ident_resolve(pid_t entrypoint, const struct sockaddr *client, socklen_t client_len,
+int px_ident_resolve(const struct px_ident_ctx *ctx, pid_t entrypoint,
+		     const struct sockaddr *client, socklen_t client_len,
 		     const struct sockaddr *proxy, socklen_t proxy_len, struct px_ident *out,
 		     struct sv_err *err)
 {
 	struct sv_err e = {0};
-	memset(out, 0, sizeof(*out));
+	/* Not the whole ~270 KiB: only what is read before being written (its pages stay
+	 * untouched, and unfaulted, for a short ancestry). */
+	out->inode = 0;
+	out->n_ancestors = out->n_owners = 0;
+	out->reason[0] = '\0';
 	if (entrypoint <= 0) {
 		sv_err_set(&e, ESRCH, PX_IDENT_REASON_NOT_SPAWNED);
 		return deny(out, err, &e, -ESRCH);
 	}
-	int r = px_ident_socket_inode(entrypoint, client, client_len, proxy, proxy_len, &out->inode,
-				      &e);
+	int r = -ENOENT;
+	if (ctx && ctx->diag)
+		r = px_diag_socket_inode(ctx->diag, client, client_len, proxy, proxy_len, &out->inode,
+					 &e);
+	if (!ctx || !ctx->diag || (r < 0 && r != -ENOENT)) /* no netlink: the /proc table */
+		r = px_ident_socket_inode(entrypoint, client, client_len, proxy, proxy_len,
+					  &out->inode, &e);
 	if (r < 0) {
 		sv_err_prefix(&e, "failed to resolve peer binary");
 		return deny(out, err, &e, r);
@@ -639,8 +731,11 @@ int px_ident_resolve(pid_t entrypoint, const struct sockaddr *client, socklen_t 
 
 	struct scan s = {.err = &e};
 	s.target_len = sv_fmt(s.target, sizeof(s.target), "socket:[%llu]", out->inode);
-	r = owners_find(entrypoint, &s);
+	r = owners_find(entrypoint, ctx ? ctx->scope : 0, &s);
 	_cleanup_free_ pid_t *owners = s.owners;
+	free(s.seen);
+	free(s.queue);
+	free(s.fds);
 	if (r < 0) {
 		sv_err_prefix(&e, "failed to resolve peer binary: socket inode %llu", out->inode);
 		return deny(out, err, &e, r);
@@ -667,7 +762,7 @@ int px_ident_resolve(pid_t entrypoint, const struct sockaddr *client, socklen_t 
 			}
 			dst = other;
 		}
-		r = ident_fill(owners[i], entrypoint, dst, &e);
+		r = ident_fill(owners[i], entrypoint, ctx ? ctx->scope : 0, dst, &e);
 		if (r < 0) {
 			sv_err_prefix(&e, "failed to resolve peer binary for PID %d",
 				      (int)owners[i]);

@@ -56,17 +56,41 @@ struct px_ident {
 	char reason[PX_IDENT_REASON_MAX];  /* on failure: the deny reason, else "" */
 };
 
+/* A NETLINK_SOCK_DIAG socket in the namespace of @sock_in_ns (the proxy listener: the agent's
+ * namespace), made by a short-lived thread that joins it (CAP_SYS_ADMIN, CAP_NET_ADMIN), so the
+ * caller never moves. Thread-safe lookups. Returns 0 and *@out (free with px_diag_close) or
+ * -errno with @err naming the step; callers then fall back to the /proc tables. */
+struct px_diag;
+int px_diag_open(int sock_in_ns, struct px_diag **out, struct sv_err *err);
+void px_diag_close(struct px_diag *d);
+
+/* The inode of the ESTABLISHED connection local==@client, remote==@proxy: one exact inet_diag
+ * lookup (v4-mapped addresses asked as IPv4). 0, -ENOENT (no such connection, or not
+ * ESTABLISHED), or -errno (netlink failure: fall back to px_ident_socket_inode). */
+int px_diag_socket_inode(struct px_diag *d, const struct sockaddr *client, socklen_t client_len,
+			 const struct sockaddr *proxy, socklen_t proxy_len,
+			 unsigned long long *inode, struct sv_err *err);
+
+/* Where a resolution looks. All optional (a NULL context: the /proc tables and no scope). */
+struct px_ident_ctx {
+	struct px_diag *diag; /* socket inode through sock_diag instead of /proc/<pid>/net/tcp */
+	pid_t scope;	      /* the supervisor's PID: its descendants are the sandbox */
+};
+
 /* Resolve the identity of the agent-side end of an accepted connection.
  *
  * @entrypoint is the agent's main PID (0 when not spawned yet: fails with -ESRCH and the reason
  * PX_IDENT_REASON_NOT_SPAWNED). @client is the accepted socket's peer address (getpeername) and
  * @proxy its local address (getsockname), IPv4 or IPv6; v4-mapped IPv6 equals IPv4.
  *
- * Steps (§8): find the ESTABLISHED row local==@client, remote==@proxy in
- * /proc/<entrypoint>/net/tcp, then tcp6, for the socket inode; find every process holding
- * "socket:[inode]": the entrypoint's descendants breadth-first through
- * /proc/<pid>/task/<tid>/children, then every other /proc/<pid>; for each, the executable
- * (" (deleted)" removed only when the kernel added it, fix 18) and its ancestors. Owners that
+ * Steps (§8): find the socket inode of the ESTABLISHED connection local==@client,
+ * remote==@proxy (through @ctx->diag, else the rows of /proc/<entrypoint>/net/tcp, then tcp6);
+ * find every process holding "socket:[inode]": the entrypoint's descendants breadth-first
+ * through /proc/<pid>/task/<tid>/children, then the other descendants of @ctx->scope (not
+ * @ctx->scope itself); only when none of those holds it, @ctx->scope and every other
+ * /proc/<pid> (a socket passed out of the sandbox); for each owner, the executable
+ * (" (deleted)" removed only when the kernel added it, fix 18) and its ancestors (parents up
+ * to the entrypoint, included, or up to PID 1 or @ctx->scope, both excluded). Owners that
  * would not be judged alike by policy fail with PX_IDENT_REASON_AMBIGUOUS (fix 19): alike means
  * the same running executable (path and inode) and the same set of ancestor executables once
  * the owner's own executable is left out, so a fork() child still running its parent's image
@@ -77,7 +101,8 @@ struct px_ident {
  * (may be NULL) set to the deny reason: -ESRCH not spawned, -ENOENT no such connection or no
  * owner, -ENOTUNIQ ambiguous, -E2BIG a work bound was hit, -ESTALE a process changed while
  * being read, other -errno from /proc. */
-int px_ident_resolve(pid_t entrypoint, const struct sockaddr *client, socklen_t client_len,
+int px_ident_resolve(const struct px_ident_ctx *ctx, pid_t entrypoint,
+		     const struct sockaddr *client, socklen_t client_len,
 		     const struct sockaddr *proxy, socklen_t proxy_len, struct px_ident *out,
 		     struct sv_err *err);
 

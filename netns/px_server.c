@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "netns/px_http.h"
 #include "netns/px_ident.h"
@@ -32,6 +33,11 @@
 #define PX_ADDRS_MAX 16           /* resolved addresses kept per destination */
 #define PX_PIPE_CHUNK ((size_t)64 * 1024) /* one splice */
 #define PX_WORKERS 4
+/* Ours (§8 is silent): a client must complete its request head within this time after connecting,
+ * or it gets 408 and is closed, so silent clients cannot pin connection slots. */
+#define PX_HEAD_TIMEOUT_MS 10000
+#define PX_HEAD_SWEEP_MS 1000
+#define PX_IDENT_SPARE PX_WORKERS /* identities kept for reuse: one per busy worker */
 
 enum px_state { PX_HEAD, PX_DECIDING, PX_CONNECTING, PX_RELAY };
 
@@ -48,6 +54,7 @@ struct px_conn {
 	struct px_conn *prev, *next;
 	struct sv_watch cw, uw; /* client, upstream */
 	enum px_state state;
+	uint64_t head_deadline; /* CLOCK_MONOTONIC ms, while state == PX_HEAD */
 	struct sockaddr_storage peer, local;
 	socklen_t peer_len, local_len;
 	/* Until the upstream is connected (freed afterwards). */
@@ -61,6 +68,7 @@ struct px_conn {
 /* Everything the decision needs and produces; lives only until the dial. */
 struct px_parse {
 	struct sv_job job;
+	struct px_server *srv; /* for the loop thread only */
 	struct px_conn *conn;
 	char head[PX_HEAD_MAX + 1];
 	size_t len, head_len, resume;
@@ -75,9 +83,10 @@ struct px_parse {
 	socklen_t peer_len, local_len;
 	struct px_snap *policy; /* a reference taken at submit (NULL: deny all), put in parse_free */
 	struct px_tofu *tofu;            /* thread-safe */
+	const struct px_ident_ctx *ictx; /* thread-safe, lives as long as the server */
 	bool endpoint_only;
-	/* Worker results. The identity is large (64 ancestor paths): allocated by the worker only
-	 * for the decision, so idle connections stay small. */
+	/* Worker results. The identity is large (64 ancestor paths): taken from the server's spares
+	 * only for the decision, so idle connections stay small. */
 	struct px_ident *ident;
 	bool ident_ok;
 	struct px_decision dec;
@@ -93,9 +102,14 @@ struct px_server {
 	struct sv_watch lw;
 	struct sv_timer backoff;
 	uint64_t backoff_ms;
+	struct sv_timer head_timer; /* sweeps heads past PX_HEAD_TIMEOUT_MS */
+	bool head_timer_armed;
 	struct sv_workers *workers;
 	struct px_snap *policy; /* what new requests decide with; NULL: deny all (copy failed) */
 	struct px_tofu *tofu;
+	struct px_ident_ctx ictx;
+	struct px_ident *spare[PX_IDENT_SPARE]; /* loop thread only */
+	size_t n_spare;
 	pid_t entry;
 	bool endpoint_only;
 	unsigned nconns;
@@ -107,7 +121,10 @@ static void conn_close(struct px_conn *c);
 static void parse_free(struct px_parse *p)
 {
 	if (p) {
-		free(p->ident);
+		if (p->ident && p->srv->n_spare < PX_IDENT_SPARE)
+			p->srv->spare[p->srv->n_spare++] = p->ident;
+		else
+			free(p->ident);
 		px_snap_put(p->policy);
 	}
 	free(p);
@@ -149,6 +166,31 @@ static void conn_reply_and_close(struct px_conn *c, const char *buf, size_t len)
 	conn_close(c);
 }
 
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* A request refused before any decision (malformed head, unparsable target, bare-LF head,
+ * head timeout): a JSON answer naming the fault, and an OCSF line saying the same. */
+static void conn_refuse(struct px_conn *c, int status, const char *error, const char *detail,
+			const char *reason)
+{
+	char st[8];
+	sv_fmt(st, sizeof(st), "%d", status);
+	sv_log_ocsf("NET:OPEN", SV_SEV_MED, "DENIED", "proxy_bad_request", detail,
+		    SV_KVS({"engine", "supervisor"}, {"status", st}, {"error", error},
+			   {"reason", reason ? reason : "-"}));
+	char buf[PX_RESP_MAX];
+	int n = px_http_resp_json(buf, sizeof(buf), status, error, detail, reason);
+	if (n > 0)
+		conn_reply_and_close(c, buf, (size_t)n);
+	else
+		conn_reply_and_close(c, PX_HTTP_400, strlen(PX_HTTP_400));
+}
+
 static void conn_deny(struct px_conn *c, bool ssrf, const char *reason)
 {
 	struct px_parse *p = c->p;
@@ -179,11 +221,11 @@ static void decide_run(struct sv_job *job)
 		sv_fmt(p->reason, sizeof(p->reason), "%s", PX_IDENT_REASON_NOT_SPAWNED);
 		return;
 	}
-	if (!(p->ident = calloc(1, sizeof(*p->ident)))) {
+	if (!p->ident) {
 		sv_fmt(p->reason, sizeof(p->reason), "out of memory");
 		return;
 	}
-	if (px_ident_resolve(p->entry, (struct sockaddr *)&p->peer, p->peer_len,
+	if (px_ident_resolve(p->ictx, p->entry, (struct sockaddr *)&p->peer, p->peer_len,
 			     (struct sockaddr *)&p->local, p->local_len, p->ident, &err) < 0) {
 		sv_fmt(p->reason, sizeof(p->reason), "%s",
 		       p->ident->reason[0] ? p->ident->reason : err.msg);
@@ -468,15 +510,19 @@ static void conn_parse(struct px_conn *c)
 	struct px_parse *p = c->p;
 	struct sv_err err = {0};
 	if (px_http_parse_head(p->head, p->head_len, &p->req, &err) < 0) {
-		sv_debug(COMP, "bad_request", "%s", err.msg);
-		conn_reply_and_close(c, PX_HTTP_400, strlen(PX_HTTP_400));
+		conn_refuse(c, 400, "bad_request", "malformed request head", err.msg);
 		return;
 	}
 	p->is_connect = p->req.is_connect;
 	if (p->is_connect) {
 		if (px_http_parse_connect_target(p->req.target, p->req.target_len, &p->auth, &err) <
 		    0) {
-			conn_close(c); /* unparsable CONNECT target: no response (contract §8) */
+			/* Upstream closes silently (§8); a client deserves to know why. */
+			char detail[320];
+			int tl = p->req.target_len > 256 ? 256 : (int)p->req.target_len;
+			sv_fmt(detail, sizeof(detail), "CONNECT %.*s%s is not host:port", tl,
+			       p->req.target, p->req.target_len > 256 ? "..." : "");
+			conn_refuse(c, 400, "invalid_connect_target", detail, err.msg);
 			return;
 		}
 	} else {
@@ -491,7 +537,8 @@ static void conn_parse(struct px_conn *c)
 			if (n > 0)
 				conn_reply_and_close(c, buf, (size_t)n);
 			else
-				conn_reply_and_close(c, PX_HTTP_400, strlen(PX_HTTP_400));
+				conn_refuse(c, 400, "bad_request", "invalid forward-proxy target",
+					    err.msg);
 			return;
 		}
 		p->auth = p->uri.auth;
@@ -505,6 +552,9 @@ static void conn_parse(struct px_conn *c)
 	p->local_len = c->local_len;
 	p->policy = c->srv->policy ? px_snap_get(c->srv->policy) : NULL;
 	p->tofu = c->srv->tofu;
+	p->ictx = &c->srv->ictx;
+	struct px_server *s = c->srv;
+	p->ident = s->n_spare ? s->spare[--s->n_spare] : malloc(sizeof(*p->ident));
 	p->endpoint_only = c->srv->endpoint_only;
 	p->job = (struct sv_job){.run = decide_run, .done = decide_done};
 	if (sv_workers_submit(c->srv->workers, &p->job) < 0) {
@@ -536,6 +586,10 @@ static void on_client(struct sv_loop *loop, struct sv_watch *w, uint32_t events)
 		conn_parse(c);
 	} else if (p->len >= PX_HEAD_MAX) {
 		conn_reply_and_close(c, PX_HTTP_431, strlen(PX_HTTP_431));
+	} else if (memmem(p->head, p->len, "\n\n", 2)) {
+		/* A head ended by bare LFs would otherwise wait for a CRLFCRLF that never comes. */
+		conn_refuse(c, 400, "bad_request", "malformed request head",
+			    "request head lines must end in CRLF, not a bare LF");
 	}
 }
 
@@ -574,6 +628,38 @@ static void conn_close(struct px_conn *c)
 	sv_loop_defer_free(s->loop, c); /* its watches may still be in this batch of events */
 	if (!s->lw.added && s->backoff_ms == 0)
 		(void)sv_loop_add(s->loop, &s->lw, EPOLLIN); /* below the limit again */
+}
+
+static void head_timer_arm(struct px_server *s)
+{
+	if (!s->head_timer_armed && sv_timer_arm(&s->head_timer, PX_HEAD_SWEEP_MS, 0) == 0)
+		s->head_timer_armed = true;
+}
+
+/* Answer 408 to every client still without a complete head past its deadline. */
+static void on_head_timer(struct sv_loop *loop, struct sv_timer *t)
+{
+	(void)loop;
+	struct px_server *s = t->data;
+	s->head_timer_armed = false;
+	uint64_t now = now_ms();
+	bool waiting = false;
+	struct px_conn *next;
+	for (struct px_conn *c = s->conns; c; c = next) {
+		next = c->next;
+		if (c->state != PX_HEAD)
+			continue;
+		if (now < c->head_deadline) {
+			waiting = true;
+			continue;
+		}
+		char reason[96];
+		sv_fmt(reason, sizeof(reason), "no complete request head within %d ms",
+		       PX_HEAD_TIMEOUT_MS);
+		conn_refuse(c, 408, "request_timeout", "request head not received in time", reason);
+	}
+	if (waiting)
+		head_timer_arm(s);
 }
 
 static void accept_pause(struct px_server *s, bool backoff)
@@ -626,9 +712,12 @@ static void on_accept(struct sv_loop *loop, struct sv_watch *w, uint32_t events)
 		c->srv = s;
 		c->p = p;
 		p->conn = c;
+		p->srv = s;
 		c->uw.fd = -1;
 		c->c2u.pipe[0] = c->c2u.pipe[1] = c->u2c.pipe[0] = c->u2c.pipe[1] = -1;
 		c->cw = (struct sv_watch){.fd = fd, .fn = on_client, .data = c};
+		c->head_deadline = now_ms() + PX_HEAD_TIMEOUT_MS;
+		head_timer_arm(s);
 		c->next = s->conns;
 		if (s->conns)
 			s->conns->prev = c;
@@ -661,13 +750,21 @@ int px_server_new(struct sv_loop *loop, int listen_fd, const struct pol_policy *
 		return sv_err_set(err, r, "proxy: fingerprint cache: %s", strerror(-r));
 	}
 	s->backoff.w.fd = -1;
+	s->head_timer.w.fd = -1;
+	s->ictx.scope = getpid();
+	struct sv_err derr = {0};
+	if (px_diag_open(listen_fd, &s->ictx.diag, &derr) < 0)
+		sv_info(COMP, "sock_diag_unavailable",
+			"socket owners through /proc/<pid>/net/tcp: %s", derr.msg);
 	if ((r = sv_workers_new(loop, PX_WORKERS, &s->workers, err)) < 0) {
 		px_tofu_free(s->tofu);
+		px_diag_close(s->ictx.diag);
 		px_snap_put(s->policy);
 		free(s);
 		return r;
 	}
-	if ((r = sv_timer_init(loop, &s->backoff, on_backoff, s)) < 0) {
+	if ((r = sv_timer_init(loop, &s->backoff, on_backoff, s)) < 0 ||
+	    (r = sv_timer_init(loop, &s->head_timer, on_head_timer, s)) < 0) {
 		px_server_free(s);
 		return sv_err_set(err, r, "proxy: timerfd: %s", strerror(-r));
 	}
@@ -708,8 +805,12 @@ void px_server_free(struct px_server *s)
 		conn_close(s->conns);
 	sv_loop_del(s->loop, &s->lw);
 	sv_timer_close(s->loop, &s->backoff);
+	sv_timer_close(s->loop, &s->head_timer);
 	sv_workers_free(s->workers); /* delivers the pending decisions to closed connections */
 	px_tofu_free(s->tofu);
+	px_diag_close(s->ictx.diag);
+	while (s->n_spare)
+		free(s->spare[--s->n_spare]);
 	px_snap_put(s->policy);
 	free(s);
 }

@@ -136,7 +136,8 @@ int pol_validate(const struct pol_policy *p, struct sv_err *err);
 	      * when the policy has network rules */
 
 /* Add the baselines whose paths exist under @root (NULL or "" = the real root; tests pass a
- * fake root). User paths are never removed; a path already read_write is never added
+ * fake root). Whatever @flags say, /bin, /sbin and /lib64 are added read-only when they are real
+ * directories (not symlinks into /usr): images that are not merged-/usr need them to run. User paths are never removed; a path already read_write is never added
  * read_only; an explicit read_only path is never made read_write, except /proc, which the GPU
  * baseline (when /dev/nvidiactl or /dev/dxg exists) promotes. Returns the number of paths
  * added or promoted, or -errno. */

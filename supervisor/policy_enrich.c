@@ -1,5 +1,6 @@
 /* Baseline enrichment (contract §3.3): add the proxy and GPU baseline paths that exist under a
- * root to a loaded policy. It only stat()s and lists directories, never opens a file for
+ * root to a loaded policy, plus (ours) the program directories of images that are not
+ * merged-/usr. It only stat()s and lists directories, never opens a file for
  * writing, and never takes a path away from the user: an explicit read_only path stays
  * read_only, except /proc, which the GPU baseline promotes.
  */
@@ -18,6 +19,11 @@
 static const char *const proxy_ro[] = {"/usr",	   "/lib",  "/etc",	   "/app",
 				       "/var/log", "/proc", "/dev/urandom"};
 static const char *const proxy_rw[] = {"/tmp"};
+/* Ours, not upstream's: in an image that is not merged-/usr (Alpine, busybox) these are real
+ * directories holding the shell and the loader, and without them the restrictive default
+ * cannot even start /bin/sh. Where they are symlinks into /usr (Debian, Fedora) /usr covers
+ * them and they are not added. Independent of the flags: every policy needs its programs. */
+static const char *const system_ro[] = {"/bin", "/sbin", "/lib64"};
 static const char *const gpu_ro[] = {"/run/nvidia-persistenced", "/usr/lib/wsl"};
 static const char *const gpu_rw[] = {
     "/dev/nvidiactl",	   "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools",
@@ -36,6 +42,16 @@ static bool exists_under(const char *root, const char *path)
 	if (sv_fmt(buf, sizeof(buf), "%s%s", root_of(root), path) >= sizeof(buf) - 1)
 		return false;
 	return stat(buf, &st) == 0;
+}
+
+/* Is @path under @root a directory itself, not a symlink to one? */
+static bool real_dir_under(const char *root, const char *path)
+{
+	char buf[PATH_MAX];
+	struct stat st;
+	if (sv_fmt(buf, sizeof(buf), "%s%s", root_of(root), path) >= sizeof(buf) - 1)
+		return false;
+	return lstat(buf, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
 static bool is_gpu_node(const char *name)
@@ -112,7 +128,10 @@ static int baseline_collect(const char *root, unsigned int flags, struct pol_str
 			    struct pol_strv *rw)
 {
 	int r = 0;
-	if (flags & POL_ENRICH_PROXY) {
+	for (size_t i = 0; r == 0 && i < SV_ARRAY_SIZE(system_ro); i++)
+		if (real_dir_under(root, system_ro[i]) && !pol_strv_contains(ro, system_ro[i]))
+			r = pol_strv_push(ro, system_ro[i]);
+	if (r == 0 && (flags & POL_ENRICH_PROXY)) {
 		r = push_all(ro, proxy_ro, SV_ARRAY_SIZE(proxy_ro));
 		if (r == 0)
 			r = push_all(rw, proxy_rw, SV_ARRAY_SIZE(proxy_rw));

@@ -150,7 +150,7 @@ int sv_sandbox_prepare(struct sv_sandbox *sb, const struct sv_sandbox_opts *o, s
 	if (r < 0)
 		return r;
 	r = pol_enrich(&sb->policy, "/", POL_ENRICH_PROXY, err);
-	if (r == 0)
+	if (r >= 0) /* pol_enrich returns how many paths it added */
 		r = add_baseline(&sb->policy, err);
 	if (r < 0) {
 		sv_err_prefix(err, "policy baseline");

@@ -12,6 +12,8 @@
 #include <stdarg.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <termios.h>
 
@@ -106,12 +108,15 @@ static const char *env_lookup(char *const *envp, const char *name)
 }
 
 /* execvpe with the PATH of the child's environment, done by hand so the lookup happens as the
- * final identity and with no allocation. Returns the errno that best describes the failure. */
-static int exec_search(char *const *argv, char *const *envp)
+ * final identity and with no allocation. Returns the errno that best describes the failure; on
+ * EACCES, @denied (PATH_MAX bytes) holds the first path refused. */
+static int exec_search(char *const *argv, char *const *envp, char *denied)
 {
 	const char *file = argv[0];
 	if (strchr(file, '/')) {
 		execve(file, argv, envp);
+		if (errno == EACCES)
+			sv_fmt(denied, PATH_MAX, "%s", file);
 		return errno;
 	}
 	const char *path = env_lookup(envp, "PATH");
@@ -137,6 +142,8 @@ static int exec_search(char *const *argv, char *const *envp)
 			execve(buf, argv, envp);
 			switch (errno) {
 			case EACCES:
+				if (!eacces)
+					memcpy(denied, buf, dlen + 1 + flen + 1);
 				eacces = true;
 				break;
 			case ENOENT:
@@ -151,6 +158,18 @@ static int exec_search(char *const *argv, char *const *envp)
 			break;
 	}
 	return eacces ? EACCES : ENOENT;
+}
+
+/* After exec(@path) failed with EACCES as the final identity: was it Landlock? The file is a
+ * regular file that this identity may execute by its mode (access(2) is not filtered by
+ * Landlock) on a filesystem mounted exec, so the refusal can only come from the ruleset, and
+ * every read_only and read_write path grants execute. Async-signal-safe. */
+static bool exec_denied_by_landlock(const char *path)
+{
+	struct stat st;
+	struct statvfs vfs;
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0 &&
+	       statvfs(path, &vfs) == 0 && !(vfs.f_flag & ST_NOEXEC);
 }
 
 static void close_inherited_fds(void)
@@ -257,7 +276,14 @@ static void child_main(const struct sv_spawn *o, int statusfd, int slave, int in
 		}
 		_exit(o->run(o->run_ctx));
 	}
-	int e = exec_search(o->argv, o->envp);
+	char denied[PATH_MAX] = "";
+	int e = exec_search(o->argv, o->envp, denied);
+	/* A hook means a sandboxed child: Landlock was applied by it. */
+	if (e == EACCES && o->hook && denied[0] && exec_denied_by_landlock(denied))
+		child_fail(statusfd, SV_EXIT_NOT_EXECUTABLE, e,
+			   "%s: execution denied by the filesystem policy: %s is not under any "
+			   "read_only or read_write path",
+			   o->argv[0], denied);
 	bool missing = e == ENOENT || e == ENOTDIR;
 	child_fail(statusfd, missing ? SV_EXIT_NOT_FOUND : SV_EXIT_NOT_EXECUTABLE, e, "%s: %s: %s",
 		   o->argv[0], missing ? "not found" : "not executable", strerror(e));

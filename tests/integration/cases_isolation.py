@@ -24,7 +24,8 @@ def write_policy(text, name="policy.ini"):
 @test()
 def escape_battery_passes_as_pid1_with_the_default_policy():
     # The main process waits on stdin until the probe listener is up in its network namespace.
-    run = start(["--workdir", "/sandbox", "--", "sh", "-c", "read go; exec escape"], stdin="pipe")
+    run = start(["--workdir", "/sandbox", "--", "sh", "-c",
+                 "read go; exec " + h.escape_command(CTX.rootfs)], stdin="pipe")
     probe = None
     try:
         probe = h.start_probe_in_netns_of(h.wait_for_child(run.host_pid()))

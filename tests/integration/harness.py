@@ -138,6 +138,20 @@ PROBE_LISTENER = ("import socket, sys, time\n"
                   "time.sleep(60)\n")
 
 
+_IA32 = {}
+
+
+def escape_command(rootfs):
+    """The escape battery's command line for a sandbox over @rootfs. The battery expects int $0x80
+    to be killed by seccomp (SIGSYS); on a kernel without the ia32 entry it faults (SIGSEGV) before
+    seccomp runs, so the host is probed first, outside any sandbox, and the battery told."""
+    if rootfs not in _IA32:
+        p = subprocess.run([os.path.join(rootfs, "usr/local/bin/escape"), "--probe-ia32"],
+                           capture_output=True, timeout=30)
+        _IA32[rootfs] = p.returncode == 0
+    return "escape" if _IA32[rootfs] else "escape --ia32-absent"
+
+
 def start_probe_in_netns_of(pid, timeout=5.0):
     """Start the probe listener in the network namespace of host pid @pid; returns the Popen."""
     p = subprocess.Popen([host_tool("nsenter"), "--net=/proc/%d/ns/net" % pid, "/usr/bin/python3",

@@ -117,8 +117,9 @@ def crun(cmd, timeout=15.0, **kw):
 @test
 def escape_battery_passes_under_runc():
     # As in the PID-1 suite: the probe listener is made in the agent's network namespace.
+    esc = h.escape_command(CTX.rootfs)
     run = h.Run([CTX.runc, "--root", CTX.state, "run", "--bundle",
-                 bundle(["sh", "-c", "read go; exec escape"])[0], "sv-esc-%d" % os.getpid()],
+                 bundle(["sh", "-c", "read go; exec " + esc])[0], "sv-esc-%d" % os.getpid()],
                 mode="host", env=dict(os.environ), stdin="pipe").start()
     CTX.ids.append("sv-esc-%d" % os.getpid())
     probe = None

@@ -946,6 +946,29 @@ START_TEST(enrich_without_proxy_flag_or_gpu_changes_nothing)
 }
 END_TEST
 
+START_TEST(enrich_adds_real_bin_sbin_lib64_read_only_but_not_symlinks_into_usr)
+{
+	/* Not merged-/usr (Alpine, busybox): /bin and /sbin are real directories. */
+	mk("/usr/bin/");
+	mk("/bin/");
+	mk("/sbin/");
+	char path[PATH_MAX];
+	ck_assert_int_eq(symlink("usr/lib", tmp_path(path, "/lib64")), 0); /* merged: skipped */
+	struct pol_policy p = fs_policy("[filesystem]\nread_only = /opt\n");
+	ck_assert_int_eq(pol_enrich(&p, tmpdir, 0, NULL), 2); /* whatever the flags */
+	ck_assert(pol_strv_contains(&p.read_only, "/bin"));
+	ck_assert(pol_strv_contains(&p.read_only, "/sbin"));
+	ck_assert(!pol_strv_contains(&p.read_only, "/lib64"));
+	ck_assert_int_eq(pol_enrich(&p, tmpdir, POL_ENRICH_PROXY, NULL), 1); /* + /usr only */
+	pol_free(&p);
+	/* An explicit read_write choice is not narrowed. */
+	p = fs_policy("[filesystem]\nread_write = /bin\n");
+	ck_assert_int_eq(pol_enrich(&p, tmpdir, 0, NULL), 1);
+	ck_assert(!pol_strv_contains(&p.read_only, "/bin"));
+	pol_free(&p);
+}
+END_TEST
+
 START_TEST(enrich_never_removes_user_paths)
 {
 	mk("/usr/");
@@ -1285,6 +1308,7 @@ static Suite *policy_suite(void)
 	tcase_add_test(tc, enrich_keeps_explicit_read_only_tmp_read_only);
 	tcase_add_test(tc, enrich_gpu_baseline_when_nvidiactl_exists);
 	tcase_add_test(tc, enrich_gpu_with_proxy_puts_proc_read_write_only);
+	tcase_add_test(tc, enrich_adds_real_bin_sbin_lib64_read_only_but_not_symlinks_into_usr);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -110,7 +110,7 @@ static int resolve(pid_t ep, const struct conn *c, struct px_ident **out, struct
 {
 	*out = calloc(1, sizeof(**out));
 	ck_assert_ptr_nonnull(*out);
-	return px_ident_resolve(ep, (const struct sockaddr *)&c->peer, c->plen,
+	return px_ident_resolve(NULL, ep, (const struct sockaddr *)&c->peer, c->plen,
 				(const struct sockaddr *)&c->local, c->llen, *out, err);
 }
 
@@ -539,7 +539,47 @@ START_TEST(binary_replaced_by_rename_reports_the_running_inode)
 }
 END_TEST
 
-START_TEST(unreadable_fd_table_fails_closed)
+/* A child that exits when *@wfd is closed (we may not kill it once unprivileged). It keeps
+ * only @keep_fd (-1: none) of our fds, so it holds no other pipe or socket. */
+static void become_nobody(void);
+
+static pid_t spawn_waiter(int keep_fd, bool nobody, int *wfd)
+{
+	int p[2];
+	ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		for (int fd = 3; fd < 1024; fd++) {
+			if (fd != keep_fd && fd != p[0])
+				close(fd);
+		}
+		if (nobody)
+			become_nobody();
+		char b;
+		(void)!read(p[0], &b, 1);
+		_exit(0);
+	}
+	close(p[0]);
+	*wfd = p[1];
+	return pid;
+}
+
+static void waiter_end(pid_t pid, int wfd)
+{
+	close(wfd);
+	ck_assert_int_eq(waitpid(pid, NULL, 0), pid);
+}
+
+/* As an unprivileged user, a root process cannot be read. */
+static void become_nobody(void)
+{
+	ck_assert_int_eq(setresgid(65534, 65534, 65534), 0);
+	ck_assert_int_eq(setresuid(65534, 65534, 65534), 0);
+	prctl(PR_SET_DUMPABLE, 1);
+}
+
+START_TEST(unreadable_fd_table_in_the_sandbox_fails_closed)
 {
 	if (geteuid() != 0) {
 		fprintf(stderr, "SKIP %s: needs root to become another user\n", __func__);
@@ -547,17 +587,142 @@ START_TEST(unreadable_fd_table_fails_closed)
 	}
 	struct conn c;
 	ck_assert(conn_open(&c, AF_INET, "127.0.0.1", AF_INET, "127.0.0.1"));
-	/* As an unprivileged user, root's processes (PID 1 at least) cannot be read: an owner
-	 * might hide there, so the lookup must refuse rather than answer. */
-	ck_assert_int_eq(setresgid(65534, 65534, 65534), 0);
-	ck_assert_int_eq(setresuid(65534, 65534, 65534), 0);
-	prctl(PR_SET_DUMPABLE, 1);
+	/* A descendant that stays root: it might hold the socket too, so the lookup must refuse
+	 * rather than answer, although we (an owner) are found first. */
+	int wfd;
+	pid_t kid = spawn_waiter(c.cfd, false, &wfd);
+	become_nobody();
 	struct px_ident *id;
 	struct sv_err err = {0};
 	int r = resolve(getpid(), &c, &id, &err);
+	waiter_end(kid, wfd);
 	ck_assert_msg(r == -EACCES || r == -EPERM, "r=%d %s", r, id->reason);
 	ck_assert_msg(strstr(id->reason, "CAP_SYS_PTRACE missing?") != NULL, "%s", id->reason);
 	ck_assert_msg(starts_with(id->reason, "failed to resolve peer binary: "), "%s", id->reason);
+	free(id);
+}
+END_TEST
+
+START_TEST(unreadable_fd_table_outside_fails_closed_when_the_sandbox_has_no_owner)
+{
+	if (geteuid() != 0) {
+		fprintf(stderr, "SKIP %s: needs root to become another user\n", __func__);
+		return;
+	}
+	struct conn c;
+	ck_assert(conn_open(&c, AF_INET, "127.0.0.1", AF_INET, "127.0.0.1"));
+	/* The entrypoint holds nothing: the whole of /proc is read, and root's processes (PID 1
+	 * at least) cannot be. */
+	int wfd;
+	pid_t ep = spawn_waiter(-1, false, &wfd);
+	become_nobody();
+	struct px_ident *id;
+	struct sv_err err = {0};
+	int r = resolve(ep, &c, &id, &err);
+	waiter_end(ep, wfd);
+	ck_assert_msg(r == -EACCES || r == -EPERM, "r=%d %s", r, id->reason);
+	ck_assert_msg(strstr(id->reason, "CAP_SYS_PTRACE missing?") != NULL, "%s", id->reason);
+	free(id);
+}
+END_TEST
+
+
+/* --- sock_diag: the same answers as the /proc tables, in one exact lookup ------------------- */
+
+static struct px_diag *diag_for(const struct conn *c)
+{
+	struct px_diag *d = NULL;
+	struct sv_err err = {0};
+	ck_assert_msg(px_diag_open(c->lfd, &d, &err) == 0, "%s", err.msg);
+	return d;
+}
+
+START_TEST(sock_diag_finds_the_client_sockets_inode_of_either_family)
+{
+	static const struct {
+		int lf;
+		const char *la;
+		int cf;
+		const char *ca;
+	} cases[] = {
+		{AF_INET, "127.0.0.1", AF_INET, "127.0.0.1"},
+		{AF_INET6, "::1", AF_INET6, "::1"},
+		{AF_INET6, "::", AF_INET, "127.0.0.1"}, /* peer seen as v4-mapped */
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct conn c;
+		if (!conn_open(&c, cases[i].lf, cases[i].la, cases[i].cf, cases[i].ca))
+			continue;
+		struct px_diag *d = diag_for(&c);
+		unsigned long long ino = 0;
+		struct sv_err err = {0};
+		ck_assert_msg(px_diag_socket_inode(d, (struct sockaddr *)&c.peer, c.plen,
+						   (struct sockaddr *)&c.local, c.llen, &ino,
+						   &err) == 0,
+			      "case %zu: %s", i, err.msg);
+		struct stat st;
+		ck_assert_int_eq(fstat(c.cfd, &st), 0);
+		ck_assert_uint_eq(ino, (unsigned long long)st.st_ino);
+		px_diag_close(d);
+		close(c.cfd);
+		close(c.afd);
+		close(c.lfd);
+	}
+}
+END_TEST
+
+START_TEST(sock_diag_does_not_find_unknown_or_closed_connections)
+{
+	struct conn c;
+	ck_assert(conn_open(&c, AF_INET, "127.0.0.1", AF_INET, "127.0.0.1"));
+	struct px_diag *d = diag_for(&c);
+	struct sockaddr_in other;
+	memcpy(&other, &c.peer, sizeof(other));
+	other.sin_port = htons((uint16_t)(ntohs(other.sin_port) ^ 1));
+	unsigned long long ino = 0;
+	struct sv_err err = {0};
+	ck_assert_int_eq(px_diag_socket_inode(d, (struct sockaddr *)&other, sizeof(other),
+					      (struct sockaddr *)&c.local, c.llen, &ino, &err),
+			 -ENOENT);
+	/* The client closes first: its end goes to FIN_WAIT / TIME_WAIT, never ESTABLISHED. */
+	close(c.cfd);
+	ck_assert_int_eq(px_diag_socket_inode(d, (struct sockaddr *)&c.peer, c.plen,
+					      (struct sockaddr *)&c.local, c.llen, &ino, &err),
+			 -ENOENT);
+	px_diag_close(d);
+}
+END_TEST
+
+START_TEST(owner_elsewhere_in_the_scope_is_found_without_reading_the_rest_of_proc)
+{
+	if (!can_scan_proc(__func__))
+		return;
+	struct conn c;
+	ck_assert(conn_open(&c, AF_INET, "127.0.0.1", AF_INET, "127.0.0.1"));
+	/* Two children of ours (the "supervisor"): the entrypoint holds nothing, its sibling
+	 * holds the socket (we drop our copy). All of us unprivileged: reading the rest of /proc
+	 * (root's PID 1) would fail, so success means the scope alone was read. */
+	if (geteuid() != 0) {
+		fprintf(stderr, "SKIP %s: needs root to become another user\n", __func__);
+		return;
+	}
+	int w1, w2;
+	pid_t ep = spawn_waiter(-1, true, &w1);
+	pid_t sib = spawn_waiter(c.cfd, true, &w2);
+	close(c.cfd);
+	struct px_diag *diag = diag_for(&c); /* needs our privileges */
+	become_nobody();
+	struct px_ident_ctx ctx = {.diag = diag, .scope = getpid()};
+	struct px_ident *id = calloc(1, sizeof(*id));
+	struct sv_err err = {0};
+	int r = px_ident_resolve(&ctx, ep, (struct sockaddr *)&c.peer, c.plen,
+				 (struct sockaddr *)&c.local, c.llen, id, &err);
+	waiter_end(ep, w1);
+	waiter_end(sib, w2);
+	ck_assert_msg(r == 0, "%s", err.msg);
+	ck_assert_int_eq(id->exe.pid, sib);
+	ck_assert_uint_eq(id->n_owners, 1);
+	px_diag_close(ctx.diag);
 	free(id);
 }
 END_TEST
@@ -581,7 +746,11 @@ static Suite *px_ident_suite(void)
 	tcase_add_test(tc, live_file_named_deleted_keeps_its_name);
 	tcase_add_test(tc, decoy_named_like_the_deleted_link_does_not_stop_the_strip);
 	tcase_add_test(tc, binary_replaced_by_rename_reports_the_running_inode);
-	tcase_add_test(tc, unreadable_fd_table_fails_closed);
+	tcase_add_test(tc, unreadable_fd_table_in_the_sandbox_fails_closed);
+	tcase_add_test(tc, sock_diag_finds_the_client_sockets_inode_of_either_family);
+	tcase_add_test(tc, sock_diag_does_not_find_unknown_or_closed_connections);
+	tcase_add_test(tc, owner_elsewhere_in_the_scope_is_found_without_reading_the_rest_of_proc);
+	tcase_add_test(tc, unreadable_fd_table_outside_fails_closed_when_the_sandbox_has_no_owner);
 	suite_add_tcase(s, tc);
 	return s;
 }

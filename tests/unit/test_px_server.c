@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "netns/netns.h"
@@ -110,8 +111,8 @@ static void on_answer(struct sv_loop *l, struct sv_watch *w, uint32_t events)
 		sv_loop_quit(l);
 }
 
-/* Connect and send the whole head before the loop runs. */
-static void ask(const char *target)
+/* Connect and send @bytes (may be empty) before the loop runs. */
+static struct client *ask_raw(const char *bytes)
 {
 	ck_assert_uint_lt(n_clients, CONNS_MAX);
 	struct client *c = &clients[n_clients++];
@@ -119,18 +120,25 @@ static void ask(const char *target)
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(connect(fd, (struct sockaddr *)&laddr, sizeof(laddr)), 0);
-	char head[512];
-	int n = snprintf(head, sizeof(head), "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", target,
-			 target);
-	ck_assert_int_eq(send(fd, head, (size_t)n, MSG_NOSIGNAL), n);
+	size_t n = strlen(bytes);
+	if (n)
+		ck_assert_int_eq(send(fd, bytes, n, MSG_NOSIGNAL), (ssize_t)n);
 	c->w = (struct sv_watch){.fd = fd, .fn = on_answer, .data = c};
 	ck_assert_int_eq(sv_loop_add(&loop, &c->w, EPOLLIN), 0);
+	return c;
+}
+
+static struct client *ask(const char *target)
+{
+	char head[512];
+	snprintf(head, sizeof(head), "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", target, target);
+	return ask_raw(head);
 }
 
 static void run_until_answered(void)
 {
 	loop.stop = false; /* sv_loop_run does not reset it */
-	ck_assert_int_eq(sv_timer_arm(&deadline, 20000, 0), 0);
+	ck_assert_int_eq(sv_timer_arm(&deadline, 30000, 0), 0);
 	ck_assert_int_eq(sv_loop_run(&loop), 0);
 	ck_assert_msg(n_done == n_clients, "%zu of %zu requests answered", n_done, n_clients);
 }
@@ -218,14 +226,104 @@ START_TEST(decisions_in_flight_keep_their_policy_when_it_is_swapped)
 }
 END_TEST
 
+
+/* Every target the parser refuses is answered 400 with a JSON reason naming the fault. */
+START_TEST(unparsable_connect_targets_get_400_naming_the_fault)
+{
+	static const struct {
+		const char *target, *reason;
+	} cases[] = {
+		{"2130706433:18999", "numeric host is not a dotted-quad IPv4 address"},
+		{"127.1:18999", "numeric host is not a dotted-quad IPv4 address"},
+		{"0177.0.0.1:80", "numeric host"},
+		{"0x7f000001:80", "numeric host"},
+		{"[fe80::1%25eth0]:443", "not an IPv6 literal"},
+		{"example.com", "missing port"},
+		{"example.com:0", "port is not a number in 1..65535"},
+		{"example.com:99999", "port is not a number in 1..65535"},
+	};
+	struct pol_policy a;
+	load_a(&a);
+	start(&a);
+	pol_free(&a);
+	const size_t n = sizeof(cases) / sizeof(cases[0]);
+	for (size_t i = 0; i < n; i++)
+		ask(cases[i].target);
+	run_until_answered();
+	for (size_t i = 0; i < n; i++) {
+		const char *r = clients[i].resp;
+		ck_assert_msg(strncmp(r, "HTTP/1.1 400 Bad Request\r\n", 26) == 0, "%s: %s",
+			      cases[i].target, r);
+		ck_assert_msg(strstr(r, "Content-Type: application/json\r\n"), "%s", r);
+		ck_assert_msg(strstr(r, "\"error\":\"invalid_connect_target\""), "%s", r);
+		ck_assert_msg(strstr(r, cases[i].reason), "%s: want %s in %s", cases[i].target,
+			      cases[i].reason, r);
+	}
+}
+END_TEST
+
+START_TEST(head_ended_by_bare_lfs_gets_400_not_a_hang)
+{
+	struct pol_policy a;
+	load_a(&a);
+	start(&a);
+	pol_free(&a);
+	ask_raw("CONNECT a.example:443 HTTP/1.1\nHost: a.example:443\n\n");
+	run_until_answered();
+	ck_assert_msg(strncmp(clients[0].resp, "HTTP/1.1 400 ", 13) == 0, "%s", clients[0].resp);
+	ck_assert_msg(strstr(clients[0].resp, "bare LF"), "%s", clients[0].resp);
+}
+END_TEST
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static uint64_t first_answer_ms;
+
+static void note_first_answer(void)
+{
+	first_answer_ms = mono_ms();
+}
+
+/* A silent client does not hold up a request behind it, and is itself answered 408 once its
+ * head deadline (10 s) has passed. */
+START_TEST(silent_client_does_not_delay_others_and_gets_408_after_the_deadline)
+{
+	struct pol_policy a;
+	load_a(&a);
+	start(&a);
+	pol_free(&a);
+	uint64_t t0 = mono_ms();
+	struct client *idle = ask_raw("");
+	struct client *busy = ask("blocked.example:443");
+	on_first_answer = note_first_answer;
+	run_until_answered();
+	ck_assert_msg(answered_with(busy, REASON_A), "%s", busy->resp);
+	ck_assert_msg(first_answer_ms - t0 < 5000, "first answer after %llu ms",
+		      (unsigned long long)(first_answer_ms - t0));
+	ck_assert_msg(strncmp(idle->resp, "HTTP/1.1 408 Request Timeout\r\n", 30) == 0, "%s",
+		      idle->resp);
+	uint64_t waited = mono_ms() - t0;
+	ck_assert_msg(waited >= 10000 && waited < 13000, "408 after %llu ms",
+		      (unsigned long long)waited);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("px_server");
-	TCase *tc = tcase_create("policy");
+	TCase *tc = tcase_create("server");
 	tcase_set_timeout(tc, 60);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, new_connections_decide_with_the_policy_set_last);
 	tcase_add_test(tc, decisions_in_flight_keep_their_policy_when_it_is_swapped);
+	tcase_add_test(tc, unparsable_connect_targets_get_400_naming_the_fault);
+	tcase_add_test(tc, head_ended_by_bare_lfs_gets_400_not_a_hang);
+	tcase_add_test(tc, silent_client_does_not_delay_others_and_gets_408_after_the_deadline);
 	suite_add_tcase(s, tc);
 	return s;
 }
