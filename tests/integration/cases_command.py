@@ -267,11 +267,6 @@ def unsupported_openshell_endpoint_flag_is_accepted_with_warning():
 
 
 @test()
-def unsupported_ssh_socket_path_flag_is_accepted_with_warning():
-    unsupported(["--ssh-socket-path", "/run/openshell/ssh.sock"], "ssh-socket-path")
-
-
-@test()
 def unsupported_health_check_flag_is_accepted_with_warning():
     unsupported(["--health-check"], "health-check")
 
