@@ -594,20 +594,22 @@ def battery_verdicts(text):
 @test()
 def ssh_exec_escape_battery_matches_the_main_process():
     needs_ssh()
-    sb = Sandbox(main=("sh", "-c", "read go; escape; sleep 120"), stdin="pipe")
+    esc = h.escape_command(CTX.rootfs)
+    sb = Sandbox(main=("sh", "-c", "read go; %s; sleep 120" % esc), stdin="pipe")
     probe = None
     try:
         probe = h.start_probe_in_netns_of(h.wait_for_child(sb.run.host_pid()))
         sb.run.stdin_write(b"go\n")
         check(sb.run.wait_stdout(" failed\n", 60), "main battery did not finish")
         main = battery_verdicts(sb.run.out.data().decode(errors="replace"))
-        rc, out, err = sb.ssh("escape", timeout=90)
+        rc, out, err = sb.ssh(esc, timeout=90)
         over_ssh = battery_verdicts(out.decode(errors="replace"))
-        # Whether the battery passes as a whole is cases_isolation's to judge (some attempts
-        # depend on the kernel); here an SSH session must fare exactly as the main process.
+        # An SSH session must fare exactly as the main process, and no attempt may succeed.
         check(len(main) >= 40 and main == over_ssh,
               "ssh results differ from the main process's: %r" %
               sorted(set(main.items()) ^ set(over_ssh.items()))[:10])
+        failed = sorted(k for k, v in over_ssh.items() if v != "ok")
+        check(rc == 0 and not failed, "escape attempts succeeded over ssh: %r" % failed[:10])
     finally:
         if probe:
             probe.kill()
