@@ -44,11 +44,11 @@ struct gw_relay {
 	/* gateway -> target bytes the target has not taken yet */
 	uint8_t *out;
 	size_t out_off, out_len, out_cap;
-	/* target -> gateway: one packed frame, kept while gw_call_send says -EAGAIN */
-	size_t pend_len;
+	/* target -> gateway: one packed frame at pbuf + pend_off, kept while gw_call_send says
+	 * -EAGAIN */
+	size_t pend_off, pend_len;
 	uint64_t to_target, from_target;
-	uint8_t rbuf[GW_RELAY_CHUNK];
-	uint8_t pbuf[GW_RELAY_CHUNK + 16];
+	uint8_t pbuf[GW_RELAY_HDR + GW_RELAY_CHUNK + 16];
 };
 
 static void relay_set_events(struct gw_relay *r, uint32_t want)
@@ -173,7 +173,7 @@ static void relay_send_close(struct gw_relay *r)
 /* Send the packed frame in pbuf. Returns 0, or -EAGAIN (kept in pend_len), or -errno. */
 static int relay_send_pending(struct gw_relay *r)
 {
-	int rc = gw_call_send(r->call, r->pbuf, r->pend_len);
+	int rc = gw_call_send(r->call, r->pbuf + r->pend_off, r->pend_len);
 	if (rc == -EAGAIN) {
 		r->send_blocked = true;
 		return rc;
@@ -189,7 +189,7 @@ static void relay_pump_in(struct gw_relay *r)
 	for (int i = 0; i < GW_RELAY_READS_PER_EVENT; i++) {
 		if (r->target_eof || r->send_blocked || !r->call || r->gw_eof)
 			return;
-		ssize_t n = read(r->fd, r->rbuf, sizeof(r->rbuf));
+		ssize_t n = read(r->fd, r->pbuf + GW_RELAY_HDR, GW_RELAY_CHUNK);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -199,11 +199,8 @@ static void relay_pump_in(struct gw_relay *r)
 			relay_send_close(r);
 			return;
 		}
-		Openshell__V1__RelayFrame f = OPENSHELL__V1__RELAY_FRAME__INIT;
-		f.payload_case = OPENSHELL__V1__RELAY_FRAME__PAYLOAD_DATA;
-		f.data.data = r->rbuf;
-		f.data.len = (size_t)n;
-		r->pend_len = openshell__v1__relay_frame__pack(&f, r->pbuf);
+		r->pend_off = gw_relay_data_header(r->pbuf, (size_t)n);
+		r->pend_len = GW_RELAY_HDR - r->pend_off + (size_t)n;
 		r->from_target += (uint64_t)n;
 		int rc = relay_send_pending(r);
 		if (rc == -EAGAIN)
@@ -219,22 +216,28 @@ static void relay_on_message(struct gw_call *call, const uint8_t *msg, size_t le
 {
 	(void)call;
 	struct gw_relay *r = data;
-	Openshell__V1__RelayFrame *f = openshell__v1__relay_frame__unpack(NULL, len, msg);
-	if (!f || f->payload_case != OPENSHELL__V1__RELAY_FRAME__PAYLOAD_DATA) {
-		if (f)
-			openshell__v1__relay_frame__free_unpacked(f, NULL);
-		relay_end(r, true, "inbound frame is not data");
-		return;
+	const uint8_t *p;
+	size_t n;
+	Openshell__V1__RelayFrame *f = NULL;
+	if (!gw_relay_data_view(msg, len, &p, &n)) {
+		f = openshell__v1__relay_frame__unpack(NULL, len, msg);
+		if (!f || f->payload_case != OPENSHELL__V1__RELAY_FRAME__PAYLOAD_DATA) {
+			if (f)
+				openshell__v1__relay_frame__free_unpacked(f, NULL);
+			relay_end(r, true, "inbound frame is not data");
+			return;
+		}
+		p = f->data.data;
+		n = f->data.len;
 	}
-	const uint8_t *p = f->data.data;
-	size_t n = f->data.len;
 	if (n && r->out_len == 0) {
 		ssize_t w;
 		do
 			w = send(r->fd, p, n, MSG_NOSIGNAL);
 		while (w < 0 && errno == EINTR);
 		if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-			openshell__v1__relay_frame__free_unpacked(f, NULL);
+			if (f)
+				openshell__v1__relay_frame__free_unpacked(f, NULL);
 			relay_end(r, true, "target write failed");
 			return;
 		}
@@ -252,7 +255,8 @@ static void relay_on_message(struct gw_call *call, const uint8_t *msg, size_t le
 				size_t cap = r->out_len + n;
 				uint8_t *nb = realloc(r->out, cap);
 				if (!nb) {
-					openshell__v1__relay_frame__free_unpacked(f, NULL);
+					if (f)
+						openshell__v1__relay_frame__free_unpacked(f, NULL);
 					relay_end(r, true, "out of memory");
 					return;
 				}
@@ -267,7 +271,8 @@ static void relay_on_message(struct gw_call *call, const uint8_t *msg, size_t le
 			gw_call_pause(r->call, true);
 		}
 	}
-	openshell__v1__relay_frame__free_unpacked(f, NULL);
+	if (f)
+		openshell__v1__relay_frame__free_unpacked(f, NULL);
 	relay_update(r);
 }
 
@@ -342,6 +347,11 @@ static void relay_connected(struct gw_relay *r)
 		Openshell__V1__RelayFrame f = OPENSHELL__V1__RELAY_FRAME__INIT;
 		f.payload_case = OPENSHELL__V1__RELAY_FRAME__PAYLOAD_INIT;
 		f.init = &init;
+		if (openshell__v1__relay_frame__get_packed_size(&f) > sizeof(r->pbuf)) {
+			relay_end(r, true, "channel id too long");
+			return;
+		}
+		r->pend_off = 0;
 		r->pend_len = openshell__v1__relay_frame__pack(&f, r->pbuf);
 		rc = relay_send_pending(r);
 	}
