@@ -25,6 +25,9 @@
 #define GW_RELAY_MAX 1024      /* open relays at once; more are refused */
 #define GW_CHANNEL_ID_MAX 256  /* bytes of a channel id we accept */
 #define GW_RELAY_READS_PER_EVENT 4 /* 64 KiB per wakeup, then let others run */
+/* A target that has not accepted within this long is given up (contract §10 step 4: the gateway
+ * itself gives up on a pending relay after 10 s). */
+#define GW_RELAY_CONNECT_TIMEOUT_MS 10000
 
 struct gw_relay {
 	struct gw_relay *next;
@@ -35,6 +38,7 @@ struct gw_relay {
 	struct sv_watch w;
 	uint32_t events;
 	bool connecting;
+	struct sv_timer connect_timer; /* armed only while connecting */
 	struct gw_call *call;
 	bool paused;
 	bool gw_eof;     /* the gateway ended its stream (status OK) */
@@ -94,6 +98,7 @@ static void relay_unlink(struct gw_relay *r)
 /* End the relay: close the target, cancel the call when @cancel, free after this batch. */
 static void relay_end(struct gw_relay *r, bool cancel, const char *reason)
 {
+	sv_timer_close(r->s->loop, &r->connect_timer);
 	relay_unlink(r);
 	sv_loop_del(r->s->loop, &r->w);
 	if (r->fd >= 0)
@@ -319,6 +324,7 @@ static void relay_fail_open(struct gw_relay *r, const char *error)
 	sv_log_kv(SV_LOG_WARN, GW_COMP, "relay_open_failed", "relay target cannot be opened",
 		  SV_KVS({"channel_id", r->channel_id}, {"target", r->target}, {"error", error}));
 	gw_session_send_open_result(r->s, r->channel_id, false, error);
+	sv_timer_close(r->s->loop, &r->connect_timer);
 	r->call = NULL;
 	relay_unlink(r);
 	sv_loop_del(r->s->loop, &r->w);
@@ -331,6 +337,7 @@ static void relay_fail_open(struct gw_relay *r, const char *error)
 static void relay_connected(struct gw_relay *r)
 {
 	r->connecting = false;
+	sv_timer_close(r->s->loop, &r->connect_timer);
 	struct gw_session *s = r->s;
 	gw_session_send_open_result(s, r->channel_id, true, "");
 	static const struct gw_call_cbs tmpl = {.on_message = relay_on_message,
@@ -391,6 +398,14 @@ static void relay_on_fd(struct sv_loop *loop, struct sv_watch *w, uint32_t event
 		relay_update(r);
 }
 
+static void relay_on_connect_timeout(struct sv_loop *loop, struct sv_timer *t)
+{
+	(void)loop;
+	struct gw_relay *r = t->data;
+	if (r->connecting)
+		relay_fail_open(r, "the target did not accept the connection within 10 s");
+}
+
 /* A socket for @ss: TCP ones are created inside the agent's namespace (only socket(2) runs
  * there: a socket belongs to the namespace it was made in). */
 static int relay_socket(struct gw_session *s, int family, bool tcp, char *msg, size_t msz)
@@ -445,6 +460,7 @@ void gw_relay_open(struct gw_session *s, const char *channel_id, int target_case
 	r->s = s;
 	r->fd = -1;
 	r->w = (struct sv_watch){.fd = -1, .fn = relay_on_fd, .data = r};
+	r->connect_timer.w.fd = -1;
 	sv_fmt(r->channel_id, sizeof(r->channel_id), "%s", channel_id);
 	r->next = s->relays;
 	s->relays = r;
@@ -481,6 +497,8 @@ void gw_relay_open(struct gw_session *s, const char *channel_id, int target_case
 	while (c < 0 && errno == EINTR);
 	if (c < 0 && errno == EINPROGRESS) {
 		r->connecting = true;
+		if (sv_timer_init(s->loop, &r->connect_timer, relay_on_connect_timeout, r) == 0)
+			(void)sv_timer_arm(&r->connect_timer, GW_RELAY_CONNECT_TIMEOUT_MS, 0);
 		relay_update(r);
 		return;
 	}

@@ -420,6 +420,25 @@ def gateway_relay_to_stalled_target_keeps_rss_bounded_and_other_relays_flowing()
               r)
 
 
+@test()
+def gateway_relay_to_a_target_that_never_accepts_fails_after_10s():
+    with Gw() as gw:
+        run = start_sv(gw, ["tcpsvc", "full", "7002"])
+        wait_listening(run, 7002)
+        wait_log(run, "gateway_session_accepted", timeout=10)
+        # the first connections fill the accept queue; later SYNs are dropped
+        relays = [gw.open_relay("tcp", "127.0.0.1", 7002) for _ in range(4)]
+        t0 = time.monotonic()
+        results = [rel.wait_result(15) for rel in relays]
+        took = time.monotonic() - t0
+        r = stop_run(run)
+        failed = [x for x in results if x.get("success") is not True]
+        check(failed, "every connection to a full listener succeeded: %r" % results, r)
+        check(all("within 10 s" in x.get("error", "") for x in failed),
+              "unexpected errors: %r" % failed, r)
+        check(9.0 <= took <= 14.0, "the pending relay was given up after %.1f s" % took, r)
+
+
 # -- exit report ----------------------------------------------------------------------------------
 
 @test()
