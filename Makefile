@@ -45,9 +45,11 @@ GEN_SRCS    := $(PROTOS:$(PROTO_DIR)/%.proto=$(GEN_DIR)/%.pb-c.c)
 GEN_HDRS    := $(GEN_SRCS:.c=.h)
 GEN_OBJS    := $(GEN_SRCS:$(GEN_DIR)/%.c=$(BUILD)/obj/gen/%.o)
 
-# One protoc-c run writes both files (a pattern rule with two targets makes both at once). Any .proto change regenerates all of
-# them: a message type may come from an imported file.
+# One protoc-c run writes both files (a pattern rule with two targets makes both at once).
+# Any .proto change regenerates all of them: a message type may come from an imported file.
+# No protoc-c yet: packages.sh installs the build packages (as root) or says what is missing.
 $(GEN_DIR)/%.pb-c.c $(GEN_DIR)/%.pb-c.h: $(PROTO_DIR)/%.proto $(PROTOS)
+	@command -v $(PROTOC_C) >/dev/null 2>&1 || sh static/packages.sh build
 	@mkdir -p $(GEN_DIR)
 	$(PROTOC_C) -I$(PROTO_DIR) --c_out=$(GEN_DIR) $<
 
@@ -56,13 +58,14 @@ $(GEN_DIR)/%.pb-c.c $(GEN_DIR)/%.pb-c.h: $(PROTO_DIR)/%.proto $(PROTOS)
 
 all: $(BUILD)/supervisor
 
-# Generated headers must exist before anything compiles; only session/ (the one module that
-# speaks protobuf) recompiles when they change.
-$(BUILD)/obj/%.o: %.c $(HDRS) | $(DEPS_STAMP) $(GEN_HDRS)
+# A rebuilt dependency may change its headers (mbedtls_config.h sets struct layouts), so the
+# dependency stamp is a real prerequisite here. Generated headers must exist before anything
+# compiles; only session/ (the one module that speaks protobuf) recompiles when they change.
+$(BUILD)/obj/%.o: %.c $(HDRS) $(DEPS_STAMP) | $(GEN_HDRS)
 	@mkdir -p $(dir $@)
 	$(MUSL_CC) $(PROD_CFLAGS) -c $< -o $@
 
-$(BUILD)/obj/gen/%.o: $(GEN_DIR)/%.c $(GEN_HDRS) | $(DEPS_STAMP)
+$(BUILD)/obj/gen/%.o: $(GEN_DIR)/%.c $(GEN_HDRS) $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(MUSL_CC) $(PROD_CFLAGS) -c $< -o $@
 
@@ -95,7 +98,8 @@ HOST_CFLAGS := -isystem /usr/include/libnl3 -isystem $(INIH_SRC_DIR) $(INIH_DEFI
 TEST_CFLAGS := $(BASE_CFLAGS) $(HOST_CFLAGS) -O1 -g -fno-omit-frame-pointer \
                -fsanitize=address,undefined -fno-sanitize-recover=all
 HOST_LIBS   := -lseccomp -lcap -lnl-route-3 -lnl-3 -lmbedtls -lmbedx509 -lmbedcrypto \
-               $(shell pkg-config --libs $(HOST_PKGS) 2>/dev/null || echo -lnghttp2 -lprotobuf-c -lssh)
+               $(shell pkg-config --libs $(HOST_PKGS) 2>/dev/null || \
+                       echo -lnghttp2 -lprotobuf-c -lssh)
 TEST_DEP_LIBS = $(BUILD)/test/obj/ini.o $(HOST_LIBS)
 TEST_LIBS   := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt -pthread)
 TEST_OBJS   := $(LIB_SRCS:%.c=$(BUILD)/test/obj/%.o) \
@@ -140,7 +144,8 @@ FUZZ_BINS   := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 FUZZ_CFLAGS := $(BASE_CFLAGS) $(HOST_CFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined \
                -fno-sanitize-recover=undefined
 
-$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRCS) $(HDRS) $(GEN_SRCS) $(GEN_HDRS) | $(DEPS_STAMP)
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRCS) $(HDRS) $(GEN_SRCS) $(GEN_HDRS) \
+		| $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRCS) $(GEN_SRCS) $(INIH_SRC_DIR)/ini.c $(HOST_LIBS)
 

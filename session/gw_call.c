@@ -178,7 +178,8 @@ static void call_end(struct gw_call *call)
 		       nghttp2_http2_strerror(call->rst_code));
 	} else if (call->bad_content_type) {
 		st = GW_STATUS_UNKNOWN;
-		sv_fmt(msg, sizeof(msg), "the gateway answered without content-type application/grpc");
+		sv_fmt(msg, sizeof(msg),
+		       "the gateway answered without content-type application/grpc");
 	} else {
 		st = GW_STATUS_INTERNAL;
 		sv_fmt(msg, sizeof(msg), "the gateway ended the stream without a grpc-status");
@@ -200,7 +201,8 @@ static void call_process(struct gw_call *call)
 		buf_consume(&call->in, used);
 		if (r < 0) {
 			call_finish(call,
-				    r == -EMSGSIZE ? GW_STATUS_RESOURCE_EXHAUSTED : GW_STATUS_INTERNAL,
+				    r == -EMSGSIZE ? GW_STATUS_RESOURCE_EXHAUSTED
+						   : GW_STATUS_INTERNAL,
 				    err.msg, true);
 			return;
 		}
@@ -381,9 +383,12 @@ void gw_calls_set_callbacks(nghttp2_session_callbacks *cbs)
 
 /* ------------------------------------------------------------------ public API */
 
-#define NV(n, v, fl)                                                                        \
-	((nghttp2_nv){.name = (uint8_t *)(n), .value = (uint8_t *)(v), .namelen = strlen(n), \
-		      .valuelen = strlen(v), .flags = (fl)})
+#define NV(n, v, fl)                           \
+	((nghttp2_nv){.name = (uint8_t *)(n),  \
+		      .value = (uint8_t *)(v), \
+		      .namelen = strlen(n),    \
+		      .valuelen = strlen(v),   \
+		      .flags = (fl)})
 
 int gw_call_start(struct gw_conn *c, const char *path, const char *bearer, uint32_t deadline_ms,
 		  const struct gw_call_cbs *cbs, struct gw_call **out, struct sv_err *err)

@@ -473,8 +473,8 @@ int gw_config_fetch(const struct gw_client *c, struct pol_policy *out, struct gw
 	pol_init(out);
 	Openshell__Sandbox__V1__GetSandboxConfigResponse *r = NULL;
 	int rc = fetch(c, &r, err);
-	if (rc < 0)
-		return rc;
+	if (rc < 0 || !r)
+		return rc < 0 ? rc : -EPROTO;
 	struct gw_policy_src *src = calloc(1, sizeof(*src));
 	if (!src || !(src->hash = dup_hash(r->policy_hash))) {
 		free(src);

@@ -26,7 +26,7 @@
 #define READ_CHUNK	((size_t)16 * 1024)
 
 struct gw_resolve {
-	struct sv_job job; /* first: the job pointer is the resolve pointer */
+	struct sv_job job;    /* first: the job pointer is the resolve pointer */
 	struct gw_conn *conn; /* NULL once the connection is gone: done() just frees */
 	char host[GW_HOST_MAX + 1];
 	char port[8];
@@ -35,7 +35,7 @@ struct gw_resolve {
 };
 
 static void conn_fail(struct gw_conn *c, int err, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* ------------------------------------------------------------------ teardown */
 
@@ -279,7 +279,8 @@ static void connect_next(struct gw_conn *c)
 {
 	while (c->next_addr < c->n_addrs) {
 		size_t i = c->next_addr++;
-		int fd = socket(c->addrs[i].ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		int fd =
+		    socket(c->addrs[i].ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (fd < 0) {
 			c->last_err = errno;
 			continue;
@@ -450,8 +451,8 @@ static void on_connect_timeout(struct sv_loop *loop, struct sv_timer *t)
 	struct gw_conn *c = t->data;
 	if (c->state == GW_READY || c->state == GW_CLOSED)
 		return;
-	conn_fail(c, -ETIMEDOUT, "connecting to gateway %s timed out after %u ms",
-		  c->ep.authority, c->connect_timeout_ms);
+	conn_fail(c, -ETIMEDOUT, "connecting to gateway %s timed out after %u ms", c->ep.authority,
+		  c->connect_timeout_ms);
 }
 
 static void on_ping_tick(struct sv_loop *loop, struct sv_timer *t)
@@ -542,8 +543,8 @@ int gw_conn_new(struct sv_loop *loop, const struct gw_conn_opts *opts,
 	c->sock.fn = on_sock;
 	c->sock.data = c;
 	c->connect_timer.w.fd = c->ping_timer.w.fd = c->ping_deadline.w.fd = c->kick.w.fd = -1;
-	c->connect_timeout_ms = opts->connect_timeout_ms ? opts->connect_timeout_ms
-							 : GW_CONNECT_TIMEOUT_MS;
+	c->connect_timeout_ms =
+	    opts->connect_timeout_ms ? opts->connect_timeout_ms : GW_CONNECT_TIMEOUT_MS;
 	c->ping_interval_ms = opts->ping_interval_ms ? opts->ping_interval_ms : GW_PING_INTERVAL_MS;
 	c->ping_timeout_ms = opts->ping_timeout_ms ? opts->ping_timeout_ms : GW_PING_TIMEOUT_MS;
 	c->workers = opts->workers;

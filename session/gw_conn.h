@@ -17,18 +17,18 @@
 struct sv_workers;
 
 /* gRPC status codes (grpc/doc/statuscodes.md) this module produces itself. */
-#define GW_STATUS_OK		    0
-#define GW_STATUS_CANCELLED	    1
-#define GW_STATUS_UNKNOWN	    2
-#define GW_STATUS_INVALID_ARGUMENT  3
-#define GW_STATUS_DEADLINE_EXCEEDED 4
-#define GW_STATUS_NOT_FOUND	    5
-#define GW_STATUS_PERMISSION_DENIED 7
+#define GW_STATUS_OK		     0
+#define GW_STATUS_CANCELLED	     1
+#define GW_STATUS_UNKNOWN	     2
+#define GW_STATUS_INVALID_ARGUMENT   3
+#define GW_STATUS_DEADLINE_EXCEEDED  4
+#define GW_STATUS_NOT_FOUND	     5
+#define GW_STATUS_PERMISSION_DENIED  7
 #define GW_STATUS_RESOURCE_EXHAUSTED 8
-#define GW_STATUS_UNIMPLEMENTED	    12
-#define GW_STATUS_INTERNAL	    13
-#define GW_STATUS_UNAVAILABLE	    14
-#define GW_STATUS_UNAUTHENTICATED   16
+#define GW_STATUS_UNIMPLEMENTED	     12
+#define GW_STATUS_INTERNAL	     13
+#define GW_STATUS_UNAVAILABLE	     14
+#define GW_STATUS_UNAUTHENTICATED    16
 
 /* Defaults (contract §10: connect timeout 10 s, HTTP/2 keepalive 10 s, timeout 20 s). */
 #define GW_CONNECT_TIMEOUT_MS 10000u
@@ -101,9 +101,8 @@ struct gw_call_cbs {
  * @deadline_ms (0: none) is sent as grpc-timeout and enforced locally (DEADLINE_EXCEEDED and
  * RST_STREAM). Returns 0 and *@out (borrowed: valid until on_status returns or gw_call_cancel),
  * or -ENOTCONN after on_closed, -errno otherwise. */
-int gw_call_start(struct gw_conn *conn, const char *path, const char *bearer,
-		  uint32_t deadline_ms, const struct gw_call_cbs *cbs, struct gw_call **out,
-		  struct sv_err *err);
+int gw_call_start(struct gw_conn *conn, const char *path, const char *bearer, uint32_t deadline_ms,
+		  const struct gw_call_cbs *cbs, struct gw_call **out, struct sv_err *err);
 
 /* Frame @msg (copied) and queue it. Returns 0, -EAGAIN when the queue already holds
  * GW_SEND_QUEUE_MAX bytes or more (wait for on_writable), -EMSGSIZE over GW_MSG_MAX, -EPIPE

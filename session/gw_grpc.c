@@ -39,9 +39,9 @@ int gw_endpoint_parse(const char *endpoint, struct gw_endpoint *ep, struct sv_er
 		ep->tls = true;
 		p = endpoint + 8;
 	} else {
-		return sv_err_set(err, EINVAL,
-				  "gateway endpoint \"%.200s\": must start with http:// or https://",
-				  endpoint);
+		return sv_err_set(
+		    err, EINVAL, "gateway endpoint \"%.200s\": must start with http:// or https://",
+		    endpoint);
 	}
 	size_t alen = strcspn(p, "/");
 	if (p[alen] == '/' && p[alen + 1] != '\0')

@@ -22,9 +22,9 @@
 #define GW_HOST_MAX 255
 
 struct gw_endpoint {
-	bool tls;			/* https:// */
-	char host[GW_HOST_MAX + 1];	/* without IPv6 brackets */
-	uint16_t port;			/* 80 / 443 when absent */
+	bool tls;			 /* https:// */
+	char host[GW_HOST_MAX + 1];	 /* without IPv6 brackets */
+	uint16_t port;			 /* 80 / 443 when absent */
 	char authority[GW_HOST_MAX + 9]; /* :authority, "host[:port]" as given (brackets kept) */
 };
 
@@ -140,22 +140,22 @@ struct gw_conn {
 	enum gw_state state;
 	bool freed; /* gw_conn_free ran: the struct lives on until the loop's batch ends */
 	uint32_t connect_timeout_ms, ping_interval_ms, ping_timeout_ms;
-	struct sv_workers *workers;	/* borrowed */
-	struct gw_resolve *resolve;	/* pending name resolution */
+	struct sv_workers *workers; /* borrowed */
+	struct gw_resolve *resolve; /* pending name resolution */
 	struct sockaddr_storage addrs[GW_ADDRS_MAX];
 	socklen_t addrlens[GW_ADDRS_MAX];
 	size_t n_addrs, next_addr;
-	int last_err;			/* positive errno of the last failed connect */
-	struct sv_watch sock;		/* fd -1 when none */
-	uint32_t events;		/* registered epoll events */
-	struct gw_tls *tls;		/* https:// only */
+	int last_err;	      /* positive errno of the last failed connect */
+	struct sv_watch sock; /* fd -1 when none */
+	uint32_t events;      /* registered epoll events */
+	struct gw_tls *tls;   /* https:// only */
 	bool tls_want_write;
-	nghttp2_session *h2;		/* NULL once closed */
-	const uint8_t *wpend;		/* serialized by nghttp2, not yet written */
+	nghttp2_session *h2;  /* NULL once closed */
+	const uint8_t *wpend; /* serialized by nghttp2, not yet written */
 	size_t wpend_len;
 	struct sv_timer connect_timer, ping_timer, ping_deadline, kick;
 	bool ping_outstanding, goaway;
-	struct gw_call *calls;		/* open calls, and finished ones whose stream still lives */
+	struct gw_call *calls; /* open calls, and finished ones whose stream still lives */
 };
 
 /* Write what nghttp2 has, dispatch pending call events, re-arm epoll. Failure closes the
@@ -173,8 +173,8 @@ struct gw_call {
 	struct gw_call *next, *prev;
 	int32_t stream_id;
 	struct gw_call_cbs cbs;
-	struct gw_buf in;	  /* DATA received, not yet deframed (not consumed: in the window) */
-	struct gw_buf out;	  /* framed messages not yet handed to nghttp2 */
+	struct gw_buf in;  /* DATA received, not yet deframed (not consumed: in the window) */
+	struct gw_buf out; /* framed messages not yet handed to nghttp2 */
 	struct gw_deframer df;
 	struct sv_timer deadline; /* w.fd -1 when no deadline */
 	uint32_t deadline_ms;

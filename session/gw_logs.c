@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "gw_logs.h"
 #include "gw_rpc.h"
 #include "openshell.pb-c.h"
 #include "session/session.h"
@@ -21,10 +22,8 @@
 
 #define COMP "gateway"
 
-/* Contract §10: queue of 1024 lines, batches of at most 50 lines or every 500 ms, reconnect
- * backoff 1..30 s. */
-#define GW_LOG_QUEUE_MAX      1024
-#define GW_LOG_BATCH_MAX      50
+/* Contract §10: batches leave at least every 500 ms; reconnect backoff 1..30 s (the queue and
+ * batch bounds are in gw_logs.h). */
 #define GW_LOG_FLUSH_MS	      500
 #define GW_LOG_BACKOFF_MIN_MS 1000u
 #define GW_LOG_BACKOFF_MAX_MS 30000u
@@ -96,6 +95,15 @@ static void sink(const struct sv_log_record *rec, void *data)
 		ssize_t w = write(G.efd, &one, sizeof(one));
 		(void)w; /* a wake-up already pending is as good */
 	}
+}
+
+void gw_logs_stats(struct gw_logs_stats *out)
+{
+	pthread_mutex_lock(&G.lock);
+	out->queued = G.n;
+	out->dropped = G.dropped;
+	out->disabled = G.disabled;
+	pthread_mutex_unlock(&G.lock);
 }
 
 int gw_logs_install(const struct gw_client *c, struct sv_err *err)

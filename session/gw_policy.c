@@ -25,6 +25,7 @@ struct conv {
 	struct sv_err *err;
 	unsigned dropped;
 	size_t total_ips;
+	bool quiet; /* no n_dropped: a second conversion of the same message, nothing to say */
 };
 
 /* A gateway string made safe for a message: printable ASCII only, bounded. */
@@ -273,7 +274,7 @@ static int rule(struct conv *c, const char *key, const Openshell__Sandbox__V1__N
 	if (r < 0)
 		return fail_at(c, r, "network_policies[\"%s\"]", quote(key, q, sizeof(q)));
 	for (size_t i = 0; i < p->n_rules; i++)
-		if (strcmp(p->rules[i].name, key) == 0)
+		if (p->rules[i].name && strcmp(p->rules[i].name, key) == 0)
 			return fail(c, EINVAL, "network_policies[\"%s\"]: duplicate key", key);
 	size_t n_eps = v ? v->n_endpoints : 0, n_bins = v ? v->n_binaries : 0;
 	if (n_eps == 0)
@@ -311,6 +312,8 @@ static int rule(struct conv *c, const char *key, const Openshell__Sandbox__V1__N
 		const char *l7 = needs_l7(e);
 		if (l7) {
 			c->dropped++;
+			if (c->quiet)
+				continue;
 			sv_log_kv(
 			    SV_LOG_WARN, COMP, "policy_endpoint_dropped",
 			    "endpoint needs L7 inspection, which this supervisor does not do: "
@@ -328,9 +331,10 @@ static int rule(struct conv *c, const char *key, const Openshell__Sandbox__V1__N
 	}
 	if (out->n_endpoints > 0)
 		return 1;
-	sv_log_kv(SV_LOG_WARN, COMP, "policy_rule_dropped",
-		  "every endpoint of the rule needs L7 inspection: rule left out",
-		  SV_KVS({"rule", key}));
+	if (!c->quiet)
+		sv_log_kv(SV_LOG_WARN, COMP, "policy_rule_dropped",
+			  "every endpoint of the rule needs L7 inspection: rule left out",
+			  SV_KVS({"rule", key}));
 	p->n_rules--;
 	pol_strv_free(&out->binaries);
 	free(out->endpoints);
@@ -365,7 +369,7 @@ int gw_policy_convert(const Openshell__Sandbox__V1__SandboxPolicy *msg, struct p
 	pol_init(out);
 	if (n_dropped)
 		*n_dropped = 0;
-	struct conv c = {.p = out, .err = err};
+	struct conv c = {.p = out, .err = err, .quiet = !n_dropped};
 	int r = 0;
 	/* The proto's version 0 is "unset"; the model knows only version 1. */
 	if (msg->version > 1)

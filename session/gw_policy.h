@@ -17,8 +17,9 @@
  * (pol_init). On failure @out is left empty and @err names the field:
  *   network_policies["pypi"].endpoints[0].host: host has an empty label (got 'a..b')
  * Endpoints that ask for L7 inspection (protocol other than "" or "tcp", access, rules, or
- * tls "terminate") cannot be enforced here: they are left out, never widened to L4, and
- * *@n_dropped (may be NULL) counts them. out->source is "gateway". */
+ * tls "terminate") cannot be enforced here: they are left out, never widened to L4, logged,
+ * and *@n_dropped counts them; with @n_dropped NULL nothing is logged (a second conversion of
+ * a message already converted once). out->source is "gateway". */
 int gw_policy_convert(const Openshell__Sandbox__V1__SandboxPolicy *msg, struct pol_policy *out,
 		      unsigned *n_dropped, struct sv_err *err);
 

@@ -73,8 +73,8 @@ static int read_pem(const char *var, const char *path, unsigned char **out, size
 	struct stat st;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size > PEM_FILE_MAX) {
 		close(fd);
-		return sv_err_set(err, EINVAL, "%s=%s: not a regular file of at most %zu bytes", var,
-				  path, PEM_FILE_MAX);
+		return sv_err_set(err, EINVAL, "%s=%s: not a regular file of at most %zu bytes",
+				  var, path, PEM_FILE_MAX);
 	}
 	size_t size = (size_t)st.st_size, got = 0;
 	unsigned char *buf = malloc(size + 1);
@@ -230,14 +230,17 @@ int gw_tls_new(const struct gw_conn_opts *opts, const char *host, struct gw_tls 
 				  sizeof(pers) - 1);
 	if (r != 0) {
 		gw_tls_free(t);
-		return sv_err_set(err, EIO, "cannot seed the TLS random generator from getrandom: "
-					    "-0x%04x", (unsigned)-r);
+		return sv_err_set(err, EIO,
+				  "cannot seed the TLS random generator from getrandom: "
+				  "-0x%04x",
+				  (unsigned)-r);
 	}
 #if MBEDTLS_VERSION_MAJOR >= 3 && defined(MBEDTLS_PSA_CRYPTO_C)
 	psa_status_t ps = psa_crypto_init(); /* TLS 1.3 runs on PSA */
 	if (ps != PSA_SUCCESS) {
 		gw_tls_free(t);
-		return sv_err_set(err, EIO, "cannot initialise PSA crypto for TLS 1.3: %d", (int)ps);
+		return sv_err_set(err, EIO, "cannot initialise PSA crypto for TLS 1.3: %d",
+				  (int)ps);
 	}
 #endif
 	if ((r = load_crt(&t->ca, "OPENSHELL_TLS_CA", opts->ca_file, err)) < 0 ||

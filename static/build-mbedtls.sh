@@ -2,13 +2,29 @@
 # mbed TLS (Apache-2.0 OR GPL-2.0-or-later): CMake with static/musl.cmake;
 # only the three static libraries + headers. No programs, tests, shared
 # libraries or generated-file regeneration (the release tarball ships them,
-# so no python is needed). Default configuration (mbedtls_config.h as
-# released): no MBEDTLS_THREADING_C, platform entropy from /dev/urandom on
-# musl (see static/README.md).
+# so no python is needed). Upstream's default configuration
+# (mbedtls_config.h as released) with two changes (see static/README.md):
+# - MBEDTLS_THREADING_C + MBEDTLS_THREADING_PTHREAD: libssh's mbedTLS backend
+#   refuses to initialise (ssh_init fails) in a pthread build without them,
+#   and its one DRBG is shared by every SSH session.
+# - the platform entropy source uses getrandom(2) on musl too (upstream only
+#   does so with glibc and reads /dev/urandom otherwise), so neither legacy
+#   entropy contexts nor PSA (TLS 1.3) need /dev/urandom.
+# The installed mbedtls_config.h carries the change, so users see it too.
 . "$(dirname "$0")/lib.sh"
 dep_begin mbedtls
 need_pkgs cmake
 fetch_source mbedtls
+cfg=$SRC/include/mbedtls/mbedtls_config.h
+run sed -i -e 's|^//\(#define MBEDTLS_THREADING_C\)$|\1|' \
+	-e 's|^//\(#define MBEDTLS_THREADING_PTHREAD\)$|\1|' "$cfg"
+[ "$(grep -c -E '^#define MBEDTLS_THREADING_(C|PTHREAD)$' "$cfg")" -eq 2 ] ||
+	die "could not enable MBEDTLS_THREADING_C/PTHREAD in $cfg"
+ep=$SRC/library/entropy_poll.c
+glibc_only='^#if ((defined(__linux__) && defined(__GLIBC__)) || defined(__midipix__))$'
+run sed -i "s/$glibc_only/#if (defined(__linux__) || defined(__midipix__))/" "$ep"
+grep -q '^#if (defined(__linux__) || defined(__midipix__))$' "$ep" ||
+	die "could not enable getrandom() for musl in $ep"
 B=$SRC/_build
 configure_cmake "$SRC" "$B" \
 	-DENABLE_PROGRAMS=OFF -DENABLE_TESTING=OFF -DGEN_FILES=OFF \
@@ -19,3 +35,6 @@ run cmake --install "$B"
 # CMake package files and pkg-config files are unused here; keep the tree lean.
 rm -rf "$DEPS_DIR/lib/cmake"
 for a in libmbedtls.a libmbedx509.a libmbedcrypto.a; do check_archive "$a"; done
+# getrandom(2) really is compiled in: entropy_poll.o calls syscall().
+nm -A "$DEPS_DIR/lib/libmbedcrypto.a" 2>/dev/null | grep -q 'entropy_poll.c.o: *U syscall$' ||
+	die "libmbedcrypto.a: entropy_poll does not call syscall(), getrandom() not compiled in"

@@ -4,8 +4,9 @@
 #
 # Exports:
 #   DEPS_DIR       build/deps (include/, lib/, stamps)
-#   DEPS_STAMP     build/deps/.stamp-all: make it a prerequisite (order-only
-#                  for objects) of anything that needs the dependencies
+#   DEPS_STAMP     build/deps/.stamp-all: make it a prerequisite of anything
+#                  that needs the dependencies (objects too: a rebuilt
+#                  dependency may change its headers, e.g. mbedtls_config.h)
 #   DEPS_CFLAGS    -isystem flags (+ INIH_DEFINES) for our own objects
 #   DEPS_LIBS      the .a files, in link order; usable as prerequisites, so
 #                  replacing one (LGPL relinking) makes `make` relink
@@ -17,7 +18,7 @@
 # Typical use:
 #   include static/deps.mk
 #   CC := musl-gcc
-#   build/%.o: %.c | $(DEPS_STAMP)
+#   build/%.o: %.c $(DEPS_STAMP)
 #           $(CC) $(CFLAGS) $(DEPS_CFLAGS) -c $< -o $@
 #   build/supervisor: $(OBJS) $(DEPS_LIBS)
 #           $(CC) $(CFLAGS) $(MUSL_LDFLAGS_STATIC_PIE) -Wl,--gc-sections -o $@ \
@@ -54,7 +55,7 @@ INIH_DEFINES := -DINI_ALLOW_MULTILINE=0 -DINI_STOP_ON_FIRST_ERROR=1 \
 #   CFLAGS_<name>      extra compile flags for users of its headers
 #   DEPS_AFTER_<name>  dependencies that must be built (installed) first
 #   PREREQS_<name>     extra files whose change must rebuild it
-DEPS := mbedtls nghttp2 protobuf-c libnl3 libseccomp libcap2 libinih
+DEPS := libssh mbedtls nghttp2 protobuf-c libnl3 libseccomp libcap2 libinih
 
 LIBS_libnl3       := -lnl-route-3 -lnl-3
 CFLAGS_libnl3     := -isystem $(DEPS_DIR)/include/libnl3
@@ -69,6 +70,13 @@ PREREQS_libinih   := $(DEPS_STATIC_DIR)/deps.mk
 # that links against it goes before it in DEPS (e.g. "libssh mbedtls").
 LIBS_mbedtls      := -lmbedtls -lmbedx509 -lmbedcrypto
 PREREQS_mbedtls   := $(DEPS_STATIC_DIR)/musl.cmake
+
+# libssh: the SSH server (session/sshd_*), on mbedTLS, so it links before it and is built after
+# it. LIBSSH_STATIC: no dllimport games (a no-op on Linux, set for the record).
+LIBS_libssh       := -lssh
+CFLAGS_libssh     := -DLIBSSH_STATIC=1
+DEPS_AFTER_libssh := mbedtls
+PREREQS_libssh    := $(DEPS_STATIC_DIR)/musl.cmake
 
 # nghttp2: HTTP/2 framing for the gateway's gRPC client (no TLS of its own).
 LIBS_nghttp2      := -lnghttp2

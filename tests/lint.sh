@@ -7,10 +7,15 @@ extra=${LINT_CFLAGS:-}
 srcs=$(ls supervisor/*.c landlock/*.c netns/*.c session/*.c 2>/dev/null || true)
 fail=0
 
+# cppcheck takes the -D and -I flags (-I build/gen: the protoc-c headers session/ includes).
+# It does not read system headers (missingIncludeSystem is suppressed), so the version guard
+# atop every generated header would compare 0 and hit its #error: give it protobuf-c's values.
+pbc_re='^#define[[:space:]]+(PROTOBUF_C_(VERSION_NUMBER|MIN_COMPILER_VERSION))[[:space:]]+([0-9]+)'
+pbc_defs=$(sed -n -E "s/$pbc_re/-D\1=\3/p" /usr/include/protobuf-c/protobuf-c.h 2>/dev/null || true)
 if cppcheck --version >/dev/null 2>&1; then
 	if ! cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
 		--inline-suppr --std=c11 -D_GNU_SOURCE -I. --suppress=missingIncludeSystem \
-		$(echo "$extra" | tr ' ' '\n' | grep -E '^-D' | tr '\n' ' ') $srcs; then
+		$(echo "$extra" | tr ' ' '\n' | grep -E '^-[DI]' | tr '\n' ' ') $pbc_defs $srcs; then
 		fail=$((fail + 1))
 	fi
 else

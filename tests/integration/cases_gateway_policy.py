@@ -14,7 +14,7 @@ import time
 
 import harness as h
 from harness import check
-from suite import REPO, start, sv, test
+from suite import CTX, REPO, start, sv, test
 
 sys.path.insert(0, os.path.join(REPO, "tests", "gateway"))
 import gateway as g  # noqa: E402
@@ -283,3 +283,57 @@ def gateway_unreachable_at_start_is_a_setup_error_after_five_attempts():
     check("GetSandboxConfig failed after 5 attempts" in r.err, "no clear error", r)
     # Sleeps of 1, 2, 4 and 4 s between the attempts (contract §2 step 5).
     check(11.0 <= r.elapsed < 25.0, "retries took %.1f s, expected about 11" % r.elapsed, r)
+
+
+@test()
+def gateway_filesystem_change_is_startup_only_and_reported_so():
+    gw = g.Gateway(sandbox_id=SANDBOX_ID)
+    run = None
+    try:
+        gw.set_policy(fs_policy(ro=["/opt"]))
+        loop = "i=0; while [ $i -lt 100 ]; do cat /opt/secret; sleep 0.2; i=$((i+1)); done"
+        run = start(["--", "sh", "-c", loop], extra_env=env_for(gw))
+        ck(run, run.wait_stdout("secret", 10), "the startup policy was not enforced")
+        gw.set_policy(fs_policy())  # /opt gone: needs a restart to take effect
+        st = wait_until(lambda: [s for s in statuses(gw) if s.get("version") == 2], 6)
+        ck(run, st and st[0]["status"] == "POLICY_STATUS_LOADED" and
+           "restarts" in st[0].get("load_error", ""),
+           "the filesystem change was not reported as startup-only: %r" % statuses(gw))
+        mark = len(run.out.data())
+        ck(run, _wait_out_after(run, mark, "secret", 3),
+           "a filesystem change was applied to the running agent")
+        run.signal(signal.SIGTERM)
+        r = run.finish(10)
+        check("policy_static_change_deferred" in r.err or "take effect only when" in r.err,
+              "the deferred change was not logged", r)
+    finally:
+        if run and run.proc.poll() is None:
+            run.kill()
+        gw.stop()
+
+
+@test()
+def gateway_without_a_policy_falls_back_to_the_local_policy_file():
+    path = os.path.join(CTX.rootfs, "etc", "openshell", "policy.ini")
+    saved = None
+    if os.path.exists(path):
+        with open(path) as f:
+            saved = f.read()
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    gw = g.Gateway(sandbox_id=SANDBOX_ID)
+    try:
+        with open(path, "w") as f:
+            f.write("[filesystem]\nread_only = /usr\nread_only = /opt\nread_write = /dev/null\n")
+        gw.set_policy(None)  # the gateway has no policy for this sandbox
+        r = sv(["--", "sh", "-c", "cat /opt/secret; cat /etc/hostname || echo etc-denied"],
+               extra_env=env_for(gw), timeout=20)
+        check(r.rc == 0 and "secret" in r.out and "etc-denied" in r.out,
+              "the local policy file was not the one enforced", r)
+        check(not statuses(gw), "a status was reported for a policy the gateway never sent", r)
+    finally:
+        gw.stop()
+        if saved is None:
+            os.unlink(path)
+        else:
+            with open(path, "w") as f:
+                f.write(saved)

@@ -270,12 +270,16 @@ static void make_certs(void)
 	const char *d = g_dir;
 	const char *q = ">/dev/null 2>&1";
 	sh("cd %s && openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 "
-	   "-subj /CN=test-ca %s", d, q);
-	sh("cd %s && openssl req -x509 -newkey rsa:2048 -nodes -keyout ca2.key -out ca2.pem -days 2 "
-	   "-subj /CN=other-ca %s", d, q);
+	   "-subj /CN=test-ca %s",
+	   d, q);
+	sh("cd %s && openssl req -x509 -newkey rsa:2048 -nodes -keyout ca2.key -out ca2.pem -days "
+	   "2 "
+	   "-subj /CN=other-ca %s",
+	   d, q);
 	sh("cd %s && printf 'subjectAltName=DNS:gateway.test,DNS:localhost\\n"
 	   "extendedKeyUsage=serverAuth\\n' > server.ext && "
-	   "printf 'extendedKeyUsage=clientAuth\\n' > client.ext", d);
+	   "printf 'extendedKeyUsage=clientAuth\\n' > client.ext",
+	   d);
 	static const struct {
 		const char *name, *ca, *ext;
 	} certs[] = {
@@ -338,7 +342,7 @@ START_TEST(https_without_a_tls_file_names_the_variable)
 	};
 	for (size_t i = 0; i < SV_ARRAY_SIZE(cases); i++) {
 		struct gw_conn_opts t = o;
-		const char **f = cases[i].which == 0 ? &t.ca_file
+		const char **f = cases[i].which == 0   ? &t.ca_file
 				 : cases[i].which == 1 ? &t.cert_file
 						       : &t.key_file;
 		*f = cases[i].value;
@@ -756,7 +760,8 @@ START_TEST(freeing_the_connection_from_a_callback_is_safe_and_silent)
 	struct gw_conn *c = conn_open(&loop, &o, &cr);
 	g_free_me = c;
 	struct call_rec a = {0}, b = {0};
-	struct gw_call_cbs cbs = {.on_message = free_on_message, .on_status = rec_status, .data = &a};
+	struct gw_call_cbs cbs = {
+	    .on_message = free_on_message, .on_status = rec_status, .data = &a};
 	struct gw_call *call;
 	struct sv_err err = {0};
 	ck_assert_int_eq(gw_call_start(c, "/test.Echo/Flood", NULL, 0, &cbs, &call, &err), 0);

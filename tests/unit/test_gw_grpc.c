@@ -44,7 +44,8 @@ static void deframe_in_chunks(const uint8_t *buf, size_t total, size_t chunk, co
 			size_t used;
 			const uint8_t *m = NULL;
 			size_t mlen = 0;
-			int r = gw_deframer_feed(&d, buf + off + pos, len - pos, &used, &m, &mlen, &err);
+			int r = gw_deframer_feed(&d, buf + off + pos, len - pos, &used, &m, &mlen,
+						 &err);
 			if (r < 0)
 				fail = r;
 			pos += used;
