@@ -82,8 +82,8 @@ static void call_finish(struct gw_call *call, int status, const char *msg, bool 
 	call->finished = true;
 	sv_timer_close(c->loop, &call->deadline);
 	if (c->h2) {
-		if (call->in.len > 0) /* give the unread bytes' window back */
-			nghttp2_session_consume(c->h2, call->stream_id, call->in.len);
+		if (call->in.len > 0) /* give the unread bytes' stream window back */
+			nghttp2_session_consume_stream(c->h2, call->stream_id, call->in.len);
 		/* nghttp2 still holds the call (stream user data, data provider) until it
 		 * closes the stream, even one whose HEADERS are still queued (the RST cancels
 		 * them, and on_stream_close follows when the queue gets there). */
@@ -197,7 +197,7 @@ static void call_process(struct gw_call *call)
 		int r = gw_deframer_feed(&call->df, call->in.data + call->in.off, call->in.len,
 					 &used, &m, &mlen, &err);
 		if (used > 0 && c->h2)
-			nghttp2_session_consume(c->h2, call->stream_id, used);
+			nghttp2_session_consume_stream(c->h2, call->stream_id, used);
 		buf_consume(&call->in, used);
 		if (r < 0) {
 			call_finish(call,
@@ -323,6 +323,9 @@ static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const ui
 	}
 	if (buf_append(&call->in, data, len) < 0)
 		return NGHTTP2_ERR_CALLBACK_FAILURE;
+	/* The connection's window comes back as soon as the bytes are buffered: what a paused
+	 * call holds is bounded by its own stream window, and it never starves other streams. */
+	nghttp2_session_consume_connection(s, len);
 	call->needs_work = true;
 	return 0;
 }

@@ -37,8 +37,10 @@ struct sv_workers;
 /* Largest gRPC message either way (grpc's default receive limit is 4 MiB). A bigger inbound
  * message ends its call with RESOURCE_EXHAUSTED; gw_call_send refuses one with -EMSGSIZE. */
 #define GW_MSG_MAX ((size_t)4 * 1024 * 1024)
-/* Inbound flow-control windows: what one paused stream may hold in memory, and the connection
- * total (larger, so one stalled stream never blocks the others). */
+/* Inbound flow-control windows. A stream's window is returned only as its messages reach
+ * on_message, so one paused stream holds at most GW_STREAM_WINDOW bytes in memory; the
+ * connection's window is returned as soon as bytes are buffered, so any number of paused
+ * streams never stall the others (memory: GW_STREAM_WINDOW per open call at most). */
 #define GW_STREAM_WINDOW ((uint32_t)1 * 1024 * 1024)
 #define GW_CONN_WINDOW	 ((uint32_t)16 * 1024 * 1024)
 /* Outbound bytes (framed) a call may queue before gw_call_send says -EAGAIN. */

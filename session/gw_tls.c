@@ -30,6 +30,29 @@
 
 #include "supervisor/entropy.h"
 
+/* TLS 1.3 runs on PSA crypto, whose global RNG gathers from mbedTLS's default sources:
+ * /dev/urandom on musl. mbedTLS 3.x has a hook to give it ours instead (declared in its
+ * library-internal psa_crypto_invasive.h, not installed, exported by libmbedcrypto). */
+#if MBEDTLS_VERSION_MAJOR == 3 && defined(MBEDTLS_PSA_CRYPTO_C) && \
+    !defined(MBEDTLS_PSA_CRYPTO_EXTERNAL_RNG)
+#define PSA_ENTROPY_FROM_GETRANDOM 1
+psa_status_t
+mbedtls_psa_crypto_configure_entropy_sources(void (*entropy_init)(mbedtls_entropy_context *ctx),
+					     void (*entropy_free)(mbedtls_entropy_context *ctx));
+
+/* A context with getrandom as its only source, or with no source at all (seeding then fails
+ * and so does psa_crypto_init: never a silent fallback). */
+static void psa_entropy_init(mbedtls_entropy_context *ctx)
+{
+	if (sv_entropy_setup(ctx, NULL) < 0) {
+		mbedtls_entropy_init(ctx);
+		ctx->MBEDTLS_PRIVATE(source_count) = 0;
+	}
+}
+#else
+#define PSA_ENTROPY_FROM_GETRANDOM 0
+#endif
+
 /* Certificates and keys are small; anything bigger is not one. */
 #define PEM_FILE_MAX ((size_t)1024 * 1024)
 
@@ -235,6 +258,10 @@ int gw_tls_new(const struct gw_conn_opts *opts, const char *host, struct gw_tls 
 				  "-0x%04x",
 				  (unsigned)-r);
 	}
+#if PSA_ENTROPY_FROM_GETRANDOM
+	/* Before the first psa_crypto_init only; BAD_STATE after it (already ours). */
+	(void)mbedtls_psa_crypto_configure_entropy_sources(psa_entropy_init, mbedtls_entropy_free);
+#endif
 #if MBEDTLS_VERSION_MAJOR >= 3 && defined(MBEDTLS_PSA_CRYPTO_C)
 	psa_status_t ps = psa_crypto_init(); /* TLS 1.3 runs on PSA */
 	if (ps != PSA_SUCCESS) {

@@ -9,8 +9,9 @@ Service test.Echo with raw-bytes methods (a generic handler, no protobuf):
   Big     -> one message of 5 MiB (over the client's 4 MiB limit)
   Watch   -> a message every 20 ms until the client goes away (cancel, RST_STREAM)
   Ended   -> how many Watch calls ended, as decimal text
-Usage: gw_grpc_server.py [--tls CA CERT KEY]. Listens on 127.0.0.1, prints the port, and
-exits when stdin closes (the test holds the other end).
+Usage: gw_grpc_server.py [--tls CA CERT KEY | --tls-no-alpn CA CERT KEY]. Listens on 127.0.0.1,
+prints the port, and exits when stdin closes (the test holds the other end). --tls-no-alpn is no
+gRPC server: an mTLS server (TLS 1.2, OpenSSL) that negotiates no ALPN protocol, then stays idle.
 """
 import sys
 import threading
@@ -70,7 +71,36 @@ def big(request, context):
     return b"x" * (5 * 1024 * 1024)
 
 
+def no_alpn(ca, cert, key):
+    import socket
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(cert, key)
+    ctx.load_verify_locations(ca)
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(4)
+    print(lsock.getsockname()[1], flush=True)
+    held = []
+
+    def serve():
+        while True:
+            conn, _ = lsock.accept()
+            try:
+                held.append(ctx.wrap_socket(conn, server_side=True))
+            except (OSError, ssl.SSLError):
+                conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    sys.stdin.buffer.read()
+
+
 def main():
+    if len(sys.argv) == 5 and sys.argv[1] == "--tls-no-alpn":
+        no_alpn(*sys.argv[2:5])
+        return
     handlers = {
         "Unary": grpc.unary_unary_rpc_method_handler(unary),
         "Bidi": grpc.stream_stream_rpc_method_handler(bidi),
@@ -81,7 +111,7 @@ def main():
         "Ended": grpc.unary_unary_rpc_method_handler(ended_count),
     }
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=8),
+        futures.ThreadPoolExecutor(max_workers=64),
         handlers=[grpc.method_handlers_generic_handler("test.Echo", handlers)],
         options=[
             # The client under test pings often: never answer that with GOAWAY.

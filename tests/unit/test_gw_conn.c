@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -45,7 +46,7 @@ struct server {
 };
 
 /* Start the Python server; it dies with us (PDEATHSIG) or when its stdin closes. */
-static void server_start(struct server *s, const char *tls_prefix)
+static void server_start_mode(struct server *s, const char *tls_prefix, const char *mode)
 {
 	int in[2], out[2];
 	ck_assert_int_eq(pipe2(in, O_CLOEXEC), 0);
@@ -63,7 +64,7 @@ static void server_start(struct server *s, const char *tls_prefix)
 		dup2(in[0], 0);
 		dup2(out[1], 1);
 		if (tls_prefix)
-			execl("/usr/bin/python3", "python3", SERVER_PY, "--tls", ca, cert, key,
+			execl("/usr/bin/python3", "python3", SERVER_PY, mode, ca, cert, key,
 			      (char *)NULL);
 		else
 			execl("/usr/bin/python3", "python3", SERVER_PY, (char *)NULL);
@@ -87,10 +88,16 @@ static void server_start(struct server *s, const char *tls_prefix)
 	ck_assert_int_gt(s->port, 0);
 }
 
+static void server_start(struct server *s, const char *tls_prefix)
+{
+	server_start_mode(s, tls_prefix, "--tls");
+}
+
+/* Kill first: a closed stdin alone makes the server stop gracefully (statuses of its own). */
 static void server_stop(struct server *s)
 {
-	close(s->stdin_fd);
 	kill(s->pid, SIGKILL);
+	close(s->stdin_fd);
 	waitpid(s->pid, NULL, 0);
 }
 
@@ -561,6 +568,47 @@ START_TEST(a_paused_stream_holds_back_while_another_on_the_connection_flows)
 }
 END_TEST
 
+/* More paused streams than the connection window could hold if it were returned only on
+ * delivery (24 x 1 MiB > 16 MiB): a fresh stream still completes. */
+#define MANY_PAUSED 24
+START_TEST(many_paused_streams_never_stall_another_stream)
+{
+	struct server s;
+	server_start(&s, NULL);
+	struct sv_loop loop;
+	ck_assert_int_eq(sv_loop_init(&loop, NULL), 0);
+	char ep[64];
+	snprintf(ep, sizeof(ep), "http://127.0.0.1:%d", s.port);
+	struct gw_conn_opts o = {.endpoint = ep};
+	struct conn_rec cr = {0};
+	struct gw_conn *c = conn_open(&loop, &o, &cr);
+	static struct call_rec paused[MANY_PAUSED];
+	memset(paused, 0, sizeof(paused));
+	for (int i = 0; i < MANY_PAUSED; i++) {
+		paused[i].pause_on_first = true;
+		/* 32 x 64 KiB = 2 MiB each: twice the stream window. */
+		unary(call_open(c, "/test.Echo/Flood", NULL, 0, &paused[i]), "32 65536");
+	}
+	/* Let every paused stream fill its window before the last one starts. */
+	run_until(&loop, never, NULL, 1500);
+	struct call_rec b = {0};
+	unary(call_open(c, "/test.Echo/Flood", NULL, 0, &b), "64 65536");
+	ck_assert_msg(run_until(&loop, rec_done, &b, 30000),
+		      "a stream stalled behind %d paused ones", MANY_PAUSED);
+	ck_assert_msg(b.status == 0, "%d %s", b.status, b.msg);
+	ck_assert_uint_eq(b.n_msgs, 64);
+	size_t held = 0;
+	for (int i = 0; i < MANY_PAUSED; i++) {
+		ck_assert_uint_le(paused[i].call->in.len, GW_STREAM_WINDOW);
+		held += paused[i].call->in.len;
+	}
+	ck_assert_uint_gt(held, (size_t)GW_CONN_WINDOW); /* they really filled it */
+	gw_conn_free(c);
+	sv_loop_close(&loop);
+	server_stop(&s);
+}
+END_TEST
+
 START_TEST(answered_pings_keep_an_idle_connection_alive)
 {
 	struct server s;
@@ -575,6 +623,7 @@ START_TEST(answered_pings_keep_an_idle_connection_alive)
 	ck_assert(run_until(&loop, conn_ready, &cr, 15000));
 	run_until(&loop, never, NULL, 2000); /* dozens of pings, each answered in time */
 	ck_assert_msg(cr.closed == 0, "%s", cr.why);
+	ck_assert_uint_eq(c->events, EPOLLIN); /* idle: no EPOLLOUT, no busy loop */
 	struct call_rec r = {0};
 	unary(call_open(c, "/test.Echo/Unary", NULL, 0, &r), "x");
 	ck_assert(run_until(&loop, rec_done, &r, 10000));
@@ -668,9 +717,9 @@ START_TEST(deadlines_are_enforced_locally_and_connect_times_out)
 	struct gw_conn_opts o = {.endpoint = ep, .connect_timeout_ms = 1500};
 	tls_opts(&o, ca, cert, key);
 	struct conn_rec cr = {0};
+	uint64_t t0 = now_ms(); /* the connect timeout runs from gw_conn_new */
 	struct gw_conn *c = conn_open(&loop, &o, &cr);
 	struct call_rec r = {0}, nod = {0};
-	uint64_t t0 = now_ms();
 	unary(call_open(c, "/test.Echo/Unary", NULL, 200, &r), "x");
 	unary(call_open(c, "/test.Echo/Unary", NULL, 0, &nod), "x");
 	ck_assert(run_until(&loop, rec_done, &r, 5000));
@@ -849,6 +898,31 @@ START_TEST(a_server_certificate_from_another_ca_is_refused)
 }
 END_TEST
 
+START_TEST(a_tls_server_without_alpn_h2_is_refused)
+{
+	struct server s;
+	server_start_mode(&s, "server", "--tls-no-alpn");
+	struct sv_loop loop;
+	ck_assert_int_eq(sv_loop_init(&loop, NULL), 0);
+	char ep[96], ca[128], cert[128], key[128];
+	snprintf(ep, sizeof(ep), "https://127.0.0.1:%d", s.port);
+	struct gw_conn_opts o = {.endpoint = ep, .server_name = "gateway.test"};
+	tls_opts(&o, ca, cert, key);
+	struct conn_rec cr = {0};
+	struct gw_conn *c = conn_open(&loop, &o, &cr);
+	struct call_rec r = {0};
+	unary(call_open(c, "/test.Echo/Unary", NULL, 0, &r), "x");
+	ck_assert(run_until(&loop, conn_closed, &cr, 20000));
+	ck_assert_int_eq(cr.ready, 0);
+	ck_assert_int_eq(cr.err, -EPROTO);
+	ck_assert_msg(strstr(cr.why, "did not negotiate HTTP/2 (ALPN h2)"), "%s", cr.why);
+	ck_assert_int_eq(r.status, GW_STATUS_UNAVAILABLE);
+	gw_conn_free(c);
+	sv_loop_close(&loop);
+	server_stop(&s);
+}
+END_TEST
+
 static Suite *gw_conn_suite(void)
 {
 	Suite *s = suite_create("gw_conn");
@@ -860,6 +934,7 @@ static Suite *gw_conn_suite(void)
 	tcase_add_test(tc, bidi_stream_echoes_many_messages_in_order_with_backpressure);
 	tcase_add_test(tc, trailers_only_status_and_percent_encoded_message_are_delivered);
 	tcase_add_test(tc, a_paused_stream_holds_back_while_another_on_the_connection_flows);
+	tcase_add_test(tc, many_paused_streams_never_stall_another_stream);
 	tcase_add_test(tc, answered_pings_keep_an_idle_connection_alive);
 	tcase_add_test(tc, connection_refused_gives_unavailable_then_on_closed);
 	tcase_add_test(tc, a_silent_peer_is_declared_dead_by_the_ping_timeout);
@@ -870,6 +945,7 @@ static Suite *gw_conn_suite(void)
 	tcase_add_test(tc, a_host_name_resolves_on_a_worker_and_is_verified);
 	tcase_add_test(tc, a_name_the_certificate_does_not_carry_is_refused);
 	tcase_add_test(tc, a_server_certificate_from_another_ca_is_refused);
+	tcase_add_test(tc, a_tls_server_without_alpn_h2_is_refused);
 	suite_add_tcase(s, tc);
 	return s;
 }
