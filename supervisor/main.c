@@ -196,6 +196,10 @@ struct services {
 	struct gw_session_opts gw_opts;
 	struct gw_session *gw;
 	struct gwp *gwp; /* gw-policy (H4) */
+	int ssh_fd; /* -1: no SSH server (--ssh-socket-path / OPENSHELL_SSH_SOCKET_PATH unset) */
+	struct sshd_opts ssh_opts;
+	const struct sv_env *env; /* the main process's, final by the time the loop runs */
+	struct sshd_server *sshd;
 };
 
 static int services_attach(void *ctx, struct sv_loop *loop, struct sv_err *err)
@@ -205,6 +209,14 @@ static int services_attach(void *ctx, struct sv_loop *loop, struct sv_err *err)
 	if (r < 0)
 		return r;
 	gwp_attach(s->gwp, loop, s->proxy); /* gw-policy (H4) */
+	if (s->ssh_fd >= 0) { /* sshd (H5) */
+		int fd = s->ssh_fd;
+		s->ssh_fd = -1; /* consumed */
+		s->ssh_opts.envp = s->env->vars;
+		r = sshd_server_new(loop, fd, &s->ssh_opts, &s->sshd, err);
+		if (r < 0)
+			return r;
+	}
 	if (s->gw_plan != GW_PLAN_SESSION)
 		return 0;
 	r = gw_session_new(loop, &s->gw_opts, &s->gw, err);
@@ -213,11 +225,37 @@ static int services_attach(void *ctx, struct sv_loop *loop, struct sv_err *err)
 	return r;
 }
 
+static bool services_child_reaped(void *ctx, const siginfo_t *si)
+{
+	struct services *s = ctx;
+	return sshd_server_child_exited(s->sshd, si);
+}
+
+/* The main process's stdio for SSH `openshell-main` attaches (run.h). */
+static void services_main_output(void *ctx, int stream, const char *buf, size_t len)
+{
+	struct services *s = ctx;
+	sshd_server_main_output(s->sshd, stream, buf, len);
+}
+
+static void services_main_input(void *ctx, int fd, bool tty)
+{
+	struct services *s = ctx;
+	sshd_server_main_input(s->sshd, fd, tty);
+}
+
+static void services_main_exit(void *ctx, int code)
+{
+	struct services *s = ctx;
+	sshd_server_main_exited(s->sshd, code);
+}
+
 static void services_main_started(void *ctx, pid_t pid)
 {
 	struct services *s = ctx;
 	if (s->proxy)
 		px_server_set_entrypoint(s->proxy, pid);
+	sshd_server_main_started(s->sshd, pid);
 	if (s->gw)
 		gw_session_start(s->gw);
 }
@@ -238,6 +276,28 @@ static void services_detach(void *ctx)
 	gwp_detach(s->gwp); /* gw-policy (H4): before the proxy it borrows goes */
 	px_server_free(s->proxy);
 	s->proxy = NULL;
+	sshd_server_free(s->sshd);
+	s->sshd = NULL;
+}
+
+/* The SSH server's socket (contract §9): bound during setup, so it listens before the gateway
+ * session's hello (§2 step 21); served once the loop runs. Its children share the main process's
+ * isolation and environment. Returns 0 (also when OPENSHELL_SSH_SOCKET_PATH is unset) or -errno. */
+static int ssh_setup(struct services *s, const char *path, const struct sv_env *env,
+		     const char *workdir, struct sv_err *err)
+{
+	s->ssh_fd = -1;
+	if (!path || !*path)
+		return 0;
+	int fd = sshd_listen(path, err);
+	if (fd < 0)
+		return fd;
+	s->ssh_fd = fd;
+	s->env = env;
+	s->ssh_opts = (struct sshd_opts){.sandbox = s->sb, .workdir = workdir};
+	sv_log_kv(SV_LOG_INFO, COMP, "ssh_listening", "ssh server listening",
+		  SV_KVS({"socket", path}));
+	return 0;
 }
 
 /* The proxy listens inside the agent's namespace before the agent exists (contract §2). */
@@ -331,10 +391,21 @@ static int run_sandbox(const struct sv_cli *cli, struct gwp *gwp)
 
 	struct services services = {.sb = sb,
 				    .listen_fd = proxy_listen(sb, &env, &err),
+				    .ssh_fd = -1,
 				    .gwp = gwp,
 				    .gw_plan = gw_plan,
 				    .gw_opts = gw_opts};
 	services.gw_opts.netns = &sb->netns; /* TCP relays are dialed inside it */
+	if (services.listen_fd >= 0 &&
+	    ssh_setup(&services, cli->ssh_socket_path, &env, workdir, &err) < 0) {
+		sv_error(COMP, "ssh_listen_failed", "ssh server: %s", err.msg);
+		close(services.listen_fd);
+		sv_env_free(&env);
+		sv_sandbox_free(sb);
+		free(sb);
+		sv_spec_free(&spec);
+		return SV_EXIT_SETUP;
+	}
 	if (services.listen_fd < 0) {
 		sv_error(COMP, "proxy_listen_failed", "egress proxy: %s", err.msg);
 		sv_env_free(&env);
@@ -375,6 +446,10 @@ static int run_sandbox(const struct sv_cli *cli, struct gwp *gwp)
 		.main_started = services_main_started,
 		.detach = services_detach,
 		.finish = services_finish,
+		.child_reaped = services_child_reaped,
+		.main_output = services_main_output,
+		.main_input = services_main_input,
+		.main_exit = services_main_exit,
 		.services_ctx = &services,
 	};
 	int code = sv_run_main(&opts, &err);
@@ -384,6 +459,8 @@ static int run_sandbox(const struct sv_cli *cli, struct gwp *gwp)
 		code = SV_EXIT_SETUP;
 	}
 	close(services.listen_fd);
+	if (services.ssh_fd >= 0)
+		close(services.ssh_fd);
 	sv_env_free(&env);
 	sv_sandbox_free(sb);
 	free(sb);

@@ -66,6 +66,7 @@ struct run {
 	bool drain_armed;
 	bool finishing;        /* services were asked to finish (opts->finish) */
 	bool services_pending; /* ... and have not said done yet */
+	bool main_exit_told; /* opts->main_exit called */
 	struct sv_timer grace, timeout, sweep, drain, pty_eof;
 	bool pty_eof_pending; /* our stdin ended: send VEOF once the PTY output is quiet */
 	struct sv_relay out, err, in;
@@ -239,6 +240,13 @@ static void main_exited(struct run *r, const siginfo_t *si)
 	sv_loop_del(&r->loop, &r->pidw);
 }
 
+/* Child ownership hook (run.h): a service's own children get their statuses. */
+static bool child_claimed(struct run *r, const siginfo_t *si)
+{
+	const struct sv_run_opts *o = r->opts;
+	return o->child_reaped && o->child_reaped(o->services_ctx, si);
+}
+
 static void reap(struct run *r)
 {
 	bool main_was_alive = r->main_alive;
@@ -254,7 +262,7 @@ static void reap(struct run *r)
 			break;
 		if (si.si_pid == r->main.pid && r->main_alive)
 			main_exited(r, &si);
-		else
+		else if (!child_claimed(r, &si))
 			sv_debug(COMP, "orphan_reaped", "reaped pid %d", (int)si.si_pid);
 	}
 	siginfo_t si;
@@ -365,6 +373,29 @@ static void on_pty_eof(struct sv_loop *loop, struct sv_timer *t)
 	(void)write(r->out.src.fd, &c, 1);
 }
 
+/* Attach tap (run.h main_output): each chunk as it was read, before it is relayed. */
+static void on_main_output(struct sv_relay *rel, void *data)
+{
+	struct run *r = data;
+	const struct sv_run_opts *o = r->opts;
+	if (o->main_output)
+		o->main_output(o->services_ctx, rel == &r->err ? 2 : 1, rel->buf + rel->off,
+			       rel->len);
+	if (rel->src_is_pty)
+		on_pty_output(rel, data);
+}
+
+/* Attach input (run.h main_input): the PTY master, or the stdin pipe nobody else feeds. */
+static void offer_main_input(struct run *r, bool stdin_forwarded)
+{
+	const struct sv_run_opts *o = r->opts;
+	if (!o->main_input)
+		return;
+	int src = r->main.pty_fd >= 0 ? r->main.pty_fd : stdin_forwarded ? -1 : r->main.in_fd;
+	int fd = src >= 0 ? fcntl(src, F_DUPFD_CLOEXEC, 3) : -1;
+	o->main_input(o->services_ctx, fd, r->main.pty_fd >= 0);
+}
+
 static void on_output_done(struct sv_relay *rel, void *data)
 {
 	(void)rel;
@@ -387,6 +418,12 @@ static void services_done(void *arg)
 
 static void maybe_finish(struct run *r)
 {
+	/* Attachments hear of the exit once the main's output is all relayed (run.h main_exit). */
+	if (!r->main_alive && r->outputs_open == 0 && !r->main_exit_told && r->main.pid > 0) {
+		r->main_exit_told = true;
+		if (r->opts->main_exit)
+			r->opts->main_exit(r->opts->services_ctx, r->main_code);
+	}
 	if (r->main_alive || !r->children_gone)
 		return;
 	if (r->outputs_open > 0) {
@@ -442,6 +479,7 @@ static void relay_init(struct sv_relay *rel, const char *name, struct run *r)
 static int setup_stdio(struct run *r)
 {
 	int rc;
+	offer_main_input(r, stdin_is_forwardable());
 	relay_init(&r->out, "stdout", r);
 	relay_init(&r->err, "stderr", r);
 	relay_init(&r->in, "stdin", r);
@@ -449,6 +487,8 @@ static int setup_stdio(struct run *r)
 	r->out.close_src = true;
 	r->out.close_dst = out != STDOUT_FILENO;
 	r->out.on_done = on_output_done;
+	r->out.on_data = on_main_output;
+	r->err.on_data = on_main_output;
 	if (r->main.pty_fd >= 0) {
 		r->out.src_is_pty = true;
 		rc = sv_relay_start(&r->loop, &r->out, r->main.pty_fd, out);
@@ -483,7 +523,6 @@ static int setup_stdio(struct run *r)
 		/* A second fd for the PTY master: epoll registers each fd once per direction. */
 		dst = fcntl(r->out.src.fd, F_DUPFD_CLOEXEC, 3);
 		r->in.on_done = on_pty_stdin_done;
-		r->out.on_data = on_pty_output;
 	} else {
 		dst = r->main.in_fd;
 		r->main.in_fd = -1;

@@ -7,6 +7,7 @@
 #ifndef SV_RUN_H
 #define SV_RUN_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -45,6 +46,18 @@ struct sv_run_opts {
 	 * supervisor's exit status. Optional. */
 	bool (*finish)(void *ctx, int code, void (*done)(void *arg), void *done_arg);
 	void *services_ctx;
+	/* Child ownership (the SSH server's session processes): every reaped child other than the
+	 * main process is offered here first (with services_ctx); return true to claim its status.
+	 * Optional. */
+	bool (*child_reaped)(void *ctx, const siginfo_t *si);
+	/* The main process's stdio for attaches (the SSH server's openshell-main), all optional:
+	 * every chunk read from its output as it is relayed (@stream 1 = stdout or the PTY, 2 =
+	 * stderr); an fd writing to its input (a dup of its PTY master, or of its stdin pipe when
+	 * our own stdin is not forwarded; owned by the callee; -1 when there is none); its exit
+	 * code (128+signal when killed). */
+	void (*main_output)(void *ctx, int stream, const char *buf, size_t len);
+	void (*main_input)(void *ctx, int fd, bool tty);
+	void (*main_exit)(void *ctx, int code);
 };
 
 /* Returns the supervisor's exit status (the main process's code, 128+signal, or 124), or

@@ -244,6 +244,19 @@ static void child_main(const struct sv_spawn *o, int statusfd, int slave, int in
 	if (g_nofile_raised)
 		(void)setrlimit(RLIMIT_NOFILE, &g_nofile_orig);
 	reset_signals();
+	if (o->run) {
+		/* Nothing of the supervisor's stays open, the status pipe included (its EOF tells the
+		 * parent the child is running, as an exec would). */
+		if (syscall(SYS_close_range, 3U, ~0U, 0U) < 0) {
+			struct rlimit rl;
+			long max = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY
+					   ? (long)rl.rlim_max
+					   : 65536;
+			for (long fd = 3; fd < max; fd++)
+				(void)close((int)fd);
+		}
+		_exit(o->run(o->run_ctx));
+	}
 	int e = exec_search(o->argv, o->envp);
 	bool missing = e == ENOENT || e == ENOTDIR;
 	child_fail(statusfd, missing ? SV_EXIT_NOT_FOUND : SV_EXIT_NOT_EXECUTABLE, e, "%s: %s: %s",

@@ -33,6 +33,12 @@ struct sv_spawn {
 	 * or -errno with @err filled. Async-signal-safe only. */
 	int (*hook)(void *ctx, struct sv_err *err);
 	void *hook_ctx;
+	/* NULL: exec argv. Else, instead of exec, close every fd above stderr and run this in the
+	 * child after the hook, the workdir and the signal reset; the child _exit()s with its
+	 * result (the SSH server's in-process SFTP server). No exec, so no new Landlock/seccomp
+	 * transition: the hook's restrictions already apply. argv is still used for messages. */
+	int (*run)(void *ctx);
+	void *run_ctx;
 };
 
 struct sv_child {
