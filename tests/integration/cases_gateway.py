@@ -361,21 +361,26 @@ def gateway_non_loopback_and_bad_port_targets_refused_with_exact_errors():
             res = gw.open_relay(kind, host, port).wait_result(10)
             check(res.get("success") is not True and res.get("error") == want,
                   "%s:%s -> %r, want %r" % (host, port, res, want))
-        # Without an SSH server listening: a clear error, not a hang; with one (issue 6), the
-        # relay reaches it and its banner comes back.
-        rel = gw.open_relay("ssh")
-        res = rel.wait_result(10)
-        if res.get("success") is True:
-            c = socket.create_connection(("127.0.0.1", rel.port), timeout=10)
-            banner = c.recv(64)
-            c.close()
-            check(banner.startswith(b"SSH-2.0-"), "ssh relay: no SSH banner but %r" % banner)
-        else:
-            check("SSH socket" in res.get("error", ""), "ssh relay without a server: %r" % res)
         # A loopback port nobody listens on, dialed in the sandbox's namespace.
         res = gw.open_relay("tcp", "127.0.0.1", 7999).wait_result(10)
         check(res.get("success") is not True and "refused" in res.get("error", ""),
               "closed port: %r" % res)
+        stop_run(run)
+
+
+@test()
+def gateway_ssh_relay_reaches_the_ssh_server_on_the_socket():
+    with Gw() as gw:
+        run = start_sv(gw, ["sleep", "60"])
+        wait_log(run, "gateway_session_accepted", timeout=10)
+        for kind in ("ssh", "none"):  # no target means SSH too
+            rel = gw.open_relay(kind)
+            res = rel.wait_result(10)
+            check(res.get("success") is True, "ssh relay refused: %r" % res)
+            c = socket.create_connection(("127.0.0.1", rel.port), timeout=10)
+            banner = c.recv(64)
+            c.close()
+            check(banner.startswith(b"SSH-2.0-"), "ssh relay: no SSH banner but %r" % banner)
         stop_run(run)
 
 
