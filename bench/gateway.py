@@ -97,7 +97,7 @@ def main():
     with open(script, "w") as f:
         f.write(SERVERS)
     os.chmod(script, 0o644)
-    gw = g.Gateway(sandbox_id="bench")
+    gw = g.Gateway(sandbox_id="bench", max_workers=400)  # a worker per open stream
     host_srv = subprocess.Popen([py, script, "17000"], stdout=subprocess.PIPE)
     run = None
     try:
@@ -106,18 +106,20 @@ def main():
                    OPENSHELL_ENDPOINT=gw.endpoint, OPENSHELL_SANDBOX_ID="bench",
                    OPENSHELL_SSH_SOCKET_PATH="/run/openshell/ssh.sock")
         run = subprocess.Popen([sup, "--exit-report-timeout", "1", "--", py, script, "7000"],
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE if os.environ.get("BENCH_QUIET", "1") == "1" else None, env=env,
                                cwd=tmp)
         assert run.stdout.readline().strip() == b"up"
         wait_for(lambda: gw.events("ConnectSupervisor", "hello"), 15, "the supervisor's hello")
         time.sleep(0.5)
         idle = rss_kib(run.pid)
 
+        print("# session up, idle RSS %d KiB" % idle, flush=True)
         relay = gw.open_relay("tcp", "127.0.0.1", 7001)
         assert relay.wait_result(10).get("success") is True
         c0 = cpu_s(run.pid)
         via_secs, ok1 = push(relay.port, mib)
         cpu = cpu_s(run.pid) - c0
+        print("# relayed %d MiB through the supervisor" % mib, flush=True)
         plain_port = gw.plain_tcp_relay("127.0.0.1", 17001)
         plain_secs, ok2 = push(plain_port, mib)
 

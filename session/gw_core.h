@@ -36,6 +36,11 @@
 /* Contract §10 step 4: relay data frames carry at most 16 KiB. */
 #define GW_RELAY_CHUNK 16384
 
+/* A RelayFrame{data} of n <= GW_RELAY_CHUNK bytes is the tag 0x12 and n as a varint (at most 3
+ * bytes) in front of the bytes: relays read straight after that room and never copy to pack. */
+#define GW_RELAY_HDR 4
+#define GW_RELAY_TAG_DATA 0x12 /* field 2, wire type 2 (contract §10 RelayFrame.data) */
+
 #define GW_UUID_LEN 36
 
 struct gw_backoff {
@@ -88,5 +93,13 @@ int gw_tcp_target_resolve(const char *host, uint32_t port, struct sockaddr_stora
 /* A unix socket address for the SSH socket path; "@name" is the abstract "\0name". */
 int gw_unix_addr(const char *path, struct sockaddr_storage *ss, socklen_t *sslen,
 		 struct sv_err *err);
+
+/* Write RelayFrame{data}'s tag and length so that they end at @buf + GW_RELAY_HDR, where @n
+ * (1..GW_RELAY_CHUNK) bytes of data already are; returns the frame's offset in @buf. */
+size_t gw_relay_data_header(uint8_t *buf, size_t n);
+
+/* The common inbound frame, a RelayFrame holding only its data field: *@data points into @msg.
+ * False for anything else (the caller then unpacks with protobuf-c). Never reads past @len. */
+bool gw_relay_data_view(const uint8_t *msg, size_t len, const uint8_t **data, size_t *n);
 
 #endif

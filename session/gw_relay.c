@@ -25,6 +25,9 @@
 #define GW_RELAY_MAX 1024      /* open relays at once; more are refused */
 #define GW_CHANNEL_ID_MAX 256  /* bytes of a channel id we accept */
 #define GW_RELAY_READS_PER_EVENT 4 /* 64 KiB per wakeup, then let others run */
+/* A target that has not accepted within this long is given up (contract §10 step 4: the gateway
+ * itself gives up on a pending relay after 10 s). */
+#define GW_RELAY_CONNECT_TIMEOUT_MS 10000
 
 struct gw_relay {
 	struct gw_relay *next;
@@ -35,6 +38,7 @@ struct gw_relay {
 	struct sv_watch w;
 	uint32_t events;
 	bool connecting;
+	struct sv_timer connect_timer; /* armed only while connecting */
 	struct gw_call *call;
 	bool paused;
 	bool gw_eof;     /* the gateway ended its stream (status OK) */
@@ -44,11 +48,11 @@ struct gw_relay {
 	/* gateway -> target bytes the target has not taken yet */
 	uint8_t *out;
 	size_t out_off, out_len, out_cap;
-	/* target -> gateway: one packed frame, kept while gw_call_send says -EAGAIN */
-	size_t pend_len;
+	/* target -> gateway: one packed frame at pbuf + pend_off, kept while gw_call_send says
+	 * -EAGAIN */
+	size_t pend_off, pend_len;
 	uint64_t to_target, from_target;
-	uint8_t rbuf[GW_RELAY_CHUNK];
-	uint8_t pbuf[GW_RELAY_CHUNK + 16];
+	uint8_t pbuf[GW_RELAY_HDR + GW_RELAY_CHUNK + 16];
 };
 
 static void relay_set_events(struct gw_relay *r, uint32_t want)
@@ -94,6 +98,7 @@ static void relay_unlink(struct gw_relay *r)
 /* End the relay: close the target, cancel the call when @cancel, free after this batch. */
 static void relay_end(struct gw_relay *r, bool cancel, const char *reason)
 {
+	sv_timer_close(r->s->loop, &r->connect_timer);
 	relay_unlink(r);
 	sv_loop_del(r->s->loop, &r->w);
 	if (r->fd >= 0)
@@ -173,7 +178,7 @@ static void relay_send_close(struct gw_relay *r)
 /* Send the packed frame in pbuf. Returns 0, or -EAGAIN (kept in pend_len), or -errno. */
 static int relay_send_pending(struct gw_relay *r)
 {
-	int rc = gw_call_send(r->call, r->pbuf, r->pend_len);
+	int rc = gw_call_send(r->call, r->pbuf + r->pend_off, r->pend_len);
 	if (rc == -EAGAIN) {
 		r->send_blocked = true;
 		return rc;
@@ -189,7 +194,7 @@ static void relay_pump_in(struct gw_relay *r)
 	for (int i = 0; i < GW_RELAY_READS_PER_EVENT; i++) {
 		if (r->target_eof || r->send_blocked || !r->call || r->gw_eof)
 			return;
-		ssize_t n = read(r->fd, r->rbuf, sizeof(r->rbuf));
+		ssize_t n = read(r->fd, r->pbuf + GW_RELAY_HDR, GW_RELAY_CHUNK);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -199,11 +204,8 @@ static void relay_pump_in(struct gw_relay *r)
 			relay_send_close(r);
 			return;
 		}
-		Openshell__V1__RelayFrame f = OPENSHELL__V1__RELAY_FRAME__INIT;
-		f.payload_case = OPENSHELL__V1__RELAY_FRAME__PAYLOAD_DATA;
-		f.data.data = r->rbuf;
-		f.data.len = (size_t)n;
-		r->pend_len = openshell__v1__relay_frame__pack(&f, r->pbuf);
+		r->pend_off = gw_relay_data_header(r->pbuf, (size_t)n);
+		r->pend_len = GW_RELAY_HDR - r->pend_off + (size_t)n;
 		r->from_target += (uint64_t)n;
 		int rc = relay_send_pending(r);
 		if (rc == -EAGAIN)
@@ -219,22 +221,28 @@ static void relay_on_message(struct gw_call *call, const uint8_t *msg, size_t le
 {
 	(void)call;
 	struct gw_relay *r = data;
-	Openshell__V1__RelayFrame *f = openshell__v1__relay_frame__unpack(NULL, len, msg);
-	if (!f || f->payload_case != OPENSHELL__V1__RELAY_FRAME__PAYLOAD_DATA) {
-		if (f)
-			openshell__v1__relay_frame__free_unpacked(f, NULL);
-		relay_end(r, true, "inbound frame is not data");
-		return;
+	const uint8_t *p;
+	size_t n;
+	Openshell__V1__RelayFrame *f = NULL;
+	if (!gw_relay_data_view(msg, len, &p, &n)) {
+		f = openshell__v1__relay_frame__unpack(NULL, len, msg);
+		if (!f || f->payload_case != OPENSHELL__V1__RELAY_FRAME__PAYLOAD_DATA) {
+			if (f)
+				openshell__v1__relay_frame__free_unpacked(f, NULL);
+			relay_end(r, true, "inbound frame is not data");
+			return;
+		}
+		p = f->data.data;
+		n = f->data.len;
 	}
-	const uint8_t *p = f->data.data;
-	size_t n = f->data.len;
 	if (n && r->out_len == 0) {
 		ssize_t w;
 		do
 			w = send(r->fd, p, n, MSG_NOSIGNAL);
 		while (w < 0 && errno == EINTR);
 		if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-			openshell__v1__relay_frame__free_unpacked(f, NULL);
+			if (f)
+				openshell__v1__relay_frame__free_unpacked(f, NULL);
 			relay_end(r, true, "target write failed");
 			return;
 		}
@@ -252,7 +260,8 @@ static void relay_on_message(struct gw_call *call, const uint8_t *msg, size_t le
 				size_t cap = r->out_len + n;
 				uint8_t *nb = realloc(r->out, cap);
 				if (!nb) {
-					openshell__v1__relay_frame__free_unpacked(f, NULL);
+					if (f)
+						openshell__v1__relay_frame__free_unpacked(f, NULL);
 					relay_end(r, true, "out of memory");
 					return;
 				}
@@ -267,7 +276,8 @@ static void relay_on_message(struct gw_call *call, const uint8_t *msg, size_t le
 			gw_call_pause(r->call, true);
 		}
 	}
-	openshell__v1__relay_frame__free_unpacked(f, NULL);
+	if (f)
+		openshell__v1__relay_frame__free_unpacked(f, NULL);
 	relay_update(r);
 }
 
@@ -314,6 +324,7 @@ static void relay_fail_open(struct gw_relay *r, const char *error)
 	sv_log_kv(SV_LOG_WARN, GW_COMP, "relay_open_failed", "relay target cannot be opened",
 		  SV_KVS({"channel_id", r->channel_id}, {"target", r->target}, {"error", error}));
 	gw_session_send_open_result(r->s, r->channel_id, false, error);
+	sv_timer_close(r->s->loop, &r->connect_timer);
 	r->call = NULL;
 	relay_unlink(r);
 	sv_loop_del(r->s->loop, &r->w);
@@ -326,6 +337,7 @@ static void relay_fail_open(struct gw_relay *r, const char *error)
 static void relay_connected(struct gw_relay *r)
 {
 	r->connecting = false;
+	sv_timer_close(r->s->loop, &r->connect_timer);
 	struct gw_session *s = r->s;
 	gw_session_send_open_result(s, r->channel_id, true, "");
 	static const struct gw_call_cbs tmpl = {.on_message = relay_on_message,
@@ -342,6 +354,11 @@ static void relay_connected(struct gw_relay *r)
 		Openshell__V1__RelayFrame f = OPENSHELL__V1__RELAY_FRAME__INIT;
 		f.payload_case = OPENSHELL__V1__RELAY_FRAME__PAYLOAD_INIT;
 		f.init = &init;
+		if (openshell__v1__relay_frame__get_packed_size(&f) > sizeof(r->pbuf)) {
+			relay_end(r, true, "channel id too long");
+			return;
+		}
+		r->pend_off = 0;
 		r->pend_len = openshell__v1__relay_frame__pack(&f, r->pbuf);
 		rc = relay_send_pending(r);
 	}
@@ -379,6 +396,14 @@ static void relay_on_fd(struct sv_loop *loop, struct sv_watch *w, uint32_t event
 	/* relay_pump_in may have ended the relay: it is then unlinked and its fd is -1 */
 	if (r->fd >= 0)
 		relay_update(r);
+}
+
+static void relay_on_connect_timeout(struct sv_loop *loop, struct sv_timer *t)
+{
+	(void)loop;
+	struct gw_relay *r = t->data;
+	if (r->connecting)
+		relay_fail_open(r, "the target did not accept the connection within 10 s");
 }
 
 /* A socket for @ss: TCP ones are created inside the agent's namespace (only socket(2) runs
@@ -435,6 +460,7 @@ void gw_relay_open(struct gw_session *s, const char *channel_id, int target_case
 	r->s = s;
 	r->fd = -1;
 	r->w = (struct sv_watch){.fd = -1, .fn = relay_on_fd, .data = r};
+	r->connect_timer.w.fd = -1;
 	sv_fmt(r->channel_id, sizeof(r->channel_id), "%s", channel_id);
 	r->next = s->relays;
 	s->relays = r;
@@ -471,6 +497,8 @@ void gw_relay_open(struct gw_session *s, const char *channel_id, int target_case
 	while (c < 0 && errno == EINTR);
 	if (c < 0 && errno == EINPROGRESS) {
 		r->connecting = true;
+		if (sv_timer_init(s->loop, &r->connect_timer, relay_on_connect_timeout, r) == 0)
+			(void)sv_timer_arm(&r->connect_timer, GW_RELAY_CONNECT_TIMEOUT_MS, 0);
 		relay_update(r);
 		return;
 	}

@@ -317,3 +317,44 @@ int gw_unix_addr(const char *path, struct sockaddr_storage *ss, socklen_t *sslen
 	*sslen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n);
 	return 0;
 }
+
+/* Write RelayFrame{data}'s tag and length so that they end at buf + GW_RELAY_HDR, where @n bytes
+ * of data already are; returns the frame's offset in @buf. */
+size_t gw_relay_data_header(uint8_t *buf, size_t n)
+{
+	uint8_t v[3];
+	size_t vl = 0;
+	do {
+		v[vl] = (uint8_t)(n & 0x7f);
+		n >>= 7;
+		if (n)
+			v[vl] |= 0x80;
+		vl++;
+	} while (n && vl < sizeof(v));
+	size_t off = GW_RELAY_HDR - 1 - vl;
+	buf[off] = GW_RELAY_TAG_DATA;
+	memcpy(buf + off + 1, v, vl);
+	return off;
+}
+
+/* The common inbound frame, RelayFrame{data} alone: its bytes in place, without unpacking.
+ * Returns false for anything else (then protobuf-c decides). */
+bool gw_relay_data_view(const uint8_t *msg, size_t len, const uint8_t **data, size_t *n)
+{
+	if (len < 2 || msg[0] != GW_RELAY_TAG_DATA)
+		return false;
+	uint64_t v = 0;
+	size_t i = 1;
+	for (unsigned shift = 0; i < len && shift < 35; shift += 7) {
+		uint8_t b = msg[i++];
+		v |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80)) {
+			if (v != len - i)
+				return false; /* more fields follow: the slow path */
+			*data = msg + i;
+			*n = (size_t)v;
+			return true;
+		}
+	}
+	return false;
+}

@@ -405,10 +405,10 @@ static int run_sandbox(const struct sv_cli *cli, struct gwp *gwp)
 
 	struct services services = {.sb = sb,
 				    .listen_fd = proxy_listen(sb, &env, &err),
+				    .ssh_fd = -1,
 				    .gwp = gwp,
 				    .gw_plan = gw_plan,
-				    .gw_opts = gw_opts,
-				    .ssh_fd = -1};
+				    .gw_opts = gw_opts};
 	services.gw_opts.netns = &sb->netns; /* TCP relays are dialed inside it */
 	if (services.listen_fd >= 0 &&
 	    ssh_setup(&services, cli->ssh_socket_path, &env, workdir, &err) < 0) {

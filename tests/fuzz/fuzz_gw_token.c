@@ -2,6 +2,8 @@
  * session's pure parsers (session/gw_util.c): gw_jwt_exp, gw_token_trim/gw_token_is_valid and
  * gw_tcp_target_resolve.
  *
+ * The same bytes as an inbound relay frame through gw_relay_data_view must agree with protobuf-c.
+ *
  * Invariants: no crash or overread (ASan); a trimmed token has no white space at either end; a
  * resolved target is a loopback address with the requested port, and a refused one carries one of
  * the contract's two exact messages.
@@ -13,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "openshell.pb-c.h"
 #include "session/gw_core.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -27,6 +30,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size > 4096)
 		return 0;
+	const uint8_t *view;
+	size_t vn;
+	if (gw_relay_data_view(data, size, &view, &vn)) {
+		Openshell__V1__RelayFrame *f = openshell__v1__relay_frame__unpack(NULL, size, data);
+		if (!f || f->payload_case != OPENSHELL__V1__RELAY_FRAME__PAYLOAD_DATA ||
+		    f->data.len != vn || (vn && memcmp(f->data.data, view, vn) != 0))
+			die("relay frame fast path disagrees with protobuf-c");
+		openshell__v1__relay_frame__free_unpacked(f, NULL);
+	}
 	char *tok = malloc(size + 1);
 	if (!tok)
 		return 0;

@@ -256,14 +256,32 @@ def unsupported(flag_args, name):
     check(any(" WARN " in l or '"warn"' in l for l in hits), "not logged at warn level", r)
 
 
-@test()
-def unsupported_sandbox_id_flag_is_accepted_with_warning():
-    unsupported(["--sandbox-id", "sbx-123"], "sandbox-id")
+def gateway_flag_is_no_longer_unsupported(flag_args, name, said):
+    """The gateway session (docs/gateway.md) uses these now: no 'unsupported' warning."""
+    r = sv(["--log-level", "info"] + flag_args + ["--", "sh", "-c", "echo RAN"])
+    check(r.rc == 0 and "RAN" in r.out, "command did not run with %s" % name, r)
+    check(not [l for l in r.err.splitlines() if "unsupported" in l and name in l],
+          "%s is still reported as unsupported" % name, r)
+    check(said in r.err, "the gateway decision is not logged", r)
 
 
 @test()
-def unsupported_openshell_endpoint_flag_is_accepted_with_warning():
-    unsupported(["--openshell-endpoint", "http://127.0.0.1:1"], "openshell-endpoint")
+def sandbox_id_flag_alone_runs_standalone():
+    gateway_flag_is_no_longer_unsupported(["--sandbox-id", "sbx-123"], "sandbox-id",
+                                          "running standalone")
+
+
+@test()
+def openshell_endpoint_flag_without_ssh_socket_starts_no_session():
+    gateway_flag_is_no_longer_unsupported(
+        ["--openshell-endpoint", "http://127.0.0.1:1"], "openshell-endpoint",
+        "no supervisor session")
+
+
+@test()
+def ssh_socket_path_flag_alone_runs_standalone():
+    gateway_flag_is_no_longer_unsupported(["--ssh-socket-path", "/run/openshell/ssh.sock"],
+                                          "ssh-socket-path", "running standalone")
 
 
 @test()
@@ -273,7 +291,7 @@ def unsupported_health_check_flag_is_accepted_with_warning():
 
 @test()
 def log_level_error_silences_unsupported_flag_warning():
-    r = sv(["--log-level", "error", "--sandbox-id", "x", "--", "true"])
+    r = sv(["--log-level", "error", "--health-check", "--", "true"])
     check(r.rc == 0, "expected exit 0", r)
     check("unsupported" not in r.err, "warning printed at --log-level error", r)
 

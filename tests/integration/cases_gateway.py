@@ -361,14 +361,26 @@ def gateway_non_loopback_and_bad_port_targets_refused_with_exact_errors():
             res = gw.open_relay(kind, host, port).wait_result(10)
             check(res.get("success") is not True and res.get("error") == want,
                   "%s:%s -> %r, want %r" % (host, port, res, want))
-        # No SSH server in this build: a clear error, not a hang.
-        res = gw.open_relay("ssh").wait_result(10)
-        check(res.get("success") is not True and "SSH socket" in res.get("error", ""),
-              "ssh relay without a server: %r" % res)
         # A loopback port nobody listens on, dialed in the sandbox's namespace.
         res = gw.open_relay("tcp", "127.0.0.1", 7999).wait_result(10)
         check(res.get("success") is not True and "refused" in res.get("error", ""),
               "closed port: %r" % res)
+        stop_run(run)
+
+
+@test()
+def gateway_ssh_relay_reaches_the_ssh_server_on_the_socket():
+    with Gw() as gw:
+        run = start_sv(gw, ["sleep", "60"])
+        wait_log(run, "gateway_session_accepted", timeout=10)
+        for kind in ("ssh", "none"):  # no target means SSH too
+            rel = gw.open_relay(kind)
+            res = rel.wait_result(10)
+            check(res.get("success") is True, "ssh relay refused: %r" % res)
+            c = socket.create_connection(("127.0.0.1", rel.port), timeout=10)
+            banner = c.recv(64)
+            c.close()
+            check(banner.startswith(b"SSH-2.0-"), "ssh relay: no SSH banner but %r" % banner)
         stop_run(run)
 
 
@@ -418,6 +430,25 @@ def gateway_relay_to_stalled_target_keeps_rss_bounded_and_other_relays_flowing()
               % (pushed / 1048576, before, peak), flush=True)
         check(grew < RSS_BOUND_KIB, "supervisor RSS grew %d KiB (bound %d)" % (grew, RSS_BOUND_KIB),
               r)
+
+
+@test()
+def gateway_relay_to_a_target_that_never_accepts_fails_after_10s():
+    with Gw() as gw:
+        run = start_sv(gw, ["tcpsvc", "full", "7002"])
+        wait_listening(run, 7002)
+        wait_log(run, "gateway_session_accepted", timeout=10)
+        # the first connections fill the accept queue; later SYNs are dropped
+        relays = [gw.open_relay("tcp", "127.0.0.1", 7002) for _ in range(4)]
+        t0 = time.monotonic()
+        results = [rel.wait_result(15) for rel in relays]
+        took = time.monotonic() - t0
+        r = stop_run(run)
+        failed = [x for x in results if x.get("success") is not True]
+        check(failed, "every connection to a full listener succeeded: %r" % results, r)
+        check(all("within 10 s" in x.get("error", "") for x in failed),
+              "unexpected errors: %r" % failed, r)
+        check(9.0 <= took <= 14.0, "the pending relay was given up after %.1f s" % took, r)
 
 
 # -- exit report ----------------------------------------------------------------------------------

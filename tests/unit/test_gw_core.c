@@ -13,6 +13,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "openshell.pb-c.h"
 #include "session/gw_core.h"
 
 START_TEST(backoff_doubles_from_one_second_to_a_thirty_second_cap)
@@ -270,6 +271,52 @@ START_TEST(unix_addr_handles_paths_and_abstract_names)
 }
 END_TEST
 
+START_TEST(relay_data_header_matches_protobuf_c_for_every_size)
+{
+	static uint8_t buf[GW_RELAY_HDR + GW_RELAY_CHUNK], want[GW_RELAY_CHUNK + 16];
+	for (size_t n = 1; n <= GW_RELAY_CHUNK; n += (n < 300 ? 1 : 97)) {
+		for (size_t i = 0; i < n; i++)
+			buf[GW_RELAY_HDR + i] = (uint8_t)(i * 7 + n);
+		Openshell__V1__RelayFrame f = OPENSHELL__V1__RELAY_FRAME__INIT;
+		f.payload_case = OPENSHELL__V1__RELAY_FRAME__PAYLOAD_DATA;
+		f.data.data = buf + GW_RELAY_HDR;
+		f.data.len = n;
+		size_t wl = openshell__v1__relay_frame__pack(&f, want);
+		size_t off = gw_relay_data_header(buf, n);
+		ck_assert_uint_eq(GW_RELAY_HDR - off + n, wl);
+		ck_assert_int_eq(memcmp(buf + off, want, wl), 0);
+		const uint8_t *d;
+		size_t dn;
+		ck_assert(gw_relay_data_view(want, wl, &d, &dn));
+		ck_assert_uint_eq(dn, n);
+		ck_assert_ptr_eq(d, want + wl - n);
+	}
+	/* n = 16384 exactly: a three-byte varint */
+	size_t off = gw_relay_data_header(buf, GW_RELAY_CHUNK);
+	ck_assert_uint_eq(off, 0);
+	ck_assert_int_eq(buf[0], 0x12);
+}
+END_TEST
+
+START_TEST(relay_data_view_refuses_everything_but_a_lone_data_field)
+{
+	const uint8_t *d;
+	size_t n;
+	static const uint8_t init[] = {0x0a, 0x03, 0x0a, 0x01, 'x'};  /* RelayInit */
+	static const uint8_t extra[] = {0x12, 0x01, 'a', 0x12, 0x01, 'b'}; /* data twice */
+	static const uint8_t shortv[] = {0x12, 0x05, 'a'};              /* length past the end */
+	static const uint8_t longv[] = {0x12, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01};
+	static const uint8_t empty[] = {0x12, 0x00};
+	ck_assert(!gw_relay_data_view(init, sizeof(init), &d, &n));
+	ck_assert(!gw_relay_data_view(extra, sizeof(extra), &d, &n));
+	ck_assert(!gw_relay_data_view(shortv, sizeof(shortv), &d, &n));
+	ck_assert(!gw_relay_data_view(longv, sizeof(longv), &d, &n));
+	ck_assert(!gw_relay_data_view(empty, 1, &d, &n));
+	ck_assert(gw_relay_data_view(empty, 2, &d, &n));
+	ck_assert_uint_eq(n, 0);
+}
+END_TEST
+
 static Suite *gw_core_suite(void)
 {
 	Suite *s = suite_create("gw_core");
@@ -285,6 +332,8 @@ static Suite *gw_core_suite(void)
 	tcase_add_test(tc, refresh_schedule_follows_the_contract);
 	tcase_add_test(tc, tcp_targets_must_be_loopback_with_a_valid_port);
 	tcase_add_test(tc, unix_addr_handles_paths_and_abstract_names);
+	tcase_add_test(tc, relay_data_header_matches_protobuf_c_for_every_size);
+	tcase_add_test(tc, relay_data_view_refuses_everything_but_a_lone_data_field);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -2,6 +2,7 @@
  *
  *   echo   every connection (one child each) gets back what it sends; EOF is passed on
  *   stall  every connection is accepted and never read (a reader slower than any writer)
+ *   full   listen with a backlog of 0 and never accept: once the queue is full, SYNs are dropped
  *
  * Listens on 127.0.0.1:PORT inside whatever network namespace it runs in (the agent's), prints
  * "listening PORT" on stdout once it does, and serves until killed.
@@ -35,11 +36,13 @@ static void echo(int c)
 
 int main(int argc, char **argv)
 {
-	if (argc != 3 || (strcmp(argv[1], "echo") != 0 && strcmp(argv[1], "stall") != 0)) {
-		fprintf(stderr, "usage: tcpsvc echo|stall PORT\n");
+	if (argc != 3 || (strcmp(argv[1], "echo") != 0 && strcmp(argv[1], "stall") != 0 &&
+			  strcmp(argv[1], "full") != 0)) {
+		fprintf(stderr, "usage: tcpsvc echo|stall|full PORT\n");
 		return TH_EXIT_USAGE;
 	}
 	bool stall = strcmp(argv[1], "stall") == 0;
+	bool full = strcmp(argv[1], "full") == 0;
 	int port = atoi(argv[2]);
 	signal(SIGCHLD, SIG_IGN); /* children are reaped by the kernel */
 	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -47,13 +50,15 @@ int main(int argc, char **argv)
 	setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(s, 128) < 0) {
+	if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(s, full ? 0 : 128) < 0) {
 		fprintf(stderr, "tcpsvc: cannot listen on 127.0.0.1:%d: %s\n", port,
 			strerror(errno));
 		return TH_EXIT_SYS;
 	}
 	printf("listening %d\n", port);
 	fflush(stdout);
+	while (full)
+		pause();
 	for (;;) {
 		int c = accept4(s, NULL, NULL, SOCK_CLOEXEC);
 		if (c < 0) {
