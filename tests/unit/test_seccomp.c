@@ -70,6 +70,21 @@ static long int80_getpid(void)
 #endif
 }
 
+/* Does int $0x80 reach the kernel at all (IA32_EMULATION built and enabled)? Probed unfiltered
+ * in a child: getpid through the i386 entry returns the child's pid there. */
+static bool ia32_entry_present(void)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		signal(SIGSEGV, SIG_DFL); /* a plain fault, not a sanitizer report */
+		_exit(int80_getpid() == (long)getpid() ? 0 : 1);
+	}
+	int status = 0;
+	if (pid < 0 || waitpid(pid, &status, 0) != pid)
+		return true; /* cannot tell: keep the case, it will say what happened */
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
 /* Runs in a disposable process: the raw result, -errno on failure. */
 static long try_call(const struct sc_case *c)
 {
@@ -376,15 +391,24 @@ START_TEST(agent_kills_foreign_abi_syscalls)
 	const struct sc_case c[] = {
 		C("x32 getpid", X32_BIT | SYS_getpid, KILLED(SIGSYS)),
 		C("x32 bit on an unknown number", X32_BIT | 1000, KILLED(SIGSYS)),
-#ifdef __x86_64__
-		C("i386 getpid via int 0x80", NR_INT80_GETPID, KILLED(SIGSYS)),
-#endif
 		{"native getpid", SYS_getpid, {0}, WANT_OK, false},
+#ifdef __x86_64__
+		C("i386 getpid via int 0x80", NR_INT80_GETPID, KILLED(SIGSYS)), /* last */
+#endif
 	};
 	/* clang-format on */
+	size_t n = SV_ARRAY_SIZE(c);
+#ifdef __x86_64__
+	/* A kernel without the ia32 entry faults int $0x80 before seccomp sees it: nothing to
+	 * filter there, so the i386 case only runs where the entry exists. */
+	if (!ia32_entry_present()) {
+		fprintf(stderr, "test_seccomp: this kernel has no ia32 entry: i386 case skipped\n");
+		n--;
+	}
+#endif
 	struct sv_seccomp_prog p;
 	build_agent(&p, 0);
-	check_cases(&p, c, SV_ARRAY_SIZE(c));
+	check_cases(&p, c, n);
 	sv_seccomp_prog_free(&p);
 }
 END_TEST
