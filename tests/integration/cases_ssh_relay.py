@@ -9,7 +9,9 @@ supervisor relay -> unix socket -> SSH server, and back.
 
 import hashlib
 import os
+import pty
 import select
+import signal
 import subprocess
 import sys
 import time
@@ -17,7 +19,8 @@ import time
 import harness as h
 from harness import check
 from suite import CTX, REPO, start, test
-from cases_ssh import SOCK_INSIDE, needs_ssh
+from cases_ssh import (RO_MSG, SOCK_INSIDE, Pipe, needs_ssh, pty_read_until,
+                       start_echo_in_agent_netns, wait_exit)
 
 sys.path.insert(0, os.path.join(REPO, "tests", "gateway"))
 try:
@@ -62,9 +65,9 @@ class RelaySandbox:
             self.close()
             raise
 
-    def ssh_argv(self, *args, opts=()):
-        return ([h.host_tool("ssh")] + self.relays.ssh_opts() + list(opts) +
-                ["-T", "sandbox@openshell"] + list(args))
+    def ssh_argv(self, *args, opts=(), tty=False):
+        return ([h.host_tool("ssh")] + list(opts) + self.relays.ssh_opts() +
+                ["-tt" if tty else "-T", "sandbox@openshell"] + list(args))
 
     def ssh(self, *args, stdin=b"", timeout=30, opts=()):
         """One OpenSSH client run through a fresh relay: (rc, stdout, stderr)."""
@@ -266,4 +269,125 @@ def ssh_relay_session_gets_the_gateway_policy_provider_env_and_proxy_variables()
         res = sb.close()
         check(secret not in res.err, "a provider value was logged", res)
     finally:
+        sb.close()
+
+
+@test()
+def ssh_relay_scp_both_ways_and_forwarding_to_the_sandbox_loopback():
+    needs_ssh()
+    sb = RelaySandbox()
+    echo = None
+    try:
+        src = os.path.join(CTX.tmpdir, "relay-scp-src.bin")
+        back = os.path.join(CTX.tmpdir, "relay-scp-back.bin")
+        data = os.urandom(1024 * 1024 + 99)
+        with open(src, "wb") as f:
+            f.write(data)
+        scp = [h.host_tool("scp")] + sb.relays.ssh_opts()
+        p = subprocess.run(scp + [src, "sandbox@openshell:/sandbox/relay-scp.bin"],
+                           capture_output=True, timeout=60)
+        check(p.returncode == 0, "scp up: %r" % p.stderr)
+        p = subprocess.run(scp + ["sandbox@openshell:/sandbox/relay-scp.bin", back],
+                           capture_output=True, timeout=60)
+        check(p.returncode == 0, "scp down: %r" % p.stderr)
+        for path in (CTX.path("/sandbox/relay-scp.bin"), back):
+            with open(path, "rb") as f:
+                check(f.read() == data, "%s differs" % path)
+        # direct-tcpip (ssh -W, as each ssh -L connection) inside one relayed connection.
+        echo = start_echo_in_agent_netns(sb, 7017)
+        blob = os.urandom(256 * 1024)
+        rc, out, err = sb.ssh(opts=["-W", "127.0.0.1:7017"], stdin=blob, timeout=30)
+        check(rc == 0 and out == blob, "-W through the relay: rc %d, %d of %d bytes, %r"
+              % (rc, len(out), len(blob), err[-300:]))
+        rc, out, err = sb.ssh(opts=["-o", "LogLevel=INFO", "-W", "10.200.0.1:3128"], stdin=b"x")
+        check(rc != 0 and b"administratively prohibited" in err.lower(),
+              "non-loopback forward not refused through the relay: rc %d %r" % (rc, err))
+    finally:
+        if echo:
+            echo.kill()
+            echo.wait()
+        sb.close()
+
+
+@test()
+def ssh_relay_pty_shell_follows_window_changes_and_passes_its_exit_status():
+    needs_ssh()
+    import fcntl
+    import struct
+    import termios
+    sb = RelaySandbox()
+    pid = None
+    try:
+        pid, fd = pty.fork()
+        if pid == 0:
+            try:
+                os.execv(h.host_tool("ssh"), sb.ssh_argv(tty=True))
+            finally:
+                os._exit(127)
+        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+        os.write(fd, b"echo TTY=$(tty); stty size\n")
+        out = pty_read_until(fd, b"30 100", 20)
+        check(b"30 100" in out and b"TTY=/dev/pts/" in out, "pty through the relay: %r"
+              % out[-400:])
+        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 132, 0, 0))
+        time.sleep(0.3)
+        os.write(fd, b"stty size\n")
+        out = pty_read_until(fd, b"50 132")
+        check(b"50 132" in out, "window-change not applied through the relay: %r" % out[-400:])
+        os.write(fd, b"exit 3\n")
+        st = wait_exit(pid, fd)
+        check(st is not None and os.WIFEXITED(st) and os.WEXITSTATUS(st) == 3,
+              "shell exit status not passed on: %r" % st)
+        pid = None
+    finally:
+        if pid:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        sb.close()
+
+
+@test()
+def ssh_relay_main_attach_replays_leases_input_detaches_and_reports_exit():
+    needs_ssh()
+    sb = RelaySandbox(main=("sh", "-c", "echo ready; while read l; do [ \"$l\" = quit ] && break;"
+                                        " echo \"in:$l\"; done; echo bye; exit 3"))
+    procs = []
+
+    def attach():
+        p = subprocess.Popen(sb.ssh_argv("openshell-main", opts=["-s"]), stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        procs.append(p)
+        return p, Pipe(p.stdout), Pipe(p.stderr)
+
+    try:
+        check(sb.run.wait_stdout("ready", 10), "main never started")
+        owner, out, _ = attach()
+        check(out.wait(b"ready\n"), "no replay through the relay: %r" % out.buf)
+        owner.stdin.write(b"one\n")
+        owner.stdin.flush()
+        check(out.wait(b"in:one\n"), "owner input not delivered: %r" % out.buf)
+        second, out2, err2 = attach()
+        check(err2.wait(RO_MSG), "read-only notice missing: %r" % err2.buf)
+        second.stdin.write(b"\x10\x11")
+        second.stdin.flush()
+        check(second.wait(timeout=10) == 0, "read-only attach did not detach")
+        owner.stdin.write(b"\x10\x11")
+        owner.stdin.flush()
+        check(owner.wait(timeout=10) == 0, "Ctrl-P Ctrl-Q did not detach with 0")
+        check(sb.run.proc.poll() is None, "the main process ended on detach")
+        last, out3, err3 = attach()
+        last.stdin.write(b"two\nquit\n")
+        last.stdin.flush()
+        try:
+            rc = last.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            rc = None
+        check(rc == 3 and out3.wait(b"in:two\n") and out3.wait(b"bye\n"),
+              "main exit status not passed on: rc %r %r %r" % (rc, out3.buf, err3.buf),
+              sb.close())
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+            p.wait()
         sb.close()
