@@ -391,3 +391,32 @@ def ssh_relay_main_attach_replays_leases_input_detaches_and_reports_exit():
                 p.kill()
             p.wait()
         sb.close()
+
+
+@test()
+def ssh_relay_session_ends_with_the_sandbox_and_still_gets_its_exit_signal():
+    needs_ssh()
+    sb = RelaySandbox()
+    client = None
+    try:
+        client = subprocess.Popen(sb.ssh_argv("echo up; exec sleep 1000"),
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE)
+        out = Pipe(client.stdout)
+        check(out.wait(b"up\n"), "session never started")
+        sb.run.signal(signal.SIGTERM)
+        # The session's process is signalled with the rest; its exit-signal must cross the relay
+        # before the supervisor ends the gateway session for the exit report (OpenSSH: 255).
+        try:
+            rc = client.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            rc = None
+        res = sb.result = sb.run.finish(15)
+        check(rc == 255, "the relayed session did not end with its exit-signal: rc %r" % rc, res)
+        check(res.rc == 143, "supervisor did not stop on SIGTERM", res)
+        check("exit_report_abandoned" not in res.err, "the exit report was not sent", res)
+    finally:
+        if client and client.poll() is None:
+            client.kill()
+            client.wait()
+        sb.close()
