@@ -1,13 +1,16 @@
 """SSH server benchmark: OpenSSH's client against the supervisor's embedded server and, in the same
 invocation, against Debian's OpenSSH sshd on this machine; reported as ratios, never a verdict.
 
-  sudo python3 bench/ssh.py build/supervisor [MiB]
+  sudo /usr/bin/python3 bench/ssh.py build/supervisor [MiB]
 
 Measures `ssh exec true` round trips per second (sequential), sftp put and get throughput of a
 file (256 MiB by default) and the supervisor's RSS with 20 sessions open. Both servers are reached
 through the same ProxyCommand bridge (unix socket for ours, TCP on 127.0.0.1 for sshd), so the
-bridge's cost is in both. The supervisor runs on the host (not PID 1) with the nobody identity.
-Everything it creates is removed at exit.
+bridge's cost is in both. The supervisor runs on the host (not PID 1) with the nobody identity, in
+gateway mode against the Python test gateway (tests/gateway/), so the same server is also reached
+the way the OpenShell CLI reaches it: a ProxyCommand that gets a RelayOpen(ssh) per connection
+(tests/gateway/ssh_proxy.py) and bridges to its RelayStream. The relay lines compare that path
+with the socket and with sshd. Everything it creates is removed at exit.
 """
 
 import os
@@ -18,6 +21,11 @@ import subprocess
 import sys
 import tempfile
 import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests", "gateway"))
+import gateway as g  # noqa: E402
+from ssh_proxy import SshRelays  # noqa: E402
 
 BRIDGE = r"""import os, socket, sys, threading
 a = sys.argv[1]
@@ -44,9 +52,13 @@ while True:
 
 
 def client_opts(tmp, target, key=None):
+    """@target: a socket path, HOST:PORT (through bridge.py), or an SshRelays (a fresh relay)."""
+    if isinstance(target, SshRelays):
+        proxy = target.proxy_command()
+    else:
+        proxy = "/usr/bin/python3 %s/bridge.py %s" % (tmp, target)
     o = ["-F", "/dev/null", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-         "-o", "LogLevel=ERROR", "-o", "BatchMode=yes",
-         "-o", "ProxyCommand=/usr/bin/python3 %s/bridge.py %s" % (tmp, target)]
+         "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "-o", "ProxyCommand=" + proxy]
     if key:
         o += ["-i", key, "-o", "IdentitiesOnly=yes"]
     return o
@@ -116,6 +128,8 @@ def main():
     tmp = tempfile.mkdtemp(prefix="sshbench-")
     os.chmod(tmp, 0o755)  # the agent (nobody) reaches its workdir through it
     procs = []
+    gw = g.Gateway(sandbox_id="sshbench", max_workers=200)  # a worker per open RelayStream
+    relays = SshRelays(gw)
     try:
         with open(os.path.join(tmp, "bridge.py"), "w") as f:
             f.write(BRIDGE)
@@ -124,14 +138,22 @@ def main():
         os.chown(work, 65534, 65534)
         sock = os.path.join(tmp, "run", "ssh.sock")
         env = dict(os.environ, OPENSHELL_SSH_SOCKET_PATH=sock, OPENSHELL_SANDBOX_UID="65534",
-                   OPENSHELL_SANDBOX_GID="65534")
-        sv = subprocess.Popen([sup, "--workdir", work, "--", "sleep", "100000"], env=env,
-                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+                   OPENSHELL_SANDBOX_GID="65534", OPENSHELL_ENDPOINT=gw.endpoint,
+                   OPENSHELL_SANDBOX_ID="sshbench")
+        sv = subprocess.Popen([sup, "--exit-report-timeout", "1", "--workdir", work, "--",
+                               "sleep", "100000"], env=env, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         procs.append(sv)
         for _ in range(200):
             if os.path.exists(sock):
                 break
             time.sleep(0.05)
+        for _ in range(300):
+            if gw.sessions():
+                break
+            time.sleep(0.05)
+        else:
+            raise SystemExit("the supervisor never opened its gateway session")
         peer, peer_target, ukey = start_sshd(tmp)
         procs.append(peer)
         src = os.path.join(tmp, "src.bin")
@@ -141,9 +163,12 @@ def main():
         os.chmod(src, 0o644)
         ours = {"rps": rps(tmp, sock, "sandbox", None)}
         theirs = {"rps": rps(tmp, peer_target, "root", ukey)}
+        relayed = {"rps": rps(tmp, relays, "sandbox", None)}
         ours.update(sftp_mbps(tmp, sock, "sandbox", None, src, os.path.join(work, "up.bin"), mib))
         theirs.update(sftp_mbps(tmp, peer_target, "root", ukey, src,
                                 os.path.join(tmp, "peer-up.bin"), mib))
+        relayed.update(sftp_mbps(tmp, relays, "sandbox", None, src,
+                                 os.path.join(work, "relay-up.bin"), mib))
         idle = rss_kib(sv.pid)
         sessions = [subprocess.Popen(["ssh"] + client_opts(tmp, sock) +
                                      ["-T", "sandbox@bench", "sleep", "60"],
@@ -151,6 +176,12 @@ def main():
         procs += sessions
         time.sleep(3)
         busy = rss_kib(sv.pid)
+        rsessions = [subprocess.Popen(["ssh"] + client_opts(tmp, relays) +
+                                      ["-T", "sandbox@bench", "sleep", "60"],
+                                      stdin=subprocess.DEVNULL) for _ in range(20)]
+        procs += rsessions
+        time.sleep(5)
+        rbusy = rss_kib(sv.pid)
         print("ssh exec true      ours %7.1f/s   sshd %7.1f/s   ratio %.2f"
               % (ours["rps"], theirs["rps"], ours["rps"] / theirs["rps"]))
         for k in ("put", "get"):
@@ -158,6 +189,14 @@ def main():
                   % (k, mib, ours[k], theirs[k], ours[k] / theirs[k]))
         print("supervisor RSS     idle %d KiB, with 20 sessions %d KiB (+%d KiB)"
               % (idle, busy, busy - idle))
+        print("through the gateway relay (a RelayOpen per connection, Python test gateway):")
+        print("ssh exec true      relay %7.1f/s   relay/socket %.2f   relay/sshd %.2f"
+              % (relayed["rps"], relayed["rps"] / ours["rps"], relayed["rps"] / theirs["rps"]))
+        for k in ("put", "get"):
+            print("sftp %s %4d MiB  relay %7.1f MiB/s relay/socket %.2f relay/sshd %.2f"
+                  % (k, mib, relayed[k], relayed[k] / ours[k], relayed[k] / theirs[k]))
+        print("supervisor RSS     with 20 more sessions through relays %d KiB (+%d KiB)"
+              % (rbusy, rbusy - busy))
     finally:
         for p in reversed(procs):
             if p.poll() is None:
@@ -168,6 +207,8 @@ def main():
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
+        relays.close()
+        gw.stop()
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -2,6 +2,8 @@
  * ReportMainProcessExit{sandbox_id, instance_id, exit_code} until the gateway acknowledges it.
  *
  * Each attempt uses a fresh connection (as OpenShell does); retries wait 250 ms doubling to 2 s.
+ * Relays still open at that point first get GW_EXIT_RELAY_GRACE_MS on the old connection to carry
+ * their last bytes (an attached SSH session's exit status), then the connection goes.
  * Unlike OpenShell, which retries forever, the whole report is bounded by
  * --exit-report-timeout: then it is abandoned, said loudly, and the supervisor exits.
  */
@@ -30,6 +32,7 @@ void gw_exit_finish(struct gw_session *s, const char *why)
 {
 	(void)why;
 	s->state = GW_DONE;
+	s->exit_draining = false;
 	gw_session_drop_conn(s);
 	(void)sv_timer_disarm(&s->exit_timer);
 	(void)sv_timer_disarm(&s->retry);
@@ -85,9 +88,15 @@ static void on_exit_status(struct gw_call *call, int status, const char *message
 	gw_exit_on_closed(s);
 }
 
+void gw_exit_relays_gone(struct gw_session *s)
+{
+	if (s->state == GW_EXITING && s->exit_draining)
+		(void)sv_timer_arm(&s->retry, 1, 0); /* not from inside the relay's callback */
+}
+
 void gw_exit_on_ready(struct gw_session *s)
 {
-	if (s->state != GW_EXITING || s->exit_call || !gw_session_conn(s))
+	if (s->state != GW_EXITING || s->exit_draining || s->exit_call || !gw_session_conn(s))
 		return;
 	Openshell__V1__ReportMainProcessExitRequest req =
 		OPENSHELL__V1__REPORT_MAIN_PROCESS_EXIT_REQUEST__INIT;
@@ -126,7 +135,6 @@ void gw_exit_on_ready(struct gw_session *s)
 void gw_exit_start(struct gw_session *s)
 {
 	if (s->state != GW_EXITING) {
-		gw_session_drop_conn(s); /* the session stream and every relay end here */
 		(void)sv_timer_disarm(&s->retry);
 		s->state = GW_EXITING;
 		s->exit_retry_ms = GW_EXIT_RETRY_FIRST_MS;
@@ -142,7 +150,21 @@ void gw_exit_start(struct gw_session *s)
 		sv_log_kv(SV_LOG_INFO, GW_COMP, "exit_report_starting",
 			  "reporting the main process's exit to the gateway",
 			  SV_KVS({"exit_code", code}, {"instance_id", s->instance_id}));
+		uint64_t grace = s->o.exit_report_timeout_ms / 2;
+		if (grace > GW_EXIT_RELAY_GRACE_MS)
+			grace = GW_EXIT_RELAY_GRACE_MS;
+		if (s->nrelays > 0 && s->conn && grace > 0) {
+			char n[16];
+			sv_fmt(n, sizeof(n), "%u", s->nrelays);
+			sv_log_kv(SV_LOG_DEBUG, GW_COMP, "exit_relays_draining",
+				  "open relays finish before the session ends", SV_KVS({"relays", n}));
+			s->exit_draining = true; /* gw_exit_relays_gone or the retry timer go on */
+			(void)sv_timer_arm(&s->retry, grace, 0);
+			return;
+		}
 	}
+	s->exit_draining = false;
+	/* the session stream and every relay end here (gw_session_connect drops the connection) */
 	s->exit_attempts++; /* one attempt = one connection (and one call once it is up) */
 	if (gw_session_connect(s) < 0)
 		gw_exit_on_closed(s);

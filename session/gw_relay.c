@@ -90,6 +90,8 @@ static void relay_unlink(struct gw_relay *r)
 		if (*pp == r) {
 			*pp = r->next;
 			s->nrelays--;
+			if (s->nrelays == 0)
+				gw_exit_relays_gone(s);
 			return;
 		}
 	}
@@ -465,6 +467,10 @@ void gw_relay_open(struct gw_session *s, const char *channel_id, int target_case
 	r->next = s->relays;
 	s->relays = r;
 	s->nrelays++;
+	if (s->state == GW_EXITING) { /* only the open ones are waited for */
+		relay_fail_open(r, "the sandbox is exiting");
+		return;
+	}
 
 	bool tcp = target_case == OPENSHELL__V1__RELAY_OPEN__TARGET_TCP;
 	if (tcp)

@@ -20,6 +20,9 @@
 /* Contract §6.6: exit report retries start at 250 ms and double up to 2 s. */
 #define GW_EXIT_RETRY_FIRST_MS 250u
 #define GW_EXIT_RETRY_MAX_MS 2000u
+/* At exit, open relays get this long (at most half of --exit-report-timeout) to carry their last
+ * bytes, e.g. an SSH session's exit status, before the session's connection is dropped. */
+#define GW_EXIT_RELAY_GRACE_MS 2000u
 
 enum gw_token_src {
 	GW_TOKEN_NONE,
@@ -79,6 +82,7 @@ struct gw_session {
 	uint32_t exit_attempts;
 	struct gw_call *exit_call;
 	struct sv_timer exit_timer; /* the overall deadline */
+	bool exit_draining;         /* exiting, the old connection kept while relays finish */
 	void (*done)(void *arg);
 	void *done_arg;
 };
@@ -120,5 +124,7 @@ void gw_exit_start(struct gw_session *s);
 void gw_exit_on_ready(struct gw_session *s);
 void gw_exit_on_closed(struct gw_session *s);
 void gw_exit_finish(struct gw_session *s, const char *why);
+/* gw_relay.c: the last relay ended (the exit report may go on). */
+void gw_exit_relays_gone(struct gw_session *s);
 
 #endif
