@@ -15,6 +15,7 @@ include static/deps.mk
 MUSL_CC     ?= musl-gcc
 CC_TEST     ?= gcc
 CLANG       ?= clang
+JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
 
 WARNINGS    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wundef -Wstrict-prototypes \
                -Wmissing-prototypes -Wno-missing-field-initializers
@@ -141,13 +142,30 @@ runc: $(BUILD)/supervisor
 
 FUZZ_SRCS   := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS   := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
-FUZZ_CFLAGS := $(BASE_CFLAGS) $(HOST_CFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined \
-               -fno-sanitize-recover=undefined
+FUZZ_SAN    := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS := $(BASE_CFLAGS) $(HOST_CFLAGS) -O1 -g $(FUZZ_SAN)
+# The library is compiled once for every fuzzer (instrumented, without libFuzzer's main);
+# each target then compiles only its own harness and links.
+FUZZ_OBJS   := $(LIB_SRCS:%.c=$(BUILD)/fuzz/obj/%.o) \
+               $(GEN_SRCS:$(GEN_DIR)/%.c=$(BUILD)/fuzz/obj/gen/%.o) $(BUILD)/fuzz/obj/ini.o
 
-$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRCS) $(HDRS) $(GEN_SRCS) $(GEN_HDRS) \
-		| $(DEPS_STAMP)
+$(BUILD)/fuzz/obj/%.o: %.c $(HDRS) $(GEN_HDRS) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRCS) $(GEN_SRCS) $(INIH_SRC_DIR)/ini.c $(HOST_LIBS)
+	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(BUILD)/fuzz/obj/gen/%.o: $(GEN_DIR)/%.c $(GEN_HDRS) | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(BUILD)/fuzz/obj/ini.o: | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -w -c $(INIH_SRC_DIR)/ini.c -o $@
+
+.SECONDARY: $(FUZZ_OBJS)
+
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJS) $(HDRS) $(GEN_HDRS)
+	@mkdir -p $(dir $@)
+	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) $(HOST_LIBS)
 
 FUZZ_SECONDS ?= 300
 fuzz: $(FUZZ_BINS)
@@ -169,13 +187,13 @@ symcheck: $(BUILD)/supervisor
 
 check:
 	@sh static/packages.sh test
-	@$(MAKE) --no-print-directory all
-	@$(MAKE) --no-print-directory unit
-	@$(MAKE) --no-print-directory symcheck
-	@$(MAKE) --no-print-directory integration
-	@$(MAKE) --no-print-directory runc
-	@$(MAKE) --no-print-directory fuzz-short
-	@$(MAKE) --no-print-directory lint
+	@$(MAKE) --no-print-directory -j$(JOBS) all
+	@$(MAKE) --no-print-directory -j$(JOBS) unit
+	@$(MAKE) --no-print-directory -j$(JOBS) symcheck
+	@$(MAKE) --no-print-directory -j$(JOBS) integration
+	@$(MAKE) --no-print-directory -j$(JOBS) runc
+	@$(MAKE) --no-print-directory -j$(JOBS) fuzz-short
+	@$(MAKE) --no-print-directory -j$(JOBS) lint
 
 bench: $(BUILD)/supervisor
 	@sh bench/startup.sh $(BUILD)/supervisor
