@@ -3,6 +3,7 @@
 #   make          build/supervisor (static, musl), dependencies built once into build/deps
 #   make run      install build packages, build, run a demo sandbox
 #   make check    install test packages, then every test (unit, integration, runc, fuzz, lint)
+#   make bench    startup, proxy, gateway relay and SSH benchmarks, each against a peer (ratios)
 #
 # The product is built with musl-gcc against static dependencies from Debian sources; tests
 # build the same sources for glibc with ASan and UBSan.
@@ -196,8 +197,11 @@ check:
 	@$(MAKE) --no-print-directory -j$(JOBS) lint
 
 bench: $(BUILD)/supervisor
+	@sh static/packages.sh test
 	@sh bench/startup.sh $(BUILD)/supervisor
 	@/usr/bin/python3 bench/proxy.py $(BUILD)/supervisor
+	@/usr/bin/python3 bench/gateway.py $(BUILD)/supervisor
+	@/usr/bin/python3 bench/ssh.py $(BUILD)/supervisor
 
 format:
 	clang-format -i $(SRCS) $(HDRS) $(wildcard tests/unit/*.c tests/fuzz/*.c)

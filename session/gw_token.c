@@ -266,8 +266,8 @@ static const char *sa_bearer(void *data)
 	return data;
 }
 
-int gw_token_issue_sync(const char *endpoint, const char *sandbox_id, const char *sa_file,
-			char **out, struct sv_err *err)
+static int issue_sync(const char *endpoint, const char *sandbox_id, const char *sa_file,
+		      char **out, struct sv_err *err)
 {
 	char *sa = NULL;
 	int r = gw_token_read_file("OPENSHELL_K8S_SA_TOKEN_FILE", sa_file, &sa, err);
@@ -300,5 +300,26 @@ int gw_token_issue_sync(const char *endpoint, const char *sandbox_id, const char
 	if (!tok)
 		return sv_err_set(err, EPROTO, "IssueSandboxToken: no usable token in the answer");
 	*out = tok;
+	return 0;
+}
+
+int gw_token_setup(const char *endpoint, const char *sandbox_id,
+		   const char *(*getenv_fn)(const char *name), char **out, struct sv_err *err)
+{
+	const char *tok = getenv_fn("OPENSHELL_SANDBOX_TOKEN");
+	const char *file = getenv_fn("OPENSHELL_SANDBOX_TOKEN_FILE");
+	const char *sa = getenv_fn("OPENSHELL_K8S_SA_TOKEN_FILE");
+	*out = NULL;
+	if (tok && *tok) {
+		if (!gw_token_is_valid(tok, strlen(tok)))
+			return sv_err_set(err, EINVAL, "OPENSHELL_SANDBOX_TOKEN holds characters a "
+						       "token cannot have");
+		*out = strdup(tok);
+		return *out ? 0 : sv_err_set(err, ENOMEM, "out of memory");
+	}
+	if (file && *file)
+		return gw_token_read_file("OPENSHELL_SANDBOX_TOKEN_FILE", file, out, err);
+	if (sa && *sa)
+		return issue_sync(endpoint, sandbox_id, sa, out, err);
 	return 0;
 }

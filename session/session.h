@@ -80,11 +80,13 @@ const char *gw_session_bearer(const struct gw_session *s);
 void gw_session_free(struct gw_session *s);
 
 /* Setup phase, for the gateway calls made before the loop runs (policy, provider environment):
- * exchange the Kubernetes service-account token in @sa_file (OPENSHELL_K8S_SA_TOKEN_FILE) for a
- * sandbox token through IssueSandboxToken, on a private connection. Returns 0 and *@out (owned,
- * never logged) or -errno with @err saying why (never the token). */
-int gw_token_issue_sync(const char *endpoint, const char *sandbox_id, const char *sa_file,
-			char **out, struct sv_err *err);
+ * the sandbox token from OPENSHELL_SANDBOX_TOKEN, else the trimmed contents of
+ * OPENSHELL_SANDBOX_TOKEN_FILE, else the Kubernetes service-account token in
+ * OPENSHELL_K8S_SA_TOKEN_FILE exchanged through IssueSandboxToken on a private connection
+ * (variables read through @getenv_fn). Returns 0 and *@out (owned, never logged; NULL when none
+ * is configured) or -errno with @err saying why (never the token). */
+int gw_token_setup(const char *endpoint, const char *sandbox_id,
+		   const char *(*getenv_fn)(const char *name), char **out, struct sv_err *err);
 
 /* --- the gateway as policy source, provider environment, log push ----------------------------- */
 
@@ -146,8 +148,6 @@ int gw_logs_attach(struct sv_loop *loop, struct sv_err *err);
  * calls @done) when there is nothing to send. */
 bool gw_logs_finish(void (*done)(void *arg), void *arg);
 void gw_logs_detach(void);
-
-/* ---- end gw-policy ------------------------------------------------------------------------- */
 
 /* --- SSH server (contract §9, docs/ssh.md) ---------------------------------------------------- */
 

@@ -22,7 +22,6 @@
 #include "selftest.h"
 #include "spawn.h"
 #include "spec.h"
-#include "session/gw_core.h"
 
 #ifndef SV_VERSION
 #define SV_VERSION "0.0.0-dev"
@@ -88,12 +87,12 @@ static int absolute_workdir(const char *workdir, char *buf, size_t size, struct 
 	return 0;
 }
 
-/* ---- gw-policy (H4): gateway policy, provider environment, log push ----------------------- */
+/* ---- the gateway as policy source, provider environment, log push --------------------------- */
 
 struct gwp {
 	struct gw_client client; /* endpoint NULL: no gateway */
 	char *token;		 /* owned; never logged */
-	const struct gw_session *session; /* H3: its token (K8s exchange, refreshes) wins */
+	const struct gw_session *session; /* the session's token (K8s exchange, refreshes) wins */
 	struct gw_policy_src *src; /* the gateway is the policy source */
 	struct pol_policy policy;  /* what gw_config_fetch chose, handed to the sandbox */
 };
@@ -105,22 +104,10 @@ static const char *gwp_bearer(void *data)
 	return fresh ? fresh : g->token;
 }
 
-/* The sandbox token from OPENSHELL_SANDBOX_TOKEN, else OPENSHELL_SANDBOX_TOKEN_FILE, else the
- * Kubernetes SA token (OPENSHELL_K8S_SA_TOKEN_FILE) exchanged through IssueSandboxToken (H3). */
 static void gwp_token(struct gwp *g)
 {
 	struct sv_err err = {0};
-	const char *tok = getenv("OPENSHELL_SANDBOX_TOKEN");
-	const char *file = getenv("OPENSHELL_SANDBOX_TOKEN_FILE");
-	const char *sa = getenv("OPENSHELL_K8S_SA_TOKEN_FILE");
-	if (tok && *tok)
-		g->token = strdup(tok);
-	else if (file && *file && gw_token_read_file("OPENSHELL_SANDBOX_TOKEN_FILE", file,
-						     &g->token, &err) < 0)
-		sv_warn(COMP, "sandbox_token_unreadable", "%s", err.msg);
-	else if ((!file || !*file) && sa && *sa &&
-		 gw_token_issue_sync(g->client.endpoint, g->client.sandbox_id, sa, &g->token, &err) <
-			 0)
+	if (gw_token_setup(g->client.endpoint, g->client.sandbox_id, env_get, &g->token, &err) < 0)
 		sv_warn(COMP, "sandbox_token_unavailable", "%s", err.msg);
 }
 
@@ -183,8 +170,6 @@ static void gwp_free(struct gwp *g)
 	g->token = NULL;
 }
 
-/* ---- end gw-policy -------------------------------------------------------------------------- */
-
 /* What lives on the event loop besides the main process: the egress proxy and, with a gateway,
  * the supervisor session (docs/gateway.md). */
 struct services {
@@ -194,7 +179,7 @@ struct services {
 	int gw_plan; /* enum gw_plan */
 	struct gw_session_opts gw_opts;
 	struct gw_session *gw;
-	struct gwp *gwp; /* gw-policy (H4) */
+	struct gwp *gwp;
 	void (*done)(void *arg); /* services_finish's, kept for the log push after the session */
 	void *done_arg;
 	int ssh_fd; /* -1: no SSH server (--ssh-socket-path / OPENSHELL_SSH_SOCKET_PATH unset) */
@@ -209,7 +194,7 @@ static int services_attach(void *ctx, struct sv_loop *loop, struct sv_err *err)
 	int r = px_server_new(loop, s->listen_fd, &s->sb->policy, &s->proxy, err);
 	if (r < 0)
 		return r;
-	gwp_attach(s->gwp, loop, s->proxy); /* gw-policy (H4) */
+	gwp_attach(s->gwp, loop, s->proxy);
 	if (s->ssh_fd >= 0) {
 		int fd = s->ssh_fd;
 		s->ssh_fd = -1; /* consumed */
@@ -261,7 +246,7 @@ static void services_main_started(void *ctx, pid_t pid)
 		gw_session_start(s->gw);
 }
 
-/* gw-policy (H4): after the exit report, the last log lines go to the gateway. */
+/* After the exit report, the last log lines go to the gateway. */
 static void services_session_finished(void *ctx)
 {
 	struct services *s = ctx;
@@ -270,7 +255,7 @@ static void services_session_finished(void *ctx)
 }
 
 /* Every process is gone: the gateway session reports the exit before the supervisor exits, then
- * the log push sends what is left (gw-policy). */
+ * the log push sends what is left. */
 static bool services_finish(void *ctx, int code, void (*done)(void *), void *done_arg)
 {
 	struct services *s = ctx;
@@ -287,7 +272,7 @@ static void services_detach(void *ctx)
 	s->gwp->session = NULL;
 	gw_session_free(s->gw);
 	s->gw = NULL;
-	gwp_detach(s->gwp); /* gw-policy (H4): before the proxy it borrows goes */
+	gwp_detach(s->gwp); /* before the proxy it borrows goes */
 	px_server_free(s->proxy);
 	s->proxy = NULL;
 	sshd_server_free(s->sshd);
@@ -377,7 +362,7 @@ static int run_sandbox(const struct sv_cli *cli, struct gwp *gwp)
 	/* Isolation is prepared before anything runs: a policy, identity, Landlock or seccomp
 	 * problem stops the sandbox here, with nothing started. */
 	struct sv_sandbox_opts sbo = {.policy_file = cli->policy_file, .workdir = workdir};
-	if (gwp_policy(gwp, cli, &sbo, &err) < 0) { /* gw-policy (H4) */
+	if (gwp_policy(gwp, cli, &sbo, &err) < 0) {
 		sv_error(COMP, "gateway_policy_failed", "%s", err.msg);
 		sv_spec_free(&spec);
 		return SV_EXIT_SETUP;
@@ -401,7 +386,7 @@ static int run_sandbox(const struct sv_cli *cli, struct gwp *gwp)
 		sv_spec_free(&spec);
 		return SV_EXIT_SETUP;
 	}
-	gwp_provider_env(gwp, &env); /* gw-policy (H4) */
+	gwp_provider_env(gwp, &env);
 
 	struct services services = {.sb = sb,
 				    .listen_fd = proxy_listen(sb, &env, &err),
@@ -521,7 +506,7 @@ int main(int argc, char **argv)
 		break;
 	}
 	warn_unsupported(&cli);
-	struct gwp gwp = {0}; /* gw-policy (H4) */
+	struct gwp gwp = {0};
 	gwp_init(&gwp, &cli);
 	int code = run_sandbox(&cli, &gwp);
 	gwp_free(&gwp);
