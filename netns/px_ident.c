@@ -7,7 +7,6 @@
 #include "netns/px_ident.h"
 
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
@@ -16,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define DELETED_SUFFIX " (deleted)"
@@ -26,14 +26,62 @@ static inline void fclosep(FILE **f)
 		fclose(*f);
 }
 
-static inline void closedirp(DIR **d)
+#define _cleanup_fclose_ __attribute__((cleanup(fclosep)))
+
+/* ------------------------------------------------------------------ directories */
+
+/* /proc listings read with getdents64 into the caller's buffer. opendir(3) would allocate (and
+ * musl's allocator map and unmap) a buffer for each of the few directories every decision
+ * reads; in a process with worker threads each unmap is a TLB shootdown on every CPU. */
+struct dir_iter {
+	int fd;
+	size_t pos, len;
+	char buf[4096] __attribute__((aligned(8)));
+};
+
+struct dirent64_raw {
+	uint64_t d_ino;
+	int64_t d_off;
+	unsigned short d_reclen;
+	unsigned char d_type;
+	char d_name[];
+};
+
+static void dir_iter_close(struct dir_iter *it)
 {
-	if (*d)
-		closedir(*d);
+	if (it->fd >= 0)
+		close(it->fd);
+	it->fd = -1;
 }
 
-#define _cleanup_fclose_   __attribute__((cleanup(fclosep)))
-#define _cleanup_closedir_ __attribute__((cleanup(closedirp)))
+#define _cleanup_dir_iter_ __attribute__((cleanup(dir_iter_close)))
+
+/* 0 and @it open, or -errno. */
+static int dir_iter_open(struct dir_iter *it, const char *path)
+{
+	it->pos = it->len = 0;
+	it->fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return it->fd < 0 ? -errno : 0;
+}
+
+/* The next name; NULL at the end (*@err 0) or on a failed read (*@err -errno): a truncated
+ * listing must not look complete. */
+static const char *dir_iter_next(struct dir_iter *it, int *err)
+{
+	*err = 0;
+	if (it->pos >= it->len) {
+		long n = syscall(SYS_getdents64, it->fd, it->buf, sizeof(it->buf));
+		if (n < 0)
+			*err = -errno;
+		if (n <= 0)
+			return NULL;
+		it->pos = 0;
+		it->len = (size_t)n;
+	}
+	const struct dirent64_raw *de = (const struct dirent64_raw *)(it->buf + it->pos);
+	it->pos += de->d_reclen;
+	return de->d_name;
+}
 
 /* ------------------------------------------------------------------ addresses */
 
@@ -477,27 +525,19 @@ static int scan_fds(struct scan *s, pid_t pid)
 {
 	char path[64];
 	sv_fmt(path, sizeof(path), "/proc/%d/fd", (int)pid);
-	int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0) {
-		int e = errno;
-		if (e == ENOENT || e == ESRCH)
+	_cleanup_dir_iter_ struct dir_iter d;
+	int e = dir_iter_open(&d, path);
+	if (e < 0) {
+		if (e == -ENOENT || e == -ESRCH) /* exited meanwhile */
 			return 0;
-		return sv_err_set(s->err, e, "cannot read %s: %s%s", path, strerror(e),
-				  e == EACCES || e == EPERM ? " (CAP_SYS_PTRACE missing?)" : "");
-	}
-	_cleanup_closedir_ DIR *d = fdopendir(dfd);
-	if (!d) {
-		int e = errno;
-		close(dfd);
-		if (e == ENOENT || e == ESRCH) /* exited meanwhile */
-			return 0;
-		return sv_err_set(s->err, e, "cannot read %s: %s", path, strerror(e));
+		return sv_err_set(s->err, -e, "cannot read %s: %s%s", path, strerror(-e),
+				  e == -EACCES || e == -EPERM ? " (CAP_SYS_PTRACE missing?)" : "");
 	}
 	size_t n = 0;
-	struct dirent *de;
-	while ((de = readdir(d))) {
+	const char *name_in;
+	while ((name_in = dir_iter_next(&d, &e))) {
 		unsigned long long fd;
-		if (sv_parse_uint(de->d_name, 0, INT_MAX, &fd) < 0)
+		if (sv_parse_uint(name_in, 0, INT_MAX, &fd) < 0)
 			continue;
 		if (n >= PX_IDENT_MAX_FDS_PER_PROC)
 			return sv_err_set(s->err, E2BIG, "process %d has more than %d open files",
@@ -515,12 +555,14 @@ static int scan_fds(struct scan *s, pid_t pid)
 		}
 		s->fds[n++] = (int)fd;
 	}
+	if (e < 0 && e != -ENOENT && e != -ESRCH)
+		return sv_err_set(s->err, -e, "cannot list %s: %s", path, strerror(-e));
 	/* Newest first: a socket just connected is usually the process's highest fd, and one
 	 * match is enough for a process. The listing is in ascending order. */
 	while (n > 0) {
 		char name[16], link[48];
 		sv_fmt(name, sizeof(name), "%d", s->fds[--n]);
-		ssize_t l = readlinkat(dirfd(d), name, link, sizeof(link));
+		ssize_t l = readlinkat(d.fd, name, link, sizeof(link));
 		if (l < 0) /* closed meanwhile */
 			continue;
 		if ((size_t)l != s->target_len || memcmp(link, s->target, s->target_len) != 0)
@@ -572,15 +614,16 @@ static int scan_children(struct scan *s, pid_t pid)
 {
 	char path[64];
 	sv_fmt(path, sizeof(path), "/proc/%d/task", (int)pid);
-	_cleanup_closedir_ DIR *d = opendir(path);
-	if (!d)
+	_cleanup_dir_iter_ struct dir_iter d;
+	if (dir_iter_open(&d, path) < 0)
 		return 0; /* gone */
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.')
+	const char *tid;
+	int e;
+	while ((tid = dir_iter_next(&d, &e))) {
+		if (tid[0] == '.')
 			continue;
 		char cpath[96];
-		sv_fmt(cpath, sizeof(cpath), "/proc/%d/task/%s/children", (int)pid, de->d_name);
+		sv_fmt(cpath, sizeof(cpath), "/proc/%d/task/%s/children", (int)pid, tid);
 		_cleanup_close_ int fd = open(cpath, O_RDONLY | O_CLOEXEC);
 		if (fd < 0)
 			continue;
@@ -633,18 +676,14 @@ static int scan_tree(struct scan *s, size_t qi)
 /* Every other /proc/<pid>. */
 static int scan_all(struct scan *s)
 {
-	_cleanup_closedir_ DIR *d = opendir("/proc");
-	if (!d)
-		return sv_err_set(s->err, errno, "cannot read /proc: %s", strerror(errno));
-	for (;;) {
-		errno = 0;
-		struct dirent *de = readdir(d);
-		if (!de && errno) /* a truncated listing could hide an owner */
-			return sv_err_set(s->err, errno, "cannot list /proc: %s", strerror(errno));
-		if (!de)
-			return 0;
+	_cleanup_dir_iter_ struct dir_iter d;
+	int e = dir_iter_open(&d, "/proc");
+	if (e < 0)
+		return sv_err_set(s->err, -e, "cannot read /proc: %s", strerror(-e));
+	const char *name;
+	while ((name = dir_iter_next(&d, &e))) {
 		unsigned long long v;
-		if (sv_parse_uint(de->d_name, 1, INT_MAX, &v) < 0)
+		if (sv_parse_uint(name, 1, INT_MAX, &v) < 0)
 			continue;
 		int r = scan_visit(s, (pid_t)v);
 		if (r > 0)
@@ -652,6 +691,9 @@ static int scan_all(struct scan *s)
 		if (r < 0)
 			return r;
 	}
+	if (e < 0) /* a truncated listing could hide an owner */
+		return sv_err_set(s->err, -e, "cannot list /proc: %s", strerror(-e));
+	return 0;
 }
 
 /* Every process holding "socket:[inode]", ascending. The sandbox first: the entrypoint's

@@ -9,6 +9,7 @@
 
 #include <fcntl.h>
 #include <netdb.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -38,6 +39,10 @@
 #define PX_HEAD_TIMEOUT_MS 10000
 #define PX_HEAD_SWEEP_MS 1000
 #define PX_IDENT_SPARE PX_WORKERS /* identities kept for reuse: one per busy worker */
+/* Connection and parse state kept for reuse: allocating and freeing them per connection made
+ * musl's allocator map and unmap their pages each time (a TLB shootdown on every CPU running
+ * a worker). */
+#define PX_CONN_SPARE 4
 
 enum px_state { PX_HEAD, PX_DECIDING, PX_CONNECTING, PX_RELAY };
 
@@ -52,6 +57,7 @@ struct px_dir {
 struct px_conn {
 	struct px_server *srv;
 	struct px_conn *prev, *next;
+	uint64_t retired; /* loop batch it was closed in, while on the spare list */
 	struct sv_watch cw, uw; /* client, upstream */
 	enum px_state state;
 	uint64_t head_deadline; /* CLOCK_MONOTONIC ms, while state == PX_HEAD */
@@ -110,6 +116,10 @@ struct px_server {
 	struct px_ident_ctx ictx;
 	struct px_ident *spare[PX_IDENT_SPARE]; /* loop thread only */
 	size_t n_spare;
+	struct px_conn *conn_spare[PX_CONN_SPARE]; /* newest last */
+	size_t n_conn_spare;
+	struct px_parse *parse_spare[PX_CONN_SPARE];
+	size_t n_parse_spare;
 	pid_t entry;
 	bool endpoint_only;
 	unsigned nconns;
@@ -120,14 +130,41 @@ static void conn_close(struct px_conn *c);
 
 static void parse_free(struct px_parse *p)
 {
-	if (p) {
-		if (p->ident && p->srv->n_spare < PX_IDENT_SPARE)
-			p->srv->spare[p->srv->n_spare++] = p->ident;
-		else
-			free(p->ident);
-		px_snap_put(p->policy);
+	if (!p)
+		return;
+	struct px_server *s = p->srv;
+	if (p->ident && s->n_spare < PX_IDENT_SPARE)
+		s->spare[s->n_spare++] = p->ident;
+	else
+		free(p->ident);
+	px_snap_put(p->policy);
+	if (s->n_parse_spare < PX_CONN_SPARE)
+		s->parse_spare[s->n_parse_spare++] = p;
+	else
+		free(p);
+}
+
+/* Zeroed, as calloc would give it; the head buffer is left as it was (only the bytes below
+ * len are ever read). */
+static struct px_parse *parse_new(struct px_server *s)
+{
+	if (!s->n_parse_spare)
+		return calloc(1, sizeof(struct px_parse));
+	struct px_parse *p = s->parse_spare[--s->n_parse_spare];
+	memset(p, 0, offsetof(struct px_parse, head));
+	memset((char *)p + offsetof(struct px_parse, head) + sizeof(p->head), 0,
+	       sizeof(*p) - offsetof(struct px_parse, head) - sizeof(p->head));
+	return p;
+}
+
+static struct px_conn *conn_new(struct px_server *s)
+{
+	if (s->n_conn_spare && s->conn_spare[s->n_conn_spare - 1]->retired != s->loop->batch) {
+		struct px_conn *c = s->conn_spare[--s->n_conn_spare];
+		memset(c, 0, sizeof(*c));
+		return c;
 	}
-	free(p);
+	return calloc(1, sizeof(struct px_conn));
 }
 
 /* ------------------------------------------------------------------------------------ logs */
@@ -625,7 +662,13 @@ static void conn_close(struct px_conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	s->nconns--;
-	sv_loop_defer_free(s->loop, c); /* its watches may still be in this batch of events */
+	/* Its watches may still be in this batch of events: reused only from the next batch. */
+	if (s->n_conn_spare < PX_CONN_SPARE) {
+		c->retired = s->loop->batch;
+		s->conn_spare[s->n_conn_spare++] = c;
+	} else {
+		sv_loop_defer_free(s->loop, c);
+	}
 	if (!s->lw.added && s->backoff_ms == 0)
 		(void)sv_loop_add(s->loop, &s->lw, EPOLLIN); /* below the limit again */
 }
@@ -685,20 +728,12 @@ static void on_accept(struct sv_loop *loop, struct sv_watch *w, uint32_t events)
 	(void)events;
 	struct px_server *s = w->data;
 	while (s->nconns < PX_CONNS_MAX) {
-		struct px_conn *c = calloc(1, sizeof(*c));
-		struct px_parse *p = c ? calloc(1, sizeof(*p)) : NULL;
-		if (!p) {
-			free(c);
-			accept_pause(s, true);
-			return;
-		}
-		c->peer_len = sizeof(c->peer);
-		int fd = accept4(w->fd, (struct sockaddr *)&c->peer, &c->peer_len,
+		struct sockaddr_storage peer;
+		socklen_t peer_len = sizeof(peer);
+		int fd = accept4(w->fd, (struct sockaddr *)&peer, &peer_len,
 				 SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
 			int e = errno;
-			free(p);
-			free(c);
 			if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
 				sv_warn(COMP, "accept_backoff", "accept: %s: backing off", strerror(e));
 				accept_pause(s, true); /* no spinning while fds are exhausted */
@@ -707,6 +742,17 @@ static void on_accept(struct sv_loop *loop, struct sv_watch *w, uint32_t events)
 			}
 			return;
 		}
+		struct px_conn *c = conn_new(s);
+		struct px_parse *p = c ? parse_new(s) : NULL;
+		if (!p) {
+			free(c);
+			close(fd); /* the client sees a reset rather than a hang */
+			sv_warn(COMP, "accept_backoff", "accept: out of memory: backing off");
+			accept_pause(s, true);
+			return;
+		}
+		c->peer = peer;
+		c->peer_len = peer_len;
 		c->local_len = sizeof(c->local);
 		(void)getsockname(fd, (struct sockaddr *)&c->local, &c->local_len);
 		c->srv = s;
@@ -811,6 +857,10 @@ void px_server_free(struct px_server *s)
 	px_diag_close(s->ictx.diag);
 	while (s->n_spare)
 		free(s->spare[--s->n_spare]);
+	while (s->n_parse_spare)
+		free(s->parse_spare[--s->n_parse_spare]);
+	while (s->n_conn_spare) /* closed in this batch, maybe: their events may still come */
+		sv_loop_defer_free(s->loop, s->conn_spare[--s->n_conn_spare]);
 	px_snap_put(s->policy);
 	free(s);
 }

@@ -100,6 +100,7 @@ int sv_loop_run(struct sv_loop *loop)
 				w->fn(loop, w, evs[i].events);
 		}
 		flush_deferred(loop);
+		loop->batch++;
 	}
 	return 0;
 }

@@ -31,6 +31,8 @@ struct sv_loop {
 	bool stop;
 	void **deferred; /* freed after the current batch of events (sv_loop_defer_free) */
 	size_t n_deferred, cap_deferred;
+	uint64_t batch; /* counts dispatched batches: an object retired in an earlier batch has no
+			 * events left in the current one, so it may be reused */
 };
 
 int sv_loop_init(struct sv_loop *loop, struct sv_err *err);
