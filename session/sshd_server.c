@@ -274,15 +274,27 @@ static int on_message(ssh_session session, ssh_message msg, void *userdata)
 	int type = ssh_message_type(msg), sub = ssh_message_subtype(msg);
 	if (type == SSH_REQUEST_CHANNEL_OPEN && sub == SSH_CHANNEL_DIRECT_TCPIP && c->authed)
 		return sshd_forward_open(c, msg);
+	if (type == SSH_REQUEST_SERVICE) /* ssh-userauth: libssh's default reply accepts it */
+		return 1;
 	const char *what = type == SSH_REQUEST_GLOBAL	    ? "global request"
 			   : type == SSH_REQUEST_CHANNEL_OPEN ? "channel open"
 			   : type == SSH_REQUEST_CHANNEL      ? "channel request"
 							      : "request";
+	const char *name = "-";
+	if (type == SSH_REQUEST_GLOBAL && sub == SSH_GLOBAL_REQUEST_TCPIP_FORWARD)
+		name = "tcpip-forward";
+	else if (type == SSH_REQUEST_CHANNEL_OPEN && sub == SSH_CHANNEL_X11)
+		name = "x11";
+	else if (type == SSH_REQUEST_CHANNEL_OPEN && sub == SSH_CHANNEL_FORWARDED_TCPIP)
+		name = "forwarded-tcpip";
+	else if (type == SSH_REQUEST_CHANNEL && sub == SSH_CHANNEL_REQUEST_X11)
+		name = "x11-req";
 	char t[16], id[16];
 	sv_fmt(t, sizeof(t), "%d", sub);
 	sv_fmt(id, sizeof(id), "%u", c->id);
 	sv_log_ocsf("SSH:REFUSE", SV_SEV_LOW, "DENIED", "ssh_request_refused",
-		    "ssh request not supported", SV_KVS({"conn", id}, {"kind", what}, {"subtype", t}));
+		    "ssh request not supported",
+		    SV_KVS({"conn", id}, {"kind", what}, {"request", name}, {"subtype", t}));
 	return 1;
 }
 

@@ -470,6 +470,33 @@ def ssh_direct_tcpip_to_a_non_loopback_destination_is_refused():
         sb.close()
 
 
+@test()
+def ssh_x11_and_agent_forwarding_are_refused():
+    needs_ssh()
+    sb = Sandbox(extra=["--log-level", "info"])
+    try:
+        # The client asks for both when DISPLAY and SSH_AUTH_SOCK are set; without xauth it
+        # sends a fake cookie. x11-req wants a reply (the client reports the failure);
+        # auth-agent-req does not (libssh answers it with a failure, unlogged), so what is
+        # asserted for the agent is what the user sees: no agent socket in the session.
+        env = dict(os.environ, DISPLAY="localhost:0", SSH_AUTH_SOCK="/nonexistent/agent")
+        argv = ssh_argv(sb.sock, 'echo "display=[$DISPLAY] agent=[$SSH_AUTH_SOCK]"',
+                        opts=["-o", "ForwardX11=yes", "-o", "ForwardAgent=yes",
+                              "-o", "LogLevel=INFO"])
+        p = subprocess.run(argv, capture_output=True, timeout=30, env=env)
+        check(p.returncode == 0, "ssh failed: rc %d %r" % (p.returncode, p.stderr))
+        check(p.stdout.strip() == b"display=[] agent=[]",
+              "forwarding was set up in the session: %r" % p.stdout)
+        check(b"x11 forwarding request failed" in p.stderr.lower(),
+              "the client was not told X11 forwarding failed: %r" % p.stderr)
+        check(sb.run.wait_stderr("request:x11-req", 5),
+              "the refused x11-req was not logged: %r" % bytes(sb.run.err.buf))
+        check(b"subtype:-1" not in bytes(sb.run.err.buf),
+              "the accepted ssh-userauth service request was logged as refused")
+    finally:
+        sb.close()
+
+
 def client_opts(sock_host):
     return ["-F", "/dev/null", "-o", "StrictHostKeyChecking=no",
             "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "BatchMode=yes",
