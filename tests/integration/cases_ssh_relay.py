@@ -19,8 +19,8 @@ import time
 import harness as h
 from harness import check
 from suite import CTX, REPO, start, test
-from cases_ssh import (RO_MSG, SOCK_INSIDE, Pipe, needs_ssh, pty_read_until,
-                       start_echo_in_agent_netns, wait_exit)
+from cases_ssh import (RO_MSG, SOCK_INSIDE, Pipe, battery_verdicts, needs_ssh, pty_read_until,
+                       ssh as ssh_to_socket, start_echo_in_agent_netns, wait_exit)
 
 sys.path.insert(0, os.path.join(REPO, "tests", "gateway"))
 try:
@@ -43,7 +43,7 @@ class RelaySandbox:
     """A supervisor as PID 1 in gateway mode (endpoint, sandbox id, SSH socket), its gateway, and
     a relay dispatcher for the client's ProxyCommand."""
 
-    def __init__(self, main=("sleep", "120"), provider_env=None):
+    def __init__(self, main=("sleep", "120"), provider_env=None, policy=None):
         if g is None:
             raise h.Fail(WHY_NO_GATEWAY)
         self.gw = g.Gateway(sandbox_id=SANDBOX_ID)
@@ -51,7 +51,7 @@ class RelaySandbox:
         self.run = None
         self.result = None
         try:
-            self.gw.set_policy(POLICY)
+            self.gw.set_policy(policy or POLICY)
             self.gw.provider_env = dict(provider_env or {})
             env = {"OPENSHELL_ENDPOINT": self.gw.endpoint, "OPENSHELL_SANDBOX_ID": SANDBOX_ID,
                    "OPENSHELL_SSH_SOCKET_PATH": SOCK_INSIDE}
@@ -419,4 +419,35 @@ def ssh_relay_session_ends_with_the_sandbox_and_still_gets_its_exit_signal():
         if client and client.poll() is None:
             client.kill()
             client.wait()
+        sb.close()
+
+
+@test()
+def ssh_relay_exec_escape_battery_matches_the_socket_and_nothing_escapes():
+    needs_ssh()
+    esc = h.escape_command(CTX.rootfs)
+    # The gateway's policy without /opt, which the battery expects to be unreadable.
+    pol = {"filesystem": dict(POLICY["filesystem"],
+                              read_only=[p for p in POLICY["filesystem"]["read_only"]
+                                         if p != "/opt"])}
+    sb = RelaySandbox(policy=pol)
+    probe = None
+    try:
+        probe = h.start_probe_in_netns_of(h.wait_for_child(sb.run.host_pid()))
+        rc, out, err = sb.ssh(esc, timeout=90)
+        relayed = battery_verdicts(out.decode(errors="replace"))
+        rc_s, out_s, err_s = ssh_to_socket(CTX.path(SOCK_INSIDE), esc, timeout=90)
+        direct = battery_verdicts(out_s.decode(errors="replace"))
+        # A relayed session is the same session: the same verdict for every attempt, and no
+        # attempt succeeds.
+        check(len(relayed) >= 40 and relayed == direct,
+              "relayed results differ from the socket's: %r" %
+              sorted(set(relayed.items()) ^ set(direct.items()))[:10])
+        failed = sorted(k for k, v in relayed.items() if v != "ok")
+        check(rc == 0 and not failed, "escape attempts succeeded through the relay: %r\n%s" %
+              (failed[:10], err.decode(errors="replace")[-500:]))
+    finally:
+        if probe:
+            probe.kill()
+            probe.wait()
         sb.close()
