@@ -11,17 +11,7 @@
 #include <string.h>
 
 #include "session/gw_int.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define FUZZ_CHECK(cond)                                                                     \
-	do {                                                                                 \
-		if (!(cond)) {                                                               \
-			fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, \
-				#cond);                                                      \
-			abort();                                                             \
-		}                                                                            \
-	} while (0)
+#include "tests/fuzz/fuzz.h"
 
 /* A small limit so the fuzzer reaches oversize quickly. */
 #define FUZZ_MSG_MAX 4096

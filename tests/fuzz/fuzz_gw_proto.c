@@ -15,17 +15,7 @@
 #include "sandbox.pb-c.h"
 #include "session/gw_policy.h"
 #include "supervisor/log.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define FUZZ_CHECK(cond)                                                                     \
-	do {                                                                                 \
-		if (!(cond)) {                                                               \
-			fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, \
-				#cond);                                                      \
-			abort();                                                             \
-		}                                                                            \
-	} while (0)
+#include "tests/fuzz/fuzz.h"
 
 /* Pack @m again and decode the bytes (for ASan/UBSan, not for equality). protobuf-c keeps unknown
  * fields verbatim, malformed ones included (a tag 0 written as 0x80 0x00 survives the first

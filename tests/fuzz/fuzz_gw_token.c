@@ -17,8 +17,7 @@
 
 #include "openshell.pb-c.h"
 #include "session/gw_core.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "tests/fuzz/fuzz.h"
 
 static void die(const char *what)
 {

@@ -10,10 +10,9 @@
 #include <string.h>
 
 #include "supervisor/policy.h"
+#include "tests/fuzz/fuzz.h"
 
 #define NAME "fuzz.ini"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void die(const char *what, const char *msg)
 {

@@ -13,17 +13,7 @@
 #include "supervisor/env.h"
 #include "supervisor/json.h"
 #include "supervisor/spec.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define FUZZ_CHECK(cond)                                                                     \
-	do {                                                                                 \
-		if (!(cond)) {                                                               \
-			fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, \
-				#cond);                                                      \
-			abort();                                                             \
-		}                                                                            \
-	} while (0)
+#include "tests/fuzz/fuzz.h"
 
 static bool is_space(char c)
 {

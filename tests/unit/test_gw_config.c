@@ -25,6 +25,7 @@
 #include "supervisor/env.h"
 #include "supervisor/log.h"
 #include "supervisor/loop.h"
+#include "tests/unit/loop_wait.h"
 
 #define GATEWAY_PY "tests/gateway/gateway.py"
 #define SANDBOX	   "sb-unit"
@@ -126,6 +127,17 @@ static bool events_have(const char *needle)
 	return found;
 }
 
+static bool events_have_v(void *needle)
+{
+	return events_have(needle);
+}
+
+/* Run @loop until the gateway's event log has @needle or @ms pass. */
+static bool run_until_event(struct sv_loop *loop, const char *needle, unsigned ms)
+{
+	return run_until(loop, events_have_v, (void *)needle, ms);
+}
+
 /* ------------------------------------------------------------------ the supervisor side */
 
 static const char *bearer(void *data)
@@ -170,45 +182,6 @@ static void teardown(void)
 	gw_stop();
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-struct waiter {
-	bool (*cond)(const char *);
-	const char *arg;
-	uint64_t deadline;
-	bool timed_out;
-};
-
-static void tick(struct sv_loop *loop, struct sv_timer *t)
-{
-	struct waiter *w = t->data;
-	if (w->cond(w->arg)) {
-		sv_loop_quit(loop);
-	} else if (now_ms() > w->deadline) {
-		w->timed_out = true;
-		sv_loop_quit(loop);
-	}
-}
-
-/* Run @loop until @cond(@arg) or @ms pass. */
-static bool run_until(struct sv_loop *loop, bool (*cond)(const char *), const char *arg,
-		      unsigned ms)
-{
-	struct waiter w = {.cond = cond, .arg = arg, .deadline = now_ms() + ms};
-	struct sv_timer t;
-	ck_assert_int_eq(sv_timer_init(loop, &t, tick, &w), 0);
-	ck_assert_int_eq(sv_timer_arm(&t, 20, 20), 0);
-	loop->stop = false;
-	ck_assert_int_eq(sv_loop_run(loop), 0);
-	sv_timer_close(loop, &t);
-	return !w.timed_out;
-}
-
 static int listen_fd(void)
 {
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -248,11 +221,11 @@ START_TEST(valid_policy_is_loaded_reported_and_a_change_reaches_the_proxy)
 	ck_assert_int_eq(px_server_new(&loop, fd, &p, &px, &err), 0);
 	sv_log_set_sink(record, NULL, SV_LOG_INFO);
 	ck_assert_int_eq(gw_policy_poll_start(src, &loop, px, &err), 0);
-	ck_assert_msg(run_until(&loop, events_have,
+	ck_assert_msg(run_until_event(&loop,
 				"\"version\": 1, \"status\": \"POLICY_STATUS_LOADED\"", 5000),
 		      "no LOADED for the startup policy");
 	gw_cmd("{\"cmd\": \"set_policy\", \"policy\": " POLICY_AB "}");
-	ck_assert_msg(run_until(&loop, events_have,
+	ck_assert_msg(run_until_event(&loop,
 				"\"version\": 2, \"status\": \"POLICY_STATUS_LOADED\"", 5000),
 		      "no LOADED for the second generation");
 	ck_assert(saw("gateway_policy_reloaded"));
@@ -286,27 +259,27 @@ START_TEST(invalid_policy_gives_the_default_failed_then_quarantine_then_retained
 	sv_log_set_sink(record, NULL, SV_LOG_INFO);
 	ck_assert_int_eq(gw_policy_poll_start(src, &loop, px, &err), 0);
 	ck_assert_msg(
-	    run_until(&loop, events_have, "filesystem.read_only[0]: path must be absolute", 5000),
+	    run_until_event(&loop, "filesystem.read_only[0]: path must be absolute", 5000),
 	    "no FAILED status naming the field");
 	ck_assert(events_have("\"version\": 1, \"status\": \"POLICY_STATUS_FAILED\""));
 	/* Valid: loaded, and the filesystem change is only for the next start. */
 	gw_cmd("{\"cmd\": \"set_policy\", \"policy\": " POLICY_A "}");
-	ck_assert(run_until(&loop, events_have,
+	ck_assert(run_until_event(&loop,
 			    "\"version\": 2, \"status\": \"POLICY_STATUS_LOADED\"", 5000));
 	ck_assert(saw("policy_static_change_deferred"));
 	/* Invalid again, fail_closed by default: quarantine. */
 	gw_cmd("{\"cmd\": \"set_policy\", \"policy\": " POLICY_BAD "}");
-	ck_assert(run_until(&loop, events_have,
+	ck_assert(run_until_event(&loop,
 			    "\"version\": 3, \"status\": \"POLICY_STATUS_FAILED\"", 5000));
 	ck_assert(saw("gateway_policy_quarantine"));
 	/* retain_last_valid: no second quarantine. */
 	n_seen = 0;
 	gw_cmd("{\"cmd\": \"set_policy\", \"policy\": " POLICY_A "}");
-	ck_assert(run_until(&loop, events_have,
+	ck_assert(run_until_event(&loop,
 			    "\"version\": 4, \"status\": \"POLICY_STATUS_LOADED\"", 5000));
 	gw_cmd("{\"cmd\": \"set_policy\", \"failure_mode\": \"retain_last_valid\", \"policy\": "
 	       "{\"filesystem\": {\"read_only\": [\"/usr\", \"lib\"]}}}");
-	ck_assert(run_until(&loop, events_have,
+	ck_assert(run_until_event(&loop,
 			    "\"version\": 5, \"status\": \"POLICY_STATUS_FAILED\"", 5000));
 	ck_assert(saw("gateway_policy_invalid"));
 	ck_assert(!saw("gateway_policy_quarantine"));
@@ -360,7 +333,7 @@ START_TEST(log_lines_are_pushed_in_batches)
 	struct sv_loop loop;
 	ck_assert_int_eq(sv_loop_init(&loop, &err), 0);
 	ck_assert_int_eq(gw_logs_attach(&loop, &err), 0);
-	ck_assert_msg(run_until(&loop, events_have, "\"message\": \"line 119\"", 5000),
+	ck_assert_msg(run_until_event(&loop, "\"message\": \"line 119\"", 5000),
 		      "the last line never arrived");
 	ck_assert(events_have("\"level\": \"INFO\", \"target\": \"unit\""));
 	ck_assert(events_have("\"source\": \"sandbox\", \"fields\": {\"event\": \"unit_line\"}"));
@@ -384,7 +357,7 @@ START_TEST(log_push_unauthenticated_turns_it_off)
 	ck_assert_int_eq(gw_logs_attach(&loop, &err), 0);
 	struct gw_logs_stats s = {0};
 	for (int i = 0; i < 100 && !s.disabled; i++) {
-		run_until(&loop, events_have, "\"rpc\": \"never\"", 50); /* 50 ms of loop */
+		run_until_event(&loop, "\"rpc\": \"never\"", 50); /* 50 ms of loop */
 		gw_logs_stats(&s);
 	}
 	ck_assert(s.disabled);

@@ -24,6 +24,7 @@
 #include "session/gw_conn.h"
 #include "session/gw_int.h"
 #include "supervisor/loop.h"
+#include "tests/unit/loop_wait.h"
 #include "supervisor/worker.h"
 
 #define SERVER_PY "tests/unit/gw_grpc_server.py"
@@ -31,13 +32,6 @@
 static char g_dir[64]; /* certificates */
 
 /* ------------------------------------------------------------------ helpers */
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 struct server {
 	pid_t pid;
@@ -99,37 +93,6 @@ static void server_stop(struct server *s)
 	kill(s->pid, SIGKILL);
 	close(s->stdin_fd);
 	waitpid(s->pid, NULL, 0);
-}
-
-struct waiter {
-	bool (*cond)(void *);
-	void *arg;
-	uint64_t deadline;
-	bool timed_out;
-};
-
-static void wait_tick(struct sv_loop *loop, struct sv_timer *t)
-{
-	struct waiter *w = t->data;
-	if (w->cond(w->arg)) {
-		sv_loop_quit(loop);
-	} else if (now_ms() > w->deadline) {
-		w->timed_out = true;
-		sv_loop_quit(loop);
-	}
-}
-
-/* Run @loop until @cond(@arg) holds (true) or @ms pass (false). */
-static bool run_until(struct sv_loop *loop, bool (*cond)(void *), void *arg, unsigned ms)
-{
-	struct waiter w = {.cond = cond, .arg = arg, .deadline = now_ms() + ms};
-	struct sv_timer t;
-	ck_assert_int_eq(sv_timer_init(loop, &t, wait_tick, &w), 0);
-	ck_assert_int_eq(sv_timer_arm(&t, 2, 2), 0);
-	loop->stop = false;
-	ck_assert_int_eq(sv_loop_run(loop), 0);
-	sv_timer_close(loop, &t);
-	return !w.timed_out;
 }
 
 static bool never(void *arg)
