@@ -22,7 +22,7 @@ import threading
 import time
 
 import harness as h
-from harness import check
+from harness import check, rss_kib
 from suite import CTX, REPO, start, sv, test
 
 sys.path.insert(0, os.path.join(REPO, "tests", "gateway"))
@@ -121,14 +121,6 @@ class Gw:
             self.gw.stop()
         except Exception:
             pass
-
-
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 # -- session -------------------------------------------------------------------------------------

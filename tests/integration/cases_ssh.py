@@ -684,16 +684,19 @@ def attach(sb, stdin=subprocess.PIPE, opts=()):
 RO_MSG = b"openshell: canonical main process already has an input owner; attached read-only\n"
 
 
-@test()
-def ssh_main_attach_replays_output_leases_input_detaches_and_reports_exit():
-    needs_ssh()
-    sb = Sandbox(main=("sh", "-c", "echo ready; echo warn >&2; while read l; do "
-                                   "[ \"$l\" = quit ] && break; echo \"in:$l\"; done; "
-                                   "echo bye; exit 3"))
+MAIN_ATTACH_CMD = ("sh", "-c", "echo ready; echo warn >&2; while read l; do "
+                               "[ \"$l\" = quit ] && break; echo \"in:$l\"; done; "
+                               "echo bye; exit 3")
+
+
+def main_attach_scenario(sb, attach_fn):
+    """Replay, input lease, read-only second attach, detach, exit status: @sb runs
+    MAIN_ATTACH_CMD; @attach_fn() starts an `openshell-main` attach (Popen, out Pipe, err Pipe)
+    the way the caller reaches the server (socket or relay)."""
     procs = []
     try:
         check(sb.run.wait_stdout("ready", 10), "main never started")
-        owner, out, err = attach(sb)
+        owner, out, err = attach_fn()
         procs.append(owner)
         check(out.wait(b"ready\n") and err.wait(b"warn\n"), "no replay: %r %r"
               % (out.buf, err.buf))
@@ -701,7 +704,7 @@ def ssh_main_attach_replays_output_leases_input_detaches_and_reports_exit():
         owner.stdin.flush()
         check(out.wait(b"in:one\n"), "owner input not delivered: %r" % out.buf)
         # A second writer is attached read-only, told so, and its input goes nowhere.
-        second, out2, err2 = attach(sb)
+        second, out2, err2 = attach_fn()
         procs.append(second)
         check(err2.wait(RO_MSG), "read-only notice missing: %r" % err2.buf)
         check(out2.wait(b"ready\n") and out2.wait(b"in:one\n"),
@@ -721,20 +724,28 @@ def ssh_main_attach_replays_output_leases_input_detaches_and_reports_exit():
         check(owner.wait(timeout=10) == 0, "detach did not end the attach with 0")
         check(sb.run.proc.poll() is None, "the main process ended on detach")
         # The lease is free again; the main's exit reaches the attachment as its status.
-        last, out3, _ = attach(sb)
+        last, out3, _ = attach_fn()
         procs.append(last)
         last.stdin.write(b"three\nquit\n")
         last.stdin.flush()
         check(out3.wait(b"bye\n"), "new owner's input not delivered: %r" % out3.buf)
-        check(last.wait(timeout=10) == 3 and b"in:three\n" in out3.buf,
+        check(last.wait(timeout=15) == 3 and b"in:three\n" in out3.buf,
               "main exit status not passed on: rc %r %r" % (last.returncode, out3.buf))
     finally:
         for p in procs:
             if p.poll() is None:
                 p.kill()
             p.wait()
-        sb.close()
 
+
+@test()
+def ssh_main_attach_replays_output_leases_input_detaches_and_reports_exit():
+    needs_ssh()
+    sb = Sandbox(main=MAIN_ATTACH_CMD)
+    try:
+        main_attach_scenario(sb, lambda: attach(sb))
+    finally:
+        sb.close()
 
 
 def wait_exit(pid, fd, timeout=15):

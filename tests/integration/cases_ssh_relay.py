@@ -17,10 +17,11 @@ import sys
 import time
 
 import harness as h
-from harness import check
+from harness import check, rss_kib
 from suite import CTX, REPO, start, test
-from cases_ssh import (RO_MSG, SOCK_INSIDE, Pipe, battery_verdicts, needs_ssh, pty_read_until,
-                       ssh as ssh_to_socket, start_echo_in_agent_netns, wait_exit)
+from cases_ssh import (MAIN_ATTACH_CMD, SOCK_INSIDE, Pipe, battery_verdicts, main_attach_scenario,
+                       needs_ssh, pty_read_until, ssh as ssh_to_socket,
+                       start_echo_in_agent_netns, wait_exit)
 
 sys.path.insert(0, os.path.join(REPO, "tests", "gateway"))
 try:
@@ -98,14 +99,6 @@ class RelaySandbox:
             self.gw.stop()
             self.gw = None
         return self.result
-
-
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 @test()
@@ -349,47 +342,16 @@ def ssh_relay_pty_shell_follows_window_changes_and_passes_its_exit_status():
 @test()
 def ssh_relay_main_attach_replays_leases_input_detaches_and_reports_exit():
     needs_ssh()
-    sb = RelaySandbox(main=("sh", "-c", "echo ready; while read l; do [ \"$l\" = quit ] && break;"
-                                        " echo \"in:$l\"; done; echo bye; exit 3"))
-    procs = []
+    sb = RelaySandbox(main=MAIN_ATTACH_CMD)
 
     def attach():
         p = subprocess.Popen(sb.ssh_argv("openshell-main", opts=["-s"]), stdin=subprocess.PIPE,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        procs.append(p)
         return p, Pipe(p.stdout), Pipe(p.stderr)
 
     try:
-        check(sb.run.wait_stdout("ready", 10), "main never started")
-        owner, out, _ = attach()
-        check(out.wait(b"ready\n"), "no replay through the relay: %r" % out.buf)
-        owner.stdin.write(b"one\n")
-        owner.stdin.flush()
-        check(out.wait(b"in:one\n"), "owner input not delivered: %r" % out.buf)
-        second, out2, err2 = attach()
-        check(err2.wait(RO_MSG), "read-only notice missing: %r" % err2.buf)
-        second.stdin.write(b"\x10\x11")
-        second.stdin.flush()
-        check(second.wait(timeout=10) == 0, "read-only attach did not detach")
-        owner.stdin.write(b"\x10\x11")
-        owner.stdin.flush()
-        check(owner.wait(timeout=10) == 0, "Ctrl-P Ctrl-Q did not detach with 0")
-        check(sb.run.proc.poll() is None, "the main process ended on detach")
-        last, out3, err3 = attach()
-        last.stdin.write(b"two\nquit\n")
-        last.stdin.flush()
-        try:
-            rc = last.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            rc = None
-        check(rc == 3 and out3.wait(b"in:two\n") and out3.wait(b"bye\n"),
-              "main exit status not passed on: rc %r %r %r" % (rc, out3.buf, err3.buf),
-              sb.close())
+        main_attach_scenario(sb, attach)
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-            p.wait()
         sb.close()
 
 

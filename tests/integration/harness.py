@@ -152,6 +152,15 @@ def escape_command(rootfs):
     return "escape" if _IA32[rootfs] else "escape --ia32-absent"
 
 
+def rss_kib(pid):
+    """VmRSS of host pid @pid in KiB (0 when the line is missing)."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
 def start_probe_in_netns_of(pid, timeout=5.0):
     """Start the probe listener in the network namespace of host pid @pid; returns the Popen."""
     p = subprocess.Popen([host_tool("nsenter"), "--net=/proc/%d/ns/net" % pid, "/usr/bin/python3",
