@@ -10,11 +10,11 @@
 
 #include "gw_conn.h"
 #include "gw_core.h"
+#include "gw_rpc.h"
 #include "session.h"
 #include "supervisor/loop.h"
 
 #define GW_COMP "gateway"
-#define GW_METHOD(name) "/openshell.v1.OpenShell/" name
 /* Unary calls (token, exit report) give up after this long; the session stream has none. */
 #define GW_UNARY_DEADLINE_MS 10000u
 /* Contract §6.6: exit report retries start at 250 ms and double up to 2 s. */
@@ -39,7 +39,6 @@ struct gw_token {
 	const char *env_value; /* borrowed from the environment */
 	const char *path;      /* token file or SA token file, borrowed */
 	char *token;           /* the bearer in use (owned), NULL until known */
-	uint64_t exp_ms;       /* wall-clock expiry, 0 = none known */
 	struct sv_timer refresh;
 	struct gw_call *call; /* IssueSandboxToken or RefreshSandboxToken in flight */
 	bool issuing;         /* the call in flight is the K8s exchange the session waits for */
@@ -70,7 +69,6 @@ struct gw_session {
 	struct gw_backoff backoff;
 	uint32_t attempt;     /* connection attempts since start, for logs */
 	uint64_t accepted_at; /* monotonic ms of the last SessionAccepted, 0 = none */
-	uint32_t heartbeat_ms;
 	struct sv_timer heartbeat, retry;
 	struct gw_token token;
 	struct gw_relay *relays;

@@ -175,8 +175,8 @@ static void session_accepted(struct gw_session *s, const Openshell__V1__SessionA
 	uint32_t secs = a ? a->heartbeat_interval_secs : 0;
 	if (secs < GW_HEARTBEAT_MIN_S)
 		secs = GW_HEARTBEAT_MIN_S;
-	s->heartbeat_ms = secs * 1000;
-	(void)sv_timer_arm(&s->heartbeat, s->heartbeat_ms, s->heartbeat_ms);
+	uint32_t ms = secs * 1000;
+	(void)sv_timer_arm(&s->heartbeat, ms, ms);
 	char hb[16], att[16];
 	sv_fmt(hb, sizeof(hb), "%u", secs);
 	sv_fmt(att, sizeof(att), "%u", s->attempt);
@@ -467,11 +467,6 @@ bool gw_session_finish(struct gw_session *s, int code, void (*done)(void *arg), 
 const char *gw_session_bearer(const struct gw_session *s)
 {
 	return gw_token_bearer(&s->token);
-}
-
-const char *gw_session_instance_id(const struct gw_session *s)
-{
-	return s->instance_id;
 }
 
 void gw_session_free(struct gw_session *s)

@@ -37,7 +37,6 @@ static void set_token(struct gw_token *t, char *tok, uint64_t exp_ms)
 {
 	free(t->token);
 	t->token = tok;
-	t->exp_ms = exp_ms;
 	uint64_t now = gw_wall_ms();
 	uint64_t delay = gw_token_refresh_delay(now, exp_ms, strlen(tok));
 	(void)sv_timer_arm(&t->refresh, delay, 0);

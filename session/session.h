@@ -25,7 +25,6 @@
 struct nns;
 struct gw_session;
 
-#define GW_EXIT_REPORT_TIMEOUT_DEFAULT_S 300 /* --exit-report-timeout (ours, not OpenShell's) */
 
 /* Where each value comes from: --openshell-endpoint / OPENSHELL_ENDPOINT, --sandbox-id /
  * OPENSHELL_SANDBOX_ID, --ssh-socket-path / OPENSHELL_SSH_SOCKET_PATH (all borrowed for the
@@ -68,9 +67,6 @@ void gw_session_start(struct gw_session *s);
  * exactly once, later, from a loop callback. Returns false when there is nothing to do (the
  * session never started). */
 bool gw_session_finish(struct gw_session *s, int code, void (*done)(void *arg), void *done_arg);
-
-/* The instance id sent in Hello (a UUIDv4 made once per supervisor start). */
-const char *gw_session_instance_id(const struct gw_session *s);
 
 /* The bearer token the session uses now (NULL: none yet), for other gateway calls. Borrowed:
  * valid until the next return to the loop (a refresh replaces it). Never log it. */

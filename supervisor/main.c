@@ -135,7 +135,6 @@ static int gwp_policy(struct gwp *g, const struct sv_cli *cli, struct sv_sandbox
 	if (r < 0)
 		return r;
 	sbo->policy = &g->policy;
-	sbo->gateway = true;
 	return 0;
 }
 

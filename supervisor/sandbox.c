@@ -147,13 +147,14 @@ int sv_sandbox_prepare(struct sv_sandbox *sb, const struct sv_sandbox_opts *o, s
 	sb->netns = (struct nns)NNS_INIT;
 
 	int r = 0;
-	if (o->policy) {
+	bool gateway = o->policy != NULL;
+	if (gateway) {
 		sb->policy = *o->policy; /* moved */
 		pol_init(o->policy);
 	} else if ((r = pol_load(o->policy_file, NULL, &sb->policy, err)) < 0) {
 		return r;
 	}
-	unsigned flags = !o->gateway || sb->policy.n_rules ? POL_ENRICH_PROXY : 0;
+	unsigned flags = !gateway || sb->policy.n_rules ? POL_ENRICH_PROXY : 0;
 	r = pol_enrich(&sb->policy, "/", flags, err);
 	if (r >= 0) /* pol_enrich returns how many paths it added */
 		r = add_baseline(&sb->policy, err);

@@ -21,11 +21,10 @@ struct sv_sandbox_opts {
 	const char *policy_file; /* --policy / OPENSHELL_POLICY_FILE, or NULL */
 	const char *workdir;     /* absolute working directory of the agent */
 	/* An already loaded and validated policy (the gateway's): when non-NULL it is consumed
-	 * (moved into the sandbox, left empty) and @policy_file is not read. */
+	 * (moved into the sandbox, left empty) and @policy_file is not read. The proxy baseline
+	 * is then added only when it has network rules (contract §3.3, gateway mode); for a file
+	 * policy it always is. */
 	struct pol_policy *policy;
-	/* Gateway mode: the proxy baseline is added only when the policy has network rules
-	 * (contract §3.3); in file mode it always is. */
-	bool gateway;
 };
 
 struct sv_sandbox {
