@@ -60,9 +60,6 @@ uint32_t gw_random_u32(void);
 void gw_uuid_format(const uint8_t rnd[16], char out[GW_UUID_LEN + 1]);
 int gw_uuid4(char out[GW_UUID_LEN + 1], struct sv_err *err);
 
-/* The endpoint's scheme: 1 for https://, 0 for http://, -EINVAL otherwise (@err names it). */
-int gw_endpoint_is_tls(const char *endpoint, struct sv_err *err);
-
 /* Trim ASCII white space at both ends of @buf (@len bytes) in place; returns the new length.
  * The token is then buf[0..len). */
 size_t gw_token_trim(char *buf, size_t len);

@@ -17,21 +17,6 @@
 #include "supervisor/err.h"
 #include "supervisor/loop.h"
 
-/* ------------------------------------------------------------------ endpoint (gw_grpc.c) */
-
-#define GW_HOST_MAX 255
-
-struct gw_endpoint {
-	bool tls;			 /* https:// */
-	char host[GW_HOST_MAX + 1];	 /* without IPv6 brackets */
-	uint16_t port;			 /* 80 / 443 when absent */
-	char authority[GW_HOST_MAX + 9]; /* :authority, "host[:port]" as given (brackets kept) */
-};
-
-/* Parse "http://host[:port]" or "https://host[:port]" (an optional trailing "/" only: no path,
- * userinfo, query). Errors name the endpoint and what is wrong. Returns 0 or -EINVAL. */
-int gw_endpoint_parse(const char *endpoint, struct gw_endpoint *ep, struct sv_err *err);
-
 /* ------------------------------------------------------------------ gRPC framing (gw_grpc.c) */
 
 /* Length-Prefixed-Message: 1 flag byte (bit 0: compressed) + 4-byte big-endian length. */

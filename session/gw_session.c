@@ -37,16 +37,16 @@ static bool is_set(const char *v)
 	return v && *v;
 }
 
-static const char *env(const struct gw_session_opts *o, const char *name)
+static const char *env(const char *name)
 {
-	const char *v = o->getenv_fn ? o->getenv_fn(name) : NULL;
+	const char *v = getenv(name);
 	return is_set(v) ? v : NULL;
 }
 
 /* The TLS files are read at every connection; this only proves they are there at setup. */
-static int check_tls_file(const struct gw_session_opts *o, const char *var, struct sv_err *err)
+static int check_tls_file(const char *var, struct sv_err *err)
 {
-	const char *path = env(o, var);
+	const char *path = env(var);
 	if (!path)
 		return sv_err_set(err, EINVAL,
 				  "%s is not set: an https:// gateway endpoint needs OPENSHELL_TLS_CA, "
@@ -67,15 +67,17 @@ int gw_session_plan(const struct gw_session_opts *o, struct sv_err *err)
 			"no gateway endpoint (OPENSHELL_ENDPOINT): running standalone");
 		return GW_PLAN_STANDALONE;
 	}
-	int tls = gw_endpoint_is_tls(o->endpoint, err);
-	if (tls < 0)
-		return tls;
-	if (tls) {
+	struct gw_endpoint ep;
+	int r = gw_endpoint_parse(o->endpoint, &ep, err);
+	if (r < 0) {
+		sv_err_prefix(err, "OPENSHELL_ENDPOINT");
+		return r;
+	}
+	if (ep.tls) {
 		static const char *const vars[] = {"OPENSHELL_TLS_CA", "OPENSHELL_TLS_CERT",
 						   "OPENSHELL_TLS_KEY"};
 		for (size_t i = 0; i < SV_ARRAY_SIZE(vars); i++) {
-			int r = check_tls_file(o, vars[i], err);
-			if (r < 0)
+			if ((r = check_tls_file(vars[i], err)) < 0)
 				return r;
 		}
 	}
@@ -427,10 +429,7 @@ int gw_session_new(struct sv_loop *loop, const struct gw_session_opts *o, struct
 	}
 	s->copts.endpoint = o->endpoint;
 	s->copts.workers = s->workers;
-	s->copts.ca_file = env(o, "OPENSHELL_TLS_CA");
-	s->copts.cert_file = env(o, "OPENSHELL_TLS_CERT");
-	s->copts.key_file = env(o, "OPENSHELL_TLS_KEY");
-	s->copts.server_name = env(o, "OPENSHELL_GATEWAY_TLS_SERVER_NAME");
+	gw_conn_opts_from_env(&s->copts);
 	*out = s;
 	return 0;
 }

@@ -13,10 +13,23 @@
 #include "openshell.pb-c.h"
 #include "supervisor/log.h"
 
-static const char *token_env(const struct gw_session *s, const char *name)
+static const char *token_env(const char *name)
 {
-	const char *v = s->o.getenv_fn ? s->o.getenv_fn(name) : NULL;
+	const char *v = getenv(name);
 	return v && *v ? v : NULL;
+}
+
+/* Where the token comes from, in the contract's order; *@value is the token (ENV) or the file's
+ * path (FILE, K8S). */
+static enum gw_token_src token_source(const char **value)
+{
+	if ((*value = token_env("OPENSHELL_SANDBOX_TOKEN")))
+		return GW_TOKEN_ENV;
+	if ((*value = token_env("OPENSHELL_SANDBOX_TOKEN_FILE")))
+		return GW_TOKEN_FILE;
+	if ((*value = token_env("OPENSHELL_K8S_SA_TOKEN_FILE")))
+		return GW_TOKEN_K8S;
+	return GW_TOKEN_NONE;
 }
 
 static const char *src_name(enum gw_token_src src)
@@ -198,12 +211,12 @@ int gw_token_init(struct gw_token *t, struct gw_session *s, struct sv_err *err)
 	int r = sv_timer_init(s->loop, &t->refresh, on_refresh, t);
 	if (r < 0)
 		return sv_err_set(err, -r, "token timer: %s", strerror(-r));
-	if ((t->env_value = token_env(s, "OPENSHELL_SANDBOX_TOKEN"))) {
-		t->src = GW_TOKEN_ENV;
-	} else if ((t->path = token_env(s, "OPENSHELL_SANDBOX_TOKEN_FILE"))) {
-		t->src = GW_TOKEN_FILE;
-	} else if ((t->path = token_env(s, "OPENSHELL_K8S_SA_TOKEN_FILE"))) {
-		t->src = GW_TOKEN_K8S;
+	const char *v;
+	t->src = token_source(&v);
+	if (t->src == GW_TOKEN_ENV) {
+		t->env_value = v;
+	} else if (t->src != GW_TOKEN_NONE) {
+		t->path = v;
 	} else {
 		sv_warn(GW_COMP, "token_missing",
 			"no sandbox token source (OPENSHELL_SANDBOX_TOKEN, _TOKEN_FILE or "
@@ -302,23 +315,22 @@ static int issue_sync(const char *endpoint, const char *sandbox_id, const char *
 	return 0;
 }
 
-int gw_token_setup(const char *endpoint, const char *sandbox_id,
-		   const char *(*getenv_fn)(const char *name), char **out, struct sv_err *err)
+int gw_token_setup(const char *endpoint, const char *sandbox_id, char **out, struct sv_err *err)
 {
-	const char *tok = getenv_fn("OPENSHELL_SANDBOX_TOKEN");
-	const char *file = getenv_fn("OPENSHELL_SANDBOX_TOKEN_FILE");
-	const char *sa = getenv_fn("OPENSHELL_K8S_SA_TOKEN_FILE");
+	const char *v;
 	*out = NULL;
-	if (tok && *tok) {
-		if (!gw_token_is_valid(tok, strlen(tok)))
+	switch (token_source(&v)) {
+	case GW_TOKEN_ENV:
+		if (!gw_token_is_valid(v, strlen(v)))
 			return sv_err_set(err, EINVAL, "OPENSHELL_SANDBOX_TOKEN holds characters a "
 						       "token cannot have");
-		*out = strdup(tok);
+		*out = strdup(v);
 		return *out ? 0 : sv_err_set(err, ENOMEM, "out of memory");
+	case GW_TOKEN_FILE:
+		return gw_token_read_file("OPENSHELL_SANDBOX_TOKEN_FILE", v, out, err);
+	case GW_TOKEN_K8S:
+		return issue_sync(endpoint, sandbox_id, v, out, err);
+	default:
+		return 0;
 	}
-	if (file && *file)
-		return gw_token_read_file("OPENSHELL_SANDBOX_TOKEN_FILE", file, out, err);
-	if (sa && *sa)
-		return issue_sync(endpoint, sandbox_id, sa, out, err);
-	return 0;
 }

@@ -82,16 +82,6 @@ int gw_uuid4(char out[GW_UUID_LEN + 1], struct sv_err *err)
 	return 0;
 }
 
-int gw_endpoint_is_tls(const char *endpoint, struct sv_err *err)
-{
-	if (strncmp(endpoint, "https://", 8) == 0 && endpoint[8])
-		return 1;
-	if (strncmp(endpoint, "http://", 7) == 0 && endpoint[7])
-		return 0;
-	return sv_err_set(err, EINVAL,
-			  "OPENSHELL_ENDPOINT: '%s' is not an http:// or https:// URL", endpoint);
-}
-
 static bool is_space(char c)
 {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';

@@ -28,16 +28,15 @@ struct gw_session;
 
 /* Where each value comes from: --openshell-endpoint / OPENSHELL_ENDPOINT, --sandbox-id /
  * OPENSHELL_SANDBOX_ID, --ssh-socket-path / OPENSHELL_SSH_SOCKET_PATH (all borrowed for the
- * session's life; NULL or "" = unset). @getenv_fn reads the token and TLS variables
- * (OPENSHELL_SANDBOX_TOKEN, _TOKEN_FILE, OPENSHELL_K8S_SA_TOKEN_FILE, OPENSHELL_TLS_CA, _CERT,
- * _KEY, OPENSHELL_GATEWAY_TLS_SERVER_NAME); the strings it returns must stay valid. */
+ * session's life; NULL or "" = unset). The token and TLS variables (OPENSHELL_SANDBOX_TOKEN,
+ * _TOKEN_FILE, OPENSHELL_K8S_SA_TOKEN_FILE, OPENSHELL_TLS_CA, _CERT, _KEY,
+ * OPENSHELL_GATEWAY_TLS_SERVER_NAME) are read from the environment. */
 struct gw_session_opts {
 	const char *endpoint;
 	const char *sandbox_id;
 	const char *ssh_socket_path;
 	const struct nns *netns; /* borrowed: the agent's namespace, where TCP relays are dialed */
 	uint64_t exit_report_timeout_ms;
-	const char *(*getenv_fn)(const char *name);
 };
 
 enum gw_plan {
@@ -79,10 +78,9 @@ void gw_session_free(struct gw_session *s);
  * the sandbox token from OPENSHELL_SANDBOX_TOKEN, else the trimmed contents of
  * OPENSHELL_SANDBOX_TOKEN_FILE, else the Kubernetes service-account token in
  * OPENSHELL_K8S_SA_TOKEN_FILE exchanged through IssueSandboxToken on a private connection
- * (variables read through @getenv_fn). Returns 0 and *@out (owned, never logged; NULL when none
- * is configured) or -errno with @err saying why (never the token). */
-int gw_token_setup(const char *endpoint, const char *sandbox_id,
-		   const char *(*getenv_fn)(const char *name), char **out, struct sv_err *err);
+ * Returns 0 and *@out (owned, never logged; NULL when none is configured) or -errno with @err
+ * saying why (never the token). */
+int gw_token_setup(const char *endpoint, const char *sandbox_id, char **out, struct sv_err *err);
 
 /* --- the gateway as policy source, provider environment, log push ----------------------------- */
 

@@ -107,7 +107,7 @@ static const char *gwp_bearer(void *data)
 static void gwp_token(struct gwp *g)
 {
 	struct sv_err err = {0};
-	if (gw_token_setup(g->client.endpoint, g->client.sandbox_id, env_get, &g->token, &err) < 0)
+	if (gw_token_setup(g->client.endpoint, g->client.sandbox_id, &g->token, &err) < 0)
 		sv_warn(COMP, "sandbox_token_unavailable", "%s", err.msg);
 }
 
@@ -349,7 +349,6 @@ static int run_sandbox(const struct sv_cli *cli, struct gwp *gwp)
 		.sandbox_id = cli->sandbox_id,
 		.ssh_socket_path = cli->ssh_socket_path,
 		.exit_report_timeout_ms = cli->exit_report_timeout_s * 1000,
-		.getenv_fn = env_get,
 	};
 	int gw_plan = gw_session_plan(&gw_opts, &err);
 	if (gw_plan < 0) {

@@ -15,6 +15,7 @@
 
 #include "openshell.pb-c.h"
 #include "session/gw_core.h"
+#include "session/session.h"
 
 START_TEST(backoff_doubles_from_one_second_to_a_thirty_second_cap)
 {
@@ -74,14 +75,24 @@ START_TEST(uuid_has_version_four_and_rfc4122_variant)
 }
 END_TEST
 
-START_TEST(endpoint_scheme_decides_tls)
+/* The whole endpoint is checked at setup, not only its scheme: a malformed one is a setup error
+ * naming OPENSHELL_ENDPOINT instead of a session that retries for the whole run. */
+START_TEST(session_plan_refuses_a_malformed_endpoint)
 {
+	static const char *const bad[] = {"grpc://x", "https://", "http://h/path", "https://[x",
+					  "http://h:99999"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct gw_session_opts o = {.endpoint = bad[i], .sandbox_id = "sb",
+					    .ssh_socket_path = "/run/s.sock"};
+		struct sv_err err = {0};
+		ck_assert_int_eq(gw_session_plan(&o, &err), -EINVAL);
+		ck_assert_msg(strstr(err.msg, "OPENSHELL_ENDPOINT") != NULL, "%s: %s", bad[i],
+			      err.msg);
+	}
+	struct gw_session_opts ok = {.endpoint = "http://127.0.0.1:9", .sandbox_id = "sb",
+				     .ssh_socket_path = "/run/s.sock"};
 	struct sv_err err = {0};
-	ck_assert_int_eq(gw_endpoint_is_tls("https://gw:8443", &err), 1);
-	ck_assert_int_eq(gw_endpoint_is_tls("http://127.0.0.1:80", &err), 0);
-	ck_assert_int_eq(gw_endpoint_is_tls("grpc://x", &err), -EINVAL);
-	ck_assert_ptr_nonnull(strstr(err.msg, "OPENSHELL_ENDPOINT"));
-	ck_assert_int_eq(gw_endpoint_is_tls("https://", &err), -EINVAL);
+	ck_assert_int_eq(gw_session_plan(&ok, &err), GW_PLAN_SESSION);
 }
 END_TEST
 
@@ -325,7 +336,7 @@ static Suite *gw_core_suite(void)
 	tcase_add_test(tc, backoff_jitter_stays_within_twenty_percent_below);
 	tcase_add_test(tc, backoff_reset_starts_again_at_one_second);
 	tcase_add_test(tc, uuid_has_version_four_and_rfc4122_variant);
-	tcase_add_test(tc, endpoint_scheme_decides_tls);
+	tcase_add_test(tc, session_plan_refuses_a_malformed_endpoint);
 	tcase_add_test(tc, token_trim_and_validity);
 	tcase_add_test(tc, token_file_is_trimmed_and_errors_never_show_contents);
 	tcase_add_test(tc, jwt_exp_is_read_from_the_payload_top_level_only);
