@@ -79,6 +79,10 @@ static const char *dir_iter_next(struct dir_iter *it, int *err)
 		it->len = (size_t)n;
 	}
 	const struct dirent64_raw *de = (const struct dirent64_raw *)(it->buf + it->pos);
+	if (de->d_reclen == 0 || it->pos + de->d_reclen > it->len) { /* never from a kernel */
+		*err = -EIO;
+		return NULL;
+	}
 	it->pos += de->d_reclen;
 	return de->d_name;
 }
@@ -615,18 +619,23 @@ static int scan_children(struct scan *s, pid_t pid)
 	char path[64];
 	sv_fmt(path, sizeof(path), "/proc/%d/task", (int)pid);
 	_cleanup_dir_iter_ struct dir_iter d;
-	if (dir_iter_open(&d, path) < 0)
+	int e = dir_iter_open(&d, path);
+	if (e == -ENOENT || e == -ESRCH)
 		return 0; /* gone */
+	/* Anything else would hide part of the tree, and with it maybe a second owner. */
+	if (e < 0)
+		return sv_err_set(s->err, -e, "cannot read %s: %s", path, strerror(-e));
 	const char *tid;
-	int e;
 	while ((tid = dir_iter_next(&d, &e))) {
 		if (tid[0] == '.')
 			continue;
 		char cpath[96];
 		sv_fmt(cpath, sizeof(cpath), "/proc/%d/task/%s/children", (int)pid, tid);
 		_cleanup_close_ int fd = open(cpath, O_RDONLY | O_CLOEXEC);
+		if (fd < 0 && (errno == ENOENT || errno == ESRCH))
+			continue; /* the thread exited */
 		if (fd < 0)
-			continue;
+			return sv_err_set(s->err, errno, "cannot read %s: %s", cpath, strerror(errno));
 		char buf[1024];
 		unsigned long long v = 0;
 		bool digits = false;
@@ -635,6 +644,9 @@ static int scan_children(struct scan *s, pid_t pid)
 			ssize_t n = read(fd, buf, sizeof(buf));
 			if (n < 0 && errno == EINTR)
 				continue;
+			if (n < 0 && errno != ESRCH) /* ESRCH: the thread exited */
+				return sv_err_set(s->err, errno, "cannot read %s: %s", cpath,
+						  strerror(errno));
 			if (n <= 0)
 				break;
 			for (ssize_t i = 0; i < n; i++) {
@@ -650,6 +662,8 @@ static int scan_children(struct scan *s, pid_t pid)
 		if ((r = child_push(s, &v, &digits)) < 0)
 			return r;
 	}
+	if (e < 0 && e != -ENOENT && e != -ESRCH)
+		return sv_err_set(s->err, -e, "cannot list %s: %s", path, strerror(-e));
 	return 0;
 }
 

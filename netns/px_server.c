@@ -128,15 +128,26 @@ struct px_server {
 
 static void conn_close(struct px_conn *c);
 
-static void parse_free(struct px_parse *p)
+/* The identity goes back to the spares as soon as the decision is logged: a dial can take
+ * minutes against an unreachable upstream, and the spares are what keeps decisions from
+ * allocating. */
+static void ident_release(struct px_parse *p)
 {
-	if (!p)
-		return;
 	struct px_server *s = p->srv;
 	if (p->ident && s->n_spare < PX_IDENT_SPARE)
 		s->spare[s->n_spare++] = p->ident;
 	else
 		free(p->ident);
+	p->ident = NULL;
+	p->ident_ok = false;
+}
+
+static void parse_free(struct px_parse *p)
+{
+	if (!p)
+		return;
+	struct px_server *s = p->srv;
+	ident_release(p);
 	px_snap_put(p->policy);
 	if (s->n_parse_spare < PX_CONN_SPARE)
 		s->parse_spare[s->n_parse_spare++] = p;
@@ -337,6 +348,7 @@ static void decide_done(struct sv_loop *loop, struct sv_job *job)
 		return;
 	}
 	log_decision(c, true, NULL);
+	ident_release(p);
 	conn_dial_next(c);
 }
 

@@ -684,11 +684,18 @@ START_TEST(sock_diag_does_not_find_unknown_or_closed_connections)
 	ck_assert_int_eq(px_diag_socket_inode(d, (struct sockaddr *)&other, sizeof(other),
 					      (struct sockaddr *)&c.local, c.llen, &ino, &err),
 			 -ENOENT);
-	/* The client closes first: its end goes to FIN_WAIT / TIME_WAIT, never ESTABLISHED. */
-	close(c.cfd);
+	/* Found while established... */
+	ck_assert_int_eq(px_diag_socket_inode(d, (struct sockaddr *)&c.peer, c.plen,
+					      (struct sockaddr *)&c.local, c.llen, &ino, &err),
+			 0);
+	/* ...not once the client has shut down its side: its end goes to FIN_WAIT2 but keeps its
+	 * inode (it is still open), so only the ESTABLISHED filter can refuse it. */
+	ck_assert_int_eq(shutdown(c.cfd, SHUT_WR), 0);
+	usleep(20 * 1000);
 	ck_assert_int_eq(px_diag_socket_inode(d, (struct sockaddr *)&c.peer, c.plen,
 					      (struct sockaddr *)&c.local, c.llen, &ino, &err),
 			 -ENOENT);
+	close(c.cfd);
 	px_diag_close(d);
 }
 END_TEST
