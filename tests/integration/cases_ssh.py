@@ -103,6 +103,9 @@ class Sandbox:
     def ssh(self, *args, **kw):
         return ssh(self.sock, *args, **kw)
 
+    def ssh_argv(self, *args, **kw):
+        return ssh_argv(self.sock, *args, **kw)
+
     def close(self):
         self.run.kill()
         return self.run.finish(10)
@@ -800,27 +803,40 @@ def ssh_pty_exec_output_arrives_complete_at_exit():
         sb.close()
 
 
+def session_ends_on_sigterm(sb):
+    """SIGTERM the sandbox under a running session of @sb (socket or relay): the session's process
+    is signalled with the rest and the client must get `exit-signal` for it (OpenSSH: status 255
+    and, at debug level, "rtype exit-signal"). Returns the supervisor's Result."""
+    argv = sb.ssh_argv("echo up; exec sleep 1000", opts=["-o", "LogLevel=DEBUG1"])
+    client = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE)
+    try:
+        out, err = Pipe(client.stdout), Pipe(client.stderr)
+        check(out.wait(b"up\n"), "session never started: %r" % err.buf[-500:])
+        sb.run.signal(signal.SIGTERM)
+        try:
+            rc = client.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            rc = None
+        res = sb.result = sb.run.finish(15)
+        check(not res.timed_out and res.rc == 143, "supervisor did not stop on SIGTERM", res)
+        err.wait(b"\x00never", 1)  # the rest of the client's stderr
+        check(rc == 255 and b"rtype exit-signal" in err.buf,
+              "the session did not end with an exit-signal: rc %r %r" % (rc, err.buf[-800:]))
+        return res
+    finally:
+        if client.poll() is None:
+            client.kill()
+        client.wait()
+
+
 @test()
 def ssh_sessions_end_with_the_sandbox_on_sigterm():
     needs_ssh()
     sb = Sandbox()
-    client = None
     try:
-        client = subprocess.Popen(ssh_argv(sb.sock, "echo up; exec sleep 1000"),
-                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE)
-        out = Pipe(client.stdout)
-        check(out.wait(b"up\n"), "session never started")
-        sb.run.signal(signal.SIGTERM)
-        res = sb.run.finish(15)
-        check(not res.timed_out and res.rc == 143, "supervisor did not stop on SIGTERM", res)
-        # The session's process got the signal too; OpenSSH's client reports exit-signal as 255.
-        check(client.wait(timeout=10) == 255, "session did not end with the sandbox: rc %r"
-              % client.returncode)
+        session_ends_on_sigterm(sb)
     finally:
-        if client and client.poll() is None:
-            client.kill()
-            client.wait()
         sb.close()
 
 
