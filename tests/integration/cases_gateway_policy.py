@@ -169,7 +169,9 @@ def gateway_network_rule_allows_a_new_connect_within_one_poll():
         gw.set_policy(fs_policy(rules=dict(other, **allow)))
         ck(run, _wait_out_after(run, mark, "status=200", 5), "a valid policy did not recover")
         gw.set_policy(bad, failure_mode="retain_last_valid")
-        wait_until(lambda: [s for s in statuses(gw) if s.get("version") == 5], 5)
+        st = wait_until(lambda: [s for s in statuses(gw) if s.get("version") == 5], 5)
+        ck(run, st and st[0]["status"] == "POLICY_STATUS_FAILED",
+           "the invalid generation 5 was not polled and reported FAILED: %r" % statuses(gw))
         mark = len(run.out.data())
         time.sleep(1.0)
         ck(run, _wait_out_after(run, mark, "status=200", 3) and
