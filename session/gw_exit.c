@@ -25,12 +25,11 @@ static void on_exit_deadline(struct sv_loop *loop, struct sv_timer *t)
 	sv_log_kv(SV_LOG_ERROR, GW_COMP, "exit_report_abandoned",
 		  "the gateway did not acknowledge the exit report in time; exiting without it",
 		  SV_KVS({"attempts", n}, {"timeout_s", secs}, {"instance_id", s->instance_id}));
-	gw_exit_finish(s, "timeout");
+	gw_exit_finish(s);
 }
 
-void gw_exit_finish(struct gw_session *s, const char *why)
+void gw_exit_finish(struct gw_session *s)
 {
-	(void)why;
 	s->state = GW_DONE;
 	s->exit_draining = false;
 	gw_session_drop_conn(s);
@@ -78,7 +77,7 @@ static void on_exit_status(struct gw_call *call, int status, const char *message
 			  "the gateway acknowledged the main process's exit",
 			  SV_KVS({"exit_code", code}, {"instance_id", s->instance_id},
 				 {"attempts", n}));
-		gw_exit_finish(s, NULL);
+		gw_exit_finish(s);
 		return;
 	}
 	sv_fmt(st, sizeof(st), "%d", status);
@@ -103,13 +102,12 @@ void gw_exit_on_ready(struct gw_session *s)
 	req.sandbox_id = (char *)s->o.sandbox_id;
 	req.instance_id = s->instance_id;
 	req.exit_code = s->exit_code;
-	uint8_t buf[256];
-	size_t len = openshell__v1__report_main_process_exit_request__get_packed_size(&req);
-	if (len > sizeof(buf)) {
-		gw_exit_finish(s, "request too large"); /* a sandbox id of >200 bytes */
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	if (gw_pack(&req.base, &buf, &len) < 0) { /* out of memory: the retry timer tries again */
+		gw_exit_on_closed(s);
 		return;
 	}
-	openshell__v1__report_main_process_exit_request__pack(&req, buf);
 	uint64_t now = gw_now_ms();
 	uint64_t left = s->exit_deadline > now ? s->exit_deadline - now : 1;
 	uint32_t deadline = left < GW_UNARY_DEADLINE_MS ? (uint32_t)left : GW_UNARY_DEADLINE_MS;
@@ -122,6 +120,7 @@ void gw_exit_on_ready(struct gw_session *s)
 			      gw_token_bearer(&s->token), deadline, &cbs, &s->exit_call, &err);
 	if (r == 0 && (r = gw_call_send(s->exit_call, buf, len)) == 0)
 		r = gw_call_close_send(s->exit_call);
+	free(buf);
 	if (r < 0) {
 		if (s->exit_call)
 			gw_call_cancel(s->exit_call);
@@ -141,7 +140,10 @@ void gw_exit_start(struct gw_session *s)
 		s->exit_deadline = gw_now_ms() + s->o.exit_report_timeout_ms;
 		if (s->exit_timer.w.fd < 0 &&
 		    sv_timer_init(s->loop, &s->exit_timer, on_exit_deadline, s) < 0) {
-			gw_exit_finish(s, "no timer");
+			sv_log_kv(SV_LOG_ERROR, GW_COMP, "exit_report_abandoned",
+				  "no timer for the exit report's deadline: exiting without it",
+				  SV_KVS({"instance_id", s->instance_id}));
+			gw_exit_finish(s);
 			return;
 		}
 		(void)sv_timer_arm(&s->exit_timer, s->o.exit_report_timeout_ms, 0);

@@ -42,7 +42,6 @@ struct log_line {
 static struct {
 	bool installed, disabled;
 	const struct gw_client *c;
-	enum sv_log_level level;
 	pthread_mutex_t lock; /* guards q, head, n, dropped: the sink runs on any thread */
 	struct log_line q[GW_LOG_QUEUE_MAX];
 	size_t head, n;
@@ -124,7 +123,6 @@ int gw_logs_install(const struct gw_client *c, struct sv_err *err)
 	if (G.efd < 0)
 		return sv_err_set(err, errno, "log push: eventfd: %s", strerror(errno));
 	G.c = c;
-	G.level = level;
 	G.installed = true;
 	sv_log_set_sink(sink, NULL, level);
 	return 0;

@@ -227,7 +227,8 @@ static int endpoint(struct conv *c, const char *at,
 {
 	char q[GW_QUOTE_MAX + 8];
 	const char *tls = S(e->tls), *enforcement = S(e->enforcement), *host = S(e->host);
-	if (*tls && strcmp(tls, "passthrough") != 0 && strcmp(tls, "terminate") != 0)
+	/* "terminate" never gets here: it needs L7 inspection and the endpoint was dropped. */
+	if (*tls && strcmp(tls, "passthrough") != 0)
 		return fail(c, EINVAL, "%s.tls: expected passthrough or terminate (got '%s')", at,
 			    quote(tls, q, sizeof(q)));
 	if (*enforcement && strcmp(enforcement, "enforce") != 0 &&
@@ -268,7 +269,7 @@ static void endpoint_free(struct pol_endpoint *e)
 static int rule(struct conv *c, const char *key, const Openshell__Sandbox__V1__NetworkPolicyRule *v)
 {
 	char q[GW_QUOTE_MAX + 8];
-	char at[GW_QUOTE_MAX + 96];
+	char at[POL_RULE_NAME_MAX + 64]; /* network_policies["<name>"].endpoints[N] */
 	struct pol_policy *p = c->p;
 	int r = pol_rule_name_check(key, c->err);
 	if (r < 0)

@@ -121,7 +121,7 @@ void gw_session_send_open_result(struct gw_session *s, const char *channel_id, b
 void gw_exit_start(struct gw_session *s);
 void gw_exit_on_ready(struct gw_session *s);
 void gw_exit_on_closed(struct gw_session *s);
-void gw_exit_finish(struct gw_session *s, const char *why);
+void gw_exit_finish(struct gw_session *s);
 /* gw_relay.c: the last relay ended (the exit report may go on). */
 void gw_exit_relays_gone(struct gw_session *s);
 
