@@ -324,6 +324,29 @@ START_TEST(provider_environment_is_added_without_replacing_identity)
 }
 END_TEST
 
+/* PushSandboxLogs messages carrying this test's lines: how many, and the largest. */
+static void unit_batches(size_t *n_batches, size_t *largest)
+{
+	*n_batches = *largest = 0;
+	FILE *f = fopen(G.events, "re");
+	ck_assert_ptr_nonnull(f);
+	static char line[1 << 20];
+	while (fgets(line, sizeof(line), f)) {
+		if (!strstr(line, "\"rpc\": \"PushSandboxLogs\"") ||
+		    !strstr(line, "\"type\": \"message\""))
+			continue;
+		size_t n = 0;
+		for (const char *p = line; (p = strstr(p, "\"fields\": {\"event\": \"unit_line\"")); p++)
+			n++;
+		if (n == 0)
+			continue;
+		(*n_batches)++;
+		if (n > *largest)
+			*largest = n;
+	}
+	fclose(f);
+}
+
 START_TEST(log_lines_are_pushed_in_batches)
 {
 	struct sv_err err = {0};
@@ -337,6 +360,11 @@ START_TEST(log_lines_are_pushed_in_batches)
 		      "the last line never arrived");
 	ck_assert(events_have("\"level\": \"INFO\", \"target\": \"unit\""));
 	ck_assert(events_have("\"source\": \"sandbox\", \"fields\": {\"event\": \"unit_line\"}"));
+	/* 120 lines queued at once: at most 50 per request, so at least three requests. */
+	size_t batches, largest;
+	unit_batches(&batches, &largest);
+	ck_assert_msg(batches >= 3 && largest <= 50, "%zu batches, the largest of %zu lines",
+		      batches, largest);
 	struct gw_logs_stats s;
 	gw_logs_stats(&s);
 	ck_assert_uint_eq(s.queued, 0);
