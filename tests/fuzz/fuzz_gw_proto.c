@@ -52,9 +52,24 @@ static void config(const uint8_t *data, size_t size)
 		struct sv_err err = {0};
 		unsigned dropped = 0;
 		if (gw_policy_convert(r->policy, &p, &dropped, &err) == 0) {
-			FUZZ_CHECK(pol_validate(&p, &err) == 0);
 			FUZZ_CHECK(p.source && strcmp(p.source, "gateway") == 0);
-			FUZZ_CHECK(gw_policy_static_equal(&p, &p) && gw_policy_network_equal(&p, &p));
+			/* One model whichever loader filled it: the INI text of the converted policy's
+			 * filesystem, process and Landlock settings loads back into the same settings.
+			 * Network rules are left out: per-endpoint allowed_ips (and so hostless
+			 * endpoints) have no INI spelling. */
+			char *ini = NULL;
+			size_t n_rules = p.n_rules;
+			p.n_rules = 0;
+			FUZZ_CHECK(pol_describe(&p, &ini) == 0);
+			p.n_rules = n_rules;
+			struct pol_policy back;
+			if (pol_load_buffer("fuzz", ini, strlen(ini), &back, &err) != 0) {
+				fprintf(stderr, "%s\n---\n%s\n", err.msg, ini);
+				FUZZ_CHECK(!"the INI text of a converted policy loads back");
+			}
+			FUZZ_CHECK(gw_policy_static_equal(&p, &back));
+			pol_free(&back);
+			free(ini);
 			pol_free(&p);
 		} else {
 			FUZZ_CHECK(policy_is_empty(&p));
