@@ -52,7 +52,9 @@ int gw_provider_env(const struct gw_client *c, struct sv_env *env)
 	Openshell__V1__GetSandboxProviderEnvironmentRequest req =
 	    OPENSHELL__V1__GET_SANDBOX_PROVIDER_ENVIRONMENT_REQUEST__INIT;
 	req.sandbox_id = (char *)c->sandbox_id;
-	req.supports_static_credential_bindings = true;
+	/* false until placeholders are enforced at egress: the flag tells the gateway that bound
+	 * static secrets are safe to hand over, and raw values in the agent's environment are not. */
+	req.supports_static_credential_bindings = false;
 	struct gw_rpc_result res;
 	struct sv_err err = {0};
 	if (gw_rpc_sync(c, GW_METHOD("GetSandboxProviderEnvironment"), &req.base,

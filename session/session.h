@@ -123,7 +123,8 @@ int gw_policy_poll_start(struct gw_policy_src *src, struct sv_loop *loop, struct
 void gw_policy_poll_stop(struct gw_policy_src *src);
 void gw_policy_src_free(struct gw_policy_src *src);
 
-/* Setup phase: GetSandboxProviderEnvironment (supports_static_credential_bindings) and each
+/* Setup phase: GetSandboxProviderEnvironment (supports_static_credential_bindings false: bound
+ * static secrets are withheld by the gateway until egress substitution exists) and each
  * variable into @env. Values are never logged; names that the agent must never get (the
  * secrets strip list) or that are not valid names are skipped. On any failure the agent starts
  * without provider variables and the failure is logged. Returns the number of variables set. */

@@ -203,9 +203,11 @@ def provider_environment_reaches_the_agent_and_its_values_stay_out_of_logs():
         check("t=none" in r.out, "a stripped variable reached the agent from the provider", r)
         check(secret not in r.err, "a provider value was logged", r)
         req = gw.events("GetSandboxProviderEnvironment", "message")
-        check(req and req[0]["message"].get("supports_static_credential_bindings") is True and
+        # The capability is claimed only once placeholders are enforced at egress: claiming it
+        # makes the gateway hand over bound static secrets.
+        check(req and not req[0]["message"].get("supports_static_credential_bindings") and
               req[0]["message"].get("sandbox_id") == SANDBOX_ID,
-              "request lacks sandbox_id or supports_static_credential_bindings: %r" % req, r)
+              "request lacks sandbox_id or claims supports_static_credential_bindings: %r" % req, r)
         lines = gw.log_lines()
         check(not any(secret in l.get("message", "") for l in lines),
               "a provider value was pushed to the gateway", r)

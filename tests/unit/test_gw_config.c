@@ -319,7 +319,8 @@ START_TEST(provider_environment_is_added_without_replacing_identity)
 	ck_assert_str_eq(sv_env_get(&env, "HOME"), "/sandbox");
 	ck_assert_ptr_null(sv_env_get(&env, "1BAD"));
 	ck_assert_ptr_null(sv_env_get(&env, "OPENSHELL_TLS_KEY"));
-	ck_assert(events_have("\"supports_static_credential_bindings\": true"));
+	ck_assert(events_have("\"GetSandboxProviderEnvironment\""));
+	ck_assert(!events_have("\"supports_static_credential_bindings\": true"));
 	sv_env_free(&env);
 }
 END_TEST
