@@ -26,10 +26,11 @@ PROD_CFLAGS := $(BASE_CFLAGS) $(HARDEN) -Os -ffunction-sections -fdata-sections 
                -I$(BUILD)/gen
 PROD_LDFLAGS := $(MUSL_LDFLAGS_STATIC_PIE) -Wl,-z,relro,-z,now -Wl,--gc-sections -s
 
+# The card's four folders; each may hold sub-folders by concern (netns/proxy/, session/ssh/, ...).
 MODULES     := supervisor landlock netns session
-SRCS        := $(wildcard $(addsuffix /*.c,$(MODULES)))
+SRCS        := $(sort $(shell find $(MODULES) -name '*.c'))
 LIB_SRCS    := $(filter-out supervisor/main.c,$(SRCS))
-HDRS        := $(wildcard $(addsuffix /*.h,$(MODULES)))
+HDRS        := $(sort $(shell find $(MODULES) -name '*.h'))
 
 PROD_OBJS   := $(SRCS:%.c=$(BUILD)/obj/%.o)
 

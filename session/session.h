@@ -20,7 +20,7 @@
 #include "supervisor/err.h"
 #include "supervisor/log.h"
 #include "supervisor/loop.h"
-#include "supervisor/policy.h"
+#include "supervisor/policy/policy.h"
 
 struct nns;
 struct gw_session;

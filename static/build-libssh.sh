@@ -1,6 +1,6 @@
 #!/bin/sh
 # libssh (LGPL-2.1): the SSH library behind the sandbox's SSH server
-# (session/sshd_*), as libssh.a + libssh/*.h. CMake with static/musl.cmake,
+# (session/ssh/sshd_*), as libssh.a + libssh/*.h. CMake with static/musl.cmake,
 # crypto from our static mbedTLS (WITH_MBEDTLS; built first, DEPS_AFTER in
 # deps.mk), server and SFTP on, pthread threading (needs mbedTLS's
 # MBEDTLS_THREADING_PTHREAD, see build-mbedtls.sh). Off: GSSAPI, zlib, pcap,

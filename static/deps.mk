@@ -71,7 +71,7 @@ PREREQS_libinih   := $(DEPS_STATIC_DIR)/deps.mk
 LIBS_mbedtls      := -lmbedtls -lmbedx509 -lmbedcrypto
 PREREQS_mbedtls   := $(DEPS_STATIC_DIR)/musl.cmake
 
-# libssh: the SSH server (session/sshd_*), on mbedTLS, so it links before it and is built after
+# libssh: the SSH server (session/ssh/sshd_*), on mbedTLS, so it links before it and is built after
 # it. LIBSSH_STATIC: no dllimport games (a no-op on Linux, set for the record).
 LIBS_libssh       := -lssh
 CFLAGS_libssh     := -DLIBSSH_STATIC=1

@@ -18,8 +18,8 @@
 #include "log.h"
 #include "run.h"
 #include "sandbox.h"
-#include "seccomp.h"
-#include "selftest.h"
+#include "supervisor/isolation/seccomp.h"
+#include "supervisor/selftest/selftest.h"
 #include "spawn.h"
 #include "spec.h"
 

@@ -11,9 +11,9 @@
 #include <stdbool.h>
 
 #include "err.h"
-#include "identity.h"
-#include "policy.h"
-#include "seccomp.h"
+#include "supervisor/isolation/identity.h"
+#include "supervisor/policy/policy.h"
+#include "supervisor/isolation/seccomp.h"
 #include "landlock/landlock.h"
 #include "netns/netns.h"
 

@@ -4,7 +4,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 extra=${LINT_CFLAGS:-}
-srcs=$(ls supervisor/*.c landlock/*.c netns/*.c session/*.c 2>/dev/null || true)
+srcs=$(find supervisor landlock netns session -name '*.c' | sort)
 fail=0
 
 # cppcheck takes the -D and -I flags (-I build/gen: the protoc-c headers session/ includes).

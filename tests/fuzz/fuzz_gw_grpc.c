@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "session/gw_int.h"
+#include "session/gateway/gw_int.h"
 #include "tests/fuzz/fuzz.h"
 
 /* A small limit so the fuzzer reaches oversize quickly. */

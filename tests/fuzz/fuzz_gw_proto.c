@@ -13,7 +13,7 @@
 
 #include "openshell.pb-c.h"
 #include "sandbox.pb-c.h"
-#include "session/gw_policy.h"
+#include "session/gateway/gw_policy.h"
 #include "supervisor/log.h"
 #include "tests/fuzz/fuzz.h"
 

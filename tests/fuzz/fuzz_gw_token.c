@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "openshell.pb-c.h"
-#include "session/gw_core.h"
+#include "session/gateway/gw_core.h"
 #include "tests/fuzz/fuzz.h"
 
 static void die(const char *what)

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "supervisor/policy.h"
+#include "supervisor/policy/policy.h"
 #include "tests/fuzz/fuzz.h"
 
 #define NAME "fuzz.ini"

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "netns/px_http.h"
+#include "netns/proxy/px_http.h"
 #include "supervisor/json.h"
 #include "tests/fuzz/fuzz.h"
 

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "session/sshd_sftp.h"
+#include "session/ssh/sshd_sftp.h"
 #include "tests/fuzz/fuzz.h"
 
 static struct sshd_sftp g_s;

@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #include "netns/netns.h"
-#include "session/gw_logs.h"
+#include "session/gateway/gw_logs.h"
 #include "session/session.h"
 #include "supervisor/env.h"
 #include "supervisor/log.h"

@@ -21,8 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "session/gw_conn.h"
-#include "session/gw_int.h"
+#include "session/gateway/gw_conn.h"
+#include "session/gateway/gw_int.h"
 #include "supervisor/loop.h"
 #include "tests/unit/loop_wait.h"
 #include "supervisor/worker.h"

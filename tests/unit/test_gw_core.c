@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "openshell.pb-c.h"
-#include "session/gw_core.h"
+#include "session/gateway/gw_core.h"
 #include "session/session.h"
 
 START_TEST(backoff_doubles_from_one_second_to_a_thirty_second_cap)

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "session/gw_int.h"
+#include "session/gateway/gw_int.h"
 
 /* Frame @n messages of sizes @sizes into one buffer (content: byte i of message k = k + i). */
 static uint8_t *frame_all(const size_t *sizes, size_t n, size_t *total)

@@ -10,7 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "session/gw_logs.h"
+#include "session/gateway/gw_logs.h"
 #include "session/session.h"
 #include "supervisor/log.h"
 

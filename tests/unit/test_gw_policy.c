@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "session/gw_policy.h"
+#include "session/gateway/gw_policy.h"
 #include "supervisor/log.h"
 
 /* --- building messages --------------------------------------------------------------------- */

@@ -21,7 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "supervisor/identity.h"
+#include "supervisor/isolation/identity.h"
 #include "supervisor/spawn.h"
 
 static const char PASSWD[] = "root:x:0:0:root:/root:/bin/bash\n"

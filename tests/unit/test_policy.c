@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "supervisor/policy.h"
+#include "supervisor/policy/policy.h"
 
 #define NAME "policy.ini"
 

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "netns/px_http.h"
+#include "netns/proxy/px_http.h"
 #include "supervisor/json.h"
 
 struct xbuf {

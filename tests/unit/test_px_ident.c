@@ -20,7 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "netns/px_ident.h"
+#include "netns/proxy/px_ident.h"
 
 #define KID_FD 10 /* where a child keeps the inherited client socket */
 

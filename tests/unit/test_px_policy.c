@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "netns/px_policy.h"
+#include "netns/proxy/px_policy.h"
 
 static struct pol_policy pol;
 static struct px_decision dec;

@@ -17,7 +17,7 @@
 
 #include "netns/netns.h"
 #include "supervisor/loop.h"
-#include "supervisor/policy.h"
+#include "supervisor/policy/policy.h"
 
 #define REASON_A "endpoint blocked.example:443 is not allowed by any policy"
 #define REASON_B "network connections not allowed by policy"

@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "netns/px_policy.h"
-#include "netns/px_ssrf.h"
+#include "netns/proxy/px_policy.h"
+#include "netns/proxy/px_ssrf.h"
 
 static struct pol_policy pol;
 static struct px_decision dec;

@@ -15,8 +15,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "netns/px_ident.h"
-#include "netns/px_tofu.h"
+#include "netns/proxy/px_ident.h"
+#include "netns/proxy/px_tofu.h"
 
 /* SHA-256 test vectors. */
 #define HELLO_SHA "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9"

@@ -25,7 +25,7 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include "supervisor/seccomp.h"
+#include "supervisor/isolation/seccomp.h"
 
 #ifndef SYS_open_tree_attr
 #define SYS_open_tree_attr 467

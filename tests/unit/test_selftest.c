@@ -19,7 +19,7 @@
 
 #include "landlock/landlock.h"
 #include "supervisor/json.h"
-#include "supervisor/selftest.h"
+#include "supervisor/selftest/selftest.h"
 
 static long now_ms(void)
 {

@@ -17,8 +17,8 @@
 #include <unistd.h>
 
 #include "session/session.h"
-#include "session/sshd.h"
-#include "session/sshd_sftp.h"
+#include "session/ssh/sshd.h"
+#include "session/ssh/sshd_sftp.h"
 
 static char g_dir[PATH_MAX];
 

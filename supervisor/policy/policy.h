@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "err.h"
+#include "supervisor/err.h"
 
 /* Limits from contract §3.4 (validate_sandbox_policy). */
 #define POL_PATH_MAX  4096	    /* bytes in one path (filesystem path or binary) */

@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "err.h"
+#include "supervisor/err.h"
 
 /* Bounds on the image's account files, contract §6.1 (upstream `SP/identity.rs`). */
 #define SV_ACCT_FILE_MAX  1048576 /* bytes in /etc/passwd or /etc/group: 1 MiB */

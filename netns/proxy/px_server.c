@@ -16,15 +16,15 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#include "netns/px_http.h"
-#include "netns/px_ident.h"
-#include "netns/px_policy.h"
-#include "netns/px_snap.h"
-#include "netns/px_ssrf.h"
-#include "netns/px_tofu.h"
+#include "netns/proxy/px_http.h"
+#include "netns/proxy/px_ident.h"
+#include "netns/proxy/px_policy.h"
+#include "netns/proxy/px_snap.h"
+#include "netns/proxy/px_ssrf.h"
+#include "netns/proxy/px_tofu.h"
 #include "supervisor/log.h"
 #include "supervisor/loop.h"
-#include "supervisor/policy.h"
+#include "supervisor/policy/policy.h"
 #include "supervisor/worker.h"
 
 #define COMP "proxy"

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "log.h"
+#include "supervisor/log.h"
 
 struct slice {
 	const char *p;

@@ -13,7 +13,7 @@
 #include <nghttp2/nghttp2.h>
 #include <sys/socket.h>
 
-#include "session/gw_conn.h"
+#include "session/gateway/gw_conn.h"
 #include "supervisor/err.h"
 #include "supervisor/loop.h"
 

@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "err.h"
+#include "supervisor/err.h"
 
 enum sv_selftest_status {
 	SV_SELFTEST_OK = 0,

@@ -11,7 +11,7 @@
 
 #include "sandbox.pb-c.h"
 #include "supervisor/err.h"
-#include "supervisor/policy.h"
+#include "supervisor/policy/policy.h"
 
 /* Convert @msg (borrowed; NULL is not a policy, see gw_config) into @out, which must be empty
  * (pol_init). On failure @out is left empty and @err names the field:

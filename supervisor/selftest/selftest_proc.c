@@ -14,9 +14,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "identity.h"
+#include "supervisor/isolation/identity.h"
 #include "landlock/landlock.h"
-#include "seccomp.h"
+#include "supervisor/isolation/seccomp.h"
 
 #define ST_NOBODY	  65534 /* the identity the privilege-drop probe drops to */
 #define ST_LANDLOCK_SCOPE 6	/* ABI adding the scopes the default spec asks for */

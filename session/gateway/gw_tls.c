@@ -6,7 +6,7 @@
  * (supervisor/entropy); a seeding failure fails the setup. Key material is wiped after parsing.
  * Written against mbedTLS 2.28 (Debian's, for the glibc tests: TLS 1.2 only) and 3.6 (product).
  */
-#include "session/gw_int.h"
+#include "session/gateway/gw_int.h"
 
 #include <fcntl.h>
 #include <stdio.h>

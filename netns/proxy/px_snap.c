@@ -2,7 +2,7 @@
  *
  * Copies only what px_policy_decide and the logs read; never keeps a pointer into the source.
  */
-#include "netns/px_snap.h"
+#include "netns/proxy/px_snap.h"
 
 #include <errno.h>
 #include <stdlib.h>

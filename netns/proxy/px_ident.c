@@ -4,7 +4,7 @@
  * Never reads cmdline or environ, never follows an agent-made symlink when judging " (deleted)",
  * and never returns an identity when an owner of the socket could have been missed.
  */
-#include "netns/px_ident.h"
+#include "netns/proxy/px_ident.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>

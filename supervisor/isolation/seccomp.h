@@ -10,7 +10,7 @@
 #include <linux/filter.h>
 #include <stdbool.h>
 
-#include "err.h"
+#include "supervisor/err.h"
 
 /* Options for sv_seccomp_build_agent. SV_SECCOMP_LOG: install with SECCOMP_FILTER_FLAG_LOG so
  * EPERM/ENOSYS denials are audited too. SV_SECCOMP_DENY_INET: socket(AF_INET/AF_INET6) → EPERM

@@ -4,7 +4,7 @@
  * the glibc tests) and 3.6 (the static product). Never rehashes a file whose fingerprint is
  * unchanged, never replaces or drops a pin, and never holds the cache lock while reading a file.
  */
-#include "netns/px_tofu.h"
+#include "netns/proxy/px_tofu.h"
 
 #include <fcntl.h>
 #include <pthread.h>

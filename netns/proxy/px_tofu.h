@@ -13,7 +13,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "netns/px_ident.h"
+#include "netns/proxy/px_ident.h"
 #include "supervisor/err.h"
 
 #define PX_SHA256_LEN 32

@@ -5,7 +5,7 @@
  * Pure functions over caller buffers: no I/O, no allocation. Agent bytes never reach an sv_err
  * message, and every agent-controlled string in a response is validated or JSON-escaped.
  */
-#include "netns/px_http.h"
+#include "netns/proxy/px_http.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

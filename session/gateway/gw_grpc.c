@@ -4,7 +4,7 @@
  * Pure functions over bytes, no I/O. Everything read here comes from the peer (or from the
  * endpoint configuration): bounded, never trusted, fuzzed by tests/fuzz/fuzz_gw_grpc.c.
  */
-#include "session/gw_int.h"
+#include "session/gateway/gw_int.h"
 
 #include <errno.h>
 #include <stdio.h>

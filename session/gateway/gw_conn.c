@@ -6,7 +6,7 @@
  * Never blocks and never calls the user from inside nghttp2: callbacks run from the loop, after
  * nghttp2 returned, and every path re-checks conn->freed after one.
  */
-#include "session/gw_int.h"
+#include "session/gateway/gw_int.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>

@@ -5,7 +5,7 @@
  * is made once, inside the listener's namespace, by a short-lived thread, so no thread of the
  * supervisor ever stays in the agent's namespace. Lookups are serialised by one mutex.
  */
-#include "netns/px_ident.h"
+#include "netns/proxy/px_ident.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>

@@ -51,7 +51,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 
-#include "log.h"
+#include "supervisor/log.h"
 
 #define COMP	     "identity"
 #define ROOT_REFUSED "refusing to run the agent as root"

@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "supervisor/policy.h"
+#include "supervisor/policy/policy.h"
 
 /* Bytes of a deny reason, NUL included. Longer reasons (many rules, deep ancestry) are cut and
  * end in "...". Our own bound: OpenShell's reasons are unbounded. */

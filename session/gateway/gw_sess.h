@@ -11,7 +11,7 @@
 #include "gw_conn.h"
 #include "gw_core.h"
 #include "gw_rpc.h"
-#include "session.h"
+#include "session/session.h"
 #include "supervisor/loop.h"
 
 #define GW_COMP "gateway"

@@ -6,7 +6,7 @@
  * the user afterwards. A finished call whose stream still lives stays as a "zombie" (no user
  * callbacks, its bytes consumed at once) until nghttp2 closes the stream.
  */
-#include "session/gw_int.h"
+#include "session/gateway/gw_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>

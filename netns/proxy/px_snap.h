@@ -7,7 +7,7 @@
 #ifndef PX_SNAP_H
 #define PX_SNAP_H
 
-#include "supervisor/policy.h"
+#include "supervisor/policy/policy.h"
 
 struct px_snap {
 	unsigned refs;	       /* atomic; the creator holds the first reference */

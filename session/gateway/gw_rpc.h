@@ -14,7 +14,7 @@
 
 #include <protobuf-c/protobuf-c.h>
 
-#include "session/gw_conn.h"
+#include "session/gateway/gw_conn.h"
 #include "session/session.h"
 #include "supervisor/err.h"
 

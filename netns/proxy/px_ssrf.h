@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "supervisor/policy.h"
+#include "supervisor/policy/policy.h"
 
 /* An IP address as the guard sees it. */
 struct px_ssrf_ip {
