@@ -57,6 +57,91 @@ struct pol_strv {
 	size_t n;
 };
 
+/* --- layer 7 (openshell-l7-contract.md §1, §2, §5) ------------------------------------------
+ * The model mirrors OpenShell's NetworkEndpoint (proto/sandbox.proto) field for field, as
+ * written: presets are NOT expanded here (the proxy compiles `access` into rules), so a policy
+ * read from YAML, INI or the gateway goes back out (UpdateConfig, pol_describe) as it came in.
+ * Which fields are enforced and which are validated and then denied is in docs/policy.md. */
+
+/* `protocol`. NONE: the field is absent (a plain L4 endpoint). TCP: the explicit L4 marker. */
+enum pol_protocol {
+	POL_PROTO_NONE = 0,
+	POL_PROTO_TCP,
+	POL_PROTO_REST,
+	POL_PROTO_WEBSOCKET,
+	POL_PROTO_GRAPHQL,
+	POL_PROTO_SQL,
+	POL_PROTO_JSONRPC,
+	POL_PROTO_MCP,
+};
+
+/* `tls`. Only SKIP changes behaviour; TERMINATE and PASSTHROUGH are deprecated aliases of AUTO
+ * (a warning, §1.1) and any other string is AUTO silently. */
+enum pol_tls {
+	POL_TLS_AUTO = 0,
+	POL_TLS_SKIP,
+	POL_TLS_TERMINATE,
+	POL_TLS_PASSTHROUGH,
+};
+
+/* `enforcement`: only the literal "enforce" enforces; absent or anything else is audit (§2.4). */
+enum pol_enforcement {
+	POL_ENFORCE_AUDIT = 0,
+	POL_ENFORCE_ENFORCE,
+};
+
+/* `access` presets (§2.2). UNKNOWN: a value outside the three, accepted with a warning and
+ * generating no rules (every request is then a policy miss). */
+enum pol_access {
+	POL_ACCESS_NONE = 0,
+	POL_ACCESS_READ_ONLY,
+	POL_ACCESS_READ_WRITE,
+	POL_ACCESS_FULL,
+	POL_ACCESS_UNKNOWN,
+};
+
+/* One query (or MCP params / tool) matcher: `key: "glob"` (any == false, one glob) or
+ * `key: {any: [globs]}` (any == true, one or more globs). Every value of the key must match one
+ * glob for an allow rule; at least one value for a deny rule (§2.3). */
+struct pol_matcher {
+	char *key;		/* owned; NULL for a `tool` matcher; MCP params flattened as "a.b" */
+	struct pol_strv globs;	/* owned, at least one */
+	bool any;		/* written as {any: [...]} */
+};
+
+/* An allow rule (`rules: - allow: {...}`) or a deny rule (`deny_rules: - {...}`). Absent string
+ * fields are NULL ("" is kept as given: a REST allow rule with path "" matches no request). */
+struct pol_l7_rule {
+	char *method;  /* owned; "*" or a method name, compared case-insensitively */
+	char *path;    /* owned; glob, '*' inside one segment, '**' across */
+	char *command; /* owned; sql only (a warning on REST deny rules) */
+	struct pol_matcher *query; /* owned, n_query entries, keys unique */
+	size_t n_query;
+	/* GraphQL */
+	char *operation_type; /* owned; query | mutation | subscription | "*" */
+	char *operation_name; /* owned */
+	struct pol_strv fields;
+	/* MCP / JSON-RPC */
+	struct pol_matcher *tool; /* owned, NULL when absent */
+	struct pol_matcher *params; /* owned, n_params entries */
+	size_t n_params;
+};
+
+/* `graphql_persisted_queries` entry: id → operation. */
+struct pol_gql_op {
+	char *id;	      /* owned */
+	char *operation_type; /* owned */
+	char *operation_name; /* owned, may be NULL */
+	struct pol_strv fields;
+};
+
+/* Unset, false or true, for the optional booleans of the schema (`mcp.strict_tool_names`). */
+enum pol_tristate {
+	POL_UNSET = 0,
+	POL_FALSE,
+	POL_TRUE,
+};
+
 struct pol_endpoint {
 	enum pol_host_kind kind;
 	char *host;	 /* owned; NULL iff kind == POL_HOST_NONE */
@@ -64,6 +149,41 @@ struct pol_endpoint {
 	size_t n_ports;
 	struct pol_cidr *allowed_ips; /* owned; non-empty when kind == POL_HOST_NONE */
 	size_t n_allowed_ips;
+
+	/* Layer 7. All zero/NULL: a plain L4 endpoint, exactly as before. */
+	char *path; /* owned; endpoint path selector (§2.1): NULL = all paths */
+	enum pol_protocol protocol;
+	enum pol_tls tls;
+	bool tls_set; /* the field was present (tls_set && tls == AUTO: an unknown string) */
+	enum pol_enforcement enforcement;
+	enum pol_access access;
+	char *access_raw; /* owned; the value as written when access == POL_ACCESS_UNKNOWN */
+	struct pol_l7_rule *rules; /* owned, allow rules */
+	size_t n_rules;
+	bool rules_set; /* `rules:` present (an empty list is a validation error, §5) */
+	struct pol_l7_rule *deny_rules; /* owned */
+	size_t n_deny_rules;
+	bool deny_rules_set;
+	bool allow_encoded_slash;
+	/* Credentials (§3) */
+	bool websocket_credential_rewrite;
+	bool request_body_credential_rewrite;
+	bool allow_uninspected_credentials;
+	bool provider_credentialed; /* set by the gateway only, never by a file */
+	bool advisor_proposed;	    /* set by the gateway only */
+	char *credential_signing;   /* owned; sigv4 | sigv4:body | sigv4:no_body */
+	char *signing_service;	    /* owned */
+	char *signing_region;	    /* owned */
+	char *credential_binding;   /* owned; `credential_binding: {provider: X}` → "X" */
+	/* GraphQL */
+	char *persisted_queries; /* owned; deny | allow_registered */
+	struct pol_gql_op *gql_ops; /* owned, graphql_persisted_queries */
+	size_t n_gql_ops;
+	uint32_t graphql_max_body_bytes; /* 0 = default (64 KiB) */
+	/* JSON-RPC / MCP */
+	uint32_t json_rpc_max_body_bytes; /* 0 = default (64 KiB); YAML json_rpc/mcp.max_body_bytes */
+	enum pol_tristate mcp_strict_tool_names;
+	enum pol_tristate mcp_allow_all_known_mcp_methods;
 };
 
 struct pol_network_rule {
@@ -71,6 +191,18 @@ struct pol_network_rule {
 	struct pol_endpoint *endpoints; /* owned; at least one */
 	size_t n_endpoints;
 	struct pol_strv binaries; /* absolute canonical paths, '*' and '**' globs allowed */
+};
+
+/* `network_middlewares` entry (OpenShell's supervisor middleware services). The supervisor runs
+ * no middleware: requests to an endpoint a middleware selects are denied (docs/policy.md), never
+ * let through unfiltered. Kept so the policy round-trips. */
+struct pol_middleware {
+	char *name;	  /* owned; the map key */
+	char *middleware; /* owned */
+	char *on_error;	  /* owned, may be NULL */
+	char *config_json; /* owned; the `config` object as compact JSON, may be NULL */
+	struct pol_strv include, exclude; /* endpoint selectors */
+	int32_t order;
 };
 
 struct pol_policy {
@@ -83,6 +215,8 @@ struct pol_policy {
 	char *run_as_group;		/* owned; NULL = omitted */
 	struct pol_network_rule *rules; /* owned; empty = all egress denied */
 	size_t n_rules;
+	struct pol_middleware *middlewares; /* owned */
+	size_t n_middlewares;
 	char *source; /* owned; the file it came from, or "default", for logs */
 };
 
