@@ -22,6 +22,11 @@ static enum sv_log_level g_sink_level;
 static pid_t g_sink_pid;
 static __thread bool t_in_sink;
 
+/* The forwarder (sv_log_set_forward): when set, records go there and nowhere else. */
+static sv_log_fwd_fn g_fwd;
+static void *g_fwd_data;
+static enum sv_log_level g_fwd_level;
+
 static const char *const level_names[] = {"ERROR", "WARN", "INFO", "DEBUG", "TRACE"};
 static const char *const level_json[] = {"error", "warn", "info", "debug", "trace"};
 static const char *const sev_names[] = {"INFO", "LOW", "MED", "HIGH", "CRIT", "FATAL"};
@@ -48,6 +53,13 @@ void sv_log_set_sink(sv_log_sink_fn fn, void *data, enum sv_log_level level)
 	g_sink_data = data;
 	g_sink_level = level;
 	g_sink_pid = getpid();
+}
+
+void sv_log_set_forward(sv_log_fwd_fn fn, void *data, enum sv_log_level level)
+{
+	g_fwd = fn;
+	g_fwd_data = data;
+	g_fwd_level = level;
 }
 
 static bool sink_wants(enum sv_log_level level)
@@ -306,6 +318,14 @@ static void to_sink(enum sv_log_level level, bool ocsf, const char *component, c
 void sv_log_kv(enum sv_log_level level, const char *component, const char *event, const char *msg,
 	       const struct sv_kv *kv, size_t nkv)
 {
+	if (g_fwd) {
+		if (level <= g_fwd_level) {
+			const struct sv_log_fwd f = {.level = level, .component = component,
+						     .event = event, .msg = msg, .kv = kv, .nkv = nkv};
+			g_fwd(&f, g_fwd_data);
+		}
+		return;
+	}
 	bool console = sv_log_enabled(level), sink = sink_wants(level);
 	if (!console && !sink)
 		return;
@@ -343,7 +363,7 @@ void sv_log_kv(enum sv_log_level level, const char *component, const char *event
 void sv_log(enum sv_log_level level, const char *component, const char *event, const char *fmt,
 	    ...)
 {
-	if (!sv_log_enabled(level) && !sink_wants(level))
+	if (!sv_log_enabled(level) && !sink_wants(level) && !(g_fwd && level <= g_fwd_level))
 		return;
 	char msg[SV_LOG_LINE_MAX];
 	va_list ap;
@@ -358,6 +378,16 @@ void sv_log_ocsf(const char *class_activity, enum sv_sev sev, const char *action
 {
 	/* Findings of medium severity and above are shown at the default level (warn). */
 	enum sv_log_level level = sev >= SV_SEV_MED ? SV_LOG_WARN : SV_LOG_INFO;
+	if (g_fwd) {
+		if (level <= g_fwd_level) {
+			const struct sv_log_fwd f = {.ocsf = true, .level = level, .component = "ocsf",
+						     .event = event, .msg = msg, .kv = kv, .nkv = nkv,
+						     .class_activity = class_activity, .sev = sev,
+						     .action = action};
+			g_fwd(&f, g_fwd_data);
+		}
+		return;
+	}
 	bool console = sv_log_enabled(level), sink = sink_wants(level);
 	if (!console && !sink)
 		return;

@@ -90,6 +90,27 @@ typedef void (*sv_log_sink_fn)(const struct sv_log_record *rec, void *data);
  * forked child), and a record logged from inside @fn does not reach @fn again. */
 void sv_log_set_sink(sv_log_sink_fn fn, void *data, enum sv_log_level level);
 
+/* Forwarding, for a process whose records belong in another process's log (the unprivileged
+ * proxy process hands them to PID 1, which logs them as its own through sv_log_kv and
+ * sv_log_ocsf, so they reach every destination alike). With a forwarder installed, sv_log_kv
+ * and sv_log_ocsf format nothing: every record at @level or more severe (OCSF records are
+ * INFO, or WARN from severity MED) is handed to @fn, borrowed for the call, and nothing else is
+ * written. @class_activity, @sev and @action are set for OCSF records only (ocsf == true). */
+struct sv_log_fwd {
+	bool ocsf;
+	enum sv_log_level level;
+	const char *component;
+	const char *event;
+	const char *msg;
+	const struct sv_kv *kv;
+	size_t nkv;
+	const char *class_activity;
+	enum sv_sev sev;
+	const char *action;
+};
+typedef void (*sv_log_fwd_fn)(const struct sv_log_fwd *rec, void *data);
+void sv_log_set_forward(sv_log_fwd_fn fn, void *data, enum sv_log_level level);
+
 /* Format a UTC RFC 3339 timestamp with milliseconds ("2026-11-23T10:58:00.123Z") into @buf
  * (at least 25 bytes). Exposed for tests. */
 size_t sv_log_timestamp(char *buf, size_t size, long long sec, long msec);

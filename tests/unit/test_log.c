@@ -617,6 +617,50 @@ START_TEST(json_console_still_gives_the_sink_text)
 }
 END_TEST
 
+/* --- forwarding (the proxy process hands its records to PID 1) -------------------------------- */
+
+struct fwded {
+	int n;
+	bool ocsf[4];
+	enum sv_log_level level[4];
+	char line[4][256];
+};
+
+static void fwd_record(const struct sv_log_fwd *f, void *data)
+{
+	struct fwded *d = data;
+	if (d->n >= 4)
+		return;
+	d->ocsf[d->n] = f->ocsf;
+	d->level[d->n] = f->level;
+	snprintf(d->line[d->n], sizeof(d->line[0]), "%s|%s|%s|%s|%zu|%s", f->component, f->event,
+		 f->msg, f->ocsf ? f->class_activity : "-", f->nkv, f->nkv ? f->kv[0].val : "-");
+	d->n++;
+}
+
+START_TEST(forwarder_gets_structured_records_and_nothing_is_written)
+{
+	struct fwded d = {0};
+	sv_log_setup(SV_LOG_TRACE, SV_LOG_TEXT);
+	sv_log_set_forward(fwd_record, &d, SV_LOG_INFO);
+	capture_start(STDERR_FILENO);
+	sv_log_kv(SV_LOG_WARN, "proxy", "ev_warn", "w", SV_KVS({"k", "v"}));
+	sv_log(SV_LOG_DEBUG, "proxy", "ev_debug", "below the forwarder's level");
+	sv_log_ocsf("NET:OPEN", SV_SEV_MED, "DENIED", "ev_ocsf", "x -> y:443", SV_KVS({"a", "b"}));
+	const char *out = capture_end(STDERR_FILENO);
+	sv_log_set_forward(NULL, NULL, SV_LOG_INFO);
+	sv_log_setup(SV_LOG_WARN, SV_LOG_TEXT);
+	ck_assert_str_eq(out, "");
+	ck_assert_int_eq(d.n, 2);
+	ck_assert(!d.ocsf[0]);
+	ck_assert_int_eq(d.level[0], SV_LOG_WARN);
+	ck_assert_str_eq(d.line[0], "proxy|ev_warn|w|-|1|v");
+	ck_assert(d.ocsf[1]);
+	ck_assert_int_eq(d.level[1], SV_LOG_WARN);
+	ck_assert_str_eq(d.line[1], "ocsf|ev_ocsf|x -> y:443|NET:OPEN|1|b");
+}
+END_TEST
+
 static Suite *log_suite(void)
 {
 	Suite *s = suite_create("log");
@@ -647,6 +691,10 @@ static Suite *log_suite(void)
 	tcase_add_test(tc, sink_gets_records_at_its_level_whatever_the_console_level);
 	tcase_add_test(tc, sink_not_called_in_a_forked_child);
 	tcase_add_test(tc, json_console_still_gives_the_sink_text);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("forward");
+	tcase_add_test(tc, forwarder_gets_structured_records_and_nothing_is_written);
 	suite_add_tcase(s, tc);
 	return s;
 }
