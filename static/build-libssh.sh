@@ -11,6 +11,13 @@
 dep_begin libssh
 need_pkgs cmake
 fetch_source libssh
+# A direct-tcpip (or forwarded-tcpip) port is a uint32 on the wire; libssh casts it to 16 bits,
+# so port 74536 would reach the server as 9000. Out-of-range ports become 0 instead, which the
+# server (session/ssh/sshd_forward.c) refuses as out of range.
+msgs=$SRC/src/messages.c
+run sed -i 's#^\( *msg->channel_request_open\.\(destination\|originator\)_port = \)(uint16_t) \(destination\|originator\)_port;$#\1\3_port > 65535 ? 0 : (uint16_t) \3_port;#' "$msgs"
+[ "$(grep -c 'destination_port > 65535 ? 0 : (uint16_t)' "$msgs")" -eq 2 ] ||
+	die "could not bound the channel-open ports in $msgs"
 B=$SRC/_build
 configure_cmake "$SRC" "$B" \
 	-DWITH_MBEDTLS=ON -DWITH_GCRYPT=OFF -DWITH_SERVER=ON -DWITH_SFTP=ON -DWITH_GEX=ON \

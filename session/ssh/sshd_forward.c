@@ -151,8 +151,10 @@ int sshd_forward_open(struct sshd_conn *c, ssh_message msg)
 	if (!host)
 		host = "";
 	struct dest d;
-	if (port < 0 || port > 65535) {
-		fwd_log(c, false, host, port, "port out of range");
+	/* Our libssh build turns a wire port above 65535 into 0 instead of truncating it
+	 * (static/build-libssh.sh), so 0 stands for every out-of-range request. */
+	if (port <= 0 || port > 65535) {
+		fwd_log(c, false, host, port, "port out of range (0 or above 65535)");
 		return 1;
 	}
 	if (!parse_loopback(host, (uint16_t)port, &d)) {

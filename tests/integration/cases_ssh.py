@@ -473,6 +473,68 @@ def ssh_direct_tcpip_to_a_non_loopback_destination_is_refused():
         sb.close()
 
 
+# A libssh client (Debian's libssh-dev) opening one direct-tcpip channel with a port that does
+# not fit 16 bits, which OpenSSH's client refuses to send. usage: fwdclient SOCKET HOST PORT ->
+# prints "open" or "refused".
+FWDCLIENT = r"""
+#include <libssh/libssh.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+int main(int argc, char **argv)
+{
+	if (argc != 4) return 2;
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", argv[1]);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) return 3;
+	ssh_session s = ssh_new();
+	ssh_options_set(s, SSH_OPTIONS_FD, &fd);
+	ssh_options_set(s, SSH_OPTIONS_HOST, "sandbox");
+	ssh_options_set(s, SSH_OPTIONS_USER, "sandbox");
+	if (ssh_connect(s) != SSH_OK) return 4;
+	if (ssh_userauth_none(s, NULL) != SSH_AUTH_SUCCESS) return 5;
+	ssh_channel c = ssh_channel_new(s);
+	/* libssh packs the port as a uint32, as the wire format has it. */
+	int rc = ssh_channel_open_forward(c, argv[2], atoi(argv[3]), "127.0.0.1", 40000);
+	printf("%s\n", rc == SSH_OK ? "open" : "refused");
+	return 0;
+}
+"""
+
+
+@test()
+def ssh_direct_tcpip_port_above_65535_is_refused_not_truncated():
+    # 74536 truncated to 16 bits is 9000: a listener there must see nothing.
+    needs_ssh()
+    exe = os.path.join(CTX.tmpdir, "fwdclient")
+    if not os.path.exists(exe):
+        with open(exe + ".c", "w") as f:
+            f.write(FWDCLIENT)
+        p = subprocess.run(["gcc", "-o", exe, exe + ".c", "-lssh"], capture_output=True,
+                           timeout=120)
+        if p.returncode != 0:
+            raise h.Fail("cannot build the libssh test client (libssh-dev): %r" % p.stderr[-500:])
+    sb = Sandbox()
+    echo = None
+    try:
+        echo = start_echo_in_agent_netns(sb, 9000)
+        p = subprocess.run([exe, sb.sock, "127.0.0.1", "74536"], capture_output=True, timeout=60)
+        check(p.returncode == 0 and p.stdout == b"refused\n",
+              "port 74536: rc %d %r %r" % (p.returncode, p.stdout, p.stderr))
+        check(sb.run.wait_stderr("port out of range", 5), "refusal not logged")
+        # The same client reaches the listener at its real port, so the refusal is the port's.
+        p = subprocess.run([exe, sb.sock, "127.0.0.1", "9000"], capture_output=True, timeout=60)
+        check(p.returncode == 0 and p.stdout == b"open\n",
+              "port 9000: rc %d %r %r" % (p.returncode, p.stdout, p.stderr))
+    finally:
+        if echo:
+            echo.kill()
+            echo.wait()
+        sb.close()
+
+
 @test()
 def ssh_x11_and_agent_forwarding_are_refused():
     needs_ssh()
