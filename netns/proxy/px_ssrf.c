@@ -47,13 +47,17 @@ static const struct range v4_internal[] = {
 };
 
 /* IPv6 prefixes whose last 32 bits are an IPv4 address that is what a connection actually
- * reaches: a connect() to ::ffff:a.b.c.d is an IPv4 connection, and a NAT64 translator
- * forwards 64:ff9b::a.b.c.d to a.b.c.d (RFC 6052). Such addresses are classified as that IPv4
- * address, so the IPv4 rules cannot be bypassed through them. Network-specific NAT64 prefixes
- * (RFC 7050 discovery) are not learned; the local-use 64:ff9b:1::/48 is internal below. */
+ * reaches: a connect() to ::ffff:a.b.c.d is an IPv4 connection, a NAT64 translator forwards
+ * 64:ff9b::a.b.c.d to a.b.c.d (RFC 6052), and the deprecated IPv4-compatible ::a.b.c.d is
+ * carried to a.b.c.d by the kernel's automatic sit tunnel where that module is loaded. Such
+ * addresses are classified as that IPv4 address, so the IPv4 rules cannot be bypassed through
+ * them (:: and ::1 are judged as IPv6 first). Network-specific NAT64 prefixes (RFC 7050
+ * discovery) are not learned; the local-use 64:ff9b:1::/48 is internal below. The mapped and
+ * compatible forms are dialled as the IPv4 address itself (px_ssrf_ip_normalize). */
 static const struct range v6_embeds_v4[] = {
     {96, {[10] = 0xff, [11] = 0xff}, "IPv4-mapped"},
     {96, {0x00, 0x64, 0xff, 0x9b}, "NAT64"},
+    {96, {0}, "IPv4-compatible"},
 };
 
 static const struct range v6_blocked[] = {
@@ -63,8 +67,8 @@ static const struct range v6_blocked[] = {
 };
 
 static const struct range v6_internal[] = {
-    /* Checked after the two /96 prefixes above, which it contains: the rest of ::/8 is
-     * reserved, including the deprecated IPv4-compatible ::/96 and 64:ff9b:1::/48. */
+    /* Checked after the /96 prefixes above, which it contains: the rest of ::/8 is
+     * reserved, and so is 64:ff9b:1::/48. */
     {8, {0}, "reserved (::/8)"},
     {64, {0x01, 0x00}, "discard-only"},
     {32, {0x20, 0x01, 0x00, 0x00}, "Teredo"},
@@ -182,7 +186,12 @@ socklen_t px_ssrf_ip_to_sockaddr(const struct px_ssrf_ip *ip, uint16_t port,
 
 void px_ssrf_ip_normalize(struct px_ssrf_ip *ip)
 {
-	if (ip->family != 6 || !bits_equal(ip->addr, v6_embeds_v4[0].addr, 96))
+	static const uint8_t zero[16];
+	if (ip->family != 6)
+		return;
+	/* IPv4-mapped, or IPv4-compatible other than 0.0.0.x (:: and ::1 among them, refused). */
+	if (!bits_equal(ip->addr, v6_embeds_v4[0].addr, 96) &&
+	    !(bits_equal(ip->addr, zero, 96) && !bits_equal(ip->addr, zero, 120)))
 		return;
 	uint8_t v4[4];
 	memcpy(v4, ip->addr + 12, 4);
@@ -233,12 +242,12 @@ enum px_ssrf_class px_ssrf_classify(const struct px_ssrf_ip *ip, const char **wh
 		return PX_SSRF_ALWAYS_BLOCKED;
 	}
 	const struct range *r;
-	if (FIND(v6_embeds_v4, ip->addr, 128))
-		return classify_v4(ip->addr + 12, what);
 	if ((r = FIND(v6_blocked, ip->addr, 128))) {
 		*what = r->what;
 		return PX_SSRF_ALWAYS_BLOCKED;
 	}
+	if (FIND(v6_embeds_v4, ip->addr, 128))
+		return classify_v4(ip->addr + 12, what);
 	if ((r = FIND(v6_internal, ip->addr, 128))) {
 		*what = r->what;
 		return PX_SSRF_INTERNAL;

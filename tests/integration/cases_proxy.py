@@ -157,8 +157,12 @@ def wrong_binary_is_denied_naming_the_binary():
 @test(kind="host")
 def loopback_and_metadata_are_ssrf_denied_even_when_declared():
     pol = policy("[network.meta]\nendpoint = 169.254.169.254:80\nendpoint = 127.0.0.1:8080\n"
+                 "endpoint = [::127.0.0.1]:8080\nendpoint = [::ffff:127.0.0.1]:8080\n"
                  "binary = /usr/bin/curl\n")
-    for url in ("http://169.254.169.254/latest", "http://127.0.0.1:8080/"):
+    # The IPv6 forms that embed an IPv4 address are judged by it: mapped and the deprecated
+    # IPv4-compatible one (a sit tunnel would carry it to 127.0.0.1).
+    for url in ("http://169.254.169.254/latest", "http://127.0.0.1:8080/",
+                "http://[::127.0.0.1]:8080/", "http://[::ffff:127.0.0.1]:8080/"):
         r = agent(pol, "-i", "--noproxy", "", url)  # past NO_PROXY: ask the proxy itself
         check(r.out.startswith("HTTP/1.1 403") and '"error":"ssrf_denied"' in r.out,
               "%s was not ssrf_denied" % url, r)

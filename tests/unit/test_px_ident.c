@@ -543,24 +543,33 @@ END_TEST
  * only @keep_fd (-1: none) of our fds, so it holds no other pipe or socket. */
 static void become_nobody(void);
 
+/* A child that holds @keep_fd (and, when @nobody, has become nobody) by the time this returns:
+ * a scan racing its setresuid would find a root-owned fd table and rightly fail closed. */
 static pid_t spawn_waiter(int keep_fd, bool nobody, int *wfd)
 {
-	int p[2];
+	int p[2], ready[2];
 	ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+	ck_assert_int_eq(pipe2(ready, O_CLOEXEC), 0);
 	pid_t pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
 		for (int fd = 3; fd < 1024; fd++) {
-			if (fd != keep_fd && fd != p[0])
+			if (fd != keep_fd && fd != p[0] && fd != ready[1])
 				close(fd);
 		}
 		if (nobody)
 			become_nobody();
-		char b;
+		char b = 'r';
+		(void)!write(ready[1], &b, 1);
+		close(ready[1]);
 		(void)!read(p[0], &b, 1);
 		_exit(0);
 	}
 	close(p[0]);
+	close(ready[1]);
+	char b;
+	ck_assert_int_eq(read(ready[0], &b, 1), 1);
+	close(ready[0]);
 	*wfd = p[1];
 	return pid;
 }

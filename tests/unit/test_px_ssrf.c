@@ -110,8 +110,7 @@ START_TEST(ipv6_ranges_at_their_edges)
 	ck_class("fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", PX_SSRF_INTERNAL);
 	ck_class("fbff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", PX_SSRF_PUBLIC);
 	ck_class("fe00::", PX_SSRF_PUBLIC);
-	ck_class("::2", PX_SSRF_INTERNAL);
-	ck_class("::127.0.0.1", PX_SSRF_INTERNAL); /* deprecated IPv4-compatible */
+	ck_class("::1:0:0", PX_SSRF_INTERNAL); /* ::/8 outside the IPv4-compatible ::/96 */
 	ck_class("ff02::1", PX_SSRF_INTERNAL);
 	ck_class("2001:db8::1", PX_SSRF_INTERNAL);
 	ck_class("2001::1", PX_SSRF_INTERNAL);
@@ -134,10 +133,23 @@ START_TEST(ipv4_mapped_and_nat64_addresses_classify_as_their_ipv4)
 	ck_class("64:ff9b::a00:1", PX_SSRF_INTERNAL);
 	ck_class("64:ff9b::808:808", PX_SSRF_PUBLIC);
 	ck_class("64:ff9b:1::808:808", PX_SSRF_INTERNAL); /* local-use NAT64 */
+	/* The deprecated IPv4-compatible form (::a.b.c.d) too: a sit tunnel carries it there. */
+	ck_class("::127.0.0.1", PX_SSRF_ALWAYS_BLOCKED);
+	ck_class("::169.254.169.254", PX_SSRF_ALWAYS_BLOCKED);
+	ck_class("::2", PX_SSRF_ALWAYS_BLOCKED); /* 0.0.0.2 */
+	ck_class("::10.0.0.1", PX_SSRF_INTERNAL);
+	ck_class("::8.8.8.8", PX_SSRF_PUBLIC);
 	const char *what = NULL;
 	struct px_ssrf_ip a = ip("::ffff:169.254.169.254");
 	ck_assert_int_eq(px_ssrf_classify(&a, &what), PX_SSRF_ALWAYS_BLOCKED);
 	ck_assert_str_eq(what, "link-local");
+	/* ::1 and :: stay IPv6 loopback and unspecified, not 0.0.0.x. */
+	struct px_ssrf_ip l6 = ip("::1");
+	ck_assert_int_eq(px_ssrf_classify(&l6, &what), PX_SSRF_ALWAYS_BLOCKED);
+	ck_assert_str_eq(what, "loopback");
+	struct px_ssrf_ip c = ip("::127.0.0.1");
+	ck_assert_int_eq(px_ssrf_classify(&c, &what), PX_SSRF_ALWAYS_BLOCKED);
+	ck_assert_str_eq(what, "loopback");
 }
 END_TEST
 
@@ -173,6 +185,12 @@ START_TEST(mapped_addresses_normalise_to_ipv4)
 	struct px_ssrf_ip c = ip("64:ff9b::a01:203");
 	px_ssrf_ip_normalize(&c); /* NAT64 is classified, never rewritten */
 	ck_assert_uint_eq(c.family, 6);
+	struct px_ssrf_ip d = ip("::10.1.2.3"); /* IPv4-compatible: dialled as IPv4 */
+	px_ssrf_ip_normalize(&d);
+	ck_assert(px_ssrf_ip_equal(&d, &b));
+	struct px_ssrf_ip l6 = ip("::1");
+	px_ssrf_ip_normalize(&l6);
+	ck_assert_uint_eq(l6.family, 6);
 }
 END_TEST
 
@@ -451,13 +469,14 @@ START_TEST(ip_literal_host_is_its_own_allowed_ips)
 {
 	load("[network.lit]\nendpoint = 10.0.0.5:5432\nendpoint = 127.0.0.1:8080\n"
 	     "endpoint = 169.254.169.254:80\nendpoint = [::ffff:127.0.0.1]:80\n"
-	     "binary = /usr/bin/curl\n");
+	     "endpoint = [::127.0.0.1]:80\nbinary = /usr/bin/curl\n");
 	ck_assert_int_eq(plan_for("10.0.0.5", 5432), PX_SSRF_ALLOW);
 	ck_assert_int_eq(plan.mode, PX_SSRF_IP_LITERAL);
 	ck_assert_int_eq(FILTER("10.0.0.5", "10.0.0.5"), PX_SSRF_ALLOW);
 	ck_denied_with(FILTER("10.0.0.5", "10.0.0.6"), PX_SSRF_DENY_ALLOWED_IPS);
 	ck_assert_int_eq(plan_for("127.0.0.1", 8080), PX_SSRF_DENY_ALLOWED_IPS);
 	ck_assert_int_eq(plan_for("169.254.169.254", 80), PX_SSRF_DENY_ALLOWED_IPS);
+	ck_assert_int_eq(plan_for("::127.0.0.1", 80), PX_SSRF_DENY_ALLOWED_IPS);
 	ck_assert_int_eq(plan_for("::ffff:127.0.0.1", 80), PX_SSRF_DENY_ALLOWED_IPS);
 	ck_assert_str_eq(detail, "127.0.0.1 is an always-blocked address (loopback), connection "
 				 "rejected");
