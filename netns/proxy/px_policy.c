@@ -270,11 +270,19 @@ static void rb_add_binary_miss(struct reason_buf *rb, const struct pol_network_r
 
 /* --- the decision -------------------------------------------------------------------------- */
 
-/* The first endpoint of @r admitting the query, preferring (when @with_ips) one with
- * allowed_ips; NULL when none qualifies. Also reports an exact (non-glob, non-hostless) match. */
+/* Which endpoints rule_endpoint considers. */
+enum ep_pick {
+	EP_ANY,		/* every matching endpoint */
+	EP_NAMED,	/* matching endpoints that name a host, exactly or by glob */
+	EP_NAMED_IPS,	/* matching endpoints that name a host and carry allowed_ips */
+	EP_HOSTLESS,	/* matching hostless endpoints (they always carry allowed_ips) */
+};
+
+/* The first endpoint of @r admitting the query among those @pick selects; NULL when none
+ * qualifies. Also reports an exact (non-glob, non-hostless) match. */
 static const struct pol_endpoint *rule_endpoint(const struct pol_network_rule *r,
 						const struct px_query *q, const char *host,
-						bool with_ips, bool *exact)
+						enum ep_pick pick, bool *exact)
 {
 	const struct pol_endpoint *first = NULL;
 	for (size_t i = 0; i < r->n_endpoints; i++) {
@@ -283,7 +291,11 @@ static const struct pol_endpoint *rule_endpoint(const struct pol_network_rule *r
 			continue;
 		if (exact && e->kind != POL_HOST_NONE && e->kind != POL_HOST_GLOB)
 			*exact = true;
-		if (with_ips && e->n_allowed_ips == 0)
+		if ((pick == EP_NAMED || pick == EP_NAMED_IPS) && e->kind == POL_HOST_NONE)
+			continue;
+		if (pick == EP_NAMED_IPS && e->n_allowed_ips == 0)
+			continue;
+		if (pick == EP_HOSTLESS && e->kind != POL_HOST_NONE)
 			continue;
 		if (!first)
 			first = e;
@@ -313,14 +325,14 @@ void px_policy_decide(const struct pol_policy *p, const struct px_query *q, stru
 
 	bool miss[POL_RULES_MAX] = {false};
 	bool any_endpoint = false, exact = false;
-	const struct pol_network_rule *ips_rule = NULL;
-	const struct pol_endpoint *ips_ep = NULL;
+	const struct pol_network_rule *ips_rule = NULL, *hostless_rule = NULL, *named_rule = NULL;
+	const struct pol_endpoint *ips_ep = NULL, *hostless_ep = NULL, *named_ep = NULL;
 	for (size_t i = 0; i < p->n_rules; i++) {
 		const struct pol_network_rule *r = &p->rules[i];
 		if (!r->name)
 			continue;
 		bool rule_exact = false;
-		const struct pol_endpoint *e = rule_endpoint(r, q, host, false, &rule_exact);
+		const struct pol_endpoint *e = rule_endpoint(r, q, host, EP_ANY, &rule_exact);
 		if (!e)
 			continue;
 		any_endpoint = true;
@@ -334,18 +346,37 @@ void px_policy_decide(const struct pol_policy *p, const struct px_query *q, stru
 			d->rule = r;
 			d->endpoint = e;
 		}
-		const struct pol_endpoint *with_ips = rule_endpoint(r, q, host, true, NULL);
+		const struct pol_endpoint *with_ips = rule_endpoint(r, q, host, EP_NAMED_IPS, NULL);
 		if (with_ips && name_before(r->name, ips_rule ? ips_rule->name : NULL)) {
 			ips_rule = r;
 			ips_ep = with_ips;
+		}
+		const struct pol_endpoint *hl = rule_endpoint(r, q, host, EP_HOSTLESS, NULL);
+		if (hl && name_before(r->name, hostless_rule ? hostless_rule->name : NULL)) {
+			hostless_rule = r;
+			hostless_ep = hl;
+		}
+		const struct pol_endpoint *ne = rule_endpoint(r, q, host, EP_NAMED, NULL);
+		if (ne && name_before(r->name, named_rule ? named_rule->name : NULL)) {
+			named_rule = r;
+			named_ep = ne;
 		}
 	}
 
 	if (d->rule) {
 		d->allow = true;
 		d->exact_declared = exact;
+		/* The endpoint whose allowed_ips the SSRF guard applies. OpenShell takes the first
+		 * one with allowed_ips across all allowing rules, so a hostless rule (`:443` with
+		 * allowed_ips) silently restricted every host another rule names on that port: a
+		 * false denial. Here a hostless endpoint's addresses apply only to names no
+		 * allowing endpoint names; an endpoint that names the host keeps its own. */
 		if (ips_ep)
 			d->endpoint = ips_ep;
+		else if (named_ep)
+			d->endpoint = named_ep;
+		else if (hostless_ep)
+			d->endpoint = hostless_ep;
 		return;
 	}
 	if (!any_endpoint) {

@@ -45,9 +45,11 @@ struct px_decision {
 	bool exact_declared;
 	/* Allowed: the lexicographically smallest allowing rule (borrowed from the policy). */
 	const struct pol_network_rule *rule;
-	/* Allowed: the endpoint whose allowed_ips the SSRF guard applies, as OpenShell picks it:
-	 * the first matching endpoint that has allowed_ips, rules taken in name order, endpoints
-	 * in order; without one, the first matching endpoint of @rule (borrowed). */
+	/* Allowed: the endpoint whose allowed_ips the SSRF guard applies (borrowed), rules taken
+	 * in name order, endpoints in order: the first matching endpoint that names the host and
+	 * has allowed_ips; else the first that names the host; else the first hostless one. Unlike
+	 * OpenShell, a hostless endpoint's allowed_ips never restrict a host that another allowing
+	 * endpoint names (that was a false denial). */
 	const struct pol_endpoint *endpoint;
 	char reason[PX_REASON_MAX]; /* denied: the reason of contract §8; "" when allowed */
 };

@@ -169,6 +169,17 @@ def loopback_and_metadata_are_ssrf_denied_even_when_declared():
 
 
 @test(kind="host")
+def hostless_allowed_ips_rule_does_not_shadow_a_rule_naming_the_host():
+    # A rule for any host on the port, limited to 10.50.0.0/16, must not turn the exact rule
+    # for the fake upstream (outside that range) into a denial.
+    pol = policy("[network.a_exact]\nendpoint = %s:8080\nbinary = /usr/bin/curl\n"
+                 "[network.z_hostless]\nendpoint = :8080\nallowed_ips = 10.50.0.0/16\n"
+                 "binary = /usr/bin/curl\n" % FAKE_IP)
+    r = agent(pol, "http://%s:8080/shadow" % FAKE_IP)
+    check(r.rc == 0 and "path=/shadow" in r.out, "the exact rule was shadowed", r)
+
+
+@test(kind="host")
 def declared_name_resolving_to_loopback_is_ssrf_denied():
     # The proxy resolves the name itself and refuses the loopback answer, declared or not.
     pol = policy("[network.fake]\nendpoint = localhost:8080\nbinary = /usr/bin/curl\n")

@@ -452,17 +452,20 @@ END_TEST
 
 START_TEST(endpoint_with_allowed_ips_is_chosen_across_rules_in_name_order)
 {
-	/* OpenShell's matched_endpoint_config: the first matching endpoint that carries
-	 * allowed_ips, rules in name order, even when another rule is the matched policy. */
+	/* Among hostless endpoints (for a name no endpoint names): the first one carrying
+	 * allowed_ips, rules in name order, even when another rule is the matched policy. A host
+	 * an allowing endpoint names keeps that endpoint: hostless addresses never shadow it. */
 	load("[network.z_ips]\nendpoint = :443\nallowed_ips = 10.0.0.0/8\nbinary = /usr/bin/curl\n"
 	     "[network.y_ips]\nendpoint = :443\nallowed_ips = 192.168.0.0/16\n"
 	     "binary = /usr/bin/curl\n"
 	     "[network.a_plain]\nendpoint = api.x.com:443\nbinary = /usr/bin/curl\n");
-	ck_allowed_by(decide("api.x.com", 443, "/usr/bin/curl"), "a_plain");
-	ck_assert(dec.exact_declared);
+	ck_allowed_by(decide("other.x.com", 443, "/usr/bin/curl"), "y_ips");
 	ck_assert_int_eq(dec.endpoint->kind, POL_HOST_NONE);
 	ck_assert_uint_eq(dec.endpoint->n_allowed_ips, 1);
 	ck_assert_uint_eq(dec.endpoint->allowed_ips[0].addr[0], 192);
+	ck_allowed_by(decide("api.x.com", 443, "/usr/bin/curl"), "a_plain");
+	ck_assert(dec.exact_declared);
+	ck_assert_ptr_eq(dec.endpoint, &pol.rules[2].endpoints[0]);
 }
 END_TEST
 

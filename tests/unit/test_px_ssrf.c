@@ -545,13 +545,31 @@ START_TEST(hostless_endpoint_restricts_any_name_to_allowed_ips)
 }
 END_TEST
 
-START_TEST(allowed_ips_chosen_across_rules_restrict_an_exact_host)
+START_TEST(hostless_allowed_ips_never_restrict_a_host_another_rule_names)
 {
-	/* OpenShell semantics: the matched endpoint config with allowed_ips may come from another
-	 * allowing rule; then even the exact host must resolve inside that list. */
+	/* OpenShell applies the first allowed_ips across all allowing rules, so a hostless rule
+	 * on the same port turned an exact host's public answer into a denial. Not here. */
 	load(
 	    "[network.a_plain]\nendpoint = api.x.com:443\nbinary = /usr/bin/curl\n"
 	    "[network.z_ips]\nendpoint = :443\nallowed_ips = 10.0.0.0/8\nbinary = /usr/bin/curl\n");
+	ck_assert_int_eq(plan_for("api.x.com", 443), PX_SSRF_ALLOW);
+	ck_assert_int_ne(plan.mode, PX_SSRF_ALLOWED_IPS);
+	ck_assert_int_eq(FILTER("api.x.com", "93.184.216.34"), PX_SSRF_ALLOW);
+	/* A name only the hostless rule admits stays inside its addresses. */
+	ck_assert_int_eq(plan_for("other.x.com", 443), PX_SSRF_ALLOW);
+	ck_assert_int_eq(plan.mode, PX_SSRF_ALLOWED_IPS);
+	ck_denied_with(FILTER("other.x.com", "93.184.216.34"), PX_SSRF_DENY_ALLOWED_IPS);
+	ck_assert_int_eq(FILTER("other.x.com", "10.2.3.4"), PX_SSRF_ALLOW);
+}
+END_TEST
+
+START_TEST(allowed_ips_of_an_endpoint_naming_the_host_restrict_it_across_rules)
+{
+	/* An endpoint that names the host with allowed_ips (in any allowing rule) still
+	 * restricts that host, as in OpenShell. */
+	load("[network.a_plain]\nendpoint = api.x.com:443\nbinary = /usr/bin/curl\n"
+	     "[network.b_ips]\nendpoint = api.x.com:443\nallowed_ips = 10.0.0.0/8\n"
+	     "binary = /usr/bin/curl\n");
 	ck_assert_int_eq(plan_for("api.x.com", 443), PX_SSRF_ALLOW);
 	ck_assert_int_eq(plan.mode, PX_SSRF_ALLOWED_IPS);
 	ck_denied_with(FILTER("api.x.com", "93.184.216.34"), PX_SSRF_DENY_ALLOWED_IPS);
@@ -588,7 +606,8 @@ static Suite *px_ssrf_suite(void)
 	tcase_add_test(tc, mode_precedence_allowed_ips_then_literal_then_declared);
 	tcase_add_test(tc, control_plane_ports_refused_outside_the_default_mode);
 	tcase_add_test(tc, hostless_endpoint_restricts_any_name_to_allowed_ips);
-	tcase_add_test(tc, allowed_ips_chosen_across_rules_restrict_an_exact_host);
+	tcase_add_test(tc, hostless_allowed_ips_never_restrict_a_host_another_rule_names);
+	tcase_add_test(tc, allowed_ips_of_an_endpoint_naming_the_host_restrict_it_across_rules);
 	suite_add_tcase(s, tc);
 	return s;
 }
