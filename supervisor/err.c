@@ -6,6 +6,7 @@
 #include "err.h"
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -27,6 +28,44 @@ size_t sv_fmt(char *buf, size_t size, const char *fmt, ...)
 	va_start(ap, fmt);
 	size_t n = sv_vfmt(buf, size, fmt, ap); /* NOLINT(clang-analyzer-valist.Uninitialized) */
 	va_end(ap);
+	return n;
+}
+
+static bool token_byte_is_plain(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       strchr("/._+,@%~-", c) != NULL;
+}
+
+size_t sv_fmt_token(char *buf, size_t size, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	if (size == 0)
+		return 0;
+	bool plain = s && *s;
+	for (const char *p = s; plain && *p; p++)
+		plain = token_byte_is_plain((unsigned char)*p);
+	if (plain || size < 3)
+		return sv_fmt(buf, size, "%s", plain ? s : "");
+	/* Room is kept for the widest escape (4 bytes), the closing quote and the NUL. */
+	size_t n = 0;
+	buf[n++] = '"';
+	for (const char *p = s ? s : ""; *p && n + 6 <= size; p++) {
+		unsigned char c = (unsigned char)*p;
+		if (c == '"' || c == '\\') {
+			buf[n++] = '\\';
+			buf[n++] = (char)c;
+		} else if (c < 0x20 || c == 0x7f) {
+			buf[n++] = '\\';
+			buf[n++] = 'x';
+			buf[n++] = hex[c >> 4];
+			buf[n++] = hex[c & 15];
+		} else {
+			buf[n++] = (char)c;
+		}
+	}
+	buf[n++] = '"';
+	buf[n] = '\0';
 	return n;
 }
 

@@ -33,6 +33,12 @@ size_t sv_fmt(char *buf, size_t size, const char *fmt, ...) __attribute__((forma
 size_t sv_vfmt(char *buf, size_t size, const char *fmt, va_list ap)
 	__attribute__((format(printf, 3, 0)));
 
+/* @s as one unambiguous token for a log line: unchanged when every byte is in
+ * [A-Za-z0-9/._+,@%~-], else double-quoted with '"', '\\' and control bytes escaped, so that
+ * an agent-chosen name ("/tmp/x -> good:443 [policy:canary") cannot pass for log syntax.
+ * Always NUL-terminates (when @size > 0); returns the length written. */
+size_t sv_fmt_token(char *buf, size_t size, const char *s);
+
 /* Write all of @buf, retrying on EINTR and short writes. Returns 0 or -errno. */
 int sv_write_all(int fd, const void *buf, size_t len);
 

@@ -183,18 +183,25 @@ static struct px_conn *conn_new(struct px_server *s)
 static void log_decision(struct px_conn *c, bool allowed, const char *reason)
 {
 	struct px_parse *p = c->p;
-	char dst[PX_HOST_MAX + 16], who[PX_IDENT_PATH_MAX + 32], anc[1024];
+	/* Executable paths are the agent's choice: each is printed as one token (quoted when it
+	 * holds anything but plain path bytes), so a name like "/tmp/x -> good:443 [policy:a"
+	 * cannot pass for the rest of the line. */
+	char dst[PX_HOST_MAX + 16], exe[PX_IDENT_PATH_MAX + 8], who[sizeof(exe) + 16];
+	char anc[1024];
 	sv_fmt(dst, sizeof(dst), "%s:%u", p->auth.host, (unsigned)p->auth.port);
-	if (p->ident_ok)
-		sv_fmt(who, sizeof(who), "%s(%d)", p->ident->exe.path, (int)p->ident->exe.pid);
-	else
+	if (p->ident_ok) {
+		sv_fmt_token(exe, sizeof(exe), p->ident->exe.path);
+		sv_fmt(who, sizeof(who), "%s(%d)", exe, (int)p->ident->exe.pid);
+	} else {
 		sv_fmt(who, sizeof(who), "-");
+	}
 	size_t n = 0;
 	anc[0] = '\0';
-	for (size_t i = 0; p->ident_ok && i < p->ident->n_ancestors && n < sizeof(anc) - 1; i++)
-		n += sv_fmt(anc + n, sizeof(anc) - n, "%s%s", i ? " -> " : "",
-			    p->ident->ancestors[i].path);
-	char msg[PX_IDENT_PATH_MAX + PX_HOST_MAX + 64];
+	for (size_t i = 0; p->ident_ok && i < p->ident->n_ancestors && n < sizeof(anc) - 1; i++) {
+		sv_fmt_token(exe, sizeof(exe), p->ident->ancestors[i].path);
+		n += sv_fmt(anc + n, sizeof(anc) - n, "%s%s", i ? " -> " : "", exe);
+	}
+	char msg[sizeof(who) + PX_HOST_MAX + 64];
 	sv_fmt(msg, sizeof(msg), "%s -> %s", who, dst);
 	const char *rule = allowed && p->dec.rule ? p->dec.rule->name : "-";
 	sv_log_ocsf("NET:OPEN", allowed ? SV_SEV_INFO : SV_SEV_MED, allowed ? "ALLOWED" : "DENIED",
