@@ -18,6 +18,7 @@
 #include "log.h"
 #include "run.h"
 #include "sandbox.h"
+#include "supervisor/isolation/caps.h"
 #include "supervisor/isolation/seccomp.h"
 #include "supervisor/selftest/selftest.h"
 #include "spawn.h"
@@ -298,6 +299,20 @@ static int ssh_setup(struct services *s, const char *path, const struct sv_env *
 	return 0;
 }
 
+/* The capabilities kept for the run phase, by name. */
+static void log_kept_caps(void)
+{
+	size_t n, len = 0;
+	const struct sv_caps_kept *k = sv_caps_kept_table(&n);
+	char list[512], name[64];
+	list[0] = '\0';
+	for (size_t i = 0; i < n && len < sizeof(list); i++)
+		len += sv_fmt(list + len, sizeof(list) - len, "%s%s", i ? "," : "",
+			      sv_caps_name(k[i].cap, name, sizeof(name)));
+	sv_log_kv(SV_LOG_INFO, COMP, "caps_dropped", "capabilities dropped for the run phase",
+		  SV_KVS({"kept", list}));
+}
+
 /* The proxy listens inside the agent's namespace before the agent exists (contract §2). */
 static int proxy_listen(const struct sv_sandbox *sb, struct sv_env *env, struct sv_err *err)
 {
@@ -424,6 +439,20 @@ static int run_sandbox(const struct sv_cli *cli, struct gwp *gwp)
 		return SV_EXIT_SETUP;
 	}
 	sv_info(COMP, "seccomp_prelude_applied", "supervisor seccomp prelude installed");
+
+	/* Least privilege for PID 1 itself (docs/security.md): before the loop starts any thread,
+	 * every capability the run phase does not use goes, from all five sets. */
+	if (sv_caps_drop_after_setup(getenv(SV_CAPS_TEST_DROP_ENV), &err) < 0) {
+		sv_error(COMP, "caps_drop_failed", "cannot drop the supervisor's capabilities: %s",
+			 err.msg);
+		close(services.listen_fd);
+		sv_env_free(&env);
+		sv_sandbox_free(sb);
+		free(sb);
+		sv_spec_free(&spec);
+		return SV_EXIT_SETUP;
+	}
+	log_kept_caps();
 
 	sv_log_kv(SV_LOG_INFO, COMP, "sandbox_starting", "Starting sandbox",
 		  SV_KVS({"version", SV_VERSION}, {"source", sv_spec_source_name(spec.source)}));

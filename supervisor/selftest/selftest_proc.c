@@ -14,6 +14,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "supervisor/isolation/caps.h"
 #include "supervisor/isolation/identity.h"
 #include "landlock/landlock.h"
 #include "supervisor/isolation/seccomp.h"
@@ -113,6 +114,48 @@ static const struct st_cap {
     {CAP_SYSLOG, -1, "CAP_SYSLOG", ST_WEAK, "kmsg under dmesg_restrict"},
 };
 
+/* @set by libcap's names ("cap_kill,cap_setuid"); a set holding more than half of the kernel's
+ * @last capabilities is written by what it lacks ("all 41 but cap_sys_module"). */
+static void st_cap_set(uint64_t set, int last, char *buf, size_t size)
+{
+	uint64_t all = last >= 64 ? ~0ULL : (1ULL << last) - 1;
+	set &= all;
+	bool inverse = __builtin_popcountll(set) * 2 > last;
+	uint64_t list = inverse ? all & ~set : set;
+	char n[40];
+	if (inverse) {
+		sv_fmt(n, sizeof(n), list ? "all %d but " : "all %d", last);
+		sv_selftest_cat(buf, size, n);
+	} else if (!list) {
+		sv_selftest_cat(buf, size, "none");
+	}
+	bool first = true;
+	for (int cap = 0; cap < 64; cap++) {
+		if (!(list & sv_selftest_bit(cap)))
+			continue;
+		sv_selftest_cat(buf, size, first ? "" : ",");
+		sv_selftest_cat(buf, size, sv_caps_name(cap, n, sizeof(n)));
+		first = false;
+	}
+}
+
+/* "<effective> (bounding: same)" or "<effective> (bounding: <bounding>)". */
+static void st_cap_names(uint64_t eff, uint64_t bnd, char *buf, size_t size)
+{
+	int last = 0;
+	while (last < 64 && prctl(PR_CAPBSET_READ, last, 0, 0, 0) >= 0)
+		last++;
+	buf[0] = '\0';
+	st_cap_set(eff, last, buf, size);
+	if (bnd == eff) {
+		sv_selftest_cat(buf, size, " (bounding: same)");
+		return;
+	}
+	sv_selftest_cat(buf, size, " (bounding: ");
+	st_cap_set(bnd, last, buf, size);
+	sv_selftest_cat(buf, size, ")");
+}
+
 void sv_selftest_probe_caps(const struct sv_selftest_ctx *c, int arg, struct sv_selftest_layer *l)
 {
 	(void)arg;
@@ -141,17 +184,20 @@ void sv_selftest_probe_caps(const struct sv_selftest_ctx *c, int arg, struct sv_
 			sv_selftest_cat(fatal, sizeof(fatal), k->name);
 		}
 	}
+	char granted[256], kept[200] = "";
+	st_cap_names(c->eff, c->bnd, granted, sizeof(granted));
+	st_cap_set(sv_caps_kept_mask() & c->eff, 64, kept, sizeof(kept));
 	if (!worst) {
-		sv_selftest_set(
-		    l, SV_SELFTEST_OK, 0,
-		    "all %zu needed capabilities effective (effective 0x%llx, bounding 0x%llx)",
-		    SV_ARRAY_SIZE(st_caps), (unsigned long long)c->eff, (unsigned long long)c->bnd);
-		sv_selftest_act(l, "keep them for setup; the agent gets none", NULL);
+		sv_selftest_set(l, SV_SELFTEST_OK, 0,
+				"all %zu needed capabilities effective; kept after setup: %s; "
+				"granted: %s",
+				SV_ARRAY_SIZE(st_caps), kept, granted);
+		sv_selftest_act(l, "keep them for setup, then only those kept; the agent gets none",
+				NULL);
 		return;
 	}
 	sv_selftest_set(l, worst == ST_FATAL ? SV_SELFTEST_UNAVAILABLE : SV_SELFTEST_DEGRADED,
-			worst, "missing %s; effective 0x%llx, bounding 0x%llx", missing,
-			(unsigned long long)c->eff, (unsigned long long)c->bnd);
+			worst, "missing %s; granted %s", missing, granted);
 	sv_selftest_act(l, fatal[0] ? fatal : "start; the features named in the reason are weaker",
 			NULL);
 }

@@ -31,6 +31,7 @@ import cases_gateway_policy  # noqa: E402,F401
 import cases_ssh  # noqa: E402,F401
 import cases_ssh_relay  # noqa: E402,F401
 import cases_hardening  # noqa: E402,F401
+import cases_caps  # noqa: E402,F401
 
 ROOTFS_TEST = "rootfs_builds_with_static_helpers_and_no_libc"
 MOUNTS_TEST = "no_mount_leaks_onto_the_host"
