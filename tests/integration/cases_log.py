@@ -122,6 +122,10 @@ def log_daily_file_gets_info_lines_whatever_the_console_level():
     bad = [l for l in lines if not (LOG_RE.match(l) or OCSF_RE.match(l))]
     check(not bad, "lines in the file that are not text log lines: %r" % bad[:3])
     check(not any(" DEBUG " in l for l in lines), "debug lines in the file")
+    # OCSF records were logged (landlock_prepared), but the JSONL file is off by default.
+    check(any(" OCSF CONFIG:ENABLED " in l for l in lines), "no OCSF line in the file")
+    check(not os.path.exists(path.replace("/openshell.", "/openshell-ocsf.")),
+          "the OCSF JSONL file exists though ocsf_json_enabled was never set")
 
 
 @test()
