@@ -63,7 +63,7 @@ static bool is_owner(void)
 
 static atomic_bool g_ocsf_json;
 static char g_rings[SV_LOG_FILE_KINDS][SV_LOG_FILE_QUEUE_BYTES]; /* .bss, not in the binary */
-static char g_wbuf[WRITER_CHUNK];				 /* the writer thread's */
+static char g_wbuf[WRITER_CHUNK]; /* the writer thread's, then the final flush's */
 
 static long long today(void)
 {
@@ -450,8 +450,22 @@ void sv_log_file_stop(unsigned timeout_ms)
 		pthread_detach(F.tid);
 	}
 	pthread_mutex_unlock(&F.lock);
-	if (done)
-		pthread_join(F.tid, NULL);
+	if (!done)
+		return;
+	pthread_join(F.tid, NULL);
+	/* Lines queued between the writer's last look and F.thread going false: written here. */
+	for (int k = 0; k < SV_LOG_FILE_KINDS; k++) {
+		for (;;) {
+			pthread_mutex_lock(&F.lock);
+			size_t n = F.f[k].len ? take(&F.f[k]) : 0;
+			pthread_mutex_unlock(&F.lock);
+			if (!n)
+				break;
+			pthread_mutex_lock(&F.io);
+			write_lines(k, g_wbuf, n);
+			pthread_mutex_unlock(&F.io);
+		}
+	}
 }
 
 int sv_log_files_open(const char *dir, long long max_bytes, struct sv_err *err)
