@@ -31,7 +31,7 @@ enum mode {
 };
 
 static struct {
-	pthread_mutex_t lock; /* guards everything below but owner (set before other threads log) */
+	pthread_mutex_t lock; /* guards everything below but owner (atomic) */
 	atomic_int owner;     /* the attached process; 0 when not attached */
 	enum mode mode;
 	int fd;		/* non-blocking stderr (own open file description), or -1 */
@@ -271,8 +271,9 @@ static void on_writable(struct sv_loop *loop, struct sv_watch *w, uint32_t event
 	pump(loop);
 }
 
-/* A non-blocking stderr of our own: pipes and terminals are re-opened through /proc (the
- * agent's view of fd 2 keeps its flags); a socket is dup'ed and written with MSG_DONTWAIT.
+/* A non-blocking stderr of our own: pipes and terminals are re-opened through /proc (fd 2's own
+ * open file description, shared with whoever else holds it, keeps its flags); a socket is dup'ed
+ * and written with MSG_DONTWAIT.
  * Returns -1 when stderr is best written directly (a regular file, /dev/null) or cannot be made
  * non-blocking (then @why says so). */
 static int stderr_nonblock(bool *is_socket, const char **why)

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -334,6 +335,58 @@ START_TEST(before_attach_a_line_is_written_at_once)
 }
 END_TEST
 
+START_TEST(socket_stderr_never_blocks_either)
+{
+	sv_log_setup(SV_LOG_INFO, SV_LOG_TEXT);
+	int sp[2];
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
+	ck_assert_int_eq(dup2(sp[0], STDERR_FILENO), STDERR_FILENO);
+	close(sp[0]);
+	g_rd = sp[1];
+	ck_assert_int_ge(fcntl(g_rd, F_SETFL, O_NONBLOCK), 0);
+	g_gotlen = 0;
+	struct sv_loop loop;
+	ck_assert_int_eq(sv_loop_init(&loop, NULL), 0);
+	ck_assert_int_eq(sv_log_attach(&loop, NULL), 0);
+	uint64_t t0 = now_ms();
+	for (int i = 0; i < 2000; i++) /* ~2 MiB: far more than the socket buffer and the queue */
+		log_pad(i);
+	ck_assert_uint_lt(now_ms() - t0, 1000);
+	struct sv_log_stats st;
+	sv_log_stats(&st);
+	ck_assert_uint_gt(st.dropped, 0);
+	ck_assert(run_until(&loop, has_report, NULL, 3000));
+	g_want = "queued line";
+	g_want_n = 2000 - st.dropped;
+	ck_assert(run_until(&loop, has_all, NULL, 3000));
+	assert_whole_lines();
+	sv_log_detach();
+	sv_loop_close(&loop);
+}
+END_TEST
+
+START_TEST(regular_file_stderr_is_written_directly)
+{
+	sv_log_setup(SV_LOG_INFO, SV_LOG_TEXT);
+	int mfd = memfd_create("stderr", MFD_CLOEXEC);
+	ck_assert_int_ge(mfd, 0);
+	ck_assert_int_eq(dup2(mfd, STDERR_FILENO), STDERR_FILENO);
+	struct sv_loop loop;
+	ck_assert_int_eq(sv_loop_init(&loop, NULL), 0);
+	ck_assert_int_eq(sv_log_attach(&loop, NULL), 0);
+	sv_log_kv(SV_LOG_INFO, "test", "test_line", "into a file", NULL, 0);
+	char buf[512];
+	ssize_t n = pread(mfd, buf, sizeof(buf) - 1, 0);
+	ck_assert_int_gt(n, 0);
+	buf[n] = '\0';
+	ck_assert_ptr_nonnull(strstr(buf, "INFO test: into a file\n"));
+	ck_assert_ptr_null(strstr(buf, "log_stderr_blocking")); /* a file cannot stall: no warning */
+	ck_assert_ptr_null(strstr(buf, "cannot be made non-blocking"));
+	sv_log_detach();
+	sv_loop_close(&loop);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("log_queue");
@@ -345,6 +398,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, detach_gives_up_on_a_stuck_stderr_within_a_second);
 	tcase_add_test(tc, detach_flushes_the_queue_when_the_reader_returns);
 	tcase_add_test(tc, before_attach_a_line_is_written_at_once);
+	tcase_add_test(tc, socket_stderr_never_blocks_either);
+	tcase_add_test(tc, regular_file_stderr_is_written_directly);
 	suite_add_tcase(s, tc);
 	return s;
 }
