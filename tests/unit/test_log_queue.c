@@ -1,6 +1,7 @@
 /* Unit tests for supervisor/log_console.c: once attached to the loop, a stalled stderr never
  * blocks a logging thread; lines queue, overflow is dropped and counted, the loop drains the
- * queue with whole lines and reports the drops; forked children keep the direct write.
+ * queue with whole lines and reports the drops; sinks lose nothing; forked children keep the
+ * direct write.
  *
  * stderr is a pipe the test reads only when it chooses to (Check forks each test, so fd 2 and the
  * module's state are the test's own).
@@ -387,6 +388,36 @@ START_TEST(regular_file_stderr_is_written_directly)
 }
 END_TEST
 
+static unsigned g_sunk;
+
+static void count_sink(const struct sv_log_record *rec, void *data)
+{
+	(void)data;
+	if (strstr(rec->text, "queued line"))
+		g_sunk++;
+}
+
+START_TEST(sink_gets_every_record_while_stderr_is_stuck)
+{
+	sv_log_setup(SV_LOG_INFO, SV_LOG_TEXT);
+	stderr_pipe();
+	stderr_fill();
+	struct sv_loop loop;
+	ck_assert_int_eq(sv_loop_init(&loop, NULL), 0);
+	ck_assert_int_eq(sv_log_attach(&loop, NULL), 0);
+	sv_log_set_sink(count_sink, NULL, SV_LOG_INFO);
+	for (int i = 0; i < 600; i++)
+		log_pad(i);
+	struct sv_log_stats st;
+	sv_log_stats(&st);
+	ck_assert_uint_gt(st.dropped, 0); /* stderr lost lines ... */
+	ck_assert_uint_eq(g_sunk, 600);	  /* ... the sink none */
+	sv_log_set_sink(NULL, NULL, SV_LOG_INFO);
+	sv_log_detach();
+	sv_loop_close(&loop);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("log_queue");
@@ -400,6 +431,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, before_attach_a_line_is_written_at_once);
 	tcase_add_test(tc, socket_stderr_never_blocks_either);
 	tcase_add_test(tc, regular_file_stderr_is_written_directly);
+	tcase_add_test(tc, sink_gets_every_record_while_stderr_is_stuck);
 	suite_add_tcase(s, tc);
 	return s;
 }
