@@ -1,10 +1,12 @@
-/* Log line formatting and emission.
+/* Log line formatting and dispatch to the outputs (stderr, the sink, the daily files).
  *
- * Lines are built in a fixed stack buffer and emitted with one write(2) on stderr. No locks, no
- * heap, no stdio streams: this runs in forked children before exec too. A line that does not fit
- * is truncated and ends with "…" rather than being split.
+ * Lines are built in a fixed stack buffer. No heap, no stdio streams: this runs in forked
+ * children before exec too, where every output but stderr's direct write(2) stays silent (see
+ * log_console.c, log_file.c). A line that does not fit is truncated and ends with "…" rather
+ * than being split.
  */
 #include "log.h"
+#include "log_int.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -111,6 +113,14 @@ static void civil_from_days(long long z, int *y, unsigned *m, unsigned *d)
 	*y = (int)(yy + (*m <= 2));
 }
 
+void sv_log_day_name(long long day, char *buf, size_t size)
+{
+	int y;
+	unsigned m, d;
+	civil_from_days(day, &y, &m, &d);
+	sv_fmt(buf, size, "%04d-%02u-%02u", y, m, d);
+}
+
 size_t sv_log_timestamp(char *buf, size_t size, long long sec, long msec)
 {
 	long long days = sec / 86400;
@@ -126,18 +136,12 @@ size_t sv_log_timestamp(char *buf, size_t size, long long sec, long msec)
 		      (rem / 60) % 60, rem % 60, msec);
 }
 
-struct line {
-	char buf[SV_LOG_LINE_MAX];
-	size_t len;
-	bool full;
-};
-
 /* Room kept at the end of every line for the truncation mark and the newline. */
 #define LINE_RESERVE 8
 /* A JSON line that overflows is re-rendered without its pairs and with the message cut here. */
 #define JSON_MSG_FALLBACK_MAX 1024
 
-static void put(struct line *l, const char *s, size_t n)
+static void put(struct sv_log_line *l, const char *s, size_t n)
 {
 	size_t room = sizeof(l->buf) - LINE_RESERVE - l->len;
 	if (l->full)
@@ -153,13 +157,13 @@ static void put(struct line *l, const char *s, size_t n)
 	l->len += n;
 }
 
-static void puts_(struct line *l, const char *s)
+static void puts_(struct sv_log_line *l, const char *s)
 {
 	put(l, s, strlen(s));
 }
 
 /* JSON string body (at most @max bytes of @s): quotes, backslashes and control bytes escaped. */
-static void put_json_strn(struct line *l, const char *s, size_t max)
+static void put_json_strn(struct sv_log_line *l, const char *s, size_t max)
 {
 	static const char hex[] = "0123456789abcdef";
 	put(l, "\"", 1);
@@ -187,13 +191,13 @@ static void put_json_strn(struct line *l, const char *s, size_t max)
 	put(l, "\"", 1);
 }
 
-static void put_json_str(struct line *l, const char *s)
+static void put_json_str(struct sv_log_line *l, const char *s)
 {
 	put_json_strn(l, s, (size_t)-1);
 }
 
 /* Text: control bytes would let a message forge a second log line; show them escaped. */
-static void put_text(struct line *l, const char *s)
+static void put_text(struct sv_log_line *l, const char *s)
 {
 	static const char hex[] = "0123456789abcdef";
 	while (s && *s) {
@@ -217,7 +221,7 @@ static void put_text(struct line *l, const char *s)
 }
 
 /* Text values: printed bare unless they contain spaces, quotes or control bytes. */
-static void put_text_val(struct line *l, const char *v)
+static void put_text_val(struct sv_log_line *l, const char *v)
 {
 	if (!v) {
 		put(l, "-", 1);
@@ -234,7 +238,7 @@ static void put_text_val(struct line *l, const char *v)
 		puts_(l, v);
 }
 
-static void put_time(struct line *l)
+static void put_time(struct sv_log_line *l)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -243,7 +247,7 @@ static void put_time(struct line *l)
 	put(l, t, n);
 }
 
-static void put_json_kv(struct line *l, const char *k, const char *v)
+static void put_json_kv(struct sv_log_line *l, const char *k, const char *v)
 {
 	put(l, ",", 1);
 	put_json_str(l, k);
@@ -251,16 +255,34 @@ static void put_json_kv(struct line *l, const char *k, const char *v)
 	put_json_str(l, v ? v : "-");
 }
 
-static void emit(struct line *l)
+void sv_log_line_end(struct sv_log_line *l)
 {
 	if (l->full) {
 		memcpy(l->buf + l->len, "\xe2\x80\xa6", 3); /* LINE_RESERVE keeps room */
 		l->len += 3;
 	}
 	l->buf[l->len++] = '\n';
-	int saved = errno;
-	(void)sv_write_all(STDERR_FILENO, l->buf, l->len);
-	errno = saved;
+}
+
+void sv_log_line_put(struct sv_log_line *l, const char *s, size_t n)
+{
+	put(l, s, n);
+}
+
+void sv_log_line_puts(struct sv_log_line *l, const char *s)
+{
+	puts_(l, s);
+}
+
+void sv_log_line_json_strn(struct sv_log_line *l, const char *s, size_t max)
+{
+	put_json_strn(l, s, max);
+}
+
+static void emit(struct sv_log_line *l)
+{
+	sv_log_line_end(l);
+	sv_log_console_write(l->buf, l->len);
 }
 
 /* What one line says; the two public entry points fill it. */
@@ -277,7 +299,7 @@ struct record {
  * without its pairs and with a shortened message, so every line stays valid JSON. */
 static void emit_json(const struct record *r)
 {
-	struct line l;
+	struct sv_log_line l;
 	for (int attempt = 0; attempt < 2; attempt++) {
 		bool fallback = attempt == 1;
 		l.len = 0;
@@ -306,7 +328,7 @@ static void emit_json(const struct record *r)
 
 /* Hand the body of a text line (after @off, before the newline) to the sink. */
 static void to_sink(enum sv_log_level level, bool ocsf, const char *component, const char *event,
-		    const struct line *l, size_t off)
+		    const struct sv_log_line *l, size_t off)
 {
 	const struct sv_log_record rec = {level, ocsf,	       component,
 					  event, l->buf + off, l->len - off};
@@ -327,43 +349,50 @@ void sv_log_kv(enum sv_log_level level, const char *component, const char *event
 		return;
 	}
 	bool console = sv_log_enabled(level), sink = sink_wants(level);
-	if (!console && !sink)
+	bool file = level <= SV_LOG_INFO && sv_log_file_wants(SV_LOG_FILE_TEXT);
+	if (!console && !sink && !file)
 		return;
+	int saved = errno;
 	if (console && g_format == SV_LOG_JSON) {
 		const struct sv_kv head[] = {{"component", component}, {"event", event}};
 		struct record r = {level_json[level], head, SV_ARRAY_SIZE(head), msg, kv, nkv};
 		emit_json(&r);
-		if (!sink)
-			return;
 		console = false;
 	}
-	struct line l;
-	l.len = 0;
-	l.full = false;
-	put_time(&l);
-	put(&l, " ", 1);
-	puts_(&l, level_names[level]);
-	put(&l, " ", 1);
-	puts_(&l, component);
-	puts_(&l, ": ");
-	size_t body = l.len;
-	put_text(&l, msg);
-	for (size_t i = 0; i < nkv; i++) {
+	if (console || sink || file) {
+		struct sv_log_line l;
+		l.len = 0;
+		l.full = false;
+		put_time(&l);
 		put(&l, " ", 1);
-		puts_(&l, kv[i].key);
-		put(&l, "=", 1);
-		put_text_val(&l, kv[i].val);
+		puts_(&l, level_names[level]);
+		put(&l, " ", 1);
+		puts_(&l, component);
+		puts_(&l, ": ");
+		size_t body = l.len;
+		put_text(&l, msg);
+		for (size_t i = 0; i < nkv; i++) {
+			put(&l, " ", 1);
+			puts_(&l, kv[i].key);
+			put(&l, "=", 1);
+			put_text_val(&l, kv[i].val);
+		}
+		if (sink)
+			to_sink(level, false, component, event, &l, body);
+		sv_log_line_end(&l);
+		if (file)
+			sv_log_file_put(SV_LOG_FILE_TEXT, l.buf, l.len);
+		if (console)
+			sv_log_console_write(l.buf, l.len);
 	}
-	if (sink)
-		to_sink(level, false, component, event, &l, body);
-	if (console)
-		emit(&l);
+	errno = saved;
 }
 
 void sv_log(enum sv_log_level level, const char *component, const char *event, const char *fmt,
 	    ...)
 {
-	if (!sv_log_enabled(level) && !sink_wants(level) && !(g_fwd && level <= g_fwd_level))
+	if (!sv_log_enabled(level) && !sink_wants(level) && !(g_fwd && level <= g_fwd_level) &&
+	    !(level <= SV_LOG_INFO && sv_log_file_wants(SV_LOG_FILE_TEXT)))
 		return;
 	char msg[SV_LOG_LINE_MAX];
 	va_list ap;
@@ -389,8 +418,15 @@ void sv_log_ocsf(const char *class_activity, enum sv_sev sev, const char *action
 		return;
 	}
 	bool console = sv_log_enabled(level), sink = sink_wants(level);
-	if (!console && !sink)
+	bool file = sv_log_file_wants(SV_LOG_FILE_TEXT); /* OCSF records are info or above */
+	if (sv_log_file_wants(SV_LOG_FILE_OCSF)) {
+		int e = errno;
+		sv_log_ocsf_jsonl(class_activity, sev, action, event, msg, kv, nkv);
+		errno = e;
+	}
+	if (!console && !sink && !file)
 		return;
+	int saved = errno;
 	if (console && g_format == SV_LOG_JSON) {
 		const struct sv_kv head[] = {{"component", "ocsf"},
 					     {"class", class_activity},
@@ -399,36 +435,40 @@ void sv_log_ocsf(const char *class_activity, enum sv_sev sev, const char *action
 					     {"event", event}};
 		struct record r = {"ocsf", head, SV_ARRAY_SIZE(head), msg, kv, nkv};
 		emit_json(&r);
-		if (!sink)
-			return;
 		console = false;
 	}
-	struct line l;
-	l.len = 0;
-	l.full = false;
-	put_time(&l);
-	puts_(&l, " OCSF ");
-	size_t body = l.len;
-	puts_(&l, class_activity);
-	puts_(&l, " [");
-	puts_(&l, sev_names[sev]);
-	puts_(&l, "] ");
-	puts_(&l, action);
-	put(&l, " ", 1);
-	put_text(&l, msg);
-	if (nkv) {
+	if (console || sink || file) {
+		struct sv_log_line l;
+		l.len = 0;
+		l.full = false;
+		put_time(&l);
+		puts_(&l, " OCSF ");
+		size_t body = l.len;
+		puts_(&l, class_activity);
 		puts_(&l, " [");
-		for (size_t i = 0; i < nkv; i++) {
-			if (i)
-				put(&l, " ", 1);
-			puts_(&l, kv[i].key);
-			put(&l, ":", 1);
-			put_text_val(&l, kv[i].val);
+		puts_(&l, sev_names[sev]);
+		puts_(&l, "] ");
+		puts_(&l, action);
+		put(&l, " ", 1);
+		put_text(&l, msg);
+		if (nkv) {
+			puts_(&l, " [");
+			for (size_t i = 0; i < nkv; i++) {
+				if (i)
+					put(&l, " ", 1);
+				puts_(&l, kv[i].key);
+				put(&l, ":", 1);
+				put_text_val(&l, kv[i].val);
+			}
+			puts_(&l, "]");
 		}
-		puts_(&l, "]");
+		if (sink)
+			to_sink(level, true, "ocsf", event, &l, body);
+		sv_log_line_end(&l);
+		if (file)
+			sv_log_file_put(SV_LOG_FILE_TEXT, l.buf, l.len);
+		if (console)
+			sv_log_console_write(l.buf, l.len);
 	}
-	if (sink)
-		to_sink(level, true, "ocsf", event, &l, body);
-	if (console)
-		emit(&l);
+	errno = saved;
 }

@@ -1,8 +1,11 @@
-/* The one logging module: operator lines, OCSF-shorthand security events, JSON lines.
+/* The one logging module: operator lines, OCSF-shorthand security events, JSON lines, the daily
+ * files in /var/log (contract §11).
  *
- * Every line is formatted into a stack buffer and written with a single write(2) to stderr, so
- * logging is safe between fork and exec and never interleaves. Nothing is ever written to
- * stdout: that belongs to the agent. Never pass secrets (tokens, keys, provider values) here.
+ * Every line is formatted into a stack buffer. During setup, in forked children and at exit it
+ * is written with a single write(2) to stderr, so logging is safe between fork and exec and never
+ * interleaves; once attached to the event loop, stderr is fed from a bounded queue and never
+ * blocks the loop. Nothing is ever written to stdout: that belongs to the agent. Never pass
+ * secrets (tokens, keys, provider values) here.
  */
 #ifndef SV_LOG_H
 #define SV_LOG_H
@@ -11,6 +14,8 @@
 #include <stddef.h>
 
 #include "err.h"
+
+struct sv_loop;
 
 enum sv_log_level {
 	SV_LOG_ERROR = 0,
@@ -110,6 +115,59 @@ struct sv_log_fwd {
 };
 typedef void (*sv_log_fwd_fn)(const struct sv_log_fwd *rec, void *data);
 void sv_log_set_forward(sv_log_fwd_fn fn, void *data, enum sv_log_level level);
+
+/* --- Outputs --------------------------------------------------------------------------------
+ *
+ * stderr. Until sv_log_attach, every line is one blocking write(2). Attached (the loop exists),
+ * a line logged by the process that attached, on any thread, is written at once with a
+ * non-blocking write when nothing is queued, else queued: SV_LOG_QUEUE_BYTES of whole lines,
+ * drained by the loop when stderr is writable. A full queue drops lines and counts them; once
+ * stderr takes lines again one WARN line (log_lines_dropped) says how many. Forked children
+ * always write directly (no lock, no heap). A stderr that is a regular file is written
+ * directly; one that cannot be re-opened non-blocking is too (log_stderr_blocking). */
+#define SV_LOG_QUEUE_BYTES ((size_t)256 * 1024)
+#define SV_LOG_EXIT_FLUSH_MS 1000u /* sv_log_detach waits at most this long for stderr */
+
+/* From the loop thread, once the loop exists. Returns 0 or -errno (the module then stays in
+ * direct mode). Also starts the daily files' writer thread. */
+int sv_log_attach(struct sv_loop *loop, struct sv_err *err);
+/* On the loop thread before the loop is closed: flush the queue for at most
+ * SV_LOG_EXIT_FLUSH_MS, stop the files' writer (same bound), unregister. Lines logged afterwards
+ * are written directly, never waiting past that deadline. Safe when not attached. */
+void sv_log_detach(void);
+
+/* Daily files: <dir>/openshell.YYYY-MM-DD.log (UTC day of writing), the text line format at
+ * info and above whatever the console's level and format; and, while sv_log_set_ocsf_json is
+ * on, <dir>/openshell-ocsf.YYYY-MM-DD.log, one OCSF JSON object per OCSF record. Written only
+ * by the process that opened them (O_APPEND|O_NOFOLLOW, mode 0644), by a writer thread with
+ * its own bounded queue once attached (SV_LOG_FILE_QUEUE_BYTES per file; full: dropped and
+ * counted). A file that reaches @max_bytes in a day is renamed to <name>.1 once and restarted;
+ * when the restarted file reaches it too, its last line says so and the day's further lines
+ * are dropped and counted (the next day's file opens with the count). Days older than
+ * SV_LOG_FILE_KEEP_DAYS are removed when a day's file is opened. */
+#define SV_LOG_DIR "/var/log"
+#define SV_LOG_FILE_MAX ((long long)16 << 20)
+#define SV_LOG_FILE_QUEUE_BYTES ((size_t)512 * 1024)
+#define SV_LOG_FILE_KEEP_DAYS 7
+
+/* During setup. Returns 0, or -errno with @err set when @dir or today's file cannot be opened
+ * for writing (then no file is written at all). */
+int sv_log_files_open(const char *dir, long long max_bytes, struct sv_err *err);
+/* Stop writing files (tests). */
+void sv_log_files_close(void);
+
+/* The OCSF JSONL file, off by default (the gateway setting ocsf_json_enabled). Any thread. */
+void sv_log_set_ocsf_json(bool on);
+bool sv_log_ocsf_json_enabled(void);
+
+struct sv_log_stats {
+	bool attached;
+	size_t queued;			 /* bytes waiting for stderr */
+	unsigned long dropped;		 /* stderr lines dropped and not yet reported */
+	unsigned long dropped_total;	 /* stderr lines dropped since start */
+	unsigned long file_dropped[2];	 /* text, OCSF: lines the files did not take */
+};
+void sv_log_stats(struct sv_log_stats *out);
 
 /* Format a UTC RFC 3339 timestamp with milliseconds ("2026-11-23T10:58:00.123Z") into @buf
  * (at least 25 bytes). Exposed for tests. */

@@ -532,6 +532,11 @@ int main(int argc, char **argv)
 	default:
 		break;
 	}
+	/* Contract §2 step 2: the daily file, best effort. */
+	if (sv_log_files_open(SV_LOG_DIR, SV_LOG_FILE_MAX, &err) < 0)
+		sv_log_kv(SV_LOG_WARN, COMP, "log_file_unavailable",
+			  "cannot open the daily log file: logging to stderr only",
+			  SV_KVS({"error", err.msg}));
 	warn_unsupported(&cli);
 	struct gwp gwp = {0};
 	gwp_init(&gwp, &cli);

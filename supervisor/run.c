@@ -596,6 +596,7 @@ static void run_close(struct run *r)
 	if (r->sigw.fd >= 0)
 		close(r->sigw.fd);
 	sv_child_close_fds(&r->main);
+	sv_log_detach(); /* bounded: at most SV_LOG_EXIT_FLUSH_MS */
 	sv_loop_close(&r->loop);
 	if (r->tty_raw)
 		(void)tcsetattr(STDIN_FILENO, TCSANOW, &r->saved_tio);
@@ -645,6 +646,11 @@ int sv_run_main(const struct sv_run_opts *o, struct sv_err *err)
 	if (!r)
 		return sv_err_set(err, ENOMEM, "out of memory");
 	int rc = run_init(r, o, err);
+	struct sv_err lerr = {0};
+	if (rc == 0 && sv_log_attach(&r->loop, &lerr) < 0)
+		sv_log_kv(SV_LOG_WARN, COMP, "log_attach_failed",
+			  "log lines keep being written directly to stderr",
+			  SV_KVS({"error", lerr.msg}));
 	if (rc == 0 && o->attach)
 		rc = o->attach(o->services_ctx, &r->loop, err);
 	if (rc == 0)

@@ -72,16 +72,19 @@ class Result:
 class _Reader(threading.Thread):
     """Drains one pipe into a buffer that the test can wait on."""
 
-    def __init__(self, fileobj, limit=None):
+    def __init__(self, fileobj, limit=None, gate=None):
         super().__init__(daemon=True)
         self.fileobj = fileobj
         self.limit = limit
+        self.gate = gate  # an Event: reading starts only once it is set (a stalled reader)
         self.buf = bytearray()
         self.cond = threading.Condition()
         self.eof = False
 
     def run(self):
         fd = self.fileobj.fileno()
+        if self.gate is not None:
+            self.gate.wait()
         while True:
             try:
                 chunk = os.read(fd, 65536)
@@ -205,6 +208,7 @@ def reap_all():
                 run.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 pass
+        run.resume_stderr()
         run.stdin_close()
         for stream in (run.proc.stdout, run.proc.stderr):
             try:
@@ -220,11 +224,15 @@ class Run:
     mode "host": run directly on the host, argv[0] is a host path.
     stdin: None (/dev/null), bytes (written then closed), or "pipe" (left open: stdin_write/close).
     stdout_limit: close our end of stdout after that many bytes, as a reader that goes away.
+    stderr_paused: nobody reads stderr until resume_stderr() (a reader that stalls).
     """
 
     def __init__(self, argv, rootfs=None, env=None, stdin=None, mode="pid1", extra_env=None,
-                 exe=None, stdout_limit=None):
+                 exe=None, stdout_limit=None, stderr_paused=False):
         self.stdout_limit = stdout_limit
+        self.err_gate = threading.Event()
+        if not stderr_paused:
+            self.err_gate.set()
         self.argv = list(argv)
         self.exe = exe if exe is not None else self.argv[0]
         self.rootfs = rootfs
@@ -264,7 +272,7 @@ class Run:
             start_new_session=True, close_fds=True)
         _LIVE.append(self)
         self.out = _Reader(self.proc.stdout, self.stdout_limit)
-        self.err = _Reader(self.proc.stderr)
+        self.err = _Reader(self.proc.stderr, gate=self.err_gate)
         self.out.start()
         self.err.start()
         if isinstance(self.stdin_spec, (bytes, bytearray)):
@@ -282,6 +290,9 @@ class Run:
     def stdin_write(self, data):
         self.proc.stdin.write(data)
         self.proc.stdin.flush()
+
+    def resume_stderr(self):
+        self.err_gate.set()
 
     def stdin_close(self):
         if self.proc.stdin is None:
@@ -340,6 +351,7 @@ class Run:
 
     def finish(self, timeout=10.0):
         timed_out = False
+        self.resume_stderr()  # a paused reader would keep the process in write(2) forever
         try:
             rc = self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
