@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "gw_core.h"
 #include "gw_policy.h"
 #include "gw_rpc.h"
 #include "netns/netns.h"
@@ -62,7 +63,7 @@ struct gw_policy_src {
 
 	struct status_item outbox[GW_OUTBOX_MAX];
 	size_t out_head, out_n;
-	uint32_t outbox_backoff_ms;
+	struct gw_backoff outbox_backoff; /* 1 s doubling to 32 s, no jitter */
 	bool outbox_armed;
 };
 
@@ -138,9 +139,7 @@ static int ensure_conn(struct gw_policy_src *src)
 
 static void outbox_retry_later(struct gw_policy_src *src)
 {
-	uint32_t ms = src->outbox_backoff_ms ? src->outbox_backoff_ms : GW_OUTBOX_BACKOFF_MIN_MS;
-	src->outbox_backoff_ms =
-	    ms * 2 > GW_OUTBOX_BACKOFF_MAX_MS ? GW_OUTBOX_BACKOFF_MAX_MS : ms * 2;
+	uint32_t ms = gw_backoff_next(&src->outbox_backoff, 0);
 	if (src->timers && sv_timer_arm(&src->outbox_timer, ms, 0) == 0)
 		src->outbox_armed = true;
 }
@@ -159,7 +158,7 @@ static void status_done(int status, const char *message, const uint8_t *resp, si
 		sv_log_kv(SV_LOG_INFO, COMP, "policy_status_reported", "policy status reported",
 			  SV_KVS({"version", ver}, {"status", status_word(it->status)}));
 		outbox_pop(src);
-		src->outbox_backoff_ms = 0;
+		gw_backoff_reset(&src->outbox_backoff);
 		outbox_pump(src);
 		return;
 	}
@@ -482,6 +481,7 @@ int gw_config_fetch(const struct gw_client *c, struct pol_policy *out, struct gw
 		return sv_err_set(err, ENOMEM, "gateway policy: out of memory");
 	}
 	src->c = c;
+	src->outbox_backoff = GW_BACKOFF_INIT(GW_OUTBOX_BACKOFF_MIN_MS, GW_OUTBOX_BACKOFF_MAX_MS, 0);
 	src->last_poll_status = GW_STATUS_OK;
 	pol_init(&src->base);
 	char ver[16];

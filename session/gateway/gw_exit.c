@@ -48,9 +48,7 @@ void gw_exit_on_closed(struct gw_session *s)
 	gw_session_drop_conn(s);
 	uint64_t now = gw_now_ms();
 	uint64_t left = s->exit_deadline > now ? s->exit_deadline - now : 0;
-	uint32_t delay = s->exit_retry_ms;
-	s->exit_retry_ms = s->exit_retry_ms * 2 > GW_EXIT_RETRY_MAX_MS ? GW_EXIT_RETRY_MAX_MS
-								       : s->exit_retry_ms * 2;
+	uint32_t delay = gw_backoff_next(&s->exit_backoff, 0);
 	if (delay > left)
 		delay = (uint32_t)left + 1; /* the deadline fires first */
 	(void)sv_timer_arm(&s->retry, delay, 0);
@@ -136,7 +134,7 @@ void gw_exit_start(struct gw_session *s)
 	if (s->state != GW_EXITING) {
 		(void)sv_timer_disarm(&s->retry);
 		s->state = GW_EXITING;
-		s->exit_retry_ms = GW_EXIT_RETRY_FIRST_MS;
+		s->exit_backoff = GW_BACKOFF_INIT(GW_EXIT_RETRY_FIRST_MS, GW_EXIT_RETRY_MAX_MS, 0);
 		s->exit_deadline = gw_now_ms() + s->o.exit_report_timeout_ms;
 		if (s->exit_timer.w.fd < 0 &&
 		    sv_timer_init(s->loop, &s->exit_timer, on_exit_deadline, s) < 0) {

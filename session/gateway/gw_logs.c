@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "gw_core.h"
 #include "gw_logs.h"
 #include "gw_rpc.h"
 #include "openshell.pb-c.h"
@@ -56,13 +57,15 @@ static struct {
 	struct gw_conn *conn;
 	struct gw_call *call;
 	bool blocked; /* gw_call_send said -EAGAIN: wait for on_writable */
-	uint32_t backoff_ms;
+	struct gw_backoff backoff; /* reopening the stream: 1 s doubling to 30 s */
 	/* gw_logs_finish: send what is queued, half-close, then call fin_done once. */
 	bool finishing, closing;
 	struct sv_timer fin_timer;
 	void (*fin_done)(void *arg);
 	void *fin_arg;
-} G = {.lock = PTHREAD_MUTEX_INITIALIZER, .efd = -1};
+} G = {.lock = PTHREAD_MUTEX_INITIALIZER,
+     .efd = -1,
+     .backoff = {.first_ms = GW_LOG_BACKOFF_MIN_MS, .max_ms = GW_LOG_BACKOFF_MAX_MS, .custom = true}};
 
 static const char *level_word(enum sv_log_level l, bool ocsf)
 {
@@ -156,8 +159,7 @@ static void disable(const char *why)
 
 static void retry_later(void)
 {
-	uint32_t ms = G.backoff_ms ? G.backoff_ms : GW_LOG_BACKOFF_MIN_MS;
-	G.backoff_ms = ms * 2 > GW_LOG_BACKOFF_MAX_MS ? GW_LOG_BACKOFF_MAX_MS : ms * 2;
+	uint32_t ms = gw_backoff_next(&G.backoff, 0);
 	if (G.timers && sv_timer_arm(&G.retry, ms, 0) == 0)
 		G.retry_armed = true;
 }
@@ -245,7 +247,7 @@ static int open_stream(void)
 			  SV_KVS({"error", err.msg}));
 		return -1;
 	}
-	G.backoff_ms = 0;
+	gw_backoff_reset(&G.backoff);
 	return 0;
 }
 

@@ -76,7 +76,7 @@ struct gw_session {
 	/* exit report (gw_exit.c) */
 	int exit_code;
 	uint64_t exit_deadline;   /* monotonic ms */
-	uint32_t exit_retry_ms;
+	struct gw_backoff exit_backoff; /* 250 ms doubling to 2 s, no jitter */
 	uint32_t exit_attempts;
 	struct gw_call *exit_call;
 	struct sv_timer exit_timer; /* the overall deadline */
