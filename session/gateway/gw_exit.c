@@ -1,9 +1,11 @@
 /* The exit report (contract §6.6): once every process is gone, end the session and send
  * ReportMainProcessExit{sandbox_id, instance_id, exit_code} until the gateway acknowledges it.
  *
- * Each attempt uses a fresh connection (as OpenShell does); retries wait 250 ms doubling to 2 s.
- * Relays still open at that point first get GW_EXIT_RELAY_GRACE_MS on the old connection to carry
- * their last bytes (an attached SSH session's exit status), then the connection goes.
+ * Each attempt uses a fresh connection of its own (as OpenShell does), apart from the client's
+ * shared one, which stays for the log push's last lines; retries wait 250 ms doubling to 2 s.
+ * Relays still open at that point first get GW_EXIT_RELAY_GRACE_MS on the shared connection to
+ * carry their last bytes (an attached SSH session's exit status), then they and the session
+ * stream end.
  * Unlike OpenShell, which retries forever, the whole report is bounded by
  * --exit-report-timeout: then it is abandoned, said loudly, and the supervisor exits.
  */
@@ -28,11 +30,21 @@ static void on_exit_deadline(struct sv_loop *loop, struct sv_timer *t)
 	gw_exit_finish(s);
 }
 
+static void exit_drop_conn(struct gw_session *s)
+{
+	if (s->exit_conn)
+		gw_conn_free(s->exit_conn); /* frees the call on it, no callbacks */
+	s->exit_conn = NULL;
+	s->exit_call = NULL;
+	s->exit_ready = false;
+}
+
 void gw_exit_finish(struct gw_session *s)
 {
 	s->state = GW_DONE;
 	s->exit_draining = false;
-	gw_session_drop_conn(s);
+	gw_session_end_streams(s, true);
+	exit_drop_conn(s);
 	(void)sv_timer_disarm(&s->exit_timer);
 	(void)sv_timer_disarm(&s->retry);
 	void (*done)(void *) = s->done;
@@ -45,7 +57,7 @@ void gw_exit_on_closed(struct gw_session *s)
 {
 	if (s->state != GW_EXITING)
 		return;
-	gw_session_drop_conn(s);
+	exit_drop_conn(s);
 	uint64_t now = gw_now_ms();
 	uint64_t left = s->exit_deadline > now ? s->exit_deadline - now : 0;
 	uint32_t delay = gw_backoff_next(&s->exit_backoff, 0);
@@ -93,7 +105,7 @@ void gw_exit_relays_gone(struct gw_session *s)
 
 void gw_exit_on_ready(struct gw_session *s)
 {
-	if (s->state != GW_EXITING || s->exit_draining || s->exit_call || !gw_session_conn(s))
+	if (s->state != GW_EXITING || s->exit_draining || s->exit_call || !s->exit_ready)
 		return;
 	Openshell__V1__ReportMainProcessExitRequest req =
 		OPENSHELL__V1__REPORT_MAIN_PROCESS_EXIT_REQUEST__INIT;
@@ -114,8 +126,8 @@ void gw_exit_on_ready(struct gw_session *s)
 	struct gw_call_cbs cbs = tmpl;
 	cbs.data = s;
 	struct sv_err err = {0};
-	int r = gw_call_start(s->conn, GW_METHOD("ReportMainProcessExit"),
-			      gw_token_bearer(&s->token), deadline, &cbs, &s->exit_call, &err);
+	int r = gw_call_start(s->exit_conn, GW_METHOD("ReportMainProcessExit"),
+			      gw_client_bearer(s->c), deadline, &cbs, &s->exit_call, &err);
 	if (r == 0 && (r = gw_call_send(s->exit_call, buf, len)) == 0)
 		r = gw_call_close_send(s->exit_call);
 	free(buf);
@@ -125,6 +137,45 @@ void gw_exit_on_ready(struct gw_session *s)
 		s->exit_call = NULL;
 		gw_exit_on_closed(s);
 	}
+}
+
+static void exit_conn_ready(struct gw_conn *conn, void *data)
+{
+	struct gw_session *s = data;
+	if (conn != s->exit_conn)
+		return;
+	s->exit_ready = true;
+	gw_exit_on_ready(s);
+}
+
+static void exit_conn_closed(struct gw_conn *conn, int e, const char *why, void *data)
+{
+	(void)e;
+	(void)why;
+	struct gw_session *s = data;
+	if (conn != s->exit_conn)
+		return;
+	gw_exit_on_closed(s); /* frees it */
+}
+
+/* A fresh connection for one attempt. Returns 0 or -errno (logged). */
+static int exit_connect(struct gw_session *s)
+{
+	exit_drop_conn(s);
+	static const struct gw_conn_cbs tmpl = {.on_ready = exit_conn_ready,
+						.on_closed = exit_conn_closed};
+	struct gw_conn_cbs cbs = tmpl;
+	cbs.data = s;
+	struct gw_conn_opts o;
+	gw_client_conn_opts(s->c, &o);
+	struct sv_err err = {0};
+	int r = gw_conn_new(s->loop, &o, &cbs, &s->exit_conn, &err);
+	if (r < 0) {
+		s->exit_conn = NULL;
+		sv_log_kv(SV_LOG_WARN, GW_COMP, "gateway_connect_failed",
+			  "cannot start a gateway connection", SV_KVS({"error", err.msg}));
+	}
+	return r;
 }
 
 /* First call (from gw_session_finish): end the session and arm the deadline. Later calls (the
@@ -153,7 +204,7 @@ void gw_exit_start(struct gw_session *s)
 		uint64_t grace = s->o.exit_report_timeout_ms / 2;
 		if (grace > GW_EXIT_RELAY_GRACE_MS)
 			grace = GW_EXIT_RELAY_GRACE_MS;
-		if (s->nrelays > 0 && s->conn && grace > 0) {
+		if (s->nrelays > 0 && grace > 0) {
 			char n[16];
 			sv_fmt(n, sizeof(n), "%u", s->nrelays);
 			sv_log_kv(SV_LOG_DEBUG, GW_COMP, "exit_relays_draining",
@@ -164,8 +215,8 @@ void gw_exit_start(struct gw_session *s)
 		}
 	}
 	s->exit_draining = false;
-	/* the session stream and every relay end here (gw_session_connect drops the connection) */
+	gw_session_end_streams(s, true); /* the session stream and every relay end here */
 	s->exit_attempts++; /* one attempt = one connection (and one call once it is up) */
-	if (gw_session_connect(s) < 0)
+	if (exit_connect(s) < 0)
 		gw_exit_on_closed(s);
 }
