@@ -284,9 +284,11 @@ def gateway_k8s_sa_token_is_exchanged_then_refreshed():
         check(hello["metadata"].get("authorization") == "Bearer " + gw.issue_token,
               "ConnectSupervisor not called with the issued token")
         issues = gw.events("IssueSandboxToken", "call")
-        for e in issues:  # the setup-phase exchange (policy fetch) and the session's own
+        for e in issues:
             check(e["metadata"].get("authorization") == "Bearer " + sa,
                   "IssueSandboxToken not called with the SA token")
+        # One token owner: the exchange made for the setup-phase policy fetch serves the session.
+        check(len(issues) == 1, "IssueSandboxToken called %d times, expected once" % len(issues))
         before = [e for e in issues if e["seq"] < hello["seq"]]
         check(before, "no IssueSandboxToken before ConnectSupervisor")
         issue = before[-1]
