@@ -131,19 +131,21 @@ static void gwp_provider_env(struct gwp *g, struct sv_env *env)
 		gw_provider_env(g->client, env);
 }
 
-static void gwp_attach(struct gwp *g, struct sv_loop *loop, struct px_server *proxy)
+/* The client's loop joins the run loop; false when it cannot (nothing of the gateway runs). */
+static bool gwp_attach(struct gwp *g, struct sv_loop *loop, struct px_server *proxy)
 {
 	struct sv_err err = {0};
 	if (!g->client)
-		return;
+		return false;
 	if (gw_client_attach(g->client, loop, &err) < 0) {
 		sv_warn(COMP, "gateway_client_unavailable", "gateway client: %s", err.msg);
-		return;
+		return false;
 	}
 	if (g->src && gw_policy_poll_start(g->src, loop, proxy, &err) < 0)
 		sv_warn(COMP, "policy_poll_unavailable", "policy poll: %s", err.msg);
 	if (gw_logs_attach(loop, &err) < 0)
 		sv_warn(COMP, "log_push_unavailable", "log push: %s", err.msg);
+	return true;
 }
 
 static void gwp_detach(struct gwp *g)
@@ -188,7 +190,7 @@ static int services_attach(void *ctx, struct sv_loop *loop, struct sv_err *err)
 	int r = px_server_new(loop, s->listen_fd, &s->sb->policy, &s->proxy, err);
 	if (r < 0)
 		return r;
-	gwp_attach(s->gwp, loop, s->proxy);
+	bool gateway = gwp_attach(s->gwp, loop, s->proxy);
 	if (s->ssh_fd >= 0) {
 		int fd = s->ssh_fd;
 		s->ssh_fd = -1; /* consumed */
@@ -197,7 +199,7 @@ static int services_attach(void *ctx, struct sv_loop *loop, struct sv_err *err)
 		if (r < 0)
 			return r;
 	}
-	if (s->gw_plan != GW_PLAN_SESSION || !s->gwp->client)
+	if (s->gw_plan != GW_PLAN_SESSION || !gateway)
 		return 0;
 	return gw_session_new(s->gwp->client, &s->gw_opts, &s->gw, err);
 }

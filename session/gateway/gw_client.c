@@ -1,10 +1,7 @@
-/* The one gateway client (docs/gateway.md "One client"): one HTTP/2 connection per supervisor,
- * made in the setup phase by the first call and kept for the run phase, carrying every stream
- * and unary call; one reconnect backoff; one owner of the bearer token (gw_token.c).
- *
- * The client has its own loop. During setup gw_client_call_sync runs it until a call has its
- * status; from gw_client_attach on, that loop is nested in the run loop (its epoll fd is a watch
- * there), so the connection made during setup simply carries on. Never logs the token.
+/* The one gateway client (docs/gateway.md "One client"): one HTTP/2 connection, made in the
+ * setup phase and kept, carrying every call; one reconnect backoff; the token owner (gw_token.c).
+ * Its own loop runs setup calls to completion (gw_client_call_sync), then is nested in the run
+ * loop (gw_client_attach). It must never block the loop and never log the token.
  */
 #include "gw_client.h"
 

@@ -1,9 +1,7 @@
-/* Private to session/: the one gateway client (docs/gateway.md "One client"). It owns the one
- * HTTP/2 connection every call of the run phase shares (ConnectSupervisor, RelayStream,
- * GetSandboxConfig, ReportPolicyStatus, PushSandboxLogs, the token calls), its reconnect backoff
- * and the bearer token. Users never open connections of their own (the exit report excepted).
- *
- * It must never block its loop and never log the token.
+/* Private to session/: the one gateway client (docs/gateway.md "One client"), owner of the only
+ * HTTP/2 connection (session, relays, poll, status outbox, log push, token calls), its reconnect
+ * backoff and the bearer token. Users never open connections of their own (the exit report
+ * excepted). Nothing here may block the loop or log the token.
  */
 #ifndef GW_CLIENT_H
 #define GW_CLIENT_H
