@@ -32,10 +32,11 @@ static void on_exit_deadline(struct sv_loop *loop, struct sv_timer *t)
 
 static void exit_drop_conn(struct gw_session *s)
 {
-	if (s->exit_conn)
-		gw_conn_free(s->exit_conn); /* frees the call on it, no callbacks */
-	s->exit_conn = NULL;
+	gw_unary_cancel(s->exit_call); /* NULL once its status came */
 	s->exit_call = NULL;
+	if (s->exit_conn)
+		gw_conn_free(s->exit_conn);
+	s->exit_conn = NULL;
 	s->exit_ready = false;
 }
 
@@ -66,19 +67,14 @@ void gw_exit_on_closed(struct gw_session *s)
 	(void)sv_timer_arm(&s->retry, delay, 0);
 }
 
-static void on_exit_message(struct gw_call *call, const uint8_t *msg, size_t len, void *data)
+/* ReportMainProcessExitResponse is empty: only the status counts. */
+static void on_exit_done(int status, const char *message, const uint8_t *resp, size_t len,
+			 void *data)
 {
-	(void)call;
-	(void)msg;
+	(void)resp;
 	(void)len;
-	(void)data; /* ReportMainProcessExitResponse is empty */
-}
-
-static void on_exit_status(struct gw_call *call, int status, const char *message, void *data)
-{
-	(void)call;
 	struct gw_session *s = data;
-	s->exit_call = NULL;
+	s->exit_call = NULL; /* the helper frees it after this returns */
 	char code[16], n[16], st[16];
 	sv_fmt(code, sizeof(code), "%d", s->exit_code);
 	sv_fmt(n, sizeof(n), "%u", s->exit_attempts);
@@ -112,30 +108,14 @@ void gw_exit_on_ready(struct gw_session *s)
 	req.sandbox_id = (char *)s->o.sandbox_id;
 	req.instance_id = s->instance_id;
 	req.exit_code = s->exit_code;
-	uint8_t *buf = NULL;
-	size_t len = 0;
-	if (gw_pack(&req.base, &buf, &len) < 0) { /* out of memory: the retry timer tries again */
-		gw_exit_on_closed(s);
-		return;
-	}
 	uint64_t now = gw_now_ms();
 	uint64_t left = s->exit_deadline > now ? s->exit_deadline - now : 1;
 	uint32_t deadline = left < GW_UNARY_DEADLINE_MS ? (uint32_t)left : GW_UNARY_DEADLINE_MS;
-	static const struct gw_call_cbs tmpl = {.on_message = on_exit_message,
-						.on_status = on_exit_status};
-	struct gw_call_cbs cbs = tmpl;
-	cbs.data = s;
 	struct sv_err err = {0};
-	int r = gw_call_start(s->exit_conn, GW_METHOD("ReportMainProcessExit"),
-			      gw_client_bearer(s->c), deadline, &cbs, &s->exit_call, &err);
-	if (r == 0 && (r = gw_call_send(s->exit_call, buf, len)) == 0)
-		r = gw_call_close_send(s->exit_call);
-	free(buf);
-	if (r < 0) {
-		if (s->exit_call)
-			gw_call_cancel(s->exit_call);
+	if (gw_unary_start(s->exit_conn, GW_METHOD("ReportMainProcessExit"), gw_client_bearer(s->c),
+			   &req.base, deadline, on_exit_done, s, &s->exit_call, &err) < 0) {
 		s->exit_call = NULL;
-		gw_exit_on_closed(s);
+		gw_exit_on_closed(s); /* the retry timer tries again */
 	}
 }
 

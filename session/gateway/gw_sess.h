@@ -58,7 +58,7 @@ struct gw_session {
 	uint32_t exit_attempts;
 	struct gw_conn *exit_conn; /* the report's own connection (one per attempt) */
 	bool exit_ready;
-	struct gw_call *exit_call;
+	struct gw_unary *exit_call; /* ReportMainProcessExit in flight */
 	struct sv_timer exit_timer; /* the overall deadline */
 	bool exit_draining;         /* exiting, the old connection kept while relays finish */
 	void (*done)(void *arg);

@@ -419,10 +419,11 @@ void gw_session_free(struct gw_session *s)
 		return;
 	s->state = GW_DONE;
 	gw_session_end_streams(s, true);
+	gw_unary_cancel(s->exit_call);
+	s->exit_call = NULL;
 	if (s->exit_conn)
 		gw_conn_free(s->exit_conn);
 	s->exit_conn = NULL;
-	s->exit_call = NULL;
 	if (s->c) {
 		gw_client_unlisten(s->c, &s->user);
 		gw_client_expect_session(s->c, false);
