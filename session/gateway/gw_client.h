@@ -87,7 +87,7 @@ struct gw_token {
 	char *token;	       /* the bearer in use (owned), NULL until known */
 	struct sv_timer refresh;
 	struct gw_unary *call; /* IssueSandboxToken or RefreshSandboxToken in flight */
-	bool issuing;	       /* the call in flight is the exchange the connection waits for */
+	bool issuing;	       /* the call in flight is the exchange the connection awaits */
 };
 
 int gw_token_init(struct gw_token *t, struct gw_client *c, struct sv_err *err);

@@ -477,7 +477,8 @@ int gw_config_fetch(struct gw_client *c, struct pol_policy *out, struct gw_polic
 		return sv_err_set(err, ENOMEM, "gateway policy: out of memory");
 	}
 	src->c = c;
-	src->outbox_backoff = GW_BACKOFF_INIT(GW_OUTBOX_BACKOFF_MIN_MS, GW_OUTBOX_BACKOFF_MAX_MS, 0);
+	src->outbox_backoff =
+	    GW_BACKOFF_INIT(GW_OUTBOX_BACKOFF_MIN_MS, GW_OUTBOX_BACKOFF_MAX_MS, 0);
 	src->last_poll_status = GW_STATUS_OK;
 	pol_init(&src->base);
 	char ver[16];

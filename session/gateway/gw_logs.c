@@ -65,7 +65,9 @@ static struct {
 	void *fin_arg;
 } G = {.lock = PTHREAD_MUTEX_INITIALIZER,
      .efd = -1,
-     .backoff = {.first_ms = GW_LOG_BACKOFF_MIN_MS, .max_ms = GW_LOG_BACKOFF_MAX_MS, .custom = true}};
+     .backoff = {.first_ms = GW_LOG_BACKOFF_MIN_MS,
+		 .max_ms = GW_LOG_BACKOFF_MAX_MS,
+		 .custom = true}};
 
 static const char *level_word(enum sv_log_level l, bool ocsf)
 {

@@ -350,8 +350,8 @@ static void relay_connected(struct gw_relay *r)
 	cbs.data = r;
 	struct sv_err err = {0};
 	struct gw_conn *conn = gw_session_conn(s);
-	int rc = conn ? gw_call_start(conn, GW_METHOD("RelayStream"), gw_client_bearer(s->c), 0, &cbs,
-				      &r->call, &err)
+	int rc = conn ? gw_call_start(conn, GW_METHOD("RelayStream"), gw_client_bearer(s->c), 0,
+				      &cbs, &r->call, &err)
 		      : -ENOTCONN;
 	if (rc == 0) {
 		Openshell__V1__RelayInit init = OPENSHELL__V1__RELAY_INIT__INIT;
