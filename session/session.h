@@ -52,9 +52,32 @@ enum gw_plan {
  * OPENSHELL_TLS_KEY unset or unreadable (@err names the variable; exit 1). */
 int gw_session_plan(const struct gw_session_opts *opts, struct sv_err *err);
 
-/* Create the session on @loop (nothing is sent yet). @opts is copied; its strings are
- * borrowed. Returns 0 and *@out (owned: gw_session_free) or -errno. */
-int gw_session_new(struct sv_loop *loop, const struct gw_session_opts *opts,
+/* --- the one gateway client ------------------------------------------------------------------
+ *
+ * One per supervisor with an endpoint and a sandbox id: it owns the only HTTP/2 connection to
+ * the gateway (h2c or mTLS), its reconnect backoff (1 s doubling to 30 s, 20 % jitter, reset
+ * after 5 s up) and the bearer token (OPENSHELL_SANDBOX_TOKEN, _TOKEN_FILE, or the Kubernetes
+ * SA token exchanged once through IssueSandboxToken and renewed with RefreshSandboxToken). The
+ * setup-phase calls (GetSandboxConfig, GetSandboxProviderEnvironment, the exchange) run its own
+ * loop until they finish and leave the connection open; gw_client_attach then nests that loop
+ * in the run loop, and the session, the relays, the policy poll and the log push all use that
+ * same connection. Only the exit report opens its own. */
+struct gw_client;
+
+/* Setup phase: nothing is sent yet. @endpoint and @sandbox_id are copied. The token variables
+ * are read now (token_missing / token_invalid / token_unavailable are logged here). Returns 0
+ * and *@out (owned: gw_client_free) or -errno. */
+int gw_client_new(const char *endpoint, const char *sandbox_id, struct gw_client **out,
+		  struct sv_err *err);
+/* Run phase: the client's loop is dispatched from @loop from now on (until gw_client_detach). */
+int gw_client_attach(struct gw_client *c, struct sv_loop *loop, struct sv_err *err);
+void gw_client_detach(struct gw_client *c);
+/* Close the connection and free (after everything using it). NULL is a no-op. */
+void gw_client_free(struct gw_client *c);
+
+/* Create the session on @c (borrowed, must outlive it; nothing is sent yet). @opts is copied;
+ * its strings are borrowed. Returns 0 and *@out (owned: gw_session_free) or -errno. */
+int gw_session_new(struct gw_client *c, const struct gw_session_opts *opts,
 		   struct gw_session **out, struct sv_err *err);
 
 /* The main process runs: connect, Hello, heartbeats, relays; reconnect with backoff. */
@@ -67,33 +90,12 @@ void gw_session_start(struct gw_session *s);
  * session never started). */
 bool gw_session_finish(struct gw_session *s, int code, void (*done)(void *arg), void *done_arg);
 
-/* The bearer token the session uses now (NULL: none yet), for other gateway calls. Borrowed:
- * valid until the next return to the loop (a refresh replaces it). Never log it. */
-const char *gw_session_bearer(const struct gw_session *s);
-
 /* Stop everything now (no callbacks after) and free. NULL is a no-op. */
 void gw_session_free(struct gw_session *s);
-
-/* Setup phase, for the gateway calls made before the loop runs (policy, provider environment):
- * the sandbox token from OPENSHELL_SANDBOX_TOKEN, else the trimmed contents of
- * OPENSHELL_SANDBOX_TOKEN_FILE, else the Kubernetes service-account token in
- * OPENSHELL_K8S_SA_TOKEN_FILE exchanged through IssueSandboxToken on a private connection
- * Returns 0 and *@out (owned, never logged; NULL when none is configured) or -errno with @err
- * saying why (never the token). */
-int gw_token_setup(const char *endpoint, const char *sandbox_id, char **out, struct sv_err *err);
 
 /* --- the gateway as policy source, provider environment, log push ----------------------------- */
 
 struct px_server;
-
-/* Who to ask and how (borrowed strings; they must outlive every user). @bearer returns the
- * current sandbox token (NULL: none) and is called for each call; it is never logged. */
-struct gw_client {
-	const char *endpoint;	/* OPENSHELL_ENDPOINT */
-	const char *sandbox_id; /* OPENSHELL_SANDBOX_ID */
-	const char *(*bearer)(void *data);
-	void *bearer_data;
-};
 
 /* Contract §2 step 5 / §10: the startup fetch's attempts and the sleeps between them. */
 #define GW_CONFIG_ATTEMPTS	 5
@@ -105,17 +107,17 @@ bool gw_config_wanted(const char *endpoint, const char *sandbox_id, const char *
 
 struct gw_policy_src;
 
-/* Setup phase, before the main process: GetSandboxConfig (5 attempts, sleeping 1, 2, 4, 4 s
+/* Setup phase, before the main process, on @c's connection: GetSandboxConfig (5 attempts, sleeping 1, 2, 4, 4 s
  * after transport failures), then the policy in force into @out (empty on entry): the
  * gateway's if valid (status LOADED queued), /etc/openshell/policy.ini or the restrictive
  * default if the gateway has none, the restrictive default if it is invalid (status FAILED
  * queued with the message). Returns 0 and *@src (owned: gw_policy_src_free) or -errno with
  * @err saying why: the caller exits 1. */
-int gw_config_fetch(const struct gw_client *c, struct pol_policy *out, struct gw_policy_src **src,
+int gw_config_fetch(struct gw_client *c, struct pol_policy *out, struct gw_policy_src **src,
 		    struct sv_err *err);
 
-/* Run phase: poll GetSandboxConfig every OPENSHELL_POLICY_POLL_INTERVAL_SECS on @loop, send the
- * queued statuses, and apply changed network rules to @proxy (borrowed until
+/* Run phase: poll GetSandboxConfig every OPENSHELL_POLICY_POLL_INTERVAL_SECS on @loop (the client
+ * attached to it: the calls share its connection), send the queued statuses, and apply changed network rules to @proxy (borrowed until
  * gw_policy_src_stop) for new connections. Never fails the sandbox: problems are logged. */
 int gw_policy_poll_start(struct gw_policy_src *src, struct sv_loop *loop, struct px_server *proxy,
 			 struct sv_err *err);
@@ -123,12 +125,12 @@ int gw_policy_poll_start(struct gw_policy_src *src, struct sv_loop *loop, struct
 void gw_policy_poll_stop(struct gw_policy_src *src);
 void gw_policy_src_free(struct gw_policy_src *src);
 
-/* Setup phase: GetSandboxProviderEnvironment (supports_static_credential_bindings false: bound
+/* Setup phase, on @c's connection: GetSandboxProviderEnvironment (supports_static_credential_bindings false: bound
  * static secrets are withheld by the gateway until egress substitution exists) and each
  * variable into @env. Values are never logged; names that the agent must never get (the
  * secrets strip list) or that are not valid names are skipped. On any failure the agent starts
  * without provider variables and the failure is logged. Returns the number of variables set. */
-int gw_provider_env(const struct gw_client *c, struct sv_env *env);
+int gw_provider_env(struct gw_client *c, struct sv_env *env);
 
 /* Log push (PushSandboxLogs). gw_logs_install queues the supervisor's own records at
  * OPENSHELL_LOG_PUSH_LEVEL (info) and above from now on (OCSF lines as level "OCSF"), in a
@@ -136,7 +138,7 @@ int gw_provider_env(const struct gw_client *c, struct sv_env *env);
  * of at most 50 lines or every 500 ms; gw_logs_detach flushes what it can and stops. An
  * Unauthenticated answer disables the push for good. */
 #define GW_LOG_PUSH_ENV "OPENSHELL_LOG_PUSH_LEVEL"
-int gw_logs_install(const struct gw_client *c, struct sv_err *err);
+int gw_logs_install(struct gw_client *c, struct sv_err *err);
 int gw_logs_attach(struct sv_loop *loop, struct sv_err *err);
 /* Every process has exited: send what is queued, half-close the stream, and call @done(@arg)
  * once from a loop callback when the gateway answered or after 2 s. Returns false (and never

@@ -83,24 +83,29 @@ void sv_loop_quit(struct sv_loop *loop)
 	loop->stop = true;
 }
 
-int sv_loop_run(struct sv_loop *loop)
+int sv_loop_dispatch(struct sv_loop *loop, int timeout_ms)
 {
 	struct epoll_event evs[SV_LOOP_BATCH];
+	int n = epoll_wait(loop->epfd, evs, SV_LOOP_BATCH, timeout_ms);
+	if (n < 0)
+		return errno == EINTR ? 0 : -errno;
+	for (int i = 0; i < n && !loop->stop; i++) {
+		struct sv_watch *w = evs[i].data.ptr;
+		/* A callback earlier in this batch may have removed this watch. */
+		if (w->added)
+			w->fn(loop, w, evs[i].events);
+	}
+	flush_deferred(loop);
+	loop->batch++;
+	return 0;
+}
+
+int sv_loop_run(struct sv_loop *loop)
+{
 	while (!loop->stop) {
-		int n = epoll_wait(loop->epfd, evs, SV_LOOP_BATCH, -1);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		for (int i = 0; i < n && !loop->stop; i++) {
-			struct sv_watch *w = evs[i].data.ptr;
-			/* A callback earlier in this batch may have removed this watch. */
-			if (w->added)
-				w->fn(loop, w, evs[i].events);
-		}
-		flush_deferred(loop);
-		loop->batch++;
+		int r = sv_loop_dispatch(loop, -1);
+		if (r < 0)
+			return r;
 	}
 	return 0;
 }

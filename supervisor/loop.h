@@ -50,6 +50,10 @@ void sv_loop_defer_free(struct sv_loop *loop, void *p);
 
 /* Dispatch events until sv_loop_quit. Returns 0, or -errno if epoll itself fails. */
 int sv_loop_run(struct sv_loop *loop);
+/* Wait at most @timeout_ms (0: not at all) and dispatch one batch of events. A loop can be nested
+ * in another this way: its epoll fd, registered there for EPOLLIN, is readable while it has
+ * events, and the outer callback dispatches them with @timeout_ms 0. Returns 0 or -errno. */
+int sv_loop_dispatch(struct sv_loop *loop, int timeout_ms);
 void sv_loop_quit(struct sv_loop *loop);
 
 /* One-shot or periodic timer on a timerfd of CLOCK_MONOTONIC. */

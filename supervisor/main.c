@@ -91,37 +91,25 @@ static int absolute_workdir(const char *workdir, char *buf, size_t size, struct 
 /* ---- the gateway as policy source, provider environment, log push --------------------------- */
 
 struct gwp {
-	struct gw_client client; /* endpoint NULL: no gateway */
-	char *token;		 /* owned; never logged */
-	const struct gw_session *session; /* the session's token (K8s exchange, refreshes) wins */
+	struct gw_client *client;  /* NULL: no gateway; the one connection, backoff and token */
 	struct gw_policy_src *src; /* the gateway is the policy source */
 	struct pol_policy policy;  /* what gw_config_fetch chose, handed to the sandbox */
 };
 
-static const char *gwp_bearer(void *data)
-{
-	const struct gwp *g = data;
-	const char *fresh = g->session ? gw_session_bearer(g->session) : NULL;
-	return fresh ? fresh : g->token;
-}
-
-static void gwp_token(struct gwp *g)
-{
-	struct sv_err err = {0};
-	if (gw_token_setup(g->client.endpoint, g->client.sandbox_id, &g->token, &err) < 0)
-		sv_warn(COMP, "sandbox_token_unavailable", "%s", err.msg);
-}
-
-/* Gateway identity set: the log push starts queueing now (contract §2 step 2). */
+/* Gateway identity set: the one client is made (no connection yet) and the log push starts
+ * queueing now (contract §2 step 2). */
 static void gwp_init(struct gwp *g, const struct sv_cli *cli)
 {
 	pol_init(&g->policy);
 	if (!cli->endpoint || !*cli->endpoint || !cli->sandbox_id || !*cli->sandbox_id)
 		return;
-	g->client = (struct gw_client){cli->endpoint, cli->sandbox_id, gwp_bearer, g};
-	gwp_token(g);
 	struct sv_err err = {0};
-	if (gw_logs_install(&g->client, &err) < 0)
+	if (gw_client_new(cli->endpoint, cli->sandbox_id, &g->client, &err) < 0) {
+		sv_warn(COMP, "gateway_client_unavailable", "gateway client: %s", err.msg);
+		g->client = NULL;
+		return;
+	}
+	if (gw_logs_install(g->client, &err) < 0)
 		sv_warn(COMP, "log_push_unavailable", "log push: %s", err.msg);
 }
 
@@ -129,10 +117,9 @@ static void gwp_init(struct gwp *g, const struct sv_cli *cli)
 static int gwp_policy(struct gwp *g, const struct sv_cli *cli, struct sv_sandbox_opts *sbo,
 		      struct sv_err *err)
 {
-	if (!g->client.endpoint ||
-	    !gw_config_wanted(cli->endpoint, cli->sandbox_id, cli->policy_file))
+	if (!g->client || !gw_config_wanted(cli->endpoint, cli->sandbox_id, cli->policy_file))
 		return 0;
-	int r = gw_config_fetch(&g->client, &g->policy, &g->src, err);
+	int r = gw_config_fetch(g->client, &g->policy, &g->src, err);
 	if (r < 0)
 		return r;
 	sbo->policy = &g->policy;
@@ -141,24 +128,34 @@ static int gwp_policy(struct gwp *g, const struct sv_cli *cli, struct sv_sandbox
 
 static void gwp_provider_env(struct gwp *g, struct sv_env *env)
 {
-	if (g->client.endpoint)
-		gw_provider_env(&g->client, env);
+	if (g->client)
+		gw_provider_env(g->client, env);
 }
 
-static void gwp_attach(struct gwp *g, struct sv_loop *loop, struct px_server *proxy)
+/* The client's loop joins the run loop; false when it cannot (nothing of the gateway runs). */
+static bool gwp_attach(struct gwp *g, struct sv_loop *loop, struct px_server *proxy)
 {
 	struct sv_err err = {0};
+	if (!g->client)
+		return false;
+	if (gw_client_attach(g->client, loop, &err) < 0) {
+		sv_warn(COMP, "gateway_client_unavailable", "gateway client: %s", err.msg);
+		return false;
+	}
 	if (g->src && gw_policy_poll_start(g->src, loop, proxy, &err) < 0)
 		sv_warn(COMP, "policy_poll_unavailable", "policy poll: %s", err.msg);
-	if (g->client.endpoint && gw_logs_attach(loop, &err) < 0)
+	if (gw_logs_attach(loop, &err) < 0)
 		sv_warn(COMP, "log_push_unavailable", "log push: %s", err.msg);
+	return true;
 }
 
 static void gwp_detach(struct gwp *g)
 {
 	gw_policy_poll_stop(g->src);
-	if (g->client.endpoint)
+	if (g->client) {
 		gw_logs_detach();
+		gw_client_detach(g->client);
+	}
 }
 
 static void gwp_free(struct gwp *g)
@@ -166,8 +163,8 @@ static void gwp_free(struct gwp *g)
 	gw_policy_src_free(g->src);
 	g->src = NULL;
 	pol_free(&g->policy);
-	free(g->token);
-	g->token = NULL;
+	gw_client_free(g->client);
+	g->client = NULL;
 }
 
 /* What lives on the event loop besides the main process: the egress proxy and, with a gateway,
@@ -194,7 +191,7 @@ static int services_attach(void *ctx, struct sv_loop *loop, struct sv_err *err)
 	int r = px_server_new(loop, s->listen_fd, &s->sb->policy, &s->proxy, err);
 	if (r < 0)
 		return r;
-	gwp_attach(s->gwp, loop, s->proxy);
+	bool gateway = gwp_attach(s->gwp, loop, s->proxy);
 	if (s->ssh_fd >= 0) {
 		int fd = s->ssh_fd;
 		s->ssh_fd = -1; /* consumed */
@@ -203,12 +200,9 @@ static int services_attach(void *ctx, struct sv_loop *loop, struct sv_err *err)
 		if (r < 0)
 			return r;
 	}
-	if (s->gw_plan != GW_PLAN_SESSION)
+	if (s->gw_plan != GW_PLAN_SESSION || !gateway)
 		return 0;
-	r = gw_session_new(loop, &s->gw_opts, &s->gw, err);
-	if (r == 0)
-		s->gwp->session = s->gw;
-	return r;
+	return gw_session_new(s->gwp->client, &s->gw_opts, &s->gw, err);
 }
 
 static bool services_child_reaped(void *ctx, const siginfo_t *si)
@@ -269,7 +263,6 @@ static bool services_finish(void *ctx, int code, void (*done)(void *), void *don
 static void services_detach(void *ctx)
 {
 	struct services *s = ctx;
-	s->gwp->session = NULL;
 	gw_session_free(s->gw);
 	s->gw = NULL;
 	gwp_detach(s->gwp); /* before the proxy it borrows goes */

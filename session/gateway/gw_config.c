@@ -10,6 +10,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "gw_client.h"
+#include "gw_core.h"
 #include "gw_policy.h"
 #include "gw_rpc.h"
 #include "netns/netns.h"
@@ -17,7 +19,6 @@
 #include "sandbox.pb-c.h"
 #include "session/session.h"
 #include "supervisor/log.h"
-#include "supervisor/worker.h"
 
 #define COMP "gateway"
 
@@ -44,7 +45,9 @@ struct status_item {
 };
 
 struct gw_policy_src {
-	const struct gw_client *c; /* borrowed */
+	struct gw_client *c; /* borrowed: the one connection and the token */
+	struct gw_client_user user;
+	bool listening;
 	char *hash;		   /* policy_hash last handled (owned) */
 	struct pol_policy base;	   /* what startup enforced, before enrichment */
 	struct pol_policy active;  /* the last valid generation after startup */
@@ -53,8 +56,6 @@ struct gw_policy_src {
 
 	struct sv_loop *loop; /* run phase */
 	struct px_server *proxy;
-	struct sv_workers *workers;
-	struct gw_conn *conn;
 	struct sv_timer poll_timer, outbox_timer;
 	bool timers;
 	struct gw_unary *poll_call, *status_call;
@@ -62,7 +63,7 @@ struct gw_policy_src {
 
 	struct status_item outbox[GW_OUTBOX_MAX];
 	size_t out_head, out_n;
-	uint32_t outbox_backoff_ms;
+	struct gw_backoff outbox_backoff; /* 1 s doubling to 32 s, no jitter */
 	bool outbox_armed;
 };
 
@@ -112,35 +113,9 @@ static void outbox_pop(struct gw_policy_src *src)
 
 static void outbox_pump(struct gw_policy_src *src);
 
-static void conn_closed(struct gw_conn *conn, int e, const char *why, void *data)
-{
-	(void)e;
-	struct gw_policy_src *src = data;
-	sv_debug(COMP, "policy_conn_closed", "policy connection closed: %s", why ? why : "-");
-	gw_conn_free(conn);
-	if (src->conn == conn)
-		src->conn = NULL;
-}
-
-static int ensure_conn(struct gw_policy_src *src)
-{
-	if (src->conn)
-		return 0;
-	struct sv_err err = {0};
-	struct gw_conn_opts o;
-	gw_client_conn_opts(src->c, src->workers, &o);
-	const struct gw_conn_cbs cbs = {.on_closed = conn_closed, .data = src};
-	int r = gw_conn_new(src->loop, &o, &cbs, &src->conn, &err);
-	if (r < 0)
-		sv_warn(COMP, "policy_conn_failed", "cannot connect to the gateway: %s", err.msg);
-	return r;
-}
-
 static void outbox_retry_later(struct gw_policy_src *src)
 {
-	uint32_t ms = src->outbox_backoff_ms ? src->outbox_backoff_ms : GW_OUTBOX_BACKOFF_MIN_MS;
-	src->outbox_backoff_ms =
-	    ms * 2 > GW_OUTBOX_BACKOFF_MAX_MS ? GW_OUTBOX_BACKOFF_MAX_MS : ms * 2;
+	uint32_t ms = gw_backoff_next(&src->outbox_backoff, 0);
 	if (src->timers && sv_timer_arm(&src->outbox_timer, ms, 0) == 0)
 		src->outbox_armed = true;
 }
@@ -159,7 +134,7 @@ static void status_done(int status, const char *message, const uint8_t *resp, si
 		sv_log_kv(SV_LOG_INFO, COMP, "policy_status_reported", "policy status reported",
 			  SV_KVS({"version", ver}, {"status", status_word(it->status)}));
 		outbox_pop(src);
-		src->outbox_backoff_ms = 0;
+		gw_backoff_reset(&src->outbox_backoff);
 		outbox_pump(src);
 		return;
 	}
@@ -181,21 +156,16 @@ static void outbox_pump(struct gw_policy_src *src)
 {
 	if (!src->loop || src->status_call || src->out_n == 0 || src->outbox_armed)
 		return;
-	if (ensure_conn(src) < 0) {
-		outbox_retry_later(src);
-		return;
-	}
 	const struct status_item *it = &src->outbox[src->out_head];
 	Openshell__V1__ReportPolicyStatusRequest req =
 	    OPENSHELL__V1__REPORT_POLICY_STATUS_REQUEST__INIT;
-	req.sandbox_id = (char *)src->c->sandbox_id;
+	req.sandbox_id = (char *)gw_client_sandbox_id(src->c);
 	req.version = it->version;
 	req.status = it->status;
 	req.load_error = it->error ? it->error : (char *)"";
 	struct sv_err err = {0};
-	if (gw_unary_start(src->conn, GW_METHOD("ReportPolicyStatus"), gw_client_bearer(src->c),
-			   &req.base, GW_STATUS_DEADLINE_MS, status_done, src, &src->status_call,
-			   &err) < 0) {
+	if (gw_client_unary(src->c, GW_METHOD("ReportPolicyStatus"), &req.base,
+			    GW_STATUS_DEADLINE_MS, status_done, src, &src->status_call, &err) < 0) {
 		sv_debug(COMP, "policy_status_retry", "%s", err.msg);
 		outbox_retry_later(src);
 	}
@@ -332,15 +302,14 @@ static void poll_fired(struct sv_loop *loop, struct sv_timer *t)
 {
 	(void)loop;
 	struct gw_policy_src *src = t->data;
-	if (src->poll_call || ensure_conn(src) < 0)
+	if (src->poll_call)
 		return;
 	Openshell__Sandbox__V1__GetSandboxConfigRequest req =
 	    OPENSHELL__SANDBOX__V1__GET_SANDBOX_CONFIG_REQUEST__INIT;
-	req.sandbox_id = (char *)src->c->sandbox_id;
+	req.sandbox_id = (char *)gw_client_sandbox_id(src->c);
 	struct sv_err err = {0};
-	if (gw_unary_start(src->conn, GW_METHOD("GetSandboxConfig"), gw_client_bearer(src->c),
-			   &req.base, GW_CONFIG_DEADLINE_MS, poll_done, src, &src->poll_call,
-			   &err) < 0)
+	if (gw_client_unary(src->c, GW_METHOD("GetSandboxConfig"), &req.base,
+			    GW_CONFIG_DEADLINE_MS, poll_done, src, &src->poll_call, &err) < 0)
 		sv_debug(COMP, "policy_poll_failed", "%s", err.msg);
 }
 
@@ -357,14 +326,38 @@ static uint64_t poll_interval_ms(void)
 	return s * 1000;
 }
 
+/* The shared connection is back: a status waiting for it goes now. */
+static void client_ready(void *data)
+{
+	struct gw_policy_src *src = data;
+	if (src->outbox_armed && src->timers) {
+		(void)sv_timer_disarm(&src->outbox_timer);
+		src->outbox_armed = false;
+	}
+	outbox_pump(src);
+}
+
+/* The shared connection went: calls on it are freed with it. */
+static void client_lost(const char *why, uint32_t retry_ms, uint64_t up_ms, void *data)
+{
+	(void)retry_ms;
+	(void)up_ms;
+	struct gw_policy_src *src = data;
+	sv_debug(COMP, "policy_conn_closed", "policy calls lost with the connection: %s", why);
+	gw_unary_cancel(src->poll_call);
+	src->poll_call = NULL;
+	if (src->status_call) {
+		gw_unary_cancel(src->status_call);
+		src->status_call = NULL;
+	}
+}
+
 int gw_policy_poll_start(struct gw_policy_src *src, struct sv_loop *loop, struct px_server *proxy,
 			 struct sv_err *err)
 {
 	src->loop = loop;
 	src->proxy = proxy;
-	int r = sv_workers_new(loop, 1, &src->workers, err);
-	if (r < 0)
-		return r;
+	int r;
 	if ((r = sv_timer_init(loop, &src->poll_timer, poll_fired, src)) < 0)
 		return sv_err_set(err, -r, "policy poll timer: %s", strerror(-r));
 	if ((r = sv_timer_init(loop, &src->outbox_timer, outbox_timer_fired, src)) < 0) {
@@ -372,6 +365,10 @@ int gw_policy_poll_start(struct gw_policy_src *src, struct sv_loop *loop, struct
 		return sv_err_set(err, -r, "policy status timer: %s", strerror(-r));
 	}
 	src->timers = true;
+	src->user = (struct gw_client_user){
+	    .on_ready = client_ready, .on_lost = client_lost, .data = src};
+	gw_client_listen(src->c, &src->user);
+	src->listening = true;
 	uint64_t ms = poll_interval_ms();
 	if ((r = sv_timer_arm(&src->poll_timer, ms, ms)) < 0)
 		return sv_err_set(err, -r, "policy poll timer: %s", strerror(-r));
@@ -390,16 +387,14 @@ void gw_policy_poll_stop(struct gw_policy_src *src)
 	gw_unary_cancel(src->poll_call);
 	gw_unary_cancel(src->status_call);
 	src->poll_call = src->status_call = NULL;
-	gw_conn_free(src->conn);
-	src->conn = NULL;
+	if (src->listening)
+		gw_client_unlisten(src->c, &src->user);
+	src->listening = false;
 	if (src->timers) {
 		sv_timer_close(src->loop, &src->poll_timer);
 		sv_timer_close(src->loop, &src->outbox_timer);
 		src->timers = false;
 	}
-	if (src->workers)
-		sv_workers_free(src->workers);
-	src->workers = NULL;
 	src->proxy = NULL;
 	src->loop = NULL;
 }
@@ -428,16 +423,16 @@ static void sleep_s(unsigned s)
 }
 
 /* GetSandboxConfig with the contract's retries; *resp is owned by the caller. */
-static int fetch(const struct gw_client *c, Openshell__Sandbox__V1__GetSandboxConfigResponse **resp,
+static int fetch(struct gw_client *c, Openshell__Sandbox__V1__GetSandboxConfigResponse **resp,
 		 struct sv_err *err)
 {
 	Openshell__Sandbox__V1__GetSandboxConfigRequest req =
 	    OPENSHELL__SANDBOX__V1__GET_SANDBOX_CONFIG_REQUEST__INIT;
-	req.sandbox_id = (char *)c->sandbox_id;
+	req.sandbox_id = (char *)gw_client_sandbox_id(c);
 	for (unsigned attempt = 1;; attempt++) {
 		struct gw_rpc_result res;
-		int r = gw_rpc_sync(c, GW_METHOD("GetSandboxConfig"), &req.base,
-				    GW_CONFIG_DEADLINE_MS, &res, err);
+		int r = gw_client_call_sync(c, GW_METHOD("GetSandboxConfig"), &req.base,
+					    GW_CONFIG_DEADLINE_MS, &res, err);
 		if (r < 0) {
 			sv_err_prefix(err, "gateway");
 			return r;
@@ -467,7 +462,7 @@ static int fetch(const struct gw_client *c, Openshell__Sandbox__V1__GetSandboxCo
 	}
 }
 
-int gw_config_fetch(const struct gw_client *c, struct pol_policy *out, struct gw_policy_src **srcp,
+int gw_config_fetch(struct gw_client *c, struct pol_policy *out, struct gw_policy_src **srcp,
 		    struct sv_err *err)
 {
 	pol_init(out);
@@ -482,6 +477,8 @@ int gw_config_fetch(const struct gw_client *c, struct pol_policy *out, struct gw
 		return sv_err_set(err, ENOMEM, "gateway policy: out of memory");
 	}
 	src->c = c;
+	src->outbox_backoff =
+	    GW_BACKOFF_INIT(GW_OUTBOX_BACKOFF_MIN_MS, GW_OUTBOX_BACKOFF_MAX_MS, 0);
 	src->last_poll_status = GW_STATUS_OK;
 	pol_init(&src->base);
 	char ver[16];

@@ -43,12 +43,23 @@
 
 #define GW_UUID_LEN 36
 
+/* The one backoff of the gateway code. Zero-initialised it is the reconnect schedule (1 s
+ * doubling to 30 s, up to 20 % jitter); GW_BACKOFF_INIT gives another schedule (the exit report's
+ * 250 ms .. 2 s, the policy status outbox's 1 .. 32 s) with the same arithmetic. */
 struct gw_backoff {
 	uint32_t failures; /* consecutive failed attempts since the last reset */
+	uint32_t first_ms, max_ms; /* 0: GW_BACKOFF_FIRST_MS / GW_BACKOFF_MAX_MS */
+	uint32_t jitter_pct;	   /* used only when custom */
+	bool custom;		   /* false: GW_BACKOFF_JITTER_PCT */
 };
 
-/* The delay before the next attempt, in ms, and count the failure: 1 s, 2 s, 4 s ... 30 s, each
- * less up to GW_BACKOFF_JITTER_PCT percent chosen by @rnd (any 32-bit value). */
+#define GW_BACKOFF_INIT(first, max, jitter)                                                     \
+	((struct gw_backoff){.first_ms = (first), .max_ms = (max), .jitter_pct = (jitter),    \
+			     .custom = true})
+
+/* The delay before the next attempt, in ms, and count the failure: first, doubling, capped at
+ * max (1 s, 2 s, 4 s ... 30 s by default), each less up to the jitter percentage chosen by @rnd
+ * (any 32-bit value). */
 uint32_t gw_backoff_next(struct gw_backoff *b, uint32_t rnd);
 void gw_backoff_reset(struct gw_backoff *b);
 

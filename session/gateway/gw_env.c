@@ -6,6 +6,7 @@
  */
 #include <string.h>
 
+#include "gw_client.h"
 #include "gw_rpc.h"
 #include "openshell.pb-c.h"
 #include "session/session.h"
@@ -47,18 +48,18 @@ static void fetch_failed(const char *why, const char *detail)
 		    SV_KVS({"reason", why}, {"detail", detail}));
 }
 
-int gw_provider_env(const struct gw_client *c, struct sv_env *env)
+int gw_provider_env(struct gw_client *c, struct sv_env *env)
 {
 	Openshell__V1__GetSandboxProviderEnvironmentRequest req =
 	    OPENSHELL__V1__GET_SANDBOX_PROVIDER_ENVIRONMENT_REQUEST__INIT;
-	req.sandbox_id = (char *)c->sandbox_id;
+	req.sandbox_id = (char *)gw_client_sandbox_id(c);
 	/* false until placeholders are enforced at egress: the flag tells the gateway that bound
 	 * static secrets are safe to hand over, and raw values in the agent's environment are not. */
 	req.supports_static_credential_bindings = false;
 	struct gw_rpc_result res;
 	struct sv_err err = {0};
-	if (gw_rpc_sync(c, GW_METHOD("GetSandboxProviderEnvironment"), &req.base,
-			GW_ENV_DEADLINE_MS, &res, &err) < 0) {
+	if (gw_client_call_sync(c, GW_METHOD("GetSandboxProviderEnvironment"), &req.base,
+				GW_ENV_DEADLINE_MS, &res, &err) < 0) {
 		fetch_failed("transport", err.msg);
 		return 0;
 	}

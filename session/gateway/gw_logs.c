@@ -13,12 +13,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "gw_client.h"
+#include "gw_core.h"
 #include "gw_logs.h"
 #include "gw_rpc.h"
 #include "openshell.pb-c.h"
 #include "session/session.h"
 #include "supervisor/log.h"
-#include "supervisor/worker.h"
 
 #define COMP "gateway"
 
@@ -41,7 +42,9 @@ struct log_line {
 
 static struct {
 	bool installed, disabled;
-	const struct gw_client *c;
+	struct gw_client *c;
+	struct gw_client_user user;
+	bool listening;
 	pthread_mutex_t lock; /* guards q, head, n, dropped: the sink runs on any thread */
 	struct log_line q[GW_LOG_QUEUE_MAX];
 	size_t head, n;
@@ -52,17 +55,19 @@ static struct {
 	struct sv_watch ew;
 	struct sv_timer flush, retry;
 	bool timers, retry_armed;
-	struct sv_workers *workers;
-	struct gw_conn *conn;
-	struct gw_call *call;
+	struct gw_call *call; /* on the client's shared connection */
 	bool blocked; /* gw_call_send said -EAGAIN: wait for on_writable */
-	uint32_t backoff_ms;
+	struct gw_backoff backoff; /* reopening the stream: 1 s doubling to 30 s */
 	/* gw_logs_finish: send what is queued, half-close, then call fin_done once. */
 	bool finishing, closing;
 	struct sv_timer fin_timer;
 	void (*fin_done)(void *arg);
 	void *fin_arg;
-} G = {.lock = PTHREAD_MUTEX_INITIALIZER, .efd = -1};
+} G = {.lock = PTHREAD_MUTEX_INITIALIZER,
+     .efd = -1,
+     .backoff = {.first_ms = GW_LOG_BACKOFF_MIN_MS,
+		 .max_ms = GW_LOG_BACKOFF_MAX_MS,
+		 .custom = true}};
 
 static const char *level_word(enum sv_log_level l, bool ocsf)
 {
@@ -111,7 +116,7 @@ void gw_logs_stats(struct gw_logs_stats *out)
 	pthread_mutex_unlock(&G.lock);
 }
 
-int gw_logs_install(const struct gw_client *c, struct sv_err *err)
+int gw_logs_install(struct gw_client *c, struct sv_err *err)
 {
 	const char *v = getenv(GW_LOG_PUSH_ENV);
 	enum sv_log_level level = SV_LOG_INFO;
@@ -156,8 +161,7 @@ static void disable(const char *why)
 
 static void retry_later(void)
 {
-	uint32_t ms = G.backoff_ms ? G.backoff_ms : GW_LOG_BACKOFF_MIN_MS;
-	G.backoff_ms = ms * 2 > GW_LOG_BACKOFF_MAX_MS ? GW_LOG_BACKOFF_MAX_MS : ms * 2;
+	uint32_t ms = gw_backoff_next(&G.backoff, 0);
 	if (G.timers && sv_timer_arm(&G.retry, ms, 0) == 0)
 		G.retry_armed = true;
 }
@@ -214,38 +218,21 @@ static void call_status(struct gw_call *call, int status, const char *message, v
 	retry_later();
 }
 
-static void conn_closed(struct gw_conn *conn, int e, const char *why, void *data)
-{
-	(void)e;
-	(void)why;
-	(void)data;
-	gw_conn_free(conn);
-	if (G.conn == conn)
-		G.conn = NULL;
-}
-
 static int open_stream(void)
 {
 	struct sv_err err = {0};
-	if (!G.conn) {
-		struct gw_conn_opts o;
-		gw_client_conn_opts(G.c, G.workers, &o);
-		const struct gw_conn_cbs cbs = {.on_closed = conn_closed};
-		if (gw_conn_new(G.loop, &o, &cbs, &G.conn, &err) < 0) {
-			sv_log_kv(SV_LOG_DEBUG, COMP, "log_push_failed", "log push: cannot connect",
-				  SV_KVS({"error", err.msg}));
-			return -1;
-		}
-	}
+	struct gw_conn *conn = gw_client_conn(G.c);
+	if (!conn)
+		return -1; /* the client is connecting: client_ready flushes */
 	const struct gw_call_cbs cbs = {
 	    .on_message = call_message, .on_writable = call_writable, .on_status = call_status};
-	if (gw_call_start(G.conn, GW_METHOD("PushSandboxLogs"), gw_client_bearer(G.c), 0, &cbs,
+	if (gw_call_start(conn, GW_METHOD("PushSandboxLogs"), gw_client_bearer(G.c), 0, &cbs,
 			  &G.call, &err) < 0) {
 		sv_log_kv(SV_LOG_DEBUG, COMP, "log_push_failed", "log push: cannot start the call",
 			  SV_KVS({"error", err.msg}));
 		return -1;
 	}
-	G.backoff_ms = 0;
+	gw_backoff_reset(&G.backoff);
 	return 0;
 }
 
@@ -259,13 +246,13 @@ static int send_batch(void)
 	Openshell__V1__SandboxLogLine__FieldsEntry ev[GW_LOG_BATCH_MAX];
 	Openshell__V1__SandboxLogLine__FieldsEntry *evp[GW_LOG_BATCH_MAX];
 	Openshell__V1__PushSandboxLogsRequest req = OPENSHELL__V1__PUSH_SANDBOX_LOGS_REQUEST__INIT;
-	req.sandbox_id = (char *)G.c->sandbox_id;
+	req.sandbox_id = (char *)gw_client_sandbox_id(G.c);
 	pthread_mutex_lock(&G.lock);
 	size_t n = G.n < GW_LOG_BATCH_MAX ? G.n : GW_LOG_BATCH_MAX;
 	for (size_t i = 0; i < n; i++) {
 		struct log_line *l = &G.q[(G.head + i) % GW_LOG_QUEUE_MAX];
 		openshell__v1__sandbox_log_line__init(&lines[i]);
-		lines[i].sandbox_id = (char *)G.c->sandbox_id;
+		lines[i].sandbox_id = (char *)gw_client_sandbox_id(G.c);
 		lines[i].timestamp_ms = l->ts_ms;
 		lines[i].level = (char *)l->level;
 		lines[i].target = l->target;
@@ -392,14 +379,39 @@ static void wake(struct sv_loop *loop, struct sv_watch *w, uint32_t events)
 	flush();
 }
 
+/* The shared connection is up: what waits goes now. */
+static void client_ready(void *data)
+{
+	(void)data;
+	if (G.retry_armed && G.timers) {
+		(void)sv_timer_disarm(&G.retry);
+		G.retry_armed = false;
+	}
+	flush();
+}
+
+/* The shared connection went, and the stream with it (freed without a callback). */
+static void client_lost(const char *why, uint32_t retry_ms, uint64_t up_ms, void *data)
+{
+	(void)retry_ms;
+	(void)up_ms;
+	(void)data;
+	if (G.call)
+		sv_log_kv(SV_LOG_DEBUG, COMP, "log_push_failed", "log push stream lost",
+			  SV_KVS({"reason", why}));
+	G.call = NULL;
+	G.blocked = false;
+	G.closing = false;
+	if (G.finishing)
+		finish_now(); /* nothing more can go */
+}
+
 int gw_logs_attach(struct sv_loop *loop, struct sv_err *err)
 {
 	if (!G.installed || G.disabled)
 		return 0;
 	G.loop = loop;
-	int r = sv_workers_new(loop, 1, &G.workers, err);
-	if (r < 0)
-		return r;
+	int r;
 	G.ew = (struct sv_watch){.fd = G.efd, .fn = wake};
 	if ((r = sv_loop_add(loop, &G.ew, EPOLLIN)) < 0)
 		return sv_err_set(err, -r, "log push: %s", strerror(-r));
@@ -415,6 +427,9 @@ int gw_logs_attach(struct sv_loop *loop, struct sv_err *err)
 		return sv_err_set(err, -r, "log push timer: %s", strerror(-r));
 	}
 	G.timers = true;
+	G.user = (struct gw_client_user){.on_ready = client_ready, .on_lost = client_lost};
+	gw_client_listen(G.c, &G.user);
+	G.listening = true;
 	if ((r = sv_timer_arm(&G.flush, GW_LOG_FLUSH_MS, GW_LOG_FLUSH_MS)) < 0)
 		return sv_err_set(err, -r, "log push timer: %s", strerror(-r));
 	flush();
@@ -449,9 +464,12 @@ void gw_logs_detach(void)
 	if (G.call)
 		gw_call_close_send(G.call);
 	sv_log_set_sink(NULL, NULL, SV_LOG_INFO);
-	gw_conn_free(G.conn); /* no callbacks after this */
-	G.conn = NULL;
+	if (G.call)
+		gw_call_cancel(G.call); /* no callbacks after this */
 	G.call = NULL;
+	if (G.listening)
+		gw_client_unlisten(G.c, &G.user);
+	G.listening = false;
 	G.finishing = G.closing = false;
 	G.fin_done = NULL;
 	if (G.timers) {
@@ -461,9 +479,6 @@ void gw_logs_detach(void)
 		G.timers = false;
 	}
 	sv_loop_del(G.loop, &G.ew);
-	if (G.workers)
-		sv_workers_free(G.workers);
-	G.workers = NULL;
 	G.loop = NULL;
 	pthread_mutex_lock(&G.lock);
 	drop_all_locked();

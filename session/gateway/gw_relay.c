@@ -120,12 +120,13 @@ static void relay_end(struct gw_relay *r, bool cancel, const char *reason)
 	sv_loop_defer_free(r->s->loop, r);
 }
 
-void gw_relay_close_all(struct gw_session *s)
+void gw_relay_close_all(struct gw_session *s, bool cancel)
 {
 	while (s->relays) {
 		struct gw_relay *r = s->relays;
-		r->call = NULL; /* freed with the connection */
-		relay_end(r, false, "session ended");
+		if (!cancel)
+			r->call = NULL; /* freed with the connection */
+		relay_end(r, cancel, "session ended");
 	}
 }
 
@@ -348,8 +349,10 @@ static void relay_connected(struct gw_relay *r)
 	struct gw_call_cbs cbs = tmpl;
 	cbs.data = r;
 	struct sv_err err = {0};
-	int rc = gw_call_start(s->conn, GW_METHOD("RelayStream"), gw_token_bearer(&s->token), 0,
-			       &cbs, &r->call, &err);
+	struct gw_conn *conn = gw_session_conn(s);
+	int rc = conn ? gw_call_start(conn, GW_METHOD("RelayStream"), gw_client_bearer(s->c), 0,
+				      &cbs, &r->call, &err)
+		      : -ENOTCONN;
 	if (rc == 0) {
 		Openshell__V1__RelayInit init = OPENSHELL__V1__RELAY_INIT__INIT;
 		init.channel_id = r->channel_id;

@@ -1,16 +1,14 @@
 /* Unary gRPC calls to the gateway for the policy, provider environment and log modules.
  *
  * gw_unary_* wraps one gw_call: send the request, half-close, keep the first response message,
- * report the status once. gw_rpc_sync drives one such call on a private loop during setup. The
- * bearer token passes straight to gw_call_start and is never copied or logged here.
+ * report the status once, give up at its deadline. The bearer token passes straight to
+ * gw_call_start and is never copied or logged here.
  */
 #include "gw_rpc.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "supervisor/loop.h"
-#include "supervisor/worker.h"
 
 bool gw_status_is_transient(int s)
 {
@@ -50,20 +48,6 @@ int gw_pack(const ProtobufCMessage *m, uint8_t **out, size_t *len)
 	*len = protobuf_c_message_pack(m, buf);
 	*out = buf;
 	return 0;
-}
-
-void gw_client_conn_opts(const struct gw_client *c, struct sv_workers *workers,
-			 struct gw_conn_opts *o)
-{
-	memset(o, 0, sizeof(*o));
-	o->endpoint = c->endpoint;
-	gw_conn_opts_from_env(o);
-	o->workers = workers;
-}
-
-const char *gw_client_bearer(const struct gw_client *c)
-{
-	return c->bearer ? c->bearer(c->bearer_data) : NULL;
 }
 
 /* --- one unary call ------------------------------------------------------------------------ */
@@ -144,66 +128,4 @@ void gw_unary_cancel(struct gw_unary *u)
 	gw_call_cancel(u->call);
 	free(u->resp);
 	free(u);
-}
-
-/* --- synchronously, on a private loop ------------------------------------------------------ */
-
-struct sync {
-	struct sv_loop *loop;
-	struct gw_rpc_result *res;
-	bool finished;
-};
-
-static void sync_done(int status, const char *message, const uint8_t *resp, size_t len, void *data)
-{
-	struct sync *s = data;
-	s->res->status = status;
-	sv_fmt(s->res->message, sizeof(s->res->message), "%s", message);
-	if (resp && (s->res->resp = malloc(len ? len : 1))) {
-		memcpy(s->res->resp, resp, len);
-		s->res->len = len;
-	}
-	s->finished = true;
-	sv_loop_quit(s->loop);
-}
-
-static void sync_closed(struct gw_conn *conn, int e, const char *why, void *data)
-{
-	(void)conn;
-	(void)e;
-	(void)why;
-	(void)data; /* every open call already got UNAVAILABLE */
-}
-
-int gw_rpc_sync(const struct gw_client *c, const char *path, const ProtobufCMessage *req,
-		uint32_t deadline_ms, struct gw_rpc_result *res, struct sv_err *err)
-{
-	memset(res, 0, sizeof(*res));
-	struct sv_loop loop;
-	int r = sv_loop_init(&loop, err);
-	if (r < 0)
-		return r;
-	struct sv_workers *workers = NULL;
-	struct gw_conn *conn = NULL;
-	struct sync s = {.loop = &loop, .res = res};
-	r = sv_workers_new(&loop, 1, &workers, err);
-	if (r == 0) {
-		struct gw_conn_opts o;
-		gw_client_conn_opts(c, workers, &o);
-		const struct gw_conn_cbs cbs = {.on_closed = sync_closed};
-		r = gw_conn_new(&loop, &o, &cbs, &conn, err);
-	}
-	if (r == 0)
-		r = gw_unary_start(conn, path, gw_client_bearer(c), req, deadline_ms, sync_done, &s,
-				   NULL, err);
-	while (r == 0 && !s.finished) {
-		r = sv_loop_run(&loop);
-		if (r < 0)
-			sv_err_set(err, -r, "event loop: %s", strerror(-r));
-	}
-	gw_conn_free(conn); /* cancels the call if the loop failed */
-	if (workers)
-		sv_workers_free(workers);
-	sv_loop_close(&loop);
-	return r;
 }

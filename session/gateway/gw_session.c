@@ -1,6 +1,7 @@
-/* ConnectSupervisor (contract §10 "Session state machine"): connect, Hello first, SessionAccepted
- * then heartbeats every max(interval, 5) s, RelayOpen handed to gw_relay.c, and on any error or
- * EOF a reconnect after a backoff of 1 s doubling to 30 s with jitter.
+/* ConnectSupervisor (contract §10 "Session state machine") on the one client's connection: Hello
+ * first, SessionAccepted then heartbeats every max(interval, 5) s, RelayOpen handed to
+ * gw_relay.c, and on any error or EOF the connection is dropped and the client reconnects after
+ * its backoff of 1 s doubling to 30 s with jitter.
  *
  * Unlike OpenShell the backoff resets once an accepted session has stayed up GW_BACKOFF_RESET_MS,
  * so a gateway that flapped once is not waited on for 30 s forever. Never logs the token.
@@ -135,21 +136,16 @@ static void schedule_retry(struct gw_session *s, const char *why);
 
 struct gw_conn *gw_session_conn(struct gw_session *s)
 {
-	return s->conn && s->conn_ready ? s->conn : NULL;
+	return gw_client_conn(s->c);
 }
 
-void gw_session_drop_conn(struct gw_session *s)
+void gw_session_end_streams(struct gw_session *s, bool cancel)
 {
-	gw_relay_close_all(s);
-	gw_token_conn_lost(&s->token);
+	gw_relay_close_all(s, cancel);
+	if (s->call && cancel)
+		gw_call_cancel(s->call);
 	s->call = NULL;
-	s->exit_call = NULL;
 	(void)sv_timer_disarm(&s->heartbeat);
-	if (s->conn) {
-		gw_conn_free(s->conn); /* frees every call on it, no callbacks */
-		s->conn = NULL;
-	}
-	s->conn_ready = false;
 }
 
 static void on_heartbeat(struct sv_loop *loop, struct sv_timer *t)
@@ -174,6 +170,7 @@ static void session_accepted(struct gw_session *s, const Openshell__V1__SessionA
 {
 	s->state = GW_ACTIVE;
 	s->accepted_at = gw_now_ms();
+	gw_client_healthy(s->c); /* up GW_BACKOFF_RESET_MS from here resets the backoff */
 	uint32_t secs = a ? a->heartbeat_interval_secs : 0;
 	if (secs < GW_HEARTBEAT_MIN_S)
 		secs = GW_HEARTBEAT_MIN_S;
@@ -279,8 +276,10 @@ static void send_hello(struct gw_session *s)
 	};
 	struct gw_call_cbs cbs = cbs_tmpl;
 	cbs.data = s;
-	int r = gw_call_start(s->conn, GW_METHOD("ConnectSupervisor"), gw_token_bearer(&s->token), 0,
-			      &cbs, &s->call, &err);
+	struct gw_conn *conn = gw_session_conn(s);
+	int r = conn ? gw_call_start(conn, GW_METHOD("ConnectSupervisor"), gw_client_bearer(s->c), 0,
+				     &cbs, &s->call, &err)
+		     : -ENOTCONN;
 	if (r < 0) {
 		s->call = NULL;
 		schedule_retry(s, err.msg[0] ? err.msg : strerror(-r));
@@ -302,134 +301,82 @@ static void send_hello(struct gw_session *s)
 		  SV_KVS({"sandbox_id", s->o.sandbox_id}, {"instance_id", s->instance_id}));
 }
 
-void gw_session_token_ready(struct gw_session *s, bool ok, const char *why)
+/* The client's connection is up (token known): say Hello on it. */
+static void on_client_ready(void *data)
 {
-	if (!ok) {
-		if (s->state == GW_EXITING && !s->exit_call)
-			gw_exit_on_closed(s);
-		else if (s->state == GW_CONNECTING)
-			schedule_retry(s, why);
-		else /* a background re-exchange: the session itself is fine */
-			(void)sv_timer_arm(&s->token.refresh, GW_TOKEN_RETRY_MS, 0);
-		return;
-	}
-	if (s->state == GW_EXITING)
-		gw_exit_on_ready(s);
-	else if (s->state == GW_CONNECTING)
+	struct gw_session *s = data;
+	if (s->state == GW_CONNECTING || s->state == GW_BACKOFF) {
+		s->state = GW_CONNECTING;
+		s->attempt++;
 		send_hello(s);
+	}
 }
 
-static void on_conn_ready(struct gw_conn *conn, void *data)
+/* The connection went (lost, or dropped by schedule_retry): the session stream and the relays
+ * went with it; the client reconnects after its backoff and on_client_ready says Hello again. */
+static void on_client_lost(const char *why, uint32_t retry_ms, uint64_t conn_up_ms, void *data)
 {
-	(void)conn;
+	(void)conn_up_ms;
 	struct gw_session *s = data;
-	s->conn_ready = true;
-	sv_debug(GW_COMP, "gateway_connected", "transport to the gateway is up");
-	int r = gw_token_ensure(&s->token);
-	if (r == 0)
-		return; /* gw_session_token_ready follows */
-	gw_session_token_ready(s, r > 0, "no sandbox token: the SA token exchange failed");
-}
-
-static void on_conn_closed(struct gw_conn *conn, int e, const char *why, void *data)
-{
-	(void)conn;
-	(void)e;
-	struct gw_session *s = data;
+	gw_session_end_streams(s, false); /* freed with the connection */
 	if (s->state == GW_EXITING) {
-		gw_session_drop_conn(s);
-		gw_exit_on_closed(s);
+		return; /* the report has its own connection; draining relays just ended */
+	}
+	if (s->state == GW_IDLE || s->state == GW_DONE)
 		return;
-	}
-	schedule_retry(s, why && *why ? why : "connection closed");
-}
-
-int gw_session_connect(struct gw_session *s)
-{
-	gw_session_drop_conn(s);
-	struct sv_err err = {0};
-	static const struct gw_conn_cbs tmpl = {.on_ready = on_conn_ready,
-						.on_closed = on_conn_closed};
-	struct gw_conn_cbs cbs = tmpl;
-	cbs.data = s;
-	s->attempt++;
-	char att[16];
+	bool was_up = s->state == GW_ACTIVE;
+	uint64_t up_ms = was_up ? gw_now_ms() - s->accepted_at : 0;
+	s->state = GW_BACKOFF;
+	char att[16], ms[16], up[24];
 	sv_fmt(att, sizeof(att), "%u", s->attempt);
-	sv_log_kv(SV_LOG_INFO, GW_COMP, "gateway_connecting", "connecting to the gateway",
-		  SV_KVS({"endpoint", s->o.endpoint}, {"attempt", att}));
-	int r = gw_conn_new(s->loop, &s->copts, &cbs, &s->conn, &err);
-	if (r < 0) {
-		s->conn = NULL;
-		sv_log_kv(SV_LOG_WARN, GW_COMP, "gateway_connect_failed",
-			  "cannot start a gateway connection", SV_KVS({"error", err.msg}));
-	}
-	return r;
+	sv_fmt(ms, sizeof(ms), "%u", retry_ms);
+	sv_fmt(up, sizeof(up), "%llu", (unsigned long long)up_ms);
+	/* OCSF-style wording as OpenShell's "supervisor session failed, reconnecting (attempt N)". */
+	sv_log_kv(SV_LOG_WARN, GW_COMP, "gateway_session_failed",
+		  "supervisor session failed, reconnecting",
+		  SV_KVS({"reason", why}, {"attempt", att}, {"retry_ms", ms}, {"up_ms", up}));
 }
 
 static void on_retry(struct sv_loop *loop, struct sv_timer *t)
 {
 	(void)loop;
 	struct gw_session *s = t->data;
-	if (s->state == GW_EXITING) {
+	if (s->state == GW_EXITING)
 		gw_exit_start(s);
-		return;
-	}
-	if (s->state != GW_BACKOFF && s->state != GW_IDLE)
-		return;
-	s->state = GW_CONNECTING;
-	if (gw_session_connect(s) < 0)
-		schedule_retry(s, "cannot start a connection");
 }
 
-/* Error or EOF on the session: drop everything, then reconnect after the backoff. */
+/* Error or EOF on the session: the connection is dropped (everything on it ends) and the client
+ * reconnects after the backoff; on_client_lost logs it. */
 static void schedule_retry(struct gw_session *s, const char *why)
 {
-	if (s->state == GW_EXITING || s->state == GW_DONE)
+	if (s->state == GW_EXITING || s->state == GW_DONE || s->state == GW_IDLE)
 		return;
-	bool was_up = s->state == GW_ACTIVE;
-	uint64_t up_ms = was_up ? gw_now_ms() - s->accepted_at : 0;
-	gw_session_drop_conn(s);
-	if (was_up && up_ms >= GW_BACKOFF_RESET_MS)
-		gw_backoff_reset(&s->backoff);
-	uint32_t delay = gw_backoff_next(&s->backoff, gw_random_u32());
-	s->state = GW_BACKOFF;
-	char att[16], ms[16], up[24];
-	sv_fmt(att, sizeof(att), "%u", s->attempt);
-	sv_fmt(ms, sizeof(ms), "%u", delay);
-	sv_fmt(up, sizeof(up), "%llu", (unsigned long long)up_ms);
-	/* OCSF-style wording as OpenShell's "supervisor session failed, reconnecting (attempt N)". */
-	sv_log_kv(SV_LOG_WARN, GW_COMP, "gateway_session_failed",
-		  "supervisor session failed, reconnecting",
-		  SV_KVS({"reason", why}, {"attempt", att}, {"retry_ms", ms}, {"up_ms", up}));
-	(void)sv_timer_arm(&s->retry, delay, 0);
+	gw_client_fail(s->c, why);
 }
 
 /* ------------------------------------------------------------------ public API */
 
-int gw_session_new(struct sv_loop *loop, const struct gw_session_opts *o, struct gw_session **out,
+int gw_session_new(struct gw_client *c, const struct gw_session_opts *o, struct gw_session **out,
 		   struct sv_err *err)
 {
 	struct gw_session *s = calloc(1, sizeof(*s));
 	if (!s)
 		return sv_err_set(err, ENOMEM, "gateway session: out of memory");
-	s->loop = loop;
+	s->c = c;
+	s->loop = gw_client_loop(c);
 	s->o = *o;
-	s->heartbeat.w.fd = s->retry.w.fd = s->exit_timer.w.fd = s->token.refresh.w.fd = -1;
+	s->heartbeat.w.fd = s->retry.w.fd = s->exit_timer.w.fd = -1;
 	int r = gw_uuid4(s->instance_id, err);
-	if (r == 0)
-		r = sv_workers_new(loop, 1, &s->workers, err);
-	if (r == 0 && ((r = sv_timer_init(loop, &s->heartbeat, on_heartbeat, s)) < 0 ||
-		       (r = sv_timer_init(loop, &s->retry, on_retry, s)) < 0))
+	if (r == 0 && ((r = sv_timer_init(s->loop, &s->heartbeat, on_heartbeat, s)) < 0 ||
+		       (r = sv_timer_init(s->loop, &s->retry, on_retry, s)) < 0))
 		sv_err_set(err, -r, "gateway session timers: %s", strerror(-r));
-	if (r == 0)
-		r = gw_token_init(&s->token, s, err);
 	if (r < 0) {
 		gw_session_free(s);
 		return r;
 	}
-	s->copts.endpoint = o->endpoint;
-	s->copts.workers = s->workers;
-	gw_conn_opts_from_env(&s->copts);
+	s->user = (struct gw_client_user){
+		.on_ready = on_client_ready, .on_lost = on_client_lost, .data = s};
+	gw_client_listen(c, &s->user);
 	*out = s;
 	return 0;
 }
@@ -441,9 +388,11 @@ void gw_session_start(struct gw_session *s)
 	sv_log_kv(SV_LOG_INFO, GW_COMP, "gateway_session_starting", "starting the supervisor session",
 		  SV_KVS({"endpoint", s->o.endpoint}, {"sandbox_id", s->o.sandbox_id},
 			 {"instance_id", s->instance_id}));
+	gw_client_expect_session(s->c, true);
 	s->state = GW_CONNECTING;
-	if (gw_session_connect(s) < 0)
-		schedule_retry(s, "cannot start a connection");
+	if (gw_session_conn(s)) /* up since the setup phase: Hello on it now */
+		on_client_ready(s);
+	/* else the client connects (or waits for its backoff) and on_client_ready follows */
 }
 
 bool gw_session_finish(struct gw_session *s, int code, void (*done)(void *arg), void *done_arg)
@@ -453,7 +402,8 @@ bool gw_session_finish(struct gw_session *s, int code, void (*done)(void *arg), 
 	if (s->o.exit_report_timeout_ms == 0) {
 		sv_warn(GW_COMP, "exit_report_skipped", "--exit-report-timeout 0: exit not reported");
 		s->state = GW_DONE;
-		gw_session_drop_conn(s);
+		gw_session_end_streams(s, true);
+		gw_client_expect_session(s->c, false);
 		return false;
 	}
 	s->exit_code = code;
@@ -463,22 +413,23 @@ bool gw_session_finish(struct gw_session *s, int code, void (*done)(void *arg), 
 	return true;
 }
 
-const char *gw_session_bearer(const struct gw_session *s)
-{
-	return gw_token_bearer(&s->token);
-}
-
 void gw_session_free(struct gw_session *s)
 {
 	if (!s)
 		return;
 	s->state = GW_DONE;
-	gw_session_drop_conn(s);
-	gw_token_close(&s->token);
+	gw_session_end_streams(s, true);
+	gw_unary_cancel(s->exit_call);
+	s->exit_call = NULL;
+	if (s->exit_conn)
+		gw_conn_free(s->exit_conn);
+	s->exit_conn = NULL;
+	if (s->c) {
+		gw_client_unlisten(s->c, &s->user);
+		gw_client_expect_session(s->c, false);
+	}
 	sv_timer_close(s->loop, &s->heartbeat);
 	sv_timer_close(s->loop, &s->retry);
 	sv_timer_close(s->loop, &s->exit_timer);
-	if (s->workers)
-		sv_workers_free(s->workers);
 	free(s);
 }

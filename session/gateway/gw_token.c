@@ -1,9 +1,12 @@
 /* The sandbox token sent as `authorization: Bearer <token>` on every gateway call (contract
  * §10 "Transport/auth"): OPENSHELL_SANDBOX_TOKEN, else the trimmed OPENSHELL_SANDBOX_TOKEN_FILE,
  * else OPENSHELL_K8S_SA_TOKEN_FILE exchanged through IssueSandboxToken; refreshed with
- * RefreshSandboxToken on the contract's schedule. The token is never logged, never put in an
- * error message, and its variables never reach the agent (supervisor/env.c strips them).
+ * RefreshSandboxToken on the contract's schedule. Owned by the one gateway client (gw_client.c):
+ * the exchange runs once, on the first connection, and every call uses the current bearer. Both
+ * token calls go through gw_unary_start. The token is never logged, never put in an error
+ * message, and its variables never reach the agent (supervisor/env.c strips them).
  */
+#include "gw_client.h"
 #include "gw_sess.h"
 
 #include <stdlib.h>
@@ -91,98 +94,93 @@ static int load_static(struct gw_token *t)
 	return 1;
 }
 
-static void token_call_status(struct gw_call *call, int status, const char *message, void *data);
-
-static void token_call_message(struct gw_call *call, const uint8_t *msg, size_t len, void *data)
+/* IssueSandboxTokenResponse and RefreshSandboxTokenResponse share fields 1 and 2. */
+static char *token_from_response(const uint8_t *resp, size_t len, uint64_t *exp_ms)
 {
-	(void)call;
-	struct gw_token *t = data;
 	char *tok = NULL;
-	int64_t exp = 0;
-	/* IssueSandboxTokenResponse and RefreshSandboxTokenResponse share fields 1 and 2. */
+	*exp_ms = 0;
 	Openshell__V1__RefreshSandboxTokenResponse *r =
-		openshell__v1__refresh_sandbox_token_response__unpack(NULL, len, msg);
+		resp ? openshell__v1__refresh_sandbox_token_response__unpack(NULL, len, resp) : NULL;
 	if (r && r->token && gw_token_is_valid(r->token, strlen(r->token))) {
 		tok = strdup(r->token);
-		exp = r->expires_at_ms;
+		*exp_ms = r->expires_at_ms > 0 ? (uint64_t)r->expires_at_ms : 0;
 	}
 	if (r)
 		openshell__v1__refresh_sandbox_token_response__free_unpacked(r, NULL);
-	if (!tok) {
-		sv_warn(GW_COMP, "token_response_invalid", "the gateway's token response is unusable");
-		return;
-	}
-	set_token(t, tok, exp > 0 ? (uint64_t)exp : 0);
+	return tok;
 }
 
-static void token_call_status(struct gw_call *call, int status, const char *message, void *data)
+static void token_call_done(int status, const char *message, const uint8_t *resp, size_t len,
+			    void *data)
 {
-	(void)call;
 	struct gw_token *t = data;
 	bool issuing = t->issuing;
 	t->call = NULL;
 	t->issuing = false;
 	char st[16];
 	sv_fmt(st, sizeof(st), "%d", status);
-	if (status == GW_STATUS_OK && t->token) {
-		sv_log_kv(SV_LOG_INFO, GW_COMP, issuing ? "token_issued" : "token_refreshed",
-			  issuing ? "sandbox token issued for the SA token"
-				  : "sandbox token refreshed",
-			  SV_KVS({"source", src_name(t->src)}));
-		if (issuing)
-			gw_session_token_ready(t->s, true, NULL);
-		return;
+	if (status == GW_STATUS_OK) {
+		uint64_t exp = 0;
+		char *tok = token_from_response(resp, len, &exp);
+		if (tok) {
+			set_token(t, tok, exp);
+			sv_log_kv(SV_LOG_INFO, GW_COMP, issuing ? "token_issued" : "token_refreshed",
+				  issuing ? "sandbox token issued for the SA token"
+					  : "sandbox token refreshed",
+				  SV_KVS({"source", src_name(t->src)}));
+			if (issuing)
+				gw_client_token_ready(t->c, true, NULL);
+			return;
+		}
+		sv_warn(GW_COMP, "token_response_invalid", "the gateway's token response is unusable");
+	} else {
+		sv_log_kv(SV_LOG_WARN, GW_COMP, issuing ? "token_issue_failed" : "token_refresh_failed",
+			  issuing ? "IssueSandboxToken failed"
+				  : "RefreshSandboxToken failed; retrying in 10 s",
+			  SV_KVS({"status", st}, {"message", message && *message ? message : "-"}));
 	}
-	sv_log_kv(SV_LOG_WARN, GW_COMP, issuing ? "token_issue_failed" : "token_refresh_failed",
-		  issuing ? "IssueSandboxToken failed" : "RefreshSandboxToken failed; retrying in 10 s",
-		  SV_KVS({"status", st}, {"message", message && *message ? message : "-"}));
 	if (issuing) {
-		gw_session_token_ready(t->s, false, "IssueSandboxToken failed");
+		gw_client_token_ready(t->c, false, "IssueSandboxToken failed");
 		return;
 	}
 	/* K8s: an Unauthenticated refresh means the sandbox token is dead; exchange again. */
-	if (status == GW_STATUS_UNAUTHENTICATED && t->src == GW_TOKEN_K8S) {
+	if (status == GW_STATUS_UNAUTHENTICATED && t->src == GW_TOKEN_K8S && t->token) {
+		explicit_bzero(t->token, strlen(t->token));
 		free(t->token);
 		t->token = NULL;
 	}
 	(void)sv_timer_arm(&t->refresh, GW_TOKEN_RETRY_MS, 0);
 }
 
-/* A unary token call on the session's ready connection. */
-static int token_call(struct gw_token *t, bool issue)
+/* IssueSandboxToken (with the SA token) or RefreshSandboxToken (with the current one) through
+ * the generic unary helper, on @conn. Both requests are empty: no extension services are named. */
+static int token_call(struct gw_token *t, struct gw_conn *conn, bool issue)
 {
-	struct gw_conn *conn = gw_session_conn(t->s);
 	if (!conn || t->call)
 		return -EAGAIN;
-	char *bearer = NULL;
+	char *sa = NULL;
 	if (issue) {
 		struct sv_err err = {0};
-		int r = gw_token_read_file(src_name(t->src), t->path, &bearer, &err);
+		int r = gw_token_read_file(src_name(t->src), t->path, &sa, &err);
 		if (r < 0) {
 			sv_log_kv(SV_LOG_ERROR, GW_COMP, "token_unavailable",
 				  "no SA token to exchange", SV_KVS({"error", err.msg}));
 			return r;
 		}
 	}
-	uint8_t buf[16];
-	size_t len = 0; /* both requests are empty: no extension services are named */
-	static const struct gw_call_cbs tmpl = {.on_message = token_call_message,
-						.on_status = token_call_status};
-	struct gw_call_cbs cbs = tmpl;
-	cbs.data = t;
+	Openshell__V1__IssueSandboxTokenRequest ireq = OPENSHELL__V1__ISSUE_SANDBOX_TOKEN_REQUEST__INIT;
+	Openshell__V1__RefreshSandboxTokenRequest rreq =
+		OPENSHELL__V1__REFRESH_SANDBOX_TOKEN_REQUEST__INIT;
 	struct sv_err err = {0};
-	int r = gw_call_start(conn,
-			      issue ? GW_METHOD("IssueSandboxToken") : GW_METHOD("RefreshSandboxToken"),
-			      issue ? bearer : t->token, GW_UNARY_DEADLINE_MS, &cbs, &t->call, &err);
-	if (bearer) {
-		explicit_bzero(bearer, strlen(bearer));
-		free(bearer);
+	int r = gw_unary_start(conn,
+			       issue ? GW_METHOD("IssueSandboxToken") : GW_METHOD("RefreshSandboxToken"),
+			       issue ? sa : t->token, issue ? &ireq.base : &rreq.base,
+			       GW_UNARY_DEADLINE_MS, token_call_done, t, &t->call, &err);
+	if (sa) {
+		explicit_bzero(sa, strlen(sa));
+		free(sa);
 	}
-	if (r == 0 && (r = gw_call_send(t->call, buf, len)) == 0)
-		r = gw_call_close_send(t->call);
 	if (r < 0) {
-		if (t->call)
-			gw_call_cancel(t->call);
 		t->call = NULL;
 		return r;
 	}
@@ -195,22 +193,25 @@ static void on_refresh(struct sv_loop *loop, struct sv_timer *timer)
 	(void)loop;
 	struct gw_token *t = timer->data;
 	int r;
-	if (!t->token)
-		r = t->src == GW_TOKEN_K8S ? token_call(t, true) : load_static(t) > 0 ? 0 : -EAGAIN;
-	else
-		r = token_call(t, false);
-	if (r < 0)
+	if (!t->token) {
+		r = t->src == GW_TOKEN_K8S ? token_call(t, gw_client_conn(t->c), true)
+		    : load_static(t) > 0   ? 0
+					   : -EAGAIN;
+	} else {
+		r = token_call(t, gw_client_conn(t->c), false);
+	}
+	if (r < 0 && !t->call)
 		(void)sv_timer_arm(&t->refresh, GW_TOKEN_RETRY_MS, 0);
 }
 
-int gw_token_init(struct gw_token *t, struct gw_session *s, struct sv_err *err)
+int gw_token_init(struct gw_token *t, struct gw_client *c, struct sv_err *err)
 {
 	memset(t, 0, sizeof(*t));
-	t->s = s;
 	t->refresh.w.fd = -1;
-	int r = sv_timer_init(s->loop, &t->refresh, on_refresh, t);
+	int r = sv_timer_init(gw_client_loop(c), &t->refresh, on_refresh, t);
 	if (r < 0)
 		return sv_err_set(err, -r, "token timer: %s", strerror(-r));
+	t->c = c;
 	const char *v;
 	t->src = token_source(&v);
 	if (t->src == GW_TOKEN_ENV) {
@@ -233,7 +234,7 @@ const char *gw_token_bearer(const struct gw_token *t)
 	return t->token;
 }
 
-int gw_token_ensure(struct gw_token *t)
+int gw_token_ensure(struct gw_token *t, struct gw_conn *conn)
 {
 	if (t->token || t->src == GW_TOKEN_NONE)
 		return 1;
@@ -243,94 +244,33 @@ int gw_token_ensure(struct gw_token *t)
 	}
 	if (t->call && t->issuing)
 		return 0;
-	if (t->call) { /* a refresh in flight on this connection cannot help: replace it */
-		gw_call_cancel(t->call);
+	if (t->call) { /* a call in flight cannot help: replace it */
+		gw_unary_cancel(t->call);
 		t->call = NULL;
-		(void)sv_timer_arm(&t->refresh, GW_TOKEN_RETRY_MS, 0);
 	}
-	int r = token_call(t, true);
+	(void)sv_timer_disarm(&t->refresh);
+	int r = token_call(t, conn, true);
 	return r < 0 ? r : 0;
 }
 
 void gw_token_conn_lost(struct gw_token *t)
 {
-	if (t->call && !t->issuing) /* the refresh went down with the connection: try again */
-		(void)sv_timer_arm(&t->refresh, GW_TOKEN_RETRY_MS, 0);
+	if (t->call) {
+		if (!t->issuing) /* the refresh went down with the connection: try again */
+			(void)sv_timer_arm(&t->refresh, GW_TOKEN_RETRY_MS, 0);
+		gw_unary_cancel(t->call);
+	}
 	t->call = NULL;
 	t->issuing = false;
 }
 
 void gw_token_close(struct gw_token *t)
 {
-	if (t->s)
-		sv_timer_close(t->s->loop, &t->refresh);
+	if (t->c)
+		sv_timer_close(gw_client_loop(t->c), &t->refresh);
 	if (t->token) {
 		explicit_bzero(t->token, strlen(t->token));
 		free(t->token);
 	}
 	t->token = NULL;
-}
-
-/* ------------------------------------------------------------------ setup-phase exchange */
-
-static const char *sa_bearer(void *data)
-{
-	return data;
-}
-
-static int issue_sync(const char *endpoint, const char *sandbox_id, const char *sa_file,
-		      char **out, struct sv_err *err)
-{
-	char *sa = NULL;
-	int r = gw_token_read_file("OPENSHELL_K8S_SA_TOKEN_FILE", sa_file, &sa, err);
-	if (r < 0)
-		return r;
-	struct gw_client c = {.endpoint = endpoint, .sandbox_id = sandbox_id,
-			      .bearer = sa_bearer, .bearer_data = sa};
-	Openshell__V1__IssueSandboxTokenRequest req = OPENSHELL__V1__ISSUE_SANDBOX_TOKEN_REQUEST__INIT;
-	struct gw_rpc_result res;
-	r = gw_rpc_sync(&c, GW_METHOD("IssueSandboxToken"), &req.base, GW_UNARY_DEADLINE_MS, &res,
-			err);
-	explicit_bzero(sa, strlen(sa));
-	free(sa);
-	if (r < 0)
-		return r;
-	if (res.status != GW_STATUS_OK) {
-		free(res.resp);
-		return sv_err_set(err, EACCES, "IssueSandboxToken failed: status %d: %s", res.status,
-				  res.message[0] ? res.message : "-");
-	}
-	Openshell__V1__IssueSandboxTokenResponse *m =
-		res.resp ? openshell__v1__issue_sandbox_token_response__unpack(NULL, res.len, res.resp)
-			 : NULL;
-	free(res.resp);
-	char *tok = NULL;
-	if (m && m->token && gw_token_is_valid(m->token, strlen(m->token)))
-		tok = strdup(m->token);
-	if (m)
-		openshell__v1__issue_sandbox_token_response__free_unpacked(m, NULL);
-	if (!tok)
-		return sv_err_set(err, EPROTO, "IssueSandboxToken: no usable token in the answer");
-	*out = tok;
-	return 0;
-}
-
-int gw_token_setup(const char *endpoint, const char *sandbox_id, char **out, struct sv_err *err)
-{
-	const char *v;
-	*out = NULL;
-	switch (token_source(&v)) {
-	case GW_TOKEN_ENV:
-		if (!gw_token_is_valid(v, strlen(v)))
-			return sv_err_set(err, EINVAL, "OPENSHELL_SANDBOX_TOKEN holds characters a "
-						       "token cannot have");
-		*out = strdup(v);
-		return *out ? 0 : sv_err_set(err, ENOMEM, "out of memory");
-	case GW_TOKEN_FILE:
-		return gw_token_read_file("OPENSHELL_SANDBOX_TOKEN_FILE", v, out, err);
-	case GW_TOKEN_K8S:
-		return issue_sync(endpoint, sandbox_id, v, out, err);
-	default:
-		return 0;
-	}
 }

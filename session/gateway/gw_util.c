@@ -17,15 +17,20 @@
 
 uint32_t gw_backoff_next(struct gw_backoff *b, uint32_t rnd)
 {
-	uint32_t ms = GW_BACKOFF_MAX_MS;
-	if (b->failures < 16) {
-		uint64_t d = (uint64_t)GW_BACKOFF_FIRST_MS << b->failures;
-		if (d < GW_BACKOFF_MAX_MS)
+	uint32_t first = b->first_ms ? b->first_ms : GW_BACKOFF_FIRST_MS;
+	uint32_t max = b->max_ms ? b->max_ms : GW_BACKOFF_MAX_MS;
+	uint32_t jitter = b->custom ? b->jitter_pct : GW_BACKOFF_JITTER_PCT;
+	if (jitter > 100)
+		jitter = 100;
+	uint32_t ms = max;
+	if (b->failures < 32) {
+		uint64_t d = (uint64_t)first << b->failures;
+		if (d < max)
 			ms = (uint32_t)d;
 	}
 	if (b->failures < UINT32_MAX)
 		b->failures++;
-	uint32_t span = ms / 100 * GW_BACKOFF_JITTER_PCT;
+	uint32_t span = (uint32_t)((uint64_t)ms * jitter / 100);
 	return span ? ms - rnd % (span + 1) : ms;
 }
 

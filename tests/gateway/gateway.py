@@ -30,6 +30,8 @@ Knobs (attributes, changeable at any time; read on each call):
   heartbeat_interval_secs  sent in SessionAccepted (default 15)
   gateway_heartbeat_secs   GatewayHeartbeat period on the session stream (0 = none; default 0)
   unauthenticated     set of RPC names answered with UNAUTHENTICATED
+  stall               set of unary RPC names never answered: the handler waits until the client
+                      cancels (deadline) or the gateway stops
   fail                dict RPC name -> (grpc.StatusCode, details) answered with that status
   accepted_tokens     None (accept any bearer) or a set of tokens; other bearers get
                       UNAUTHENTICATED. Issued and refreshed tokens are added to it.
@@ -40,6 +42,10 @@ Knobs (attributes, changeable at any time; read on each call):
   provider_env, provider_env_revision   GetSandboxProviderEnvironment's answer
   relay_mode          "echo" | "bridge": what happens with RelayStream bytes when no
                       open_relay() is waiting for that channel (bridge = refuse NOT_FOUND)
+
+Connection count: Gateway(count_connections=True) puts a TCP front on the public port that
+bridges each accepted connection to the gRPC server's internal port and records it;
+gw.accepted_connections() lists (time, peer) of every one accepted so far.
 
 Events: a list of dicts {"seq", "time", "rpc", "type", "peer", "metadata", "message"} where
 type is "call" (a call started), "message" (one inbound message; message is a dict from
@@ -194,8 +200,83 @@ class _Session:
         self.live = True
 
 
+class _ConnCounter:
+    """A TCP front for the gRPC server that counts the connections it accepts: every accepted
+    socket is bridged byte for byte to the server's own (internal) port, so TLS and HTTP/2 pass
+    through untouched. accepted() lists (time, peer) of every connection since start."""
+
+    def __init__(self, port, backend_port):
+        self.backend_port = backend_port
+        self._lock = threading.Lock()
+        self._accepted = []
+        self._socks = []
+        self._ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._ls.bind(("127.0.0.1", port))
+        self._ls.listen(64)
+        self.port = self._ls.getsockname()[1]
+        self._stopped = False
+        threading.Thread(target=self._accept_loop, daemon=True).start()
+
+    def accepted(self):
+        with self._lock:
+            return list(self._accepted)
+
+    def _accept_loop(self):
+        while not self._stopped:
+            try:
+                c, peer = self._ls.accept()
+            except OSError:
+                return
+            try:
+                b = socket.create_connection(("127.0.0.1", self.backend_port), timeout=5)
+                b.settimeout(None)
+            except OSError:
+                c.close()
+                continue
+            for x in (c, b):
+                x.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with self._lock:
+                self._accepted.append((time.time(), peer))
+                self._socks += [c, b]
+            threading.Thread(target=self._pump, args=(c, b), daemon=True).start()
+            threading.Thread(target=self._pump, args=(b, c), daemon=True).start()
+
+    @staticmethod
+    def _pump(src, dst):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        for x, how in ((dst, socket.SHUT_WR), (src, socket.SHUT_RD)):
+            try:
+                x.shutdown(how)
+            except OSError:
+                pass
+
+    def stop(self):
+        self._stopped = True
+        try:
+            self._ls.close()
+        except OSError:
+            pass
+        with self._lock:
+            socks, self._socks = self._socks, []
+        for x in socks:
+            try:
+                x.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            x.close()
+
+
 class Gateway:
-    def __init__(self, sandbox_id=None, port=0, tls=None, events_path=None, max_workers=64):
+    def __init__(self, sandbox_id=None, port=0, tls=None, events_path=None, max_workers=64,
+                 count_connections=False):
         self.pb, self.sb = load_protos()
         self.sandbox_id = sandbox_id
         self.session_mode = "accept"
@@ -204,6 +285,8 @@ class Gateway:
         self.heartbeat_interval_secs = 15
         self.gateway_heartbeat_secs = 0
         self.unauthenticated = set()
+        self.stall = set()
+        self._stopping = threading.Event()
         self.fail = {}
         self.accepted_tokens = None
         self.issue_token = "issued-token"
@@ -232,6 +315,12 @@ class Gateway:
                      ("grpc.http2.max_ping_strikes", 0),
                      ("grpc.http2.min_recv_ping_interval_without_data_ms", 1000),
                      ("grpc.keepalive_permit_without_calls", 1)])
+        # count_connections: the server listens on an internal port behind a counting front
+        # (_ConnCounter) that takes the public one; accepted_connections() reads the count.
+        self._counter = None
+        public_port = port
+        if count_connections:
+            port = 0
         addr = "127.0.0.1:%d" % port
         if tls:
             with open(tls["server_key"], "rb") as f:
@@ -250,11 +339,22 @@ class Gateway:
         if not self.port:
             raise RuntimeError("cannot listen on %s" % addr)
         self._server.start()
+        if count_connections:
+            self._counter = _ConnCounter(public_port, self.port)
+            self.port = self._counter.port
+            self.endpoint = "%s://127.0.0.1:%d" % ("https" if tls else "http", self.port)
+
+    def accepted_connections(self):
+        """(time, peer) of every TCP connection accepted so far (count_connections=True)."""
+        if self._counter is None:
+            raise RuntimeError("the gateway was not made with count_connections=True")
+        return self._counter.accepted()
 
     # -- control --------------------------------------------------------------------------------
 
     def stop(self, grace=0):
         """Stop serving: open calls are cancelled, connections closed."""
+        self._stopping.set()
         with self._lock:
             for s in self._sessions:
                 s.out.put(None)
@@ -262,6 +362,8 @@ class Gateway:
                 r.close()
             for t in self._plain:
                 t.close()
+        if self._counter:
+            self._counter.stop()
         self._server.stop(grace).wait(5)
         if self._events_file:
             self._events_file.close()
@@ -406,6 +508,10 @@ class Gateway:
         if rpc in self.fail:
             code, details = self.fail[rpc]
             context.abort(code, details)
+        if rpc in self.stall:
+            while context.is_active() and not self._stopping.wait(0.05):
+                pass
+            context.abort(grpc.StatusCode.UNAVAILABLE, "stalled (test gateway)")
         if self.accepted_tokens is not None and rpc != "IssueSandboxToken":
             md = {m.key: m.value for m in context.invocation_metadata()}
             auth = md.get("authorization", "")
@@ -677,7 +783,7 @@ def _serve_cli(argv):
                 ans = {"ok": True, "version": gw.policy_version, "hash": gw.policy_hash}
             elif cmd == "set":
                 val = c["value"]
-                if c["name"] in ("unauthenticated",):
+                if c["name"] in ("unauthenticated", "stall"):
                     val = set(val)
                 setattr(gw, c["name"], val)
                 ans = {"ok": True}

@@ -176,6 +176,46 @@ def gateway_rejected_session_is_logged_and_retried():
               "instance_id changed across reconnects")
 
 
+# -- one connection ---------------------------------------------------------------------------------
+
+@test()
+def gateway_one_tcp_connection_carries_every_call_during_the_run():
+    """Setup calls, the session, a relay, the policy poll and the log push share one TCP
+    connection; only the exit report opens its own at the end."""
+    with Gw(count_connections=True) as gw:
+        gw.provider_env = {"ONE_CONN": "1"}
+        run = start_sv(gw, ["sh", "-c", "sleep 9; exit 3"],
+                       extra={"OPENSHELL_SANDBOX_TOKEN": "tok-one",
+                              "OPENSHELL_POLICY_POLL_INTERVAL_SECS": "1"})
+        wait_log(run, "gateway_session_accepted", timeout=10)
+        relay = gw.open_relay("ssh")
+        check(relay.wait_result(10).get("success") is True, "ssh relay refused")
+        c = socket.create_connection(("127.0.0.1", relay.port), timeout=10)
+        check(c.recv(64).startswith(b"SSH-2.0-"), "no SSH banner through the relay")
+        c.close()
+        polls = lambda: len(gw.events("GetSandboxConfig", "call"))
+        deadline = time.monotonic() + 10
+        while polls() < 3 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        gw.wait_event("PushSandboxLogs", "call", timeout=10)
+        during = gw.accepted_connections()
+        rpcs = {e["rpc"] for e in calls(gw)}
+        for rpc in ("GetSandboxConfig", "GetSandboxProviderEnvironment", "ConnectSupervisor",
+                    "RelayStream", "PushSandboxLogs"):
+            check(rpc in rpcs, "no %s call was made (calls: %r)" % (rpc, sorted(rpcs)))
+        check(polls() >= 3, "the policy poll did not run (%d GetSandboxConfig)" % polls())
+        check(len(during) == 1, "%d TCP connections accepted during the run, expected 1: %r"
+              % (len(during), during))
+        gw.wait_event("ReportMainProcessExit", "message", timeout=20)
+        r = run.finish(15)
+        check(r.rc == 3, "supervisor exit code", r)
+        peers = {e["peer"] for e in calls(gw) if e["rpc"] != "ReportMainProcessExit"}
+        check(len(peers) == 1, "calls came over %d connections: %r" % (len(peers), peers), r)
+        total = gw.accepted_connections()
+        check(len(total) == 2, "%d TCP connections over the whole run, expected the run's one "
+              "and the exit report's: %r" % (len(total), total), r)
+
+
 # -- token ----------------------------------------------------------------------------------------
 
 def assert_bearer_everywhere(gw, token, r):
@@ -244,9 +284,11 @@ def gateway_k8s_sa_token_is_exchanged_then_refreshed():
         check(hello["metadata"].get("authorization") == "Bearer " + gw.issue_token,
               "ConnectSupervisor not called with the issued token")
         issues = gw.events("IssueSandboxToken", "call")
-        for e in issues:  # the setup-phase exchange (policy fetch) and the session's own
+        for e in issues:
             check(e["metadata"].get("authorization") == "Bearer " + sa,
                   "IssueSandboxToken not called with the SA token")
+        # One token owner: the exchange made for the setup-phase policy fetch serves the session.
+        check(len(issues) == 1, "IssueSandboxToken called %d times, expected once" % len(issues))
         before = [e for e in issues if e["seq"] < hello["seq"]]
         check(before, "no IssueSandboxToken before ConnectSupervisor")
         issue = before[-1]

@@ -1,6 +1,7 @@
 /* Unit tests for the gateway policy source, provider environment and log push against the real
  * test gateway (tests/gateway/gateway.py, Debian's python3-grpcio) run as a subprocess in its
- * command mode, under ASan/UBSan: session/gw_config.c, gw_env.c, gw_logs.c and gw_rpc.c.
+ * command mode, under ASan/UBSan: session/gw_config.c, gw_env.c, gw_logs.c and gw_rpc.c, and the
+ * one client (gw_client.c) carrying a session, a relay and a stalled unary call at once.
  *
  * What the gateway received is read from its JSON-lines event file; what the supervisor decided
  * is read from its own log records through the log sink (supervisor/log.h).
@@ -19,7 +20,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sys/un.h>
+
 #include "netns/netns.h"
+#include "openshell.pb-c.h"
+#include "session/gateway/gw_client.h"
 #include "session/gateway/gw_logs.h"
 #include "session/session.h"
 #include "supervisor/env.h"
@@ -103,15 +108,20 @@ static void gw_stop(void)
 	rmdir(G.dir);
 }
 
-/* One command line; the answer must say ok. */
-static void gw_cmd(const char *json)
+/* One command line; the answer must say ok (and is left in @ans when given). */
+static void gw_cmd_ans(const char *json, char *ans, size_t size)
 {
 	size_t n = strlen(json);
 	ck_assert_int_eq(write(G.in, json, n), (ssize_t)n);
 	ck_assert_int_eq(write(G.in, "\n", 1), 1);
-	char ans[512];
-	read_line(G.out, ans, sizeof(ans));
+	read_line(G.out, ans, size);
 	ck_assert_msg(strstr(ans, "\"ok\": true"), "gateway refused %s: %s", json, ans);
+}
+
+static void gw_cmd(const char *json)
+{
+	char ans[512];
+	gw_cmd_ans(json, ans, sizeof(ans));
 }
 
 static bool events_have(const char *needle)
@@ -140,13 +150,8 @@ static bool run_until_event(struct sv_loop *loop, const char *needle, unsigned m
 
 /* ------------------------------------------------------------------ the supervisor side */
 
-static const char *bearer(void *data)
-{
-	(void)data;
-	return TOKEN;
-}
-
-static struct gw_client client;
+/* The one client, made per test with OPENSHELL_SANDBOX_TOKEN as its bearer. */
+static struct gw_client *client;
 
 /* Log records seen through the sink: their event names, in order. */
 static char seen[64][48];
@@ -172,13 +177,18 @@ static void setup(void)
 	sv_log_setup(SV_LOG_ERROR, SV_LOG_TEXT);
 	n_seen = 0;
 	gw_start();
-	client = (struct gw_client){G.endpoint, SANDBOX, bearer, NULL};
+	setenv("OPENSHELL_SANDBOX_TOKEN", TOKEN, 1);
+	struct sv_err err = {0};
+	ck_assert_msg(gw_client_new(G.endpoint, SANDBOX, &client, &err) == 0, "%s", err.msg);
 	setenv(GW_POLICY_POLL_ENV, "1", 1);
 }
 
 static void teardown(void)
 {
 	sv_log_set_sink(NULL, NULL, SV_LOG_INFO);
+	gw_client_free(client);
+	client = NULL;
+	unsetenv("OPENSHELL_SANDBOX_TOKEN");
 	gw_stop();
 }
 
@@ -208,7 +218,7 @@ START_TEST(valid_policy_is_loaded_reported_and_a_change_reaches_the_proxy)
 	struct pol_policy p;
 	struct gw_policy_src *src = NULL;
 	struct sv_err err = {0};
-	ck_assert_msg(gw_config_fetch(&client, &p, &src, &err) == 0, "%s", err.msg);
+	ck_assert_msg(gw_config_fetch(client, &p, &src, &err) == 0, "%s", err.msg);
 	ck_assert_uint_eq(p.read_only.n, 1);
 	ck_assert_str_eq(p.read_only.v[0], "/usr");
 	ck_assert_uint_eq(p.n_rules, 1);
@@ -216,6 +226,7 @@ START_TEST(valid_policy_is_loaded_reported_and_a_change_reaches_the_proxy)
 
 	struct sv_loop loop;
 	ck_assert_int_eq(sv_loop_init(&loop, &err), 0);
+	ck_assert_int_eq(gw_client_attach(client, &loop, &err), 0);
 	int fd = listen_fd();
 	struct px_server *px = NULL;
 	ck_assert_int_eq(px_server_new(&loop, fd, &p, &px, &err), 0);
@@ -234,6 +245,7 @@ START_TEST(valid_policy_is_loaded_reported_and_a_change_reaches_the_proxy)
 	gw_policy_src_free(src);
 	px_server_free(px);
 	close(fd);
+	gw_client_detach(client);
 	sv_loop_close(&loop);
 	pol_free(&p);
 }
@@ -245,7 +257,7 @@ START_TEST(invalid_policy_gives_the_default_failed_then_quarantine_then_retained
 	struct pol_policy p, def;
 	struct gw_policy_src *src = NULL;
 	struct sv_err err = {0};
-	ck_assert_msg(gw_config_fetch(&client, &p, &src, &err) == 0, "%s", err.msg);
+	ck_assert_msg(gw_config_fetch(client, &p, &src, &err) == 0, "%s", err.msg);
 	ck_assert_int_eq(pol_set_default(&def, &err), 0);
 	ck_assert_uint_eq(p.read_only.n, def.read_only.n); /* the restrictive default */
 	ck_assert_uint_eq(p.n_rules, 0);
@@ -253,6 +265,7 @@ START_TEST(invalid_policy_gives_the_default_failed_then_quarantine_then_retained
 
 	struct sv_loop loop;
 	ck_assert_int_eq(sv_loop_init(&loop, &err), 0);
+	ck_assert_int_eq(gw_client_attach(client, &loop, &err), 0);
 	int fd = listen_fd();
 	struct px_server *px = NULL;
 	ck_assert_int_eq(px_server_new(&loop, fd, &p, &px, &err), 0);
@@ -286,6 +299,7 @@ START_TEST(invalid_policy_gives_the_default_failed_then_quarantine_then_retained
 	gw_policy_src_free(src);
 	px_server_free(px);
 	close(fd);
+	gw_client_detach(client);
 	sv_loop_close(&loop);
 	pol_free(&p);
 }
@@ -299,7 +313,7 @@ START_TEST(non_transient_status_fails_the_fetch_at_once)
 	struct gw_policy_src *src = NULL;
 	struct sv_err err = {0};
 	uint64_t t0 = now_ms();
-	ck_assert_int_lt(gw_config_fetch(&client, &p, &src, &err), 0);
+	ck_assert_int_lt(gw_config_fetch(client, &p, &src, &err), 0);
 	ck_assert_msg(strstr(err.msg, "after 1 attempt: UNAUTHENTICATED"), "%s", err.msg);
 	ck_assert_uint_lt(now_ms() - t0, 5000); /* no retry sleeps */
 	ck_assert_ptr_null(src);
@@ -314,7 +328,7 @@ START_TEST(provider_environment_is_added_without_replacing_identity)
 	struct sv_env env;
 	ck_assert_int_eq(sv_env_from(&env, base), 0);
 	ck_assert_int_eq(sv_env_set(&env, "HOME", "/sandbox"), 0);
-	ck_assert_int_eq(gw_provider_env(&client, &env), 1);
+	ck_assert_int_eq(gw_provider_env(client, &env), 1);
 	ck_assert_str_eq(sv_env_get(&env, "API_KEY"), "k-1");
 	ck_assert_str_eq(sv_env_get(&env, "HOME"), "/sandbox");
 	ck_assert_ptr_null(sv_env_get(&env, "1BAD"));
@@ -351,11 +365,12 @@ static void unit_batches(size_t *n_batches, size_t *largest)
 START_TEST(log_lines_are_pushed_in_batches)
 {
 	struct sv_err err = {0};
-	ck_assert_int_eq(gw_logs_install(&client, &err), 0);
+	ck_assert_int_eq(gw_logs_install(client, &err), 0);
 	for (int i = 0; i < 120; i++)
 		sv_info("unit", "unit_line", "line %d", i);
 	struct sv_loop loop;
 	ck_assert_int_eq(sv_loop_init(&loop, &err), 0);
+	ck_assert_int_eq(gw_client_attach(client, &loop, &err), 0);
 	ck_assert_int_eq(gw_logs_attach(&loop, &err), 0);
 	ck_assert_msg(run_until_event(&loop, "\"message\": \"line 119\"", 5000),
 		      "the last line never arrived");
@@ -370,6 +385,7 @@ START_TEST(log_lines_are_pushed_in_batches)
 	gw_logs_stats(&s);
 	ck_assert_uint_eq(s.queued, 0);
 	gw_logs_detach();
+	gw_client_detach(client);
 	sv_loop_close(&loop);
 }
 END_TEST
@@ -379,10 +395,11 @@ START_TEST(log_push_unauthenticated_turns_it_off)
 	gw_cmd(
 	    "{\"cmd\": \"set\", \"name\": \"unauthenticated\", \"value\": [\"PushSandboxLogs\"]}");
 	struct sv_err err = {0};
-	ck_assert_int_eq(gw_logs_install(&client, &err), 0);
+	ck_assert_int_eq(gw_logs_install(client, &err), 0);
 	sv_info("unit", "unit_line", "refused");
 	struct sv_loop loop;
 	ck_assert_int_eq(sv_loop_init(&loop, &err), 0);
+	ck_assert_int_eq(gw_client_attach(client, &loop, &err), 0);
 	ck_assert_int_eq(gw_logs_attach(&loop, &err), 0);
 	struct gw_logs_stats s = {0};
 	for (int i = 0; i < 100 && !s.disabled; i++) {
@@ -394,7 +411,135 @@ START_TEST(log_push_unauthenticated_turns_it_off)
 	gw_logs_stats(&s);
 	ck_assert_uint_eq(s.queued, 0);
 	gw_logs_detach();
+	gw_client_detach(client);
 	sv_loop_close(&loop);
+}
+END_TEST
+
+
+/* --- the one client: a stalled unary call next to a relay and the session -------------------- */
+
+struct stall_rig {
+	int lfd;	 /* the SSH socket path's listener: the relay's target */
+	int target;	 /* the relay's connection to it */
+	int gw;		 /* the test's TCP end of the relay, through the gateway */
+	char got_gw[32]; /* bytes from the target, as the gateway's side saw them */
+	size_t n_gw;
+	char got_target[32];
+	size_t n_target;
+	bool unary_done;
+};
+
+static void stall_done(int status, const char *message, const uint8_t *resp, size_t len,
+		       void *data)
+{
+	(void)status;
+	(void)message;
+	(void)resp;
+	(void)len;
+	((struct stall_rig *)data)->unary_done = true;
+}
+
+static bool saw_accepted(void *arg)
+{
+	(void)arg;
+	return saw("gateway_session_accepted");
+}
+
+/* Both ways through the relay: what the target wrote reached the gateway's side and back. */
+static bool relay_carried(void *arg)
+{
+	struct stall_rig *r = arg;
+	if (r->target < 0) {
+		r->target = accept4(r->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (r->target >= 0) {
+			ck_assert_int_eq(write(r->target, "from-target", 11), 11);
+			ck_assert_int_eq(write(r->gw, "from-gateway", 12), 12);
+		}
+		return false;
+	}
+	ssize_t n = read(r->gw, r->got_gw + r->n_gw, sizeof(r->got_gw) - 1 - r->n_gw);
+	if (n > 0)
+		r->n_gw += (size_t)n;
+	n = read(r->target, r->got_target + r->n_target, sizeof(r->got_target) - 1 - r->n_target);
+	if (n > 0)
+		r->n_target += (size_t)n;
+	return r->n_gw >= 11 && r->n_target >= 12;
+}
+
+START_TEST(a_stalled_unary_call_delays_neither_a_relay_nor_a_heartbeat)
+{
+	gw_cmd("{\"cmd\": \"set\", \"name\": \"stall\", \"value\": [\"ReportPolicyStatus\"]}");
+	gw_cmd("{\"cmd\": \"set\", \"name\": \"heartbeat_interval_secs\", \"value\": 5}");
+	struct stall_rig rig = {.target = -1, .gw = -1};
+	char path[96];
+	snprintf(path, sizeof(path), "%.80s/ssh.sock", G.dir);
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	rig.lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	ck_assert_int_eq(bind(rig.lfd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	ck_assert_int_eq(listen(rig.lfd, 4), 0);
+
+	struct sv_err err = {0};
+	struct sv_loop loop;
+	ck_assert_int_eq(sv_loop_init(&loop, &err), 0);
+	ck_assert_int_eq(gw_client_attach(client, &loop, &err), 0);
+	sv_log_set_sink(record, NULL, SV_LOG_INFO);
+	const struct gw_session_opts o = {.endpoint = G.endpoint,
+					  .sandbox_id = SANDBOX,
+					  .ssh_socket_path = path,
+					  .exit_report_timeout_ms = 1000};
+	struct gw_session *s = NULL;
+	ck_assert_msg(gw_session_new(client, &o, &s, &err) == 0, "%s", err.msg);
+	gw_session_start(s);
+	ck_assert_msg(run_until(&loop, saw_accepted, NULL, 10000), "no SessionAccepted");
+	uint64_t accepted = now_ms();
+
+	/* A unary call the gateway never answers, on the same connection (60 s deadline). */
+	Openshell__V1__ReportPolicyStatusRequest req = OPENSHELL__V1__REPORT_POLICY_STATUS_REQUEST__INIT;
+	req.sandbox_id = (char *)SANDBOX;
+	struct gw_unary *u = NULL;
+	ck_assert_msg(gw_client_unary(client, GW_METHOD("ReportPolicyStatus"), &req.base, 60000,
+				      stall_done, &rig, &u, &err) == 0,
+		      "%s", err.msg);
+	ck_assert_msg(run_until_event(&loop, "\"rpc\": \"ReportPolicyStatus\", \"type\": \"call\"",
+				      5000),
+		      "the stalled call never reached the gateway");
+
+	/* A relay opened now carries bytes both ways at once. */
+	char ans[256];
+	gw_cmd_ans("{\"cmd\": \"open_relay\", \"kind\": \"ssh\"}", ans, sizeof(ans));
+	const char *pp = strstr(ans, "\"port\": ");
+	ck_assert_ptr_nonnull(pp);
+	struct sockaddr_in sin = {.sin_family = AF_INET,
+				  .sin_port = htons((uint16_t)atoi(pp + 8)),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	rig.gw = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_eq(connect(rig.gw, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	ck_assert_int_eq(fcntl(rig.gw, F_SETFL, O_NONBLOCK), 0);
+	uint64_t t0 = now_ms();
+	ck_assert_msg(run_until(&loop, relay_carried, &rig, 5000),
+		      "the relay did not carry its bytes while a unary call stalled");
+	ck_assert_uint_lt(now_ms() - t0, 3000);
+	rig.got_gw[rig.n_gw] = rig.got_target[rig.n_target] = '\0';
+	ck_assert_str_eq(rig.got_gw, "from-target");
+	ck_assert_str_eq(rig.got_target, "from-gateway");
+
+	/* The session's heartbeat leaves on time (max(5, 5) s after the accept). */
+	ck_assert_msg(run_until_event(&loop, "\"heartbeat\": {}", 8000),
+		      "no heartbeat while a unary call stalled");
+	ck_assert_uint_lt(now_ms() - accepted, 7500);
+	ck_assert_msg(!rig.unary_done, "the stalled call ended: the test proves nothing");
+
+	gw_unary_cancel(u);
+	gw_session_free(s);
+	gw_client_detach(client);
+	sv_loop_close(&loop);
+	close(rig.gw);
+	if (rig.target >= 0)
+		close(rig.target);
+	close(rig.lfd);
+	unlink(path);
 }
 END_TEST
 
@@ -410,6 +555,7 @@ static Suite *gw_config_suite(void)
 	tcase_add_test(tc, provider_environment_is_added_without_replacing_identity);
 	tcase_add_test(tc, log_lines_are_pushed_in_batches);
 	tcase_add_test(tc, log_push_unauthenticated_turns_it_off);
+	tcase_add_test(tc, a_stalled_unary_call_delays_neither_a_relay_nor_a_heartbeat);
 	suite_add_tcase(s, tc);
 	return s;
 }

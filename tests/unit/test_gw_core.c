@@ -56,6 +56,22 @@ START_TEST(backoff_reset_starts_again_at_one_second)
 }
 END_TEST
 
+/* The exit report's and the status outbox's schedules are the same arithmetic without jitter. */
+START_TEST(backoff_custom_schedules_keep_their_bounds_and_no_jitter)
+{
+	struct gw_backoff b = GW_BACKOFF_INIT(250, 2000, 0);
+	const uint32_t want[] = {250, 500, 1000, 2000, 2000};
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		ck_assert_uint_eq(gw_backoff_next(&b, 0xffffffffu), want[i]);
+	b = GW_BACKOFF_INIT(1000, 32000, 0);
+	const uint32_t want2[] = {1000, 2000, 4000, 8000, 16000, 32000, 32000};
+	for (size_t i = 0; i < sizeof(want2) / sizeof(want2[0]); i++)
+		ck_assert_uint_eq(gw_backoff_next(&b, 12345), want2[i]);
+	gw_backoff_reset(&b);
+	ck_assert_uint_eq(gw_backoff_next(&b, 7), 1000);
+}
+END_TEST
+
 START_TEST(uuid_has_version_four_and_rfc4122_variant)
 {
 	uint8_t ones[16], zeros[16] = {0};
@@ -335,6 +351,7 @@ static Suite *gw_core_suite(void)
 	tcase_add_test(tc, backoff_doubles_from_one_second_to_a_thirty_second_cap);
 	tcase_add_test(tc, backoff_jitter_stays_within_twenty_percent_below);
 	tcase_add_test(tc, backoff_reset_starts_again_at_one_second);
+	tcase_add_test(tc, backoff_custom_schedules_keep_their_bounds_and_no_jitter);
 	tcase_add_test(tc, uuid_has_version_four_and_rfc4122_variant);
 	tcase_add_test(tc, session_plan_refuses_a_malformed_endpoint);
 	tcase_add_test(tc, token_trim_and_validity);
