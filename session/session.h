@@ -74,6 +74,9 @@ int gw_client_attach(struct gw_client *c, struct sv_loop *loop, struct sv_err *e
 void gw_client_detach(struct gw_client *c);
 /* Close the connection and free (after everything using it). NULL is a no-op. */
 void gw_client_free(struct gw_client *c);
+/* End of setup: stop the client's worker threads (name resolution) once their jobs are done;
+ * the next lookup starts a fresh one. PID 1 drops capabilities per thread after this. */
+void gw_client_park(struct gw_client *c);
 
 /* Create the session on @c (borrowed, must outlive it; nothing is sent yet). @opts is copied;
  * its strings are borrowed. Returns 0 and *@out (owned: gw_session_free) or -errno. */

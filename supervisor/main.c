@@ -434,7 +434,9 @@ static int run_sandbox(const struct sv_cli *cli, struct gwp *gwp)
 	sv_info(COMP, "seccomp_prelude_applied", "supervisor seccomp prelude installed");
 
 	/* Least privilege for PID 1 itself (docs/security.md): before the loop starts any thread,
-	 * every capability the run phase does not use goes, from all five sets. */
+	 * every capability the run phase does not use goes, from all five sets. The gateway
+	 * client's resolver thread from the setup-phase calls is stopped first. */
+	gw_client_park(gwp->client);
 	if (sv_caps_drop_after_setup(getenv(SV_CAPS_TEST_DROP_ENV), &err) < 0) {
 		sv_error(COMP, "caps_drop_failed", "cannot drop the supervisor's capabilities: %s",
 			 err.msg);

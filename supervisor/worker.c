@@ -168,6 +168,23 @@ unsigned sv_workers_pending(const struct sv_workers *w)
 	return n;
 }
 
+void sv_workers_park(struct sv_workers *w)
+{
+	if (!w)
+		return;
+	pthread_mutex_lock(&w->lock);
+	w->stopping = true;
+	pthread_cond_broadcast(&w->wake);
+	pthread_mutex_unlock(&w->lock);
+	for (unsigned i = 0; i < w->nthreads; i++)
+		pthread_join(w->threads[i], NULL);
+	/* Every queued job has run; their completions wait behind the eventfd as usual. */
+	pthread_mutex_lock(&w->lock);
+	w->stopping = false;
+	w->nthreads = w->idle = 0;
+	pthread_mutex_unlock(&w->lock);
+}
+
 void sv_workers_free(struct sv_workers *w)
 {
 	if (!w)

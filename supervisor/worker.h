@@ -36,6 +36,10 @@ int sv_workers_submit(struct sv_workers *w, struct sv_job *job);
 /* Number of jobs queued or running, for logs and back-pressure. */
 unsigned sv_workers_pending(const struct sv_workers *w);
 
+/* Stop the threads after the jobs already queued have run, and keep the pool: the next submit
+ * starts threads afresh, and completions are still delivered on the loop. For a process about
+ * to change per-thread state (capabilities) that threads started later must inherit. */
+void sv_workers_park(struct sv_workers *w);
 /* Stop the threads after the jobs already queued have run; completions still pending are
  * delivered before this returns. */
 void sv_workers_free(struct sv_workers *w);

@@ -56,6 +56,12 @@ struct sv_loop *gw_client_loop(struct gw_client *c)
 	return &c->loop;
 }
 
+void gw_client_park(struct gw_client *c)
+{
+	if (c)
+		sv_workers_park(c->workers);
+}
+
 struct sv_workers *gw_client_workers(struct gw_client *c)
 {
 	return c->workers;

@@ -6,6 +6,9 @@
 #include "supervisor/isolation/caps.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <linux/capability.h>
 #include <string.h>
 #include <sys/capability.h>
@@ -90,12 +93,33 @@ static int parse_extra(const char *list, uint64_t *out, struct sv_err *err)
 	return 0;
 }
 
+/* Threads of this process, from /proc/self/status; 0 when it cannot be read. */
+static unsigned thread_count(void)
+{
+	char buf[4096];
+	int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	const char *t = strstr(buf, "\nThreads:");
+	return t ? (unsigned)strtoul(t + 9, NULL, 10) : 0;
+}
+
 int sv_caps_drop_after_setup(const char *extra_drop, struct sv_err *err)
 {
 	uint64_t extra;
 	int r = parse_extra(extra_drop, &extra, err);
 	if (r < 0)
 		return r;
+	/* Capabilities are per thread: a thread started during setup would keep them all. */
+	unsigned threads = thread_count();
+	if (threads > 1)
+		return sv_err_set(err, EBUSY, "%u threads run: the drop must happen on the only one",
+				  threads);
 	cap_value_t last = cap_max_bits();
 	/* Only what we hold can be kept; where the container granted CAP_DAC_OVERRIDE but not
 	 * CAP_DAC_READ_SEARCH (Docker's default set), the broader one stands in for reads. */

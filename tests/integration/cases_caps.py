@@ -25,8 +25,12 @@ def drop(*names):
 
 
 def caps_of(pid):
+    return caps_of_path("/proc/%d/status" % pid)
+
+
+def caps_of_path(path):
     out = {}
-    with open("/proc/%d/status" % pid) as f:
+    with open(path) as f:
         for line in f:
             k, _, v = line.partition(":")
             if k.startswith("Cap"):
@@ -42,6 +46,12 @@ def supervisor_keeps_only_the_listed_capabilities_after_setup():
         caps = caps_of(run.host_pid())
         for k in ("CapEff", "CapPrm", "CapBnd"):
             check(caps[k] == KEPT, "%s is %#x, want %#x" % (k, caps[k], KEPT))
+        # Capabilities are per thread: every thread of PID 1 holds the same.
+        import os
+        for tid in os.listdir("/proc/%d/task" % run.host_pid()):
+            t = caps_of_path("/proc/%d/task/%s/status" % (run.host_pid(), tid))
+            check(t["CapEff"] == KEPT and t["CapBnd"] == KEPT,
+                  "thread %s keeps %#x / bounding %#x" % (tid, t["CapEff"], t["CapBnd"]))
         check(caps["CapInh"] == 0 and caps["CapAmb"] == 0, "inheritable/ambient not empty: %r"
               % caps)
         check(bin(caps["CapEff"]).count("1") <= 10, "more than 10 effective")

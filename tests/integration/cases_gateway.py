@@ -144,6 +144,23 @@ def gateway_hello_carries_ids_then_heartbeats_every_max_interval_5s():
 
 
 @test()
+def gateway_mode_supervisor_threads_all_hold_only_the_kept_capabilities():
+    # The setup-phase gateway calls use a resolver thread; capabilities are per thread, so
+    # it must be gone before the drop and every thread after it holds the kept set only.
+    import cases_caps
+    with Gw() as gw:
+        run = start_sv(gw, ["sleep", "60"], extra={"OPENSHELL_SANDBOX_TOKEN": "tok-caps"})
+        gw.wait_event("ConnectSupervisor", "hello", timeout=10)
+        pid = run.host_pid()
+        tids = os.listdir("/proc/%d/task" % pid)
+        for tid in tids:
+            t = cases_caps.caps_of_path("/proc/%d/task/%s/status" % (pid, tid))
+            check(t["CapEff"] == cases_caps.KEPT and t["CapBnd"] == cases_caps.KEPT,
+                  "thread %s keeps %#x / bounding %#x" % (tid, t["CapEff"], t["CapBnd"]))
+        stop_run(run)
+
+
+@test()
 def gateway_standalone_without_endpoint_and_no_session_without_ssh_socket():
     r = sv(["--log-level", "info", "--", "sh", "-c", "exit 5"])
     check(r.rc == 5, "standalone exit code changed", r)
