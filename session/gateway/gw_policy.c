@@ -424,27 +424,7 @@ bool gw_policy_static_equal(const struct pol_policy *a, const struct pol_policy 
 	       str_eq(a->run_as_group, b->run_as_group);
 }
 
-static bool endpoint_eq(const struct pol_endpoint *a, const struct pol_endpoint *b)
-{
-	return a->kind == b->kind && str_eq(a->host, b->host) && a->n_ports == b->n_ports &&
-	       memcmp(a->ports, b->ports, a->n_ports * sizeof(*a->ports)) == 0 &&
-	       a->n_allowed_ips == b->n_allowed_ips &&
-	       (a->n_allowed_ips == 0 || memcmp(a->allowed_ips, b->allowed_ips,
-						a->n_allowed_ips * sizeof(*a->allowed_ips)) == 0);
-}
-
 bool gw_policy_network_equal(const struct pol_policy *a, const struct pol_policy *b)
 {
-	if (a->n_rules != b->n_rules)
-		return false;
-	for (size_t i = 0; i < a->n_rules; i++) {
-		const struct pol_network_rule *x = &a->rules[i], *y = &b->rules[i];
-		if (strcmp(x->name, y->name) != 0 || x->n_endpoints != y->n_endpoints ||
-		    !strv_eq(&x->binaries, &y->binaries))
-			return false;
-		for (size_t j = 0; j < x->n_endpoints; j++)
-			if (!endpoint_eq(&x->endpoints[j], &y->endpoints[j]))
-				return false;
-	}
-	return true;
+	return pol_network_equal(a, b);
 }

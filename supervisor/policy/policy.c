@@ -101,35 +101,6 @@ void pol_init(struct pol_policy *p)
 	p->landlock_compat = POL_BEST_EFFORT;
 }
 
-static void endpoint_free(struct pol_endpoint *e)
-{
-	free(e->host);
-	free(e->ports);
-	free(e->allowed_ips);
-}
-
-static void rule_free(struct pol_network_rule *r)
-{
-	free(r->name);
-	for (size_t i = 0; i < r->n_endpoints; i++)
-		endpoint_free(&r->endpoints[i]);
-	free(r->endpoints);
-	pol_strv_free(&r->binaries);
-}
-
-void pol_free(struct pol_policy *p)
-{
-	pol_strv_free(&p->read_only);
-	pol_strv_free(&p->read_write);
-	free(p->run_as_user);
-	free(p->run_as_group);
-	for (size_t i = 0; i < p->n_rules; i++)
-		rule_free(&p->rules[i]);
-	free(p->rules);
-	free(p->source);
-	pol_init(p);
-}
-
 /* Contract §3.2: no identity, no network rules (all egress denied). */
 static const char *const default_ro[] = {"/usr", "/lib", "/proc",   "/dev/urandom",
 					 "/app", "/etc", "/var/log"};

@@ -224,8 +224,22 @@ struct pol_policy {
 
 /* An empty policy: version 1, include_workdir true, best_effort, nothing else. */
 void pol_init(struct pol_policy *p);
-/* Free everything @p owns and leave it as pol_init() does. */
+/* Free everything @p owns and leave it as pol_init() does (policy_copy.c). */
 void pol_free(struct pol_policy *p);
+/* Free what one part owns and zero it (for loaders building a part on the side). */
+void pol_endpoint_free(struct pol_endpoint *e);
+void pol_network_rule_free(struct pol_network_rule *r);
+void pol_middleware_free(struct pol_middleware *m);
+
+/* Deep-copy every field of @src into @dst (overwritten, not freed first: pass it empty). On
+ * failure (-ENOMEM) @dst is left empty. @src is only read and never referenced afterwards. */
+int pol_copy(const struct pol_policy *src, struct pol_policy *dst);
+
+/* Field-by-field equality (source excluded). pol_network_equal compares network rules and
+ * middlewares only, in order; pol_endpoint_equal one endpoint, every layer-7 field included. */
+bool pol_equal(const struct pol_policy *a, const struct pol_policy *b);
+bool pol_network_equal(const struct pol_policy *a, const struct pol_policy *b);
+bool pol_endpoint_equal(const struct pol_endpoint *a, const struct pol_endpoint *b);
 
 /* The restrictive default of contract §3.2 into an empty @p (on failure @p stays empty). */
 int pol_set_default(struct pol_policy *p, struct sv_err *err);
