@@ -4,7 +4,7 @@
  * policy_ini.c) and nothing here touches the filesystem (baseline enrichment is in
  * policy_enrich.c). Validators quote bad values but never echo control characters.
  */
-#include "policy.h"
+#include "policy_int.h"
 
 #include <arpa/inet.h>
 #include <limits.h>
@@ -608,7 +608,7 @@ static int validate_rule(const struct pol_network_rule *rule, struct sv_err *err
 	return 0;
 }
 
-int pol_validate(const struct pol_policy *p, struct sv_err *err)
+int pol_validate_l4(const struct pol_policy *p, struct sv_err *err)
 {
 	if (p->version != 1)
 		return sv_err_set(err, EINVAL, "unsupported policy version %u", p->version);

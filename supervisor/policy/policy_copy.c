@@ -143,8 +143,7 @@ static int matcher_copy(struct pol_matcher *d, const struct pol_matcher *s)
 	return strv_copy(&d->globs, &s->globs);
 }
 
-static int matchers_copy(struct pol_matcher **d, size_t *dn, const struct pol_matcher *s,
-			 size_t n)
+static int matchers_copy(struct pol_matcher **d, size_t *dn, const struct pol_matcher *s, size_t n)
 {
 	if (arr_new(d, n, sizeof(**d)) < 0)
 		return -ENOMEM;
@@ -170,8 +169,7 @@ static int l7_rule_copy(struct pol_l7_rule *d, const struct pol_l7_rule *s)
 	return 0;
 }
 
-static int l7_rules_copy(struct pol_l7_rule **d, size_t *dn, const struct pol_l7_rule *s,
-			 size_t n)
+static int l7_rules_copy(struct pol_l7_rule **d, size_t *dn, const struct pol_l7_rule *s, size_t n)
 {
 	if (arr_new(d, n, sizeof(**d)) < 0)
 		return -ENOMEM;
@@ -203,7 +201,8 @@ static int endpoint_copy(struct pol_endpoint *d, const struct pol_endpoint *s)
 	d->rules = d->deny_rules = NULL;
 	d->gql_ops = NULL;
 	d->n_ports = d->n_allowed_ips = d->n_rules = d->n_deny_rules = d->n_gql_ops = 0;
-	if (str_copy(&d->host, s->host) < 0 || arr_new(&d->ports, s->n_ports, sizeof(*d->ports)) < 0)
+	if (str_copy(&d->host, s->host) < 0 ||
+	    arr_new(&d->ports, s->n_ports, sizeof(*d->ports)) < 0)
 		return -ENOMEM;
 	if (s->n_ports)
 		memcpy(d->ports, s->ports, s->n_ports * sizeof(*d->ports));

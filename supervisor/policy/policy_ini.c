@@ -469,7 +469,7 @@ int pol_load_buffer(const char *name, const char *buf, size_t len, struct pol_po
 	free(c.ips);
 	if (c.rc == 0 && !(out->source = strdup(name)))
 		c.rc = sv_err_set(err, ENOMEM, "%s: out of memory", name);
-	if (c.rc == 0 && pol_validate(out, err) < 0) {
+	if (c.rc == 0 && pol_validate_full(out, pol_warn_log, (void *)name, err) < 0) {
 		sv_err_prefix(err, "%s", name);
 		c.rc = -EINVAL;
 	}
