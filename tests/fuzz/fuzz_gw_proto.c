@@ -50,9 +50,28 @@ static void config(const uint8_t *data, size_t size)
 	if (r->policy) {
 		struct pol_policy p;
 		struct sv_err err = {0};
-		unsigned dropped = 0;
-		if (gw_policy_convert(r->policy, &p, &dropped, &err) == 0) {
+		if (gw_policy_convert(r->policy, &p, false, &err) == 0) {
 			FUZZ_CHECK(p.source && strcmp(p.source, "gateway") == 0);
+			/* The reverse conversion (UpdateConfig) gives back every field. */
+			Openshell__Sandbox__V1__SandboxPolicy *out = NULL;
+			FUZZ_CHECK(gw_policy_to_proto(&p, &out, &err) == 0);
+			size_t n = openshell__sandbox__v1__sandbox_policy__get_packed_size(out);
+			uint8_t *wire = malloc(n + 1);
+			FUZZ_CHECK(wire != NULL);
+			openshell__sandbox__v1__sandbox_policy__pack(out, wire);
+			gw_policy_proto_free(out);
+			Openshell__Sandbox__V1__SandboxPolicy *in =
+			    openshell__sandbox__v1__sandbox_policy__unpack(NULL, n, wire);
+			FUZZ_CHECK(in != NULL);
+			struct pol_policy again;
+			if (gw_policy_convert(in, &again, false, &err) != 0) {
+				fprintf(stderr, "%s\n", err.msg);
+				FUZZ_CHECK(!"a converted policy converts back from its own protobuf");
+			}
+			FUZZ_CHECK(pol_equal(&p, &again));
+			pol_free(&again);
+			openshell__sandbox__v1__sandbox_policy__free_unpacked(in, NULL);
+			free(wire);
 			/* One model whichever loader filled it: the INI text of the converted policy's
 			 * filesystem, process and Landlock settings loads back into the same settings.
 			 * Network rules are left out: per-endpoint allowed_ips (and so hostless
