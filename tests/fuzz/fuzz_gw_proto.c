@@ -72,21 +72,23 @@ static void config(const uint8_t *data, size_t size)
 			pol_free(&again);
 			openshell__sandbox__v1__sandbox_policy__free_unpacked(in, NULL);
 			free(wire);
-			/* One model whichever loader filled it: the INI text of the converted policy's
-			 * filesystem, process and Landlock settings loads back into the same settings.
-			 * Network rules are left out: per-endpoint allowed_ips (and so hostless
-			 * endpoints) have no INI spelling. */
+			/* One model whichever loader filled it: the INI text of the converted policy
+			 * loads back into the same policy, every field (layer 7 and middlewares
+			 * included). Only a value longer than an INI line (4093 bytes) cannot. */
 			char *ini = NULL;
-			size_t n_rules = p.n_rules;
-			p.n_rules = 0;
 			FUZZ_CHECK(pol_describe(&p, &ini) == 0);
-			p.n_rules = n_rules;
 			struct pol_policy back;
 			if (pol_load_buffer("fuzz", ini, strlen(ini), &back, &err) != 0) {
-				fprintf(stderr, "%s\n---\n%s\n", err.msg, ini);
-				FUZZ_CHECK(!"the INI text of a converted policy loads back");
+				if (!strstr(err.msg, "line is longer than")) {
+					fprintf(stderr, "%s\n---\n%s\n", err.msg, ini);
+					FUZZ_CHECK(!"the INI text of a converted policy loads back");
+				}
+				free(ini);
+				pol_free(&p);
+				openshell__sandbox__v1__get_sandbox_config_response__free_unpacked(r, NULL);
+				return;
 			}
-			FUZZ_CHECK(gw_policy_static_equal(&p, &back));
+			FUZZ_CHECK(pol_equal(&p, &back));
 			pol_free(&back);
 			free(ini);
 			pol_free(&p);

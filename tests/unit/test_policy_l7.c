@@ -586,6 +586,154 @@ START_TEST(copy_is_deep_and_equal_in_every_field)
 }
 END_TEST
 
+
+/* --- INI spelling and round trips ---------------------------------------------------------- */
+
+static void ck_ini_round_trip(const struct pol_policy *src)
+{
+	char *text = NULL, *again = NULL;
+	struct pol_policy back;
+	struct sv_err e = {0};
+	ck_assert_int_eq(pol_describe(src, &text), 0);
+	ck_assert_msg(pol_load_buffer("described", text, strlen(text), &back, &e) == 0,
+		      "%s\n---\n%s", e.msg, text);
+	ck_assert_msg(pol_equal(src, &back), "not the same policy after:\n%s", text);
+	ck_assert_int_eq(pol_describe(&back, &again), 0);
+	ck_assert_str_eq(strchr(text, '\n'), strchr(again, '\n')); /* all but the source line */
+	free(text);
+	free(again);
+	pol_free(&back);
+}
+
+START_TEST(every_field_round_trips_through_ini)
+{
+	pol_free(&pol);
+	tb_full_policy(&pol);
+	ck_ini_round_trip(&pol);
+}
+END_TEST
+
+START_TEST(awkward_values_and_keys_round_trip_through_ini)
+{
+	struct pol_endpoint *e = ep("rest");
+	struct pol_l7_rule *r = tb_rule(e, "GET", " /a ;b #c");
+	tb_matcher(&r->query, &r->n_query, "x.any", false, TB_GLOBS("\"quoted\""));
+	tb_matcher(&r->query, &r->n_query, "a=b:c;d e%", true, TB_GLOBS("", "100%", "t\tab"));
+	r = tb_rule(e, "POST", "");
+	tb_rule(e, NULL, "/only-path");
+	e = tb_endpoint(&pol, "hostless", "api.example.com", 9);
+	free(e->host);
+	e->host = NULL;
+	e->kind = POL_HOST_NONE;
+	e->allowed_ips = calloc(2, sizeof(*e->allowed_ips));
+	ck_assert_int_eq(pol_cidr_parse("10.1.0.0/16", &e->allowed_ips[0], NULL), 0);
+	ck_assert_int_eq(pol_cidr_parse("fd00::/8", &e->allowed_ips[1], NULL), 0);
+	e->n_allowed_ips = 2;
+	/* A second endpoint with its own allowed_ips: per-endpoint lists now have a spelling. */
+	e = tb_endpoint(&pol, "hostless", "db.example.com", 5432);
+	e->allowed_ips = calloc(1, sizeof(*e->allowed_ips));
+	ck_assert_int_eq(pol_cidr_parse("10.2.0.0/16", &e->allowed_ips[0], NULL), 0);
+	e->n_allowed_ips = 1;
+	ck_assert_int_eq(pol_validate(&pol, NULL), 0);
+	ck_ini_round_trip(&pol);
+}
+END_TEST
+
+static const char l7_ini[] =
+    "[network.github]\n"
+    "endpoint = github.com:443\n"
+    "binary = /usr/bin/gh\n"
+    "\n"
+    "[network.github.endpoint.api]\n"
+    "host = api.github.com\n"
+    "port = 443\n"
+    "protocol = rest\n"
+    "enforcement = enforce\n"
+    "rule.1.method = GET\n"
+    "rule.1.path = /repos/**\n"
+    "rule.1.query.state.any = open\n"
+    "rule.1.query.state.any = closed\n"
+    "rule.2.method = POST\n"
+    "rule.2.path = /repos/*/issues\n"
+    "deny.1.method = DELETE\n"
+    "deny.1.path = /repos/**\n"
+    "\n"
+    "[network.github.endpoint.raw]\n"
+    "host = git.example.com\n"
+    "port = 22, 2222\n"
+    "tls = skip\n"
+    "\n"
+    "[middleware.redact]\n"
+    "middleware = builtin.redact\n"
+    "order = -3\n"
+    "include = *.internal.example.com\n"
+    "config = {\"mode\": \"strict\"}\n";
+
+START_TEST(ini_spells_endpoint_sections_rules_and_middlewares)
+{
+	struct sv_err e = {0};
+	pol_free(&pol);
+	ck_assert_msg(pol_load_buffer("l7.ini", l7_ini, strlen(l7_ini), &pol, &e) == 0, "%s",
+		      e.msg);
+	ck_assert_uint_eq(pol.n_rules, 1);
+	const struct pol_network_rule *r = &pol.rules[0];
+	ck_assert_uint_eq(r->n_endpoints, 3);
+	ck_assert_int_eq(r->endpoints[0].protocol, POL_PROTO_NONE);
+	const struct pol_endpoint *api = &r->endpoints[1];
+	ck_assert_str_eq(api->host, "api.github.com");
+	ck_assert_int_eq(api->protocol, POL_PROTO_REST);
+	ck_assert_int_eq(api->enforcement, POL_ENFORCE_ENFORCE);
+	ck_assert_uint_eq(api->n_rules, 2);
+	ck_assert_uint_eq(api->rules[0].n_query, 1);
+	ck_assert(api->rules[0].query[0].any);
+	ck_assert_uint_eq(api->rules[0].query[0].globs.n, 2);
+	ck_assert_str_eq(api->deny_rules[0].method, "DELETE");
+	ck_assert_uint_eq(r->endpoints[2].n_ports, 2);
+	ck_assert_int_eq(r->endpoints[2].tls, POL_TLS_SKIP);
+	ck_assert_uint_eq(pol.n_middlewares, 1);
+	ck_assert_int_eq(pol.middlewares[0].order, -3);
+	ck_assert_str_eq(pol.middlewares[0].config_json, "{\"mode\": \"strict\"}");
+	ck_ini_round_trip(&pol);
+}
+END_TEST
+
+#define ck_ini_fails(text, want)                                                          \
+	do {                                                                              \
+		struct pol_policy p_;                                                     \
+		struct sv_err e_ = {0};                                                   \
+		ck_assert_int_lt(pol_load_buffer("x.ini", (text), strlen(text), &p_, &e_), 0); \
+		ck_assert_msg(strstr(e_.msg, (want)), "'%s' lacks '%s'", e_.msg, (want));  \
+		ck_assert_uint_eq(p_.n_rules, 0);                                          \
+	} while (0)
+
+START_TEST(ini_l7_syntax_errors_name_file_and_line)
+{
+	ck_ini_fails("[network.a]\nbinary = /b\n[network.b.endpoint.1]\nport = 1\nhost = h.example\n",
+		     "x.ini:3: [network.b.endpoint.1] must follow its rule's section [network.b]");
+	ck_ini_fails("[network.a]\n[network.a.endpoint.1]\nhost = h.example\nport = 443\nbogus = 1\n",
+		     "x.ini:5: bogus: unknown key 'bogus' in an endpoint section");
+	ck_ini_fails("[network.a]\n[network.a.endpoint.1]\nhost = h.example\nport = 443\n"
+		     "protocol = rest\nrule.2.method = GET\n",
+		     "x.ini:6: rule.2.method: rules are numbered from 1 in order");
+	ck_ini_fails("[network.a]\n[network.a.endpoint.1]\nhost = h.example\n",
+		     "x.ini:2: port: an endpoint section needs a port");
+	ck_ini_fails("[network.a]\n[network.a.endpoint.1]\nhost = h.example\nport = 443\n"
+		     "protocol = gopher\n",
+		     "unknown protocol 'gopher'");
+	ck_ini_fails("[network.a]\n[network.a.endpoint.1]\nhost = h.example\nport = 443\n"
+		     "protocol = rest\n",
+		     "network.a.endpoints[0]: protocol requires rules or access");
+	ck_ini_fails("[network.a]\n[network.a.endpoint.1]\nhost = h.example\nport = 443\n"
+		     "access = full\nrule.1.path = \"/x\n",
+		     "a quoted value must end in '\"'");
+	ck_ini_fails("[middleware.m]\nmiddleware = x\ninclude = a.example.com\nconfig = [1]\n",
+		     "config: expected a JSON object");
+	ck_ini_fails("[network.a]\nallowed_ips = 10.0.0.0/8\n[network.a.endpoint.1]\n"
+		     "host = h.example\nport = 443\n",
+		     "allowed_ips applies to `endpoint =` lines");
+}
+END_TEST
+
 static Suite *l7_suite(void)
 {
 	Suite *s = suite_create("policy_l7");
@@ -636,6 +784,14 @@ static Suite *l7_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, full_policy_is_valid);
 	tcase_add_test(tc, copy_is_deep_and_equal_in_every_field);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("ini");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, every_field_round_trips_through_ini);
+	tcase_add_test(tc, awkward_values_and_keys_round_trip_through_ini);
+	tcase_add_test(tc, ini_spells_endpoint_sections_rules_and_middlewares);
+	tcase_add_test(tc, ini_l7_syntax_errors_name_file_and_line);
 	suite_add_tcase(s, tc);
 	return s;
 }
