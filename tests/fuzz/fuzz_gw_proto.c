@@ -3,7 +3,8 @@
  * Each input is unpacked as each inbound type (GatewayMessage, RelayFrame, the config, provider
  * environment, token and empty responses) and packed again; a decoded GetSandboxConfigResponse
  * policy goes through gw_policy_convert, whose result must pass pol_validate or leave the model
- * empty. Nothing here may crash or leak.
+ * empty, and a converted policy must come back field for field through gw_policy_to_proto and
+ * through the INI text of pol_describe. Nothing here may crash or leak.
  */
 #include <stddef.h>
 #include <stdint.h>
