@@ -270,7 +270,15 @@ static void rb_add_binary_miss(struct reason_buf *rb, const struct pol_network_r
 
 /* --- the decision -------------------------------------------------------------------------- */
 
-/* Which endpoints rule_endpoint considers. */
+/* Interim (docs/policy.md "What is enforced"): the proxy does not inspect layer 7 yet, so an
+ * endpoint with an inspection protocol must never pass traffic as plain L4. `tls: skip` makes
+ * OpenShell relay such an endpoint raw as well, so that one stays L4. */
+static bool endpoint_needs_l7(const struct pol_endpoint *e)
+{
+	return pol_protocol_is_l7(e->protocol) && e->tls != POL_TLS_SKIP;
+}
+
+/* Which plain-L4 endpoints rule_endpoint considers. */
 enum ep_pick {
 	EP_ANY,		/* every matching endpoint */
 	EP_NAMED,	/* matching endpoints that name a host, exactly or by glob */
@@ -278,17 +286,24 @@ enum ep_pick {
 	EP_HOSTLESS,	/* matching hostless endpoints (they always carry allowed_ips) */
 };
 
-/* The first endpoint of @r admitting the query among those @pick selects; NULL when none
- * qualifies. Also reports an exact (non-glob, non-hostless) match. */
+/* The first plain-L4 endpoint of @r admitting the query among those @pick selects; NULL when
+ * none qualifies. Also reports an exact (non-glob, non-hostless) match and (@l7) the first
+ * admitting endpoint that needs layer-7 inspection. */
 static const struct pol_endpoint *rule_endpoint(const struct pol_network_rule *r,
 						const struct px_query *q, const char *host,
-						enum ep_pick pick, bool *exact)
+						enum ep_pick pick, bool *exact,
+						const struct pol_endpoint **l7)
 {
 	const struct pol_endpoint *first = NULL;
 	for (size_t i = 0; i < r->n_endpoints; i++) {
 		const struct pol_endpoint *e = &r->endpoints[i];
 		if (!px_policy_endpoint_matches(e, host, q->port))
 			continue;
+		if (endpoint_needs_l7(e)) {
+			if (l7 && !*l7)
+				*l7 = e;
+			continue;
+		}
 		if (exact && e->kind != POL_HOST_NONE && e->kind != POL_HOST_GLOB)
 			*exact = true;
 		if ((pick == EP_NAMED || pick == EP_NAMED_IPS) && e->kind == POL_HOST_NONE)
@@ -301,6 +316,24 @@ static const struct pol_endpoint *rule_endpoint(const struct pol_network_rule *r
 			first = e;
 	}
 	return first;
+}
+
+/* The first network middleware (in policy order) selecting @host; NULL when none. A host too
+ * long to be a DNS name selects the first middleware: fail closed. */
+static const struct pol_middleware *middleware_for(const struct pol_policy *p, const char *host)
+{
+	char lower[POL_HOST_MAX + 1];
+	size_t n = strlen(host);
+	if (p->n_middlewares == 0)
+		return NULL;
+	if (n > POL_HOST_MAX)
+		return &p->middlewares[0];
+	for (size_t i = 0; i <= n; i++)
+		lower[i] = fold(host[i]);
+	for (size_t i = 0; i < p->n_middlewares; i++)
+		if (pol_middleware_selects(&p->middlewares[i], lower))
+			return &p->middlewares[i];
+	return NULL;
 }
 
 static bool name_before(const char *a, const char *b)
@@ -326,14 +359,17 @@ void px_policy_decide(const struct pol_policy *p, const struct px_query *q, stru
 	bool miss[POL_RULES_MAX] = {false};
 	bool any_endpoint = false, exact = false;
 	const struct pol_network_rule *ips_rule = NULL, *hostless_rule = NULL, *named_rule = NULL;
+	const struct pol_network_rule *l7_rule = NULL;
 	const struct pol_endpoint *ips_ep = NULL, *hostless_ep = NULL, *named_ep = NULL;
+	const struct pol_endpoint *l7_ep = NULL;
 	for (size_t i = 0; i < p->n_rules; i++) {
 		const struct pol_network_rule *r = &p->rules[i];
 		if (!r->name)
 			continue;
 		bool rule_exact = false;
-		const struct pol_endpoint *e = rule_endpoint(r, q, host, EP_ANY, &rule_exact);
-		if (!e)
+		const struct pol_endpoint *l7 = NULL;
+		const struct pol_endpoint *e = rule_endpoint(r, q, host, EP_ANY, &rule_exact, &l7);
+		if (!e && !l7)
 			continue;
 		any_endpoint = true;
 		if (!q->endpoint_only &&
@@ -341,29 +377,38 @@ void px_policy_decide(const struct pol_policy *p, const struct px_query *q, stru
 			miss[i] = true;
 			continue;
 		}
+		if (!e) {
+			if (name_before(r->name, l7_rule ? l7_rule->name : NULL)) {
+				l7_rule = r;
+				l7_ep = l7;
+			}
+			continue;
+		}
 		exact = exact || rule_exact;
 		if (name_before(r->name, d->rule ? d->rule->name : NULL)) {
 			d->rule = r;
 			d->endpoint = e;
 		}
-		const struct pol_endpoint *with_ips = rule_endpoint(r, q, host, EP_NAMED_IPS, NULL);
+		const struct pol_endpoint *with_ips =
+		    rule_endpoint(r, q, host, EP_NAMED_IPS, NULL, NULL);
 		if (with_ips && name_before(r->name, ips_rule ? ips_rule->name : NULL)) {
 			ips_rule = r;
 			ips_ep = with_ips;
 		}
-		const struct pol_endpoint *hl = rule_endpoint(r, q, host, EP_HOSTLESS, NULL);
+		const struct pol_endpoint *hl = rule_endpoint(r, q, host, EP_HOSTLESS, NULL, NULL);
 		if (hl && name_before(r->name, hostless_rule ? hostless_rule->name : NULL)) {
 			hostless_rule = r;
 			hostless_ep = hl;
 		}
-		const struct pol_endpoint *ne = rule_endpoint(r, q, host, EP_NAMED, NULL);
+		const struct pol_endpoint *ne = rule_endpoint(r, q, host, EP_NAMED, NULL, NULL);
 		if (ne && name_before(r->name, named_rule ? named_rule->name : NULL)) {
 			named_rule = r;
 			named_ep = ne;
 		}
 	}
 
-	if (d->rule) {
+	const struct pol_middleware *mw = d->rule ? middleware_for(p, host) : NULL;
+	if (d->rule && !mw) {
 		d->allow = true;
 		d->exact_declared = exact;
 		/* The endpoint whose allowed_ips the SSRF guard applies. OpenShell takes the first
@@ -377,6 +422,27 @@ void px_policy_decide(const struct pol_policy *p, const struct px_query *q, stru
 			d->endpoint = named_ep;
 		else if (hostless_ep)
 			d->endpoint = hostless_ep;
+		return;
+	}
+	if (mw) {
+		d->rule = NULL;
+		d->endpoint = NULL;
+		rb_add(&rb, "endpoint ");
+		rb_add_lower(&rb, host);
+		rb_add(&rb,
+		       ":%u is selected by network middleware '%s' (%s), which is not run by this "
+		       "supervisor yet",
+		       (unsigned)q->port, mw->name ? mw->name : "",
+		       mw->middleware ? mw->middleware : "");
+		return;
+	}
+	if (l7_ep) {
+		rb_add(&rb, "endpoint ");
+		rb_add_lower(&rb, host);
+		rb_add(&rb,
+		       ":%u in policy '%s' requires layer-7 inspection (protocol %s), which is not "
+		       "enforced by this supervisor yet",
+		       (unsigned)q->port, l7_rule->name, pol_protocol_name(l7_ep->protocol));
 		return;
 	}
 	if (!any_endpoint) {

@@ -62,7 +62,15 @@ struct px_decision {
  *     "binary '<exe>' not allowed in policy '<name>' (ancestors: [<a1> -> <a2>], cmdline:
  *     [<c1>, <c2>])", followed by ". SYMLINK HINT: ..." when a literal binary path of that
  *     rule is a symlink (per @q->binary_is_symlink). The list formats are OpenShell's Rego
- *     ones: ancestors joined by " -> ", cmdline by ", ". */
+ *     ones: ancestors joined by " -> ", cmdline by ", ".
+ * Interim, until the proxy inspects layer 7 (docs/policy.md "What is enforced"): an endpoint
+ * with protocol rest, websocket, graphql, sql, json-rpc or mcp (and no `tls: skip`) never
+ * allows as plain L4. When such endpoints are all that admit the request (binary matched):
+ *     "endpoint <host>:<port> in policy '<name>' requires layer-7 inspection (protocol
+ *     <protocol>), which is not enforced by this supervisor yet" (first such rule by name)
+ * and when an allowed host is selected by a network middleware (policy order):
+ *     "endpoint <host>:<port> is selected by network middleware '<name>' (<middleware>), which
+ *     is not run by this supervisor yet" */
 void px_policy_decide(const struct pol_policy *p, const struct px_query *q, struct px_decision *d);
 
 /* Host pattern match, '.' separating labels, case-insensitive (OpenShell's

@@ -11,10 +11,10 @@
 
 struct px_snap {
 	unsigned refs;	       /* atomic; the creator holds the first reference */
-	struct pol_policy pol; /* only rules, n_rules and source are filled */
+	struct pol_policy pol; /* a deep copy (pol_copy) of the whole policy */
 };
 
-/* Deep-copy @src's network rules (and source name) into a new snapshot with one reference.
+/* Deep-copy @src (NULL: an empty policy) into a new snapshot with one reference.
  * Returns 0 and *@out (owned: drop with px_snap_put), or -ENOMEM (*@out untouched). */
 int px_snap_new(const struct pol_policy *src, struct px_snap **out);
 

@@ -220,8 +220,7 @@ static void apply_generation(struct gw_policy_src *src,
 	}
 	struct pol_policy next;
 	struct sv_err err = {0};
-	unsigned dropped = 0;
-	if (gw_policy_convert(r->policy, &next, &dropped, &err) < 0) {
+	if (gw_policy_convert(r->policy, &next, true, &err) < 0) {
 		outbox_push(src, r->version, OPENSHELL__V1__POLICY_STATUS__POLICY_STATUS_FAILED,
 			    err.msg);
 		if (retain_last_valid(r)) {
@@ -484,7 +483,6 @@ int gw_config_fetch(struct gw_client *c, struct pol_policy *out, struct gw_polic
 	char ver[16];
 	sv_fmt(ver, sizeof(ver), "%u", r->version);
 	struct sv_err e = {0};
-	unsigned dropped = 0;
 	if (!r->policy) {
 		sv_info(COMP, "gateway_policy_unset",
 			"the gateway has no policy for this sandbox: using the local policy file "
@@ -492,8 +490,8 @@ int gw_config_fetch(struct gw_client *c, struct pol_policy *out, struct gw_polic
 		rc = load_fallback(out, false, err);
 		if (rc == 0)
 			rc = load_fallback(&src->base, true, err);
-	} else if (gw_policy_convert(r->policy, out, &dropped, &e) == 0) {
-		rc = gw_policy_convert(r->policy, &src->base, NULL, err);
+	} else if (gw_policy_convert(r->policy, out, true, &e) == 0) {
+		rc = gw_policy_convert(r->policy, &src->base, false, err);
 		outbox_push(src, r->version, OPENSHELL__V1__POLICY_STATUS__POLICY_STATUS_LOADED,
 			    NULL);
 		char rules[16];

@@ -23,9 +23,7 @@
 struct conv {
 	struct pol_policy *p;
 	struct sv_err *err;
-	unsigned dropped;
 	size_t total_ips;
-	bool quiet; /* no n_dropped: a second conversion of the same message, nothing to say */
 };
 
 /* A gateway string made safe for a message: printable ASCII only, bounded. */
@@ -155,21 +153,6 @@ static int identity(struct conv *c, const char *key, const char *v, char **slot)
 
 /* --- network ------------------------------------------------------------------------------- */
 
-/* What an endpoint would need from an L7 engine we do not have. NULL: plain L4. */
-static const char *needs_l7(const Openshell__Sandbox__V1__NetworkEndpoint *e)
-{
-	const char *protocol = S(e->protocol);
-	if (*protocol && strcmp(protocol, "tcp") != 0)
-		return "protocol";
-	if (*S(e->access))
-		return "access";
-	if (e->n_rules)
-		return "rules";
-	if (strcmp(S(e->tls), "terminate") == 0)
-		return "tls";
-	return NULL;
-}
-
 static int endpoint_ports(struct conv *c, const char *at,
 			  const Openshell__Sandbox__V1__NetworkEndpoint *e,
 			  struct pol_endpoint *out)
@@ -225,16 +208,7 @@ static int endpoint_ips(struct conv *c, const char *at,
 static int endpoint(struct conv *c, const char *at,
 		    const Openshell__Sandbox__V1__NetworkEndpoint *e, struct pol_endpoint *out)
 {
-	char q[GW_QUOTE_MAX + 8];
-	const char *tls = S(e->tls), *enforcement = S(e->enforcement), *host = S(e->host);
-	/* "terminate" never gets here: it needs L7 inspection and the endpoint was dropped. */
-	if (*tls && strcmp(tls, "passthrough") != 0)
-		return fail(c, EINVAL, "%s.tls: expected passthrough or terminate (got '%s')", at,
-			    quote(tls, q, sizeof(q)));
-	if (*enforcement && strcmp(enforcement, "enforce") != 0 &&
-	    strcmp(enforcement, "audit") != 0)
-		return fail(c, EINVAL, "%s.enforcement: expected enforce or audit (got '%s')", at,
-			    quote(enforcement, q, sizeof(q)));
+	const char *host = S(e->host);
 	out->kind = POL_HOST_NONE;
 	if (*host) {
 		char canon[POL_HOST_MAX + 1];
@@ -254,18 +228,10 @@ static int endpoint(struct conv *c, const char *at,
 		return r;
 	if (out->kind == POL_HOST_NONE && out->n_allowed_ips == 0)
 		return fail(c, EINVAL, "%s.allowed_ips: a hostless endpoint needs allowed_ips", at);
-	return 0;
+	return gw_endpoint_l7_in(at, e, out, c->err);
 }
 
-static void endpoint_free(struct pol_endpoint *e)
-{
-	free(e->host);
-	free(e->ports);
-	free(e->allowed_ips);
-}
-
-/* One network_policies entry into c->p->rules (already sized). Returns 1 when the rule was
- * added, 0 when all its endpoints needed L7 and it was left out, or -errno. */
+/* One network_policies entry into c->p->rules (already sized). 0 or -errno. */
 static int rule(struct conv *c, const char *key, const Openshell__Sandbox__V1__NetworkPolicyRule *v)
 {
 	char q[GW_QUOTE_MAX + 8];
@@ -310,37 +276,10 @@ static int rule(struct conv *c, const char *key, const Openshell__Sandbox__V1__N
 		const Openshell__Sandbox__V1__NetworkEndpoint *e =
 		    v->endpoints[i] ? v->endpoints[i] : &empty;
 		sv_fmt(at, sizeof(at), "network_policies[\"%s\"].endpoints[%zu]", key, i);
-		const char *l7 = needs_l7(e);
-		if (l7) {
-			c->dropped++;
-			if (c->quiet)
-				continue;
-			sv_log_kv(
-			    SV_LOG_WARN, COMP, "policy_endpoint_dropped",
-			    "endpoint needs L7 inspection, which this supervisor does not do: "
-			    "left out (denied)",
-			    SV_KVS({"field", at}, {"needs", l7}));
-			continue;
-		}
-		struct pol_endpoint *ep = &out->endpoints[out->n_endpoints];
-		if ((r = endpoint(c, at, e, ep)) < 0) {
-			endpoint_free(ep);
-			memset(ep, 0, sizeof(*ep));
+		struct pol_endpoint *ep = &out->endpoints[out->n_endpoints++];
+		if ((r = endpoint(c, at, e, ep)) < 0)
 			return r;
-		}
-		out->n_endpoints++;
 	}
-	if (out->n_endpoints > 0)
-		return 1;
-	if (!c->quiet)
-		sv_log_kv(SV_LOG_WARN, COMP, "policy_rule_dropped",
-			  "every endpoint of the rule needs L7 inspection: rule left out",
-			  SV_KVS({"rule", key}));
-	p->n_rules--;
-	pol_strv_free(&out->binaries);
-	free(out->endpoints);
-	free(out->name);
-	memset(out, 0, sizeof(*out));
 	return 0;
 }
 
@@ -365,12 +304,10 @@ static int network(struct conv *c, const Openshell__Sandbox__V1__SandboxPolicy *
 }
 
 int gw_policy_convert(const Openshell__Sandbox__V1__SandboxPolicy *msg, struct pol_policy *out,
-		      unsigned *n_dropped, struct sv_err *err)
+		      bool log_warnings, struct sv_err *err)
 {
 	pol_init(out);
-	if (n_dropped)
-		*n_dropped = 0;
-	struct conv c = {.p = out, .err = err, .quiet = !n_dropped};
+	struct conv c = {.p = out, .err = err};
 	int r = 0;
 	/* The proto's version 0 is "unset"; the model knows only version 1. */
 	if (msg->version > 1)
@@ -385,17 +322,17 @@ int gw_policy_convert(const Openshell__Sandbox__V1__SandboxPolicy *msg, struct p
 		r = identity(&c, "run_as_group", msg->process->run_as_group, &out->run_as_group);
 	if (r == 0)
 		r = network(&c, msg);
+	if (r == 0)
+		r = gw_middlewares_in(msg, out, err);
 	if (r == 0 && !(out->source = strdup("gateway")))
 		r = oom(&c);
 	if (r == 0)
-		r = pol_validate(out, err);
+		r = pol_validate_full(out, log_warnings ? pol_warn_log : NULL, out->source, err);
 	if (r < 0) {
 		sv_err_prefix(err, "gateway policy");
 		pol_free(out);
 		return r;
 	}
-	if (n_dropped)
-		*n_dropped = c.dropped;
 	return 0;
 }
 
@@ -424,27 +361,7 @@ bool gw_policy_static_equal(const struct pol_policy *a, const struct pol_policy 
 	       str_eq(a->run_as_group, b->run_as_group);
 }
 
-static bool endpoint_eq(const struct pol_endpoint *a, const struct pol_endpoint *b)
-{
-	return a->kind == b->kind && str_eq(a->host, b->host) && a->n_ports == b->n_ports &&
-	       memcmp(a->ports, b->ports, a->n_ports * sizeof(*a->ports)) == 0 &&
-	       a->n_allowed_ips == b->n_allowed_ips &&
-	       (a->n_allowed_ips == 0 || memcmp(a->allowed_ips, b->allowed_ips,
-						a->n_allowed_ips * sizeof(*a->allowed_ips)) == 0);
-}
-
 bool gw_policy_network_equal(const struct pol_policy *a, const struct pol_policy *b)
 {
-	if (a->n_rules != b->n_rules)
-		return false;
-	for (size_t i = 0; i < a->n_rules; i++) {
-		const struct pol_network_rule *x = &a->rules[i], *y = &b->rules[i];
-		if (strcmp(x->name, y->name) != 0 || x->n_endpoints != y->n_endpoints ||
-		    !strv_eq(&x->binaries, &y->binaries))
-			return false;
-		for (size_t j = 0; j < x->n_endpoints; j++)
-			if (!endpoint_eq(&x->endpoints[j], &y->endpoints[j]))
-				return false;
-	}
-	return true;
+	return pol_network_equal(a, b);
 }

@@ -4,7 +4,7 @@
  * policy_ini.c) and nothing here touches the filesystem (baseline enrichment is in
  * policy_enrich.c). Validators quote bad values but never echo control characters.
  */
-#include "policy.h"
+#include "policy_int.h"
 
 #include <arpa/inet.h>
 #include <limits.h>
@@ -99,35 +99,6 @@ void pol_init(struct pol_policy *p)
 	p->version = 1;
 	p->include_workdir = true;
 	p->landlock_compat = POL_BEST_EFFORT;
-}
-
-static void endpoint_free(struct pol_endpoint *e)
-{
-	free(e->host);
-	free(e->ports);
-	free(e->allowed_ips);
-}
-
-static void rule_free(struct pol_network_rule *r)
-{
-	free(r->name);
-	for (size_t i = 0; i < r->n_endpoints; i++)
-		endpoint_free(&r->endpoints[i]);
-	free(r->endpoints);
-	pol_strv_free(&r->binaries);
-}
-
-void pol_free(struct pol_policy *p)
-{
-	pol_strv_free(&p->read_only);
-	pol_strv_free(&p->read_write);
-	free(p->run_as_user);
-	free(p->run_as_group);
-	for (size_t i = 0; i < p->n_rules; i++)
-		rule_free(&p->rules[i]);
-	free(p->rules);
-	free(p->source);
-	pol_init(p);
 }
 
 /* Contract §3.2: no identity, no network rules (all egress denied). */
@@ -637,7 +608,7 @@ static int validate_rule(const struct pol_network_rule *rule, struct sv_err *err
 	return 0;
 }
 
-int pol_validate(const struct pol_policy *p, struct sv_err *err)
+int pol_validate_l4(const struct pol_policy *p, struct sv_err *err)
 {
 	if (p->version != 1)
 		return sv_err_set(err, EINVAL, "unsupported policy version %u", p->version);

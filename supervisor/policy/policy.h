@@ -29,6 +29,10 @@
 #define POL_RULE_ITEMS_MAX   256	   /* endpoints, binaries, allowed_ips each, per rule */
 #define POL_PORTS_MAX	     64		   /* ports per endpoint */
 #define POL_ENDPOINT_IPS_MAX 65536	   /* allowed_ips entries summed over every endpoint */
+#define POL_L7_ITEMS_MAX     256	   /* rules, deny_rules, matchers, globs, fields each */
+/* OpenShell's bounds (openshell-core middleware.rs). */
+#define POL_MIDDLEWARES_MAX	 10 /* network_middlewares entries */
+#define POL_MIDDLEWARE_PATTERNS_MAX 32 /* include + exclude patterns of one middleware */
 
 /* Looked for when neither --policy nor OPENSHELL_POLICY_FILE names a file. */
 #define POL_DEFAULT_FILE "/etc/openshell/policy.ini"
@@ -224,8 +228,22 @@ struct pol_policy {
 
 /* An empty policy: version 1, include_workdir true, best_effort, nothing else. */
 void pol_init(struct pol_policy *p);
-/* Free everything @p owns and leave it as pol_init() does. */
+/* Free everything @p owns and leave it as pol_init() does (policy_copy.c). */
 void pol_free(struct pol_policy *p);
+/* Free what one part owns and zero it (for loaders building a part on the side). */
+void pol_endpoint_free(struct pol_endpoint *e);
+void pol_network_rule_free(struct pol_network_rule *r);
+void pol_middleware_free(struct pol_middleware *m);
+
+/* Deep-copy every field of @src into @dst (overwritten, not freed first: pass it empty). On
+ * failure (-ENOMEM) @dst is left empty. @src is only read and never referenced afterwards. */
+int pol_copy(const struct pol_policy *src, struct pol_policy *dst);
+
+/* Field-by-field equality (source excluded). pol_network_equal compares network rules and
+ * middlewares only, in order; pol_endpoint_equal one endpoint, every layer-7 field included. */
+bool pol_equal(const struct pol_policy *a, const struct pol_policy *b);
+bool pol_network_equal(const struct pol_policy *a, const struct pol_policy *b);
+bool pol_endpoint_equal(const struct pol_endpoint *a, const struct pol_endpoint *b);
 
 /* The restrictive default of contract §3.2 into an empty @p (on failure @p stays empty). */
 int pol_set_default(struct pol_policy *p, struct sv_err *err);
@@ -260,8 +278,43 @@ int pol_path_normalize(const char *path, char **out);
 int pol_fs_add(struct pol_policy *p, bool read_write, const char *path, struct sv_err *err);
 
 /* Every invariant this header promises, on a loader's output (before enrichment, which may
- * take the path count over POL_PATHS_MAX). 0 or -EINVAL with @err naming the field. */
+ * take the path count over POL_PATHS_MAX). 0 or -EINVAL with @err naming the field. Layer-7
+ * and middleware checks follow openshell-l7-contract.md §5 with OpenShell's messages, after a
+ * field path: "network.<rule>.endpoints[0].rules[2].allow.query.repo: ...". */
 int pol_validate(const struct pol_policy *p, struct sv_err *err);
+
+/* A policy that is valid but says something that has no effect or is deprecated (§5 "accepted
+ * with warning"). @field is the path ("network.api.endpoints[0]"), @msg the text; both borrowed
+ * for the call. */
+typedef void (*pol_warn_fn)(void *ctx, const char *field, const char *msg);
+
+/* pol_validate, reporting every warning to @warn (NULL: none) before returning. Warnings found
+ * before the first error are reported even when the policy is invalid. */
+int pol_validate_full(const struct pol_policy *p, pol_warn_fn warn, void *ctx,
+		      struct sv_err *err);
+
+/* A pol_warn_fn for loaders: one OCSF line `CONFIG:VALIDATED [MED] WARNING` (event
+ * policy_warning, keys field and source) per warning. @ctx is the policy's source name (a
+ * const char *, may be NULL). */
+void pol_warn_log(void *ctx, const char *field, const char *msg);
+
+/* Spellings shared by every loader (OpenShell's strings). The parsers return 0, or -EINVAL
+ * for a value the schema does not know (protocol: with a message naming the valid ones). */
+const char *pol_protocol_name(enum pol_protocol v); /* "" for POL_PROTO_NONE */
+int pol_protocol_parse(const char *s, enum pol_protocol *out, struct sv_err *err); /* any case */
+const char *pol_tls_name(enum pol_tls v);		/* "auto", "skip", ... */
+/* "skip", "terminate", "passthrough"; anything else is AUTO (OpenShell ignores it). */
+enum pol_tls pol_tls_parse(const char *s);
+const char *pol_access_name(const struct pol_endpoint *e); /* "" when NONE; raw when UNKNOWN */
+enum pol_access pol_access_parse(const char *s);	   /* "" = NONE, unknown = UNKNOWN */
+bool pol_protocol_is_l7(enum pol_protocol v); /* rest, websocket, graphql, sql, json-rpc, mcp */
+
+/* OpenShell's host pattern match, case-sensitive on canonical (lower-case) text: '*' within one
+ * label, a whole first label '**' over one or more labels ("**.example.com" matches
+ * "a.b.example.com", not "example.com"); a pattern without '*' is an exact name. */
+bool pol_host_pattern_match(const char *pattern, const char *host);
+/* Does middleware @m select @host (lower case): some include pattern matches, no exclude? */
+bool pol_middleware_selects(const struct pol_middleware *m, const char *host);
 
 /* --- baseline enrichment (contract §3.3) --------------------------------------------------- */
 

@@ -5,7 +5,7 @@
  * the handler rejects every unknown or invalid key. Every error names "<file>:<line>". A failed
  * load never leaves a half-filled policy behind.
  */
-#include "policy.h"
+#include "policy_int.h"
 
 #include <fcntl.h>
 #include <stdarg.h>
@@ -28,7 +28,16 @@
 #define INI_NET_PREFIX	  "network."
 #define INI_RULE_NAME_MAX (INI_SECTION_MAX - (int)(sizeof(INI_NET_PREFIX) - 1))
 
-enum sec { SEC_NONE, SEC_FILESYSTEM, SEC_LANDLOCK, SEC_PROCESS, SEC_NETWORK };
+enum sec {
+	SEC_NONE,
+	SEC_FILESYSTEM,
+	SEC_LANDLOCK,
+	SEC_PROCESS,
+	SEC_NETWORK,
+	SEC_ENDPOINT,	/* [network.NAME.endpoint.ID] */
+	SEC_MIDDLEWARE, /* [middleware.NAME] */
+};
+#define INI_HEADER_MAX 512 /* bytes of a section header we look at (ours, not inih's) */
 static const char *const sec_names[] = {"", "filesystem", "landlock", "process"};
 
 enum scalar { K_INCLUDE_WORKDIR, K_COMPATIBILITY, K_RUN_AS_USER, K_RUN_AS_GROUP, K_SCALARS };
@@ -49,6 +58,12 @@ struct ini {
 	int rule_line, hostless_line;
 	struct pol_cidr *ips;
 	size_t n_ips, total_ips;
+	size_t n_plain;		   /* endpoints from `endpoint =` lines (before any sub-section) */
+	struct pol_strv sub_names; /* endpoint sub-section headers seen, for duplicates */
+	size_t ep;		   /* the [network.NAME.endpoint.ID] being read: its index */
+	unsigned ep_seen, mw_seen; /* keys given once */
+	int ep_line;
+	struct pol_middleware *mw; /* the [middleware.NAME] being read */
 };
 
 __attribute__((format(printf, 4, 5))) static int fail(struct ini *c, int code, int line,
@@ -98,12 +113,19 @@ static int rule_finish(struct ini *c)
 		return fail(c, EINVAL, c->hostless_line,
 			    "endpoint: a hostless endpoint needs allowed_ips in [network.%s]",
 			    rule->name);
-	if (n && rule->n_endpoints > (POL_ENDPOINT_IPS_MAX - c->total_ips) / n)
+	size_t plain = c->n_plain < rule->n_endpoints ? c->n_plain : rule->n_endpoints;
+	c->n_plain = SIZE_MAX;
+	if (n && plain == 0)
+		return fail(c, EINVAL, c->rule_line,
+			    "[network.%s]: allowed_ips applies to `endpoint =` lines and there are "
+			    "none; give an endpoint section its own allowed_ips",
+			    rule->name);
+	if (n && plain > (POL_ENDPOINT_IPS_MAX - c->total_ips) / n)
 		return fail(c, E2BIG, c->rule_line,
 			    "[network.%s]: endpoints x allowed_ips exceed %d entries in total",
 			    rule->name, POL_ENDPOINT_IPS_MAX);
-	c->total_ips += rule->n_endpoints * n;
-	for (size_t i = 0; n && i < rule->n_endpoints; i++) {
+	c->total_ips += plain * n;
+	for (size_t i = 0; n && i < plain; i++) {
 		struct pol_endpoint *e = &rule->endpoints[i];
 		if (!(e->allowed_ips = malloc(n * sizeof(*ips))))
 			return oom(c, c->rule_line);
@@ -271,6 +293,154 @@ static int net_key(struct ini *c, const char *key, const char *v, int line)
 	return fail(c, EINVAL, line, "unknown key '%.64s' in [network.%s]", key, rule->name);
 }
 
+/* --- [network.NAME.endpoint.ID] ------------------------------------------------------------ */
+
+static int endpoint_finish(struct ini *c)
+{
+	if (c->cur != SEC_ENDPOINT)
+		return 0;
+	c->cur = SEC_NONE;
+	struct pol_endpoint *e = &c->rule->endpoints[c->ep];
+	if (e->n_ports == 0)
+		return fail(c, EINVAL, c->ep_line, "port: an endpoint section needs a port");
+	if (e->kind == POL_HOST_NONE && e->n_allowed_ips == 0)
+		return fail(c, EINVAL, c->ep_line,
+			    "host: an endpoint section without a host needs allowed_ips");
+	return 0;
+}
+
+/* "<rule>.endpoint.<id>" (the part after "network."), with <id> of letters, digits, '_', '-'. */
+static bool is_endpoint_section(const char *name, size_t *rule_len)
+{
+	const char *mark = NULL;
+	for (const char *p = strstr(name, ".endpoint."); p; p = strstr(p + 1, ".endpoint."))
+		mark = p;
+	if (!mark || mark == name)
+		return false;
+	const char *id = mark + 10;
+	if (!*id)
+		return false;
+	for (const char *p = id; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || *p == '_' || *p == '-'))
+			return false;
+	*rule_len = (size_t)(mark - name);
+	return true;
+}
+
+static int endpoint_start(struct ini *c, const char *name, size_t rule_len, int line)
+{
+	struct pol_network_rule *rule = c->rule;
+	if (!rule || strlen(rule->name) != rule_len || strncmp(rule->name, name, rule_len) != 0)
+		return fail(c, EINVAL, line,
+			    "[network.%s] must follow its rule's section [network.%.*s]", name,
+			    (int)rule_len, name);
+	if (pol_strv_contains(&c->sub_names, name))
+		return fail(c, EINVAL, line, "duplicate section [network.%s]", name);
+	if (pol_strv_push(&c->sub_names, name) < 0)
+		return oom(c, line);
+	if (rule->n_endpoints >= POL_RULE_ITEMS_MAX)
+		return fail(c, E2BIG, line, "[network.%s]: too many endpoints in one rule (max %d)",
+			    name, POL_RULE_ITEMS_MAX);
+	struct pol_endpoint *eps = realloc(rule->endpoints, (rule->n_endpoints + 1) * sizeof(*eps));
+	if (!eps)
+		return oom(c, line);
+	rule->endpoints = eps;
+	memset(&eps[rule->n_endpoints], 0, sizeof(*eps));
+	if (c->n_plain == SIZE_MAX)
+		c->n_plain = rule->n_endpoints;
+	c->ep = rule->n_endpoints++;
+	c->ep_seen = 0;
+	c->ep_line = line;
+	c->cur = SEC_ENDPOINT;
+	return 0;
+}
+
+static int ep_key(struct ini *c, const char *key, const char *v, int line)
+{
+	struct pol_endpoint *e = &c->rule->endpoints[c->ep];
+	struct sv_err *err = c->err;
+	int r;
+	if (strcmp(key, "host") == 0) {
+		char canon[POL_HOST_MAX + 1];
+		if (e->host)
+			return fail(c, EINVAL, line, "host: duplicate key");
+		if ((r = pol_host_canon(v, canon, sizeof(canon), &e->kind, err)) < 0)
+			return fail_key(c, r, line, key);
+		return (e->host = strdup(canon)) ? 0 : oom(c, line);
+	}
+	if (strcmp(key, "port") == 0) {
+		char spec[INI_LINE_MAX + 2];
+		struct pol_endpoint tmp = {0};
+		if (e->n_ports)
+			return fail(c, EINVAL, line, "port: duplicate key");
+		sv_fmt(spec, sizeof(spec), ":%s", v);
+		r = endpoint_parse(spec, &tmp, err);
+		free(tmp.host);
+		if (r < 0) {
+			free(tmp.ports);
+			return fail_key(c, r, line, key);
+		}
+		e->ports = tmp.ports;
+		e->n_ports = tmp.n_ports;
+		return 0;
+	}
+	if (strcmp(key, "allowed_ips") == 0) {
+		struct pol_cidr cidr;
+		if ((r = pol_cidr_parse(v, &cidr, err)) < 0)
+			return fail_key(c, r, line, key);
+		if (e->n_allowed_ips >= POL_RULE_ITEMS_MAX || c->total_ips >= POL_ENDPOINT_IPS_MAX)
+			return fail(c, E2BIG, line, "allowed_ips: too many (max %d per endpoint)",
+				    POL_RULE_ITEMS_MAX);
+		struct pol_cidr *ips =
+		    realloc(e->allowed_ips, (e->n_allowed_ips + 1) * sizeof(*ips));
+		if (!ips)
+			return oom(c, line);
+		e->allowed_ips = ips;
+		ips[e->n_allowed_ips++] = cidr;
+		c->total_ips++;
+		return 0;
+	}
+	struct sv_err e2 = {0};
+	if ((r = pol_ini_endpoint_key(e, &c->ep_seen, key, v, &e2)) < 0)
+		return fail(c, -r, line, "%.64s: %s", key, e2.msg);
+	return 0;
+}
+
+/* --- [middleware.NAME] --------------------------------------------------------------------- */
+
+static int middleware_start(struct ini *c, const char *name, int line)
+{
+	struct pol_policy *p = c->p;
+	struct sv_err e = {0};
+	_cleanup_free_ char *dec = NULL;
+	if (pol_ini_key_decode(name, strlen(name), &dec, &e) < 0)
+		return fail(c, EINVAL, line, "[middleware.%.64s]: %s", name, e.msg);
+	for (size_t i = 0; i < p->n_middlewares; i++)
+		if (strcmp(p->middlewares[i].name, dec) == 0)
+			return fail(c, EINVAL, line, "duplicate section [middleware.%.64s]", name);
+	if (p->n_middlewares >= POL_MIDDLEWARES_MAX)
+		return fail(c, E2BIG, line, "too many middleware sections (max %d)",
+			    POL_MIDDLEWARES_MAX);
+	struct pol_middleware *v = realloc(p->middlewares, (p->n_middlewares + 1) * sizeof(*v));
+	if (!v)
+		return oom(c, line);
+	p->middlewares = v;
+	c->mw = &v[p->n_middlewares++];
+	memset(c->mw, 0, sizeof(*c->mw));
+	c->mw->name = sv_steal_ptr(&dec);
+	c->mw_seen = 0;
+	c->cur = SEC_MIDDLEWARE;
+	return 0;
+}
+
+static int mw_key(struct ini *c, const char *key, const char *v, int line)
+{
+	struct sv_err e = {0};
+	int r = pol_ini_middleware_key(c->mw, &c->mw_seen, key, v, &e);
+	return r < 0 ? fail(c, -r, line, "%.64s: %s", key, e.msg) : 0;
+}
+
 /* --- the other sections -------------------------------------------------------------------- */
 
 static int scalar_once(struct ini *c, enum scalar k, const char *key, int line)
@@ -363,6 +533,10 @@ static int handler(void *user, const char *section, const char *key, const char 
 		identity_key(c, K_RUN_AS_GROUP, key, v, line);
 	else if (c->cur == SEC_NETWORK)
 		net_key(c, key, v, line);
+	else if (c->cur == SEC_ENDPOINT)
+		ep_key(c, key, v, line);
+	else if (c->cur == SEC_MIDDLEWARE)
+		mw_key(c, key, v, line);
 	else
 		fail(c, EINVAL, line, "unknown key '%.64s' in [%s]", key, sec_names[c->cur]);
 	return c->rc == 0;
@@ -380,9 +554,18 @@ static int section_start(struct ini *c, const char *s, int line)
 		rest++;
 	if (*rest && *rest != ';')
 		return fail(c, EINVAL, line, "unexpected text after the section header");
-	char name[INI_SECTION_MAX + 16];
+	char name[INI_HEADER_MAX];
 	size_t n = (size_t)(close - s - 1);
-	sv_fmt(name, sizeof(name), "%.*s", (int)(n < sizeof(name) ? n : sizeof(name) - 1), s + 1);
+	if (n >= sizeof(name))
+		return fail(c, EINVAL, line, "section header is longer than %d bytes",
+			    INI_HEADER_MAX - 1);
+	sv_fmt(name, sizeof(name), "%.*s", (int)n, s + 1);
+	if (endpoint_finish(c) < 0)
+		return c->rc;
+	size_t pl = sizeof(INI_NET_PREFIX) - 1, rule_len = 0;
+	if (n > pl && strncmp(name, INI_NET_PREFIX, pl) == 0 &&
+	    is_endpoint_section(name + pl, &rule_len))
+		return endpoint_start(c, name + pl, rule_len, line);
 	if (rule_finish(c) < 0)
 		return c->rc;
 	for (enum sec k = SEC_FILESYSTEM; k < SEC_NETWORK; k++) {
@@ -395,10 +578,11 @@ static int section_start(struct ini *c, const char *s, int line)
 		c->cur = k;
 		return 0;
 	}
-	size_t pl = sizeof(INI_NET_PREFIX) - 1;
+	if (n > 11 && strncmp(name, "middleware.", 11) == 0)
+		return middleware_start(c, name + 11, line);
 	if (n > pl && strncmp(name, INI_NET_PREFIX, pl) == 0) {
 		c->cur = SEC_NETWORK;
-		if (n >= sizeof(name))
+		if (n - pl > (size_t)INI_RULE_NAME_MAX)
 			return fail(c, EINVAL, line,
 				    "[%.24s...]: rule name is longer than %d bytes", name,
 				    INI_RULE_NAME_MAX);
@@ -407,8 +591,8 @@ static int section_start(struct ini *c, const char *s, int line)
 	if (strcmp(name, "network") == 0 || strcmp(name, INI_NET_PREFIX) == 0)
 		return fail(c, EINVAL, line, "a network rule needs a name: [network.NAME]");
 	return fail(c, EINVAL, line,
-		    "unknown section [%.64s] (expected filesystem, landlock, process or "
-		    "network.NAME)",
+		    "unknown section [%.64s] (expected filesystem, landlock, process, "
+		    "network.NAME, network.NAME.endpoint.ID or middleware.NAME)",
 		    name);
 }
 
@@ -458,18 +642,20 @@ int pol_load_buffer(const char *name, const char *buf, size_t len, struct pol_po
 	if (len > POL_FILE_MAX)
 		return sv_err_set(err, EFBIG, "%s: policy file is larger than %d bytes", name,
 				  POL_FILE_MAX);
-	struct ini c = {.name = name, .buf = buf, .len = len, .p = out, .err = err};
+	struct ini c = {
+	    .name = name, .buf = buf, .len = len, .p = out, .err = err, .n_plain = SIZE_MAX};
 	int r = ini_parse_stream(read_line, &c, handler, &c);
 	if (c.rc == 0 && r > 0)
 		fail(&c, EINVAL, r, "expected 'key = value', '[section]' or a comment");
 	else if (c.rc == 0 && r < 0)
 		fail(&c, EIO, c.lineno, "parser failure %d", r);
-	if (c.rc == 0)
+	if (c.rc == 0 && endpoint_finish(&c) == 0)
 		rule_finish(&c);
 	free(c.ips);
+	pol_strv_free(&c.sub_names);
 	if (c.rc == 0 && !(out->source = strdup(name)))
 		c.rc = sv_err_set(err, ENOMEM, "%s: out of memory", name);
-	if (c.rc == 0 && pol_validate(out, err) < 0) {
+	if (c.rc == 0 && pol_validate_full(out, pol_warn_log, (void *)name, err) < 0) {
 		sv_err_prefix(err, "%s", name);
 		c.rc = -EINVAL;
 	}
@@ -544,127 +730,4 @@ int pol_load(const char *explicit_path, const char *default_path, struct pol_pol
 	if (err)
 		*err = (struct sv_err){0};
 	return pol_set_default(out, err);
-}
-
-/* --- writing ------------------------------------------------------------------------------- */
-
-struct sbuf {
-	char *s;
-	size_t len, cap;
-	bool oom;
-};
-
-__attribute__((format(printf, 2, 3))) static void put(struct sbuf *b, const char *fmt, ...)
-{
-	va_list ap;
-	if (b->oom)
-		return;
-	va_start(ap, fmt);
-	/* NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized): va_start is right above */
-	int n = vsnprintf(b->s ? b->s + b->len : NULL, b->s ? b->cap - b->len : 0, fmt, ap);
-	va_end(ap);
-	if (n < 0) {
-		b->oom = true;
-		return;
-	}
-	if (b->s && (size_t)n < b->cap - b->len) {
-		b->len += (size_t)n;
-		return;
-	}
-	size_t need = b->len + (size_t)n + 1, cap = b->cap ? b->cap : 1024;
-	while (cap < need)
-		cap *= 2;
-	char *s = realloc(b->s, cap);
-	if (!s) {
-		b->oom = true;
-		return;
-	}
-	b->s = s;
-	b->cap = cap;
-	va_start(ap, fmt);
-	vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
-	va_end(ap);
-	b->len += (size_t)n;
-}
-
-static void put_list(struct sbuf *b, const char *key, const struct pol_strv *sv)
-{
-	for (size_t i = 0; i < sv->n; i++)
-		put(b, "%s = %s\n", key, sv->v[i]);
-}
-
-static bool same_ips(const struct pol_endpoint *a, const struct pol_endpoint *b)
-{
-	return a->n_allowed_ips == b->n_allowed_ips &&
-	       (a->n_allowed_ips == 0 || memcmp(a->allowed_ips, b->allowed_ips,
-						a->n_allowed_ips * sizeof(struct pol_cidr)) == 0);
-}
-
-static void put_ips(struct sbuf *b, const char *prefix, const struct pol_endpoint *e)
-{
-	char cidr[64];
-	for (size_t i = 0; i < e->n_allowed_ips; i++) {
-		pol_cidr_format(&e->allowed_ips[i], cidr, sizeof(cidr));
-		put(b, "%sallowed_ips = %s\n", prefix, cidr);
-	}
-}
-
-static void put_rule(struct sbuf *b, const struct pol_network_rule *r)
-{
-	put(b, "\n[network.%s]\n", r->name);
-	bool uniform = true;
-	for (size_t i = 0; i < r->n_endpoints; i++) {
-		const struct pol_endpoint *e = &r->endpoints[i];
-		bool v6 = e->kind == POL_HOST_IPV6;
-		put(b, "endpoint = %s%s%s:", v6 ? "[" : "", e->host ? e->host : "", v6 ? "]" : "");
-		for (size_t j = 0; j < e->n_ports; j++)
-			put(b, "%s%u", j ? "," : "", e->ports[j]);
-		put(b, "\n");
-		uniform = uniform && same_ips(e, &r->endpoints[0]);
-	}
-	put_list(b, "binary", &r->binaries);
-	if (r->n_endpoints && uniform) {
-		put_ips(b, "", &r->endpoints[0]);
-		return;
-	}
-	/* Only a gateway policy can give endpoints different lists; INI cannot say that. */
-	for (size_t i = 0; i < r->n_endpoints; i++) {
-		put(b, "; endpoint %zu:\n", i + 1);
-		put_ips(b, "; ", &r->endpoints[i]);
-	}
-}
-
-int pol_describe(const struct pol_policy *p, char **out)
-{
-	struct sbuf b = {0};
-	char src[128];
-	size_t i = 0;
-	for (const char *s = p->source ? p->source : "-"; *s && i + 1 < sizeof(src); s++)
-		src[i++] = ((unsigned char)*s < 0x20 || *s == 0x7f) ? '?' : *s;
-	src[i] = '\0';
-	put(&b, "; effective sandbox policy (source: %s)\n", src);
-	put(&b, "[filesystem]\ninclude_workdir = %s\n", p->include_workdir ? "true" : "false");
-	put_list(&b, "read_only", &p->read_only);
-	put_list(&b, "read_write", &p->read_write);
-	put(&b, "\n[landlock]\ncompatibility = %s\n",
-	    p->landlock_compat == POL_HARD_REQUIREMENT ? "hard_requirement" : "best_effort");
-	put(&b, "\n[process]\n");
-	if (p->run_as_user)
-		put(&b, "run_as_user = %s\n", p->run_as_user);
-	else
-		put(&b, "; run_as_user omitted: taken from the image or driver\n");
-	if (p->run_as_group)
-		put(&b, "run_as_group = %s\n", p->run_as_group);
-	else
-		put(&b, "; run_as_group omitted: taken from the image or driver\n");
-	if (p->n_rules == 0)
-		put(&b, "\n; no [network.*] rules: all egress is denied\n");
-	for (size_t r = 0; r < p->n_rules; r++)
-		put_rule(&b, &p->rules[r]);
-	if (b.oom || !b.s) {
-		free(b.s);
-		return -ENOMEM;
-	}
-	*out = b.s;
-	return 0;
 }

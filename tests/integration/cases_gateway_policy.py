@@ -188,6 +188,46 @@ def gateway_network_rule_allows_a_new_connect_within_one_poll():
 
 
 @test()
+def gateway_rest_endpoint_loads_and_is_refused_until_l7_is_inspected_tls_skip_stays_l4():
+    import cases_proxy  # the fake internet at 10.99.0.2 (ip netns)
+    why = cases_proxy.fake_internet()
+    if why:
+        raise h.Fail(why)
+    target = "%s:8080" % cases_proxy.FAKE_IP
+    binary = [{"path": "/usr/local/bin/proxyconnect"}]
+    rest = {"api": {"endpoints": [{"host": cases_proxy.FAKE_IP, "port": 8080, "protocol": "rest",
+                                   "enforcement": "enforce",
+                                   "rules": [{"allow": {"method": "GET", "path": "/**",
+                                                        "query": {"q": {"any": ["a*"]}}}}]}],
+                    "binaries": binary}}
+    gw = g.Gateway(sandbox_id=SANDBOX_ID)
+    try:
+        gw.set_policy(fs_policy(rules=rest))
+        r = sv(["--", "sh", "-c", "proxyconnect %s" % target], extra_env=env_for(gw), timeout=20)
+        check("status=403" in r.out and "tunnel=" not in r.out,
+              "a CONNECT admitted only by a rest endpoint was not refused", r)
+        want = ("endpoint %s in policy 'api' requires layer-7 inspection (protocol rest), "
+                "which is not enforced by this supervisor yet" % target)
+        check(want in r.err, "the denial does not name the protocol", r)
+        st = wait_until(lambda: statuses(gw), 5)
+        check(st and st[0].get("status") == "POLICY_STATUS_LOADED",
+              "the rest endpoint did not load: %r" % st, r)
+        check("policy_endpoint_dropped" not in r.err, "the endpoint was dropped", r)
+    finally:
+        gw.stop()
+    skip = copy.deepcopy(rest)
+    skip["api"]["endpoints"][0]["tls"] = "skip"
+    gw = g.Gateway(sandbox_id=SANDBOX_ID)
+    try:
+        gw.set_policy(fs_policy(rules=skip))
+        r = sv(["--", "sh", "-c", "proxyconnect %s" % target], extra_env=env_for(gw), timeout=20)
+        check("status=200" in r.out and "tunnel=HTTP/1.0 200" in r.out,
+              "a tls: skip endpoint is not plain L4", r)
+    finally:
+        gw.stop()
+
+
+@test()
 def provider_environment_reaches_the_agent_and_its_values_stay_out_of_logs():
     secret = "pv-%d-do-not-log" % os.getpid()
     gw = g.Gateway(sandbox_id=SANDBOX_ID)

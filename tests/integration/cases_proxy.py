@@ -137,6 +137,24 @@ def connect_to_host_not_in_policy_gets_policy_denied_403():
           "policy" in r.err, "no exact deny reason", r)
 
 
+REST_POLICY = ("[network.fake]\nbinary = /usr/bin/curl\n\n[network.fake.endpoint.api]\n"
+               "host = %s\nport = 8080\nprotocol = rest\naccess = read-only\n" % FAKE_IP)
+
+
+@test(kind="host")
+def ini_rest_endpoint_loads_and_is_refused_naming_the_protocol_tls_skip_is_l4():
+    why = ("endpoint 10.99.0.2:8080 in policy 'fake' requires layer-7 inspection (protocol "
+           "rest), which is not enforced by this supervisor yet")
+    r = agent(policy(REST_POLICY), "-p", "http://%s:8080/tunnel" % FAKE_IP)
+    check(r.rc != 0 and "path=/tunnel" not in r.out, "a rest endpoint let a CONNECT through", r)
+    check("DENIED /usr/bin/curl" in r.err and why in r.err, "no deny naming the protocol", r)
+    r = agent(policy(REST_POLICY), "-i", "http://%s:8080/x" % FAKE_IP)
+    check(r.out.startswith("HTTP/1.1 403") and "path=/x" not in r.out and why in r.err,
+          "a rest endpoint let a forward request through, or the log lacks the reason", r)
+    r = agent(policy(REST_POLICY + "tls = skip\n"), "-p", "http://%s:8080/tunnel" % FAKE_IP)
+    check(r.rc == 0 and "path=/tunnel" in r.out, "a tls: skip endpoint is not plain L4", r)
+
+
 @test(kind="host")
 def forward_to_host_not_in_policy_gets_exact_403_body():
     r = agent(policy(CURL_POLICY), "-i", "http://%s:9999/x" % FAKE_IP)

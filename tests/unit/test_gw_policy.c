@@ -1,8 +1,9 @@
 /* Unit tests for the gateway policy conversion (session/gw_policy.c): protobuf-c SandboxPolicy
  * messages built here go through gw_policy_convert into the same model the INI loader fills.
  *
- * Each test pins one rule: a default, a validation that names its field, the L7 fail-closed
- * drop, or that INI and gateway sources give the same model. One test decodes hand-written
+ * Each test pins one rule: a default, a validation that names its field, a layer-7 field
+ * converted, that INI and gateway sources give the same model, or that the reverse conversion
+ * (gw_policy_to_proto) gives back every field. One test decodes hand-written
  * wire bytes, so a wrong field number in session/proto/sandbox.proto fails it.
  */
 #include <check.h>
@@ -10,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pol_build.h"
 #include "session/gateway/gw_policy.h"
 #include "supervisor/log.h"
 
@@ -116,7 +118,7 @@ static bool policy_is_empty(const struct pol_policy *p)
 	do {                                                                                      \
 		struct pol_policy p_;                                                             \
 		struct sv_err e_ = {0};                                                           \
-		int r_ = gw_policy_convert(&M.pol, &p_, NULL, &e_);                               \
+		int r_ = gw_policy_convert(&M.pol, &p_, false, &e_);                              \
 		ck_assert_msg(r_ < 0, "expected a failure containing '%s'", (want));              \
 		ck_assert_msg(strstr(e_.msg, (want)), "message '%s' lacks '%s'", e_.msg, (want)); \
 		ck_assert_msg(strncmp(e_.msg, "gateway policy: ", 16) == 0, "no prefix: %s",      \
@@ -124,17 +126,18 @@ static bool policy_is_empty(const struct pol_policy *p)
 		ck_assert(policy_is_empty(&p_));                                                  \
 	} while (0)
 
-static void convert_ok(struct pol_policy *p, unsigned *dropped)
+static void convert_ok(struct pol_policy *p, void *unused)
 {
 	struct sv_err e = {0};
-	int r = gw_policy_convert(&M.pol, p, dropped, &e);
+	(void)unused;
+	int r = gw_policy_convert(&M.pol, p, unused != NULL, &e);
 	ck_assert_msg(r == 0, "unexpected failure: %s", e.msg);
 	ck_assert_int_eq(pol_validate(p, &e), 0);
 }
 
 static void setup(void)
 {
-	sv_log_setup(SV_LOG_ERROR, SV_LOG_TEXT); /* the L7 drop warnings are tested by count */
+	sv_log_setup(SV_LOG_ERROR, SV_LOG_TEXT); /* validation warnings are tested in test_policy_l7 */
 	msgs_reset();
 }
 
@@ -285,50 +288,61 @@ START_TEST(generations_compare_static_and_network_parts_apart)
 }
 END_TEST
 
-/* --- L7: never widened to L4 --------------------------------------------------------------- */
+/* --- L7: converted whole, refused by the proxy (test_px_policy), never widened to L4 ------- */
 
-START_TEST(l7_endpoints_are_left_out_not_widened)
+START_TEST(l7_endpoints_are_converted_with_their_fields)
 {
 	struct ep_spec eps[] = {{.host = "api.github.com", .port = 443, .protocol = "rest"},
 				{.host = "github.com", .port = 443},
-				{.host = "x.github.com", .port = 443, .access = "read-only"},
+				{.host = "x.github.com", .port = 443, .access = "read-only",
+				 .protocol = "REST"},
 				{.host = "y.github.com", .port = 443, .tls = "terminate"}};
 	add_rule("github", eps, 4, NULL);
-	struct ep_spec only_l7[] = {{.host = "db.example", .port = 5432, .protocol = "sql"}};
-	add_rule("db", only_l7, 1, NULL);
-	struct ep_spec tcp[] = {{.host = "mail.example", .port = 25, .protocol = "tcp"}};
+	struct ep_spec tcp[] = {{.host = "mail.example", .port = 25, .protocol = "tcp",
+				 .tls = "skip"}};
 	add_rule("mail", tcp, 1, NULL);
-	unsigned dropped = 99;
+	Openshell__Sandbox__V1__L7Allow allow = OPENSHELL__SANDBOX__V1__L7_ALLOW__INIT;
+	allow.method = "GET";
+	allow.path = "/repos/**";
+	M.l7.allow = &allow;
+	M.ep[0][0].rules = &M.l7p;
+	M.ep[0][0].n_rules = 1;
+	M.ep[0][0].enforcement = "enforce";
 	struct pol_policy p;
-	convert_ok(&p, &dropped);
-	ck_assert_uint_eq(dropped, 4);
-	ck_assert_uint_eq(p.n_rules, 2); /* "db" had nothing left */
-	ck_assert_str_eq(p.rules[0].name, "github");
-	ck_assert_uint_eq(p.rules[0].n_endpoints, 1);
-	ck_assert_str_eq(p.rules[0].endpoints[0].host, "github.com");
-	ck_assert_str_eq(p.rules[1].name, "mail"); /* protocol tcp is plain L4 */
+	convert_ok(&p, NULL);
+	ck_assert_uint_eq(p.n_rules, 2);
+	ck_assert_uint_eq(p.rules[0].n_endpoints, 4);
+	const struct pol_endpoint *e = &p.rules[0].endpoints[0];
+	ck_assert_int_eq(e->protocol, POL_PROTO_REST);
+	ck_assert_int_eq(e->enforcement, POL_ENFORCE_ENFORCE);
+	ck_assert(e->rules_set);
+	ck_assert_uint_eq(e->n_rules, 1);
+	ck_assert_str_eq(e->rules[0].method, "GET");
+	ck_assert_str_eq(e->rules[0].path, "/repos/**");
+	ck_assert_ptr_null(e->rules[0].command);
+	ck_assert_int_eq(p.rules[0].endpoints[1].protocol, POL_PROTO_NONE);
+	ck_assert_int_eq(p.rules[0].endpoints[2].protocol, POL_PROTO_REST);
+	ck_assert_int_eq(p.rules[0].endpoints[2].access, POL_ACCESS_READ_ONLY);
+	ck_assert_int_eq(p.rules[0].endpoints[3].tls, POL_TLS_TERMINATE);
+	ck_assert(p.rules[0].endpoints[3].tls_set);
+	ck_assert_int_eq(p.rules[1].endpoints[0].protocol, POL_PROTO_TCP);
+	ck_assert_int_eq(p.rules[1].endpoints[0].tls, POL_TLS_SKIP);
 	pol_free(&p);
 }
 END_TEST
 
-START_TEST(l7_rules_field_alone_drops_the_endpoint)
+START_TEST(invalid_l7_endpoint_fails_naming_the_field)
 {
-	struct ep_spec eps[] = {{.host = "a.example", .port = 443},
-				{.host = "b.example", .port = 443}};
-	add_rule("r", eps, 2, NULL);
-	M.ep[0][1].rules = &M.l7p;
-	M.ep[0][1].n_rules = 1;
-	unsigned dropped = 0;
-	struct pol_policy p;
-	convert_ok(&p, &dropped);
-	ck_assert_uint_eq(dropped, 1);
-	ck_assert_uint_eq(p.rules[0].n_endpoints, 1);
-	ck_assert_str_eq(p.rules[0].endpoints[0].host, "a.example");
-	pol_free(&p);
+	struct ep_spec eps[] = {{.host = "a.example", .port = 443, .protocol = "rest"}};
+	add_rule("r", eps, 1, NULL);
+	ck_convert_fails("network.r.endpoints[0]: protocol requires rules or access to define "
+			 "allowed traffic");
+	msgs_reset();
+	struct ep_spec eps2[] = {{.host = "a.example", .port = 443, .protocol = "ftp"}};
+	add_rule("r", eps2, 1, NULL);
+	ck_convert_fails("network_policies[\"r\"].endpoints[0].protocol: unknown protocol 'ftp'");
 }
 END_TEST
-
-/* --- errors name the field ----------------------------------------------------------------- */
 
 START_TEST(relative_read_only_path_names_its_index)
 {
@@ -461,7 +475,7 @@ START_TEST(unknown_tls_and_enforcement_refused)
 {
 	struct ep_spec eps[] = {{.host = "a.example", .port = 443, .tls = "maybe"}};
 	add_rule("r", eps, 1, NULL);
-	ck_convert_fails("endpoints[0].tls: expected passthrough or terminate (got 'maybe')");
+	ck_convert_fails("endpoints[0].tls: expected skip, passthrough or terminate (got 'maybe')");
 	msgs_reset();
 	struct ep_spec eps2[] = {{.host = "a.example", .port = 443}};
 	add_rule("r", eps2, 1, NULL);
@@ -520,7 +534,7 @@ START_TEST(wire_bytes_from_the_contract_decode_and_convert)
 	ck_assert_ptr_nonnull(msg);
 	struct pol_policy p;
 	struct sv_err e = {0};
-	ck_assert_msg(gw_policy_convert(msg, &p, NULL, &e) == 0, "%s", e.msg);
+	ck_assert_msg(gw_policy_convert(msg, &p, false, &e) == 0, "%s", e.msg);
 	ck_assert(p.include_workdir);
 	ck_assert_uint_eq(p.read_only.n, 1);
 	ck_assert_str_eq(p.read_only.v[0], "/usr");
@@ -537,6 +551,114 @@ START_TEST(wire_bytes_from_the_contract_decode_and_convert)
 }
 END_TEST
 
+
+/* --- the reverse conversion ---------------------------------------------------------------- */
+
+/* OpenShell sends an MCP `tool` matcher as params["name"]: do the same to a model. */
+static void tool_to_params(struct pol_policy *p)
+{
+	for (size_t i = 0; i < p->n_rules; i++)
+		for (size_t j = 0; j < p->rules[i].n_endpoints; j++) {
+			struct pol_endpoint *e = &p->rules[i].endpoints[j];
+			struct pol_l7_rule *lists[] = {e->rules, e->deny_rules};
+			size_t ns[] = {e->n_rules, e->n_deny_rules};
+			for (size_t l = 0; l < 2; l++)
+				for (size_t k = 0; k < ns[l]; k++) {
+					struct pol_l7_rule *r = &lists[l][k];
+					if (!r->tool)
+						continue;
+					r->params = tb_grow(r->params, &r->n_params, sizeof(*r->params));
+					r->params[r->n_params - 1] = *r->tool;
+					r->params[r->n_params - 1].key = tb_dup("name");
+					free(r->tool);
+					r->tool = NULL;
+				}
+		}
+}
+
+/* Pack, unpack (as the wire would) and convert back. */
+static void through_the_wire(const struct pol_policy *src, struct pol_policy *back, uint8_t **bytes,
+			     size_t *len)
+{
+	Openshell__Sandbox__V1__SandboxPolicy *msg = NULL;
+	struct sv_err e = {0};
+	ck_assert_msg(gw_policy_to_proto(src, &msg, &e) == 0, "%s", e.msg);
+	*len = openshell__sandbox__v1__sandbox_policy__get_packed_size(msg);
+	*bytes = malloc(*len + 1);
+	ck_assert_ptr_nonnull(*bytes);
+	openshell__sandbox__v1__sandbox_policy__pack(msg, *bytes);
+	gw_policy_proto_free(msg);
+	Openshell__Sandbox__V1__SandboxPolicy *in =
+	    openshell__sandbox__v1__sandbox_policy__unpack(NULL, *len, *bytes);
+	ck_assert_ptr_nonnull(in);
+	ck_assert_msg(gw_policy_convert(in, back, false, &e) == 0, "%s", e.msg);
+	openshell__sandbox__v1__sandbox_policy__free_unpacked(in, NULL);
+}
+
+START_TEST(every_field_survives_model_to_proto_to_model)
+{
+	struct pol_policy full, back, again;
+	tb_full_policy(&full);
+	tool_to_params(&full);
+	ck_assert_int_eq(pol_validate(&full, NULL), 0);
+	uint8_t *b1, *b2;
+	size_t n1, n2;
+	through_the_wire(&full, &back, &b1, &n1);
+	ck_assert(pol_equal(&full, &back));
+	ck_assert_str_eq(back.source, "gateway");
+	/* And stable: the second trip gives the same bytes. */
+	through_the_wire(&back, &again, &b2, &n2);
+	ck_assert(pol_equal(&back, &again));
+	ck_assert_uint_eq(n1, n2);
+	ck_assert(memcmp(b1, b2, n1) == 0);
+	/* Spot checks that the fields are really there, not equally missing. */
+	const struct pol_endpoint *e = &back.rules[0].endpoints[0];
+	ck_assert_str_eq(e->credential_binding, "github-app");
+	ck_assert_str_eq(e->rules[0].query[1].globs.v[1], "closed");
+	ck_assert(e->rules[0].query[1].any);
+	ck_assert_str_eq(back.middlewares[0].config_json, "{\"mode\":\"strict\",\"n\":2}");
+	ck_assert_int_eq(back.rules[1].endpoints[0].mcp_allow_all_known_mcp_methods, POL_TRUE);
+	free(b1);
+	free(b2);
+	pol_free(&full);
+	pol_free(&back);
+	pol_free(&again);
+}
+END_TEST
+
+START_TEST(tool_matcher_goes_out_as_params_name)
+{
+	struct pol_policy full, back;
+	tb_full_policy(&full);
+	uint8_t *b;
+	size_t n;
+	through_the_wire(&full, &back, &b, &n);
+	const struct pol_l7_rule *r = &back.rules[1].endpoints[0].rules[1];
+	ck_assert_ptr_null(r->tool);
+	ck_assert_uint_eq(r->n_params, 1);
+	ck_assert_str_eq(r->params[0].key, "name");
+	ck_assert_str_eq(r->params[0].globs.v[0], "status");
+	free(b);
+	pol_free(&full);
+	pol_free(&back);
+}
+END_TEST
+
+START_TEST(middleware_config_must_be_a_json_object)
+{
+	struct pol_policy full;
+	tb_full_policy(&full);
+	free(full.middlewares[0].config_json);
+	full.middlewares[0].config_json = tb_dup("[1,2]");
+	Openshell__Sandbox__V1__SandboxPolicy *msg = NULL;
+	struct sv_err e = {0};
+	ck_assert_int_lt(gw_policy_to_proto(&full, &msg, &e), 0);
+	ck_assert_ptr_null(msg);
+	ck_assert_ptr_nonnull(strstr(e.msg, "network_middlewares[\"redact\"]"));
+	pol_free(&full);
+}
+END_TEST
+
 static Suite *gw_policy_suite(void)
 {
 	Suite *s = suite_create("gw_policy");
@@ -548,8 +670,11 @@ static Suite *gw_policy_suite(void)
 	tcase_add_test(tc, hostless_endpoint_with_allowed_ips);
 	tcase_add_test(tc, ini_and_gateway_give_the_same_model);
 	tcase_add_test(tc, generations_compare_static_and_network_parts_apart);
-	tcase_add_test(tc, l7_endpoints_are_left_out_not_widened);
-	tcase_add_test(tc, l7_rules_field_alone_drops_the_endpoint);
+	tcase_add_test(tc, every_field_survives_model_to_proto_to_model);
+	tcase_add_test(tc, tool_matcher_goes_out_as_params_name);
+	tcase_add_test(tc, middleware_config_must_be_a_json_object);
+	tcase_add_test(tc, l7_endpoints_are_converted_with_their_fields);
+	tcase_add_test(tc, invalid_l7_endpoint_fails_naming_the_field);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("errors");

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "netns/proxy/px_policy.h"
+#include "pol_build.h"
 
 static struct pol_policy pol;
 static struct px_decision dec;
@@ -479,6 +480,81 @@ START_TEST(endpoint_is_the_first_match_of_the_rule_without_allowed_ips)
 }
 END_TEST
 
+
+/* --- interim: layer 7 and middlewares are refused, never widened to L4 ----------------------- */
+
+START_TEST(l7_endpoint_alone_is_denied_naming_the_protocol)
+{
+	pol_init(&pol);
+	struct pol_endpoint *e = tb_endpoint(&pol, "github", "api.example.com", 443);
+	e->protocol = POL_PROTO_REST;
+	e->access = POL_ACCESS_READ_ONLY;
+	ck_assert_int_eq(pol_validate(&pol, NULL), 0);
+	ck_denied(decide("API.example.com", 443, "/usr/bin/curl"),
+		  "endpoint api.example.com:443 in policy 'github' requires layer-7 inspection "
+		  "(protocol rest), which is not enforced by this supervisor yet");
+	/* Each inspection protocol is refused alike. */
+	const enum pol_protocol l7[] = {POL_PROTO_WEBSOCKET, POL_PROTO_GRAPHQL, POL_PROTO_SQL,
+					POL_PROTO_JSONRPC, POL_PROTO_MCP};
+	const char *names[] = {"websocket", "graphql", "sql", "json-rpc", "mcp"};
+	for (size_t i = 0; i < 5; i++) {
+		e->protocol = l7[i];
+		decide("api.example.com", 443, "/usr/bin/curl");
+		ck_assert(!dec.allow);
+		ck_assert_msg(strstr(dec.reason, names[i]), "%s", dec.reason);
+	}
+	/* Another port or binary is still the usual reason. */
+	ck_denied(decide("api.example.com", 80, "/usr/bin/curl"),
+		  "endpoint api.example.com:80 is not allowed by any policy");
+	decide("api.example.com", 443, "/usr/bin/wget");
+	ck_assert_ptr_nonnull(strstr(dec.reason, "binary '/usr/bin/wget' not allowed"));
+}
+END_TEST
+
+START_TEST(tcp_and_tls_skip_endpoints_stay_plain_l4)
+{
+	pol_init(&pol);
+	struct pol_endpoint *e = tb_endpoint(&pol, "raw", "git.example.com", 22);
+	e->protocol = POL_PROTO_TCP;
+	ck_allowed_by(decide("git.example.com", 22, "/usr/bin/curl"), "raw");
+	e = tb_endpoint(&pol, "skip", "mtls.example.com", 8443);
+	e->protocol = POL_PROTO_REST;
+	e->access = POL_ACCESS_FULL;
+	e->tls = POL_TLS_SKIP;
+	e->tls_set = true;
+	ck_assert_int_eq(pol_validate(&pol, NULL), 0);
+	ck_allowed_by(decide("mtls.example.com", 8443, "/usr/bin/curl"), "skip");
+}
+END_TEST
+
+START_TEST(plain_endpoint_of_another_rule_still_allows_beside_an_l7_one)
+{
+	pol_init(&pol);
+	struct pol_endpoint *e = tb_endpoint(&pol, "a_l7", "api.example.com", 443);
+	e->protocol = POL_PROTO_GRAPHQL;
+	e->access = POL_ACCESS_FULL;
+	tb_endpoint(&pol, "b_l4", "api.example.com", 443);
+	ck_allowed_by(decide("api.example.com", 443, "/usr/bin/curl"), "b_l4");
+	ck_assert(dec.exact_declared);
+}
+END_TEST
+
+START_TEST(middleware_selected_host_is_denied_naming_the_middleware)
+{
+	pol_init(&pol);
+	tb_endpoint(&pol, "web", "api.example.com", 443);
+	tb_endpoint(&pol, "web", "other.example.org", 443);
+	struct pol_middleware *m = tb_middleware(&pol, "redact", "*.example.com", 1);
+	ck_assert_int_eq(pol_validate(&pol, NULL), 0);
+	ck_denied(decide("API.example.com", 443, "/usr/bin/curl"),
+		  "endpoint api.example.com:443 is selected by network middleware 'redact' "
+		  "(builtin.redact), which is not run by this supervisor yet");
+	ck_allowed_by(decide("other.example.org", 443, "/usr/bin/curl"), "web");
+	ck_assert_int_eq(pol_strv_push(&m->exclude, "api.example.com"), 0);
+	ck_allowed_by(decide("api.example.com", 443, "/usr/bin/curl"), "web");
+}
+END_TEST
+
 static Suite *px_policy_suite(void)
 {
 	Suite *s = suite_create("px_policy");
@@ -524,6 +600,14 @@ static Suite *px_policy_suite(void)
 	tcase_add_test(tc, exact_declared_only_for_exact_hosts_of_allowing_rules);
 	tcase_add_test(tc, endpoint_with_allowed_ips_is_chosen_across_rules_in_name_order);
 	tcase_add_test(tc, endpoint_is_the_first_match_of_the_rule_without_allowed_ips);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("interim_l7");
+	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_add_test(tc, l7_endpoint_alone_is_denied_naming_the_protocol);
+	tcase_add_test(tc, tcp_and_tls_skip_endpoints_stay_plain_l4);
+	tcase_add_test(tc, plain_endpoint_of_another_rule_still_allows_beside_an_l7_one);
+	tcase_add_test(tc, middleware_selected_host_is_denied_naming_the_middleware);
 	suite_add_tcase(s, tc);
 	return s;
 }
