@@ -211,7 +211,8 @@ static void outbox_timer_fired(struct sv_loop *loop, struct sv_timer *t)
 
 /* --- deciding a generation ----------------------------------------------------------------- */
 
-/* /etc/openshell/policy.ini if present and valid, else the restrictive default. */
+/* No policy from the gateway: the same discovery as file mode (contract §3.4: policy.yaml, the
+ * legacy navigator path, then policy.ini) if that file is valid, else the restrictive default. */
 static int load_fallback(struct pol_policy *out, bool quiet, struct sv_err *err)
 {
 	struct sv_err e = {0};

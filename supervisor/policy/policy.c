@@ -101,11 +101,62 @@ void pol_init(struct pol_policy *p)
 	p->landlock_compat = POL_BEST_EFFORT;
 }
 
+static void matchers_free(struct pol_matcher *m, size_t n)
+{
+	for (size_t i = 0; m && i < n; i++) {
+		free(m[i].key);
+		pol_strv_free(&m[i].globs);
+	}
+	free(m);
+}
+
+static void l7_rules_free(struct pol_l7_rule *r, size_t n)
+{
+	for (size_t i = 0; r && i < n; i++) {
+		free(r[i].method);
+		free(r[i].path);
+		free(r[i].command);
+		matchers_free(r[i].query, r[i].n_query);
+		free(r[i].operation_type);
+		free(r[i].operation_name);
+		pol_strv_free(&r[i].fields);
+		matchers_free(r[i].tool, r[i].tool ? 1 : 0);
+		matchers_free(r[i].params, r[i].n_params);
+	}
+	free(r);
+}
+
 static void endpoint_free(struct pol_endpoint *e)
 {
 	free(e->host);
 	free(e->ports);
 	free(e->allowed_ips);
+	free(e->path);
+	free(e->access_raw);
+	l7_rules_free(e->rules, e->n_rules);
+	l7_rules_free(e->deny_rules, e->n_deny_rules);
+	free(e->credential_signing);
+	free(e->signing_service);
+	free(e->signing_region);
+	free(e->credential_binding);
+	free(e->persisted_queries);
+	for (size_t i = 0; e->gql_ops && i < e->n_gql_ops; i++) {
+		free(e->gql_ops[i].id);
+		free(e->gql_ops[i].operation_type);
+		free(e->gql_ops[i].operation_name);
+		pol_strv_free(&e->gql_ops[i].fields);
+	}
+	free(e->gql_ops);
+}
+
+static void middleware_free(struct pol_middleware *m)
+{
+	free(m->name);
+	free(m->middleware);
+	free(m->on_error);
+	free(m->config_json);
+	pol_strv_free(&m->include);
+	pol_strv_free(&m->exclude);
 }
 
 static void rule_free(struct pol_network_rule *r)
@@ -126,6 +177,9 @@ void pol_free(struct pol_policy *p)
 	for (size_t i = 0; i < p->n_rules; i++)
 		rule_free(&p->rules[i]);
 	free(p->rules);
+	for (size_t i = 0; i < p->n_middlewares; i++)
+		middleware_free(&p->middlewares[i]);
+	free(p->middlewares);
 	free(p->source);
 	pol_init(p);
 }
