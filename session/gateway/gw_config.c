@@ -213,15 +213,25 @@ static void outbox_timer_fired(struct sv_loop *loop, struct sv_timer *t)
 
 /* No policy from the gateway: the same discovery as file mode (contract §3.4: policy.yaml, the
  * legacy navigator path, then policy.ini) if that file is valid, else the restrictive default. */
-static int load_fallback(struct pol_policy *out, bool quiet, struct sv_err *err)
+static int load_fallback(struct pol_policy *out, struct sv_err *err)
 {
 	struct sv_err e = {0};
 	if (pol_load(NULL, NULL, out, &e) == 0)
 		return 0;
-	if (!quiet)
-		sv_log_kv(SV_LOG_ERROR, COMP, "policy_file_invalid",
-			  "policy file is invalid: the restrictive default applies",
-			  SV_KVS({"error", e.msg}));
+	sv_log_kv(SV_LOG_ERROR, COMP, "policy_file_invalid",
+		  "policy file is invalid: the restrictive default applies",
+		  SV_KVS({"error", e.msg}));
+	return pol_set_default(out, err);
+}
+
+/* A second copy of what load_fallback() chose (the startup base), read again from the same
+ * file without discovery, so nothing is logged twice. */
+static int load_fallback_again(struct pol_policy *out, const struct pol_policy *first,
+			       struct sv_err *err)
+{
+	if (first->source && strcmp(first->source, "default") != 0 &&
+	    pol_load_path(first->source, out, NULL) == 0)
+		return 0;
 	return pol_set_default(out, err);
 }
 
@@ -493,9 +503,9 @@ int gw_config_fetch(const struct gw_client *c, struct pol_policy *out, struct gw
 		sv_info(COMP, "gateway_policy_unset",
 			"the gateway has no policy for this sandbox: using the local policy file "
 			"or the restrictive default");
-		rc = load_fallback(out, false, err);
+		rc = load_fallback(out, err);
 		if (rc == 0)
-			rc = load_fallback(&src->base, true, err);
+			rc = load_fallback_again(&src->base, out, err);
 	} else if (gw_policy_convert(r->policy, out, &dropped, &e) == 0) {
 		rc = gw_policy_convert(r->policy, &src->base, NULL, err);
 		outbox_push(src, r->version, OPENSHELL__V1__POLICY_STATUS__POLICY_STATUS_LOADED,

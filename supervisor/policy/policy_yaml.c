@@ -148,9 +148,16 @@ int pol_yaml_next(struct pol_yaml *c)
 	if (anchor)
 		return pol_yaml_fail_here(c, EINVAL, "anchors (&%.64s) are not supported",
 					  (const char *)anchor);
-	if (tag)
-		return pol_yaml_fail_here(c, EINVAL, "tags (%.64s) are not supported",
-					  (const char *)tag);
+	if (tag) {
+		/* A tag's %-escapes are decoded by libyaml: quote it only when it is printable. */
+		const char *t = (const char *)tag;
+		bool printable = strlen(t) <= 64;
+		for (const char *q = t; printable && *q; q++)
+			printable = *q > 0x20 && *q < 0x7f;
+		return pol_yaml_fail_here(c, EINVAL, "tags%s%s%s are not supported",
+					  printable ? " (" : "", printable ? t : "",
+					  printable ? ")" : "");
+	}
 	return 0;
 }
 
@@ -280,9 +287,9 @@ static int dec(struct pol_yaml *c, const char *v, bool *neg, unsigned long long 
 int pol_yaml_uint(struct pol_yaml *c, unsigned long long min, unsigned long long max,
 		  unsigned long long *out)
 {
-	const char *v;
-	bool neg;
-	unsigned long long n;
+	const char *v = "";
+	bool neg = false;
+	unsigned long long n = 0;
 	if (pol_yaml_text(c, "an integer", &v) < 0 || dec(c, v, &neg, &n) < 0)
 		return c->rc;
 	if ((neg && n) || n < min || n > max)
@@ -293,9 +300,9 @@ int pol_yaml_uint(struct pol_yaml *c, unsigned long long min, unsigned long long
 
 int pol_yaml_int32(struct pol_yaml *c, int32_t *out)
 {
-	const char *v;
-	bool neg;
-	unsigned long long n;
+	const char *v = "";
+	bool neg = false;
+	unsigned long long n = 0;
 	if (pol_yaml_text(c, "an integer", &v) < 0 || dec(c, v, &neg, &n) < 0)
 		return c->rc;
 	if (n > (neg ? 2147483648ULL : 2147483647ULL))
@@ -313,7 +320,7 @@ int pol_yaml_next_key(struct pol_yaml *c, char *key, size_t size)
 		return c->rc;
 	if (c->ev.type == YAML_MAPPING_END_EVENT)
 		return 1;
-	const char *v;
+	const char *v = "";
 	if (c->ev.type != YAML_SCALAR_EVENT)
 		return pol_yaml_fail_here(c, EINVAL, "a key must be a string, not %s",
 					  ev_what(&c->ev));
@@ -446,7 +453,7 @@ int pol_yaml_strv(struct pol_yaml *c, struct pol_strv *sv, size_t max)
 static int f_version(struct pol_yaml *c, void *obj)
 {
 	struct pol_policy *p = obj;
-	unsigned long long v;
+	unsigned long long v = 0;
 	if (pol_yaml_uint(c, 0, UINT32_MAX, &v) < 0)
 		return c->rc;
 	if (v != 1)

@@ -307,7 +307,7 @@ static int e_path(struct pol_yaml *c, void *obj)
 
 static int port_add(struct pol_yaml *c, struct pol_endpoint *e)
 {
-	unsigned long long v;
+	unsigned long long v = 0;
 	if (pol_yaml_uint(c, 1, 65535, &v) < 0)
 		return c->rc;
 	for (size_t i = 0; i < e->n_ports; i++)
@@ -481,7 +481,7 @@ EP_STR(signing_region)
 /* A body limit: OpenShell's 0 means "default", so an explicit 0 is refused (l7 contract §5). */
 static int body_bytes(struct pol_yaml *c, uint32_t *out)
 {
-	unsigned long long v;
+	unsigned long long v = 0;
 	if (pol_yaml_uint(c, 1, UINT32_MAX, &v) < 0)
 		return c->rc;
 	*out = (uint32_t)v;

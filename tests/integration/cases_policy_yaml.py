@@ -79,7 +79,7 @@ def yaml_policy_file_alone_allows_its_host_and_denies_another():
     r = run({"/etc/openshell/policy.yaml": ALLOW_8080}, ["--", "sh", "-c", CONNECTS])
     allowed_8080_denied_7000(r)
     check("source=/etc/openshell/policy.yaml" in r.err, "policy_loaded does not name the YAML", r)
-    check("policy_file_ignored" not in r.err, "a file was reported ignored with only one present",
+    check("policy file ignored" not in r.err, "a file was reported ignored with only one present",
           r)
 
 
@@ -132,5 +132,6 @@ def gateway_without_a_policy_falls_back_to_the_image_yaml():
                  "/etc/openshell/policy.ini": ALLOW_7000_INI},
                 ["--", "sh", "-c", CONNECTS], extra_env=env)
         allowed_8080_denied_7000(r)
+        check(r.err.count("policy file ignored") == 1, "the ignored INI is not logged once", r)
     finally:
         gw.stop()

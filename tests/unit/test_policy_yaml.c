@@ -581,6 +581,8 @@ START_TEST(aliases_anchors_and_tags_refused)
 	ck_yaml_fails(V1 "filesystem_policy:\n  read_only: !!seq [/usr]\n",
 		      "policy.yaml:3:14: filesystem_policy.read_only: tags "
 		      "(tag:yaml.org,2002:seq) are not supported");
+	ck_yaml_fails(V1 "filesystem_policy:\n  read_only: !<x%0Ay> [/usr]\n",
+		      "policy.yaml:3:14: filesystem_policy.read_only: tags are not supported");
 	ck_yaml_fails(V1 "<<: {landlock: {}}\n",
 		      "policy.yaml:2:1: unknown key '<<' (expected version, filesystem_policy, "
 		      "landlock, process, network_policies, network_middlewares)");
