@@ -90,19 +90,20 @@ run:
 	@/usr/bin/python3 tests/demo.py $(BUILD)/supervisor
 
 # --- tests ---------------------------------------------------------------------------------------
-# Tests link Debian's glibc builds of libseccomp, libcap, libnl, mbedcrypto, nghttp2, protobuf-c
-# and libssh (their -dev packages); inih is compiled from the same pinned source as the product,
-# with the same options (its handler prototype depends on them). The Debian versions may be older
-# than the pins (bookworm: nghttp2 1.52, protobuf-c 1.4, libssh 0.10): see static/README.md.
+# Tests link Debian's glibc builds of libseccomp, libcap, libnl, mbedcrypto, nghttp2, protobuf-c,
+# libssh and libyaml (their -dev packages); inih is compiled from the same pinned source as the
+# product, with the same options (its handler prototype depends on them). The Debian versions may
+# be older than the pins (bookworm: nghttp2 1.52, protobuf-c 1.4, libssh 0.10, libyaml 0.2.5 as
+# in trixie): see static/README.md.
 INIH_SRC_DIR := $(DEPS_SRC_DIR)/libinih_$(VERSION_libinih)
-HOST_PKGS   := libnghttp2 libprotobuf-c libssh
+HOST_PKGS   := libnghttp2 libprotobuf-c libssh yaml-0.1
 HOST_CFLAGS := -isystem /usr/include/libnl3 -isystem $(INIH_SRC_DIR) $(INIH_DEFINES) -I$(GEN_DIR) \
                $(shell pkg-config --cflags $(HOST_PKGS) 2>/dev/null)
 TEST_CFLAGS := $(BASE_CFLAGS) $(HOST_CFLAGS) -O1 -g -fno-omit-frame-pointer \
                -fsanitize=address,undefined -fno-sanitize-recover=all
 HOST_LIBS   := -lseccomp -lcap -lnl-route-3 -lnl-3 -lmbedtls -lmbedx509 -lmbedcrypto \
                $(shell pkg-config --libs $(HOST_PKGS) 2>/dev/null || \
-                       echo -lnghttp2 -lprotobuf-c -lssh)
+                       echo -lnghttp2 -lprotobuf-c -lssh -lyaml)
 TEST_DEP_LIBS = $(BUILD)/test/obj/ini.o $(HOST_LIBS)
 TEST_LIBS   := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt -pthread)
 TEST_OBJS   := $(LIB_SRCS:%.c=$(BUILD)/test/obj/%.o) \

@@ -55,7 +55,7 @@ INIH_DEFINES := -DINI_ALLOW_MULTILINE=0 -DINI_STOP_ON_FIRST_ERROR=1 \
 #   CFLAGS_<name>      extra compile flags for users of its headers
 #   DEPS_AFTER_<name>  dependencies that must be built (installed) first
 #   PREREQS_<name>     extra files whose change must rebuild it
-DEPS := libssh mbedtls nghttp2 protobuf-c libnl3 libseccomp libcap2 libinih
+DEPS := libssh mbedtls nghttp2 protobuf-c libnl3 libseccomp libcap2 libinih libyaml
 
 LIBS_libnl3       := -lnl-route-3 -lnl-3
 CFLAGS_libnl3     := -isystem $(DEPS_DIR)/include/libnl3
@@ -64,6 +64,9 @@ LIBS_libcap2      := -lcap
 LIBS_libinih      := -linih
 CFLAGS_libinih    := $(INIH_DEFINES)
 PREREQS_libinih   := $(DEPS_STATIC_DIR)/deps.mk
+
+# libyaml: the YAML policy loader's event parser (supervisor/policy/policy_yaml.c).
+LIBS_libyaml      := -lyaml
 
 # mbed TLS: SHA-256 for the proxy's TOFU pins now, TLS later. Its three
 # archives in their own link order (TLS uses X.509 uses crypto). Anything

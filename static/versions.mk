@@ -16,3 +16,4 @@ VERSION_mbedtls    := 3.6.6-0.1~deb13u1
 VERSION_nghttp2    := 1.64.0-1.1+deb13u2
 VERSION_protobuf-c := 1.5.1-1
 VERSION_libssh     := 0.11.5-0+deb13u1
+VERSION_libyaml    := 0.2.5-2

@@ -181,16 +181,16 @@ static void outbox_timer_fired(struct sv_loop *loop, struct sv_timer *t)
 
 /* --- deciding a generation ----------------------------------------------------------------- */
 
-/* /etc/openshell/policy.ini if present and valid, else the restrictive default. */
-static int load_fallback(struct pol_policy *out, bool quiet, struct sv_err *err)
+/* No policy from the gateway: the same discovery as file mode (contract §3.4: policy.yaml, the
+ * legacy navigator path, then policy.ini) if that file is valid, else the restrictive default. */
+static int load_fallback(struct pol_policy *out, struct sv_err *err)
 {
 	struct sv_err e = {0};
 	if (pol_load(NULL, NULL, out, &e) == 0)
 		return 0;
-	if (!quiet)
-		sv_log_kv(SV_LOG_ERROR, COMP, "policy_file_invalid",
-			  "policy file is invalid: the restrictive default applies",
-			  SV_KVS({"error", e.msg}));
+	sv_log_kv(SV_LOG_ERROR, COMP, "policy_file_invalid",
+		  "policy file is invalid: the restrictive default applies",
+		  SV_KVS({"error", e.msg}));
 	return pol_set_default(out, err);
 }
 
@@ -487,9 +487,9 @@ int gw_config_fetch(struct gw_client *c, struct pol_policy *out, struct gw_polic
 		sv_info(COMP, "gateway_policy_unset",
 			"the gateway has no policy for this sandbox: using the local policy file "
 			"or the restrictive default");
-		rc = load_fallback(out, false, err);
-		if (rc == 0)
-			rc = load_fallback(&src->base, true, err);
+		rc = load_fallback(out, err);
+		if (rc == 0 && (rc = pol_copy(out, &src->base)) < 0)
+			sv_err_set(err, -rc, "gateway policy: out of memory");
 	} else if (gw_policy_convert(r->policy, out, true, &e) == 0) {
 		rc = gw_policy_convert(r->policy, &src->base, false, err);
 		outbox_push(src, r->version, OPENSHELL__V1__POLICY_STATUS__POLICY_STATUS_LOADED,

@@ -1,6 +1,6 @@
 /* The one in-memory sandbox policy, mirroring OpenShell's SandboxPolicy (contract §3.1).
  *
- * Loaders (the INI file now, the gateway's protobuf later) fill this model and must leave it
+ * Loaders (INI and YAML files, the gateway's protobuf) fill this model and must leave it
  * passing pol_validate(); enforcement code (identity, Landlock, seccomp, the egress proxy) only
  * ever reads it. Nothing here enforces anything: the only kernel contact is stat(2)/readdir(3)
  * during baseline enrichment and reading the policy file.
@@ -34,8 +34,11 @@
 #define POL_MIDDLEWARES_MAX	 10 /* network_middlewares entries */
 #define POL_MIDDLEWARE_PATTERNS_MAX 32 /* include + exclude patterns of one middleware */
 
-/* Looked for when neither --policy nor OPENSHELL_POLICY_FILE names a file. */
-#define POL_DEFAULT_FILE "/etc/openshell/policy.ini"
+/* Looked for, in this order, when neither --policy nor OPENSHELL_POLICY_FILE names a file
+ * (contract §3.4; docs/policy.md "Which policy file"). The first YAML found wins over the INI. */
+#define POL_YAML_FILE	     "/etc/openshell/policy.yaml"
+#define POL_LEGACY_YAML_FILE "/etc/navigator/policy.yaml" /* before navigator → openshell */
+#define POL_INI_FILE	     "/etc/openshell/policy.ini"
 
 enum pol_compat {
 	POL_BEST_EFFORT = 0,
@@ -342,14 +345,43 @@ int pol_describe(const struct pol_policy *p, char **out);
 int pol_load_buffer(const char *name, const char *buf, size_t len, struct pol_policy *out,
 		    struct sv_err *err);
 
-/* Read @path (a regular file of at most POL_FILE_MAX bytes; symlinks are followed) and parse
- * it. Returns -ENOENT when the file does not exist. */
-int pol_load_file(const char *path, struct pol_policy *out, struct sv_err *err);
+/* --- the YAML loader (policy_yaml*.c, docs/policy.md "YAML") ------------------------------ */
 
-/* Pick and load the policy: @explicit_path (--policy or OPENSHELL_POLICY_FILE; NULL or "" =
- * none) must exist; otherwise @default_path (NULL = POL_DEFAULT_FILE) is loaded if it exists;
- * otherwise the restrictive default. An existing but invalid file is always an error. */
-int pol_load(const char *explicit_path, const char *default_path, struct pol_policy *out,
+/* Parse and validate @len bytes of OpenShell's policy YAML (contract §3.5) into the same model
+ * with the same validation. Refused: unknown keys at any level, wrong types, duplicate keys,
+ * anchors, aliases and tags, more than one document, nesting past the schema. Messages are
+ * "<name>:<line>:<col>: <field path>: <fault>". Same contract for @out as pol_load_buffer. */
+int pol_load_yaml_buffer(const char *name, const char *buf, size_t len, struct pol_policy *out,
+			 struct sv_err *err);
+
+/* --- files and discovery (policy_load.c) ---------------------------------------------------- */
+
+/* Read @path (a regular file of at most POL_FILE_MAX bytes; symlinks are followed) and parse
+ * it as INI (pol_load_file) or YAML (pol_load_yaml_file). Returns -ENOENT when the file does
+ * not exist. */
+int pol_load_file(const char *path, struct pol_policy *out, struct sv_err *err);
+int pol_load_yaml_file(const char *path, struct pol_policy *out, struct sv_err *err);
+
+enum pol_format {
+	POL_FORMAT_INI = 0,
+	POL_FORMAT_YAML,
+};
+
+/* The format of a policy file: by @path's extension (.yaml/.yml, .ini), else by content: the
+ * first line that is neither blank nor a comment ('#', ';') a `[section]` header is INI,
+ * anything else YAML. @path may be NULL (content only). */
+enum pol_format pol_format_guess(const char *path, const char *buf, size_t len);
+
+/* Read @path and load it in the format pol_format_guess() picks. -ENOENT when absent. */
+int pol_load_path(const char *path, struct pol_policy *out, struct sv_err *err);
+
+/* Pick and load the policy. @explicit_path (--policy or OPENSHELL_POLICY_FILE; NULL or "" =
+ * none) must exist and is read by pol_load_path. Otherwise, under @root (NULL or "" = "/";
+ * tests pass a fake root): POL_YAML_FILE, else POL_LEGACY_YAML_FILE, else POL_INI_FILE, else
+ * the restrictive default. When a YAML is used while another candidate also exists, a warning
+ * (`policy_file_ignored`) names the file used and each one ignored. An existing but invalid
+ * file is always an error, never a fall-through to the next candidate. */
+int pol_load(const char *explicit_path, const char *root, struct pol_policy *out,
 	     struct sv_err *err);
 
 #endif

@@ -854,13 +854,12 @@ END_TEST
 
 START_TEST(explicit_policy_file_must_exist)
 {
-	char path[PATH_MAX], def[PATH_MAX];
-	write_file("/default.ini", "[landlock]\ncompatibility = hard_requirement\n");
+	char path[PATH_MAX];
+	mk("/etc/openshell/");
+	write_file("/etc/openshell/policy.ini", "[landlock]\ncompatibility = hard_requirement\n");
 	struct pol_policy p;
 	struct sv_err err = {0};
-	ck_assert_int_eq(
-	    pol_load(tmp_path(path, "/missing.ini"), tmp_path(def, "/default.ini"), &p, &err),
-	    -ENOENT);
+	ck_assert_int_eq(pol_load(tmp_path(path, "/missing.ini"), tmpdir, &p, &err), -ENOENT);
 	ck_assert_ptr_nonnull(strstr(err.msg, "missing.ini"));
 	ck_assert(policy_is_empty(&p));
 }
@@ -872,19 +871,20 @@ START_TEST(default_file_used_only_when_present)
 	struct pol_policy p;
 	struct sv_err err = {0};
 	/* absent: the restrictive default */
-	ck_assert_int_eq(pol_load(NULL, tmp_path(def, "/policy.ini"), &p, &err), 0);
+	ck_assert_int_eq(pol_load(NULL, tmpdir, &p, &err), 0);
 	ck_assert_str_eq(p.source, "default");
 	ck_assert_uint_eq(p.read_only.n, 7);
 	pol_free(&p);
 	/* present: loaded; an empty explicit path counts as none */
-	write_file("/policy.ini", "[filesystem]\nread_only = /opt\n");
-	ck_assert_int_eq(pol_load("", def, &p, &err), 0);
-	ck_assert_str_eq(p.source, def);
+	mk("/etc/openshell/");
+	write_file("/etc/openshell/policy.ini", "[filesystem]\nread_only = /opt\n");
+	ck_assert_int_eq(pol_load("", tmpdir, &p, &err), 0);
+	ck_assert_str_eq(p.source, tmp_path(def, "/etc/openshell/policy.ini"));
 	ck_assert_uint_eq(p.read_only.n, 1);
 	pol_free(&p);
 	/* present but invalid: an error, never a silent fallback */
-	write_file("/policy.ini", "[filesystem]\nread_write = /\n");
-	ck_assert_int_lt(pol_load(NULL, def, &p, &err), 0);
+	write_file("/etc/openshell/policy.ini", "[filesystem]\nread_write = /\n");
+	ck_assert_int_lt(pol_load(NULL, tmpdir, &p, &err), 0);
 	ck_assert_ptr_nonnull(strstr(err.msg, "policy.ini:2: read_write"));
 	ck_assert(policy_is_empty(&p));
 }
@@ -892,12 +892,12 @@ END_TEST
 
 START_TEST(explicit_file_wins_over_default)
 {
-	char path[PATH_MAX], def[PATH_MAX];
-	write_file("/default.ini", "[filesystem]\nread_only = /default\n");
+	char path[PATH_MAX];
+	mk("/etc/openshell/");
+	write_file("/etc/openshell/policy.ini", "[filesystem]\nread_only = /default\n");
 	write_file("/mine.ini", "[filesystem]\nread_only = /mine\n");
 	struct pol_policy p;
-	ck_assert_int_eq(
-	    pol_load(tmp_path(path, "/mine.ini"), tmp_path(def, "/default.ini"), &p, NULL), 0);
+	ck_assert_int_eq(pol_load(tmp_path(path, "/mine.ini"), tmpdir, &p, NULL), 0);
 	ck_assert_str_eq(p.read_only.v[0], "/mine");
 	pol_free(&p);
 }
