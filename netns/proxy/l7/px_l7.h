@@ -331,7 +331,8 @@ int px_l7_redact_path(const char *path, size_t len, char *out, size_t size);
 bool px_l7_has_credential_marker(const char *s, size_t len);
 
 /* "L7_REQUEST <decision> <METHOD> <host>:<port><path>[<summary>] reason=<reason>" with @path
- * redacted by px_l7_redact_path (a path that cannot be redacted is logged as [CREDENTIAL]).
+ * redacted by px_l7_redact_path (a path that cannot be redacted is logged as /[CREDENTIAL];
+ * the deny bodies do the same).
  * Returns the length written (NUL-terminated) or -ENOBUFS. */
 int px_l7_log_request(char *buf, size_t size, const char *decision, const char *method,
 		      const char *host, uint16_t port, const char *path, const char *summary,

@@ -335,7 +335,7 @@ int px_l7_resp_deny(char *buf, size_t size, const struct px_l7_deny *d)
 			return -EINVAL;
 	int pn = px_l7_redact_path(p, strlen(p), path, sizeof(path));
 	if (pn < 0)
-		pn = sv_fmt(path, sizeof(path), "%s", REDACTED) ? (int)strlen(path) : 0;
+		pn = sv_fmt(path, sizeof(path), "/%s", REDACTED) ? (int)strlen(path) : 0;
 	struct deny_ctx c = {d, path, (size_t)pn};
 	return respond(buf, size, "403 Forbidden", d->policy, deny_cb, &c);
 }
@@ -362,7 +362,7 @@ int px_l7_resp_forward_deny(char *buf, size_t size, const char *method, const ch
 	const char *p = path ? path : "";
 	int pn = px_l7_redact_path(p, strlen(p), rp, sizeof(rp));
 	if (pn < 0)
-		sv_fmt(rp, sizeof(rp), "%s", REDACTED);
+		sv_fmt(rp, sizeof(rp), "/%s", REDACTED);
 	size_t dn = sv_fmt(detail, sizeof(detail), "%s %s:%u%s denied by L7 policy: %s", method,
 			   host, (unsigned)port, rp, reason ? reason : "");
 	struct pair_ctx c = {detail, dn, "policy_denied"};
@@ -400,7 +400,7 @@ int px_l7_log_request(char *buf, size_t size, const char *decision, const char *
 	const char *p = path ? path : "";
 	int pn = px_l7_redact_path(p, strlen(p), rp, sizeof(rp));
 	if (pn < 0)
-		sv_fmt(rp, sizeof(rp), "%s", REDACTED);
+		sv_fmt(rp, sizeof(rp), "/%s", REDACTED);
 	struct px_l7_w w = {buf, size, 0};
 	px_l7_w_str(&w, "L7_REQUEST ");
 	px_l7_w_str(&w, decision);
