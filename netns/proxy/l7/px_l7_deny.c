@@ -79,7 +79,7 @@ static bool has_raw_marker(const char *s, size_t n)
 
 bool px_l7_has_credential_marker(const char *s, size_t len)
 {
-	char buf[PX_L7_HEAD_MAX];
+	char buf[4096];
 	if (has_raw_marker(s, len))
 		return true;
 	for (size_t off = 0; off < len;) {
