@@ -180,6 +180,7 @@ int px_l7_redact_path(const char *path, size_t len, char *out, size_t size)
 	if (!px_l7_has_credential_marker(path, len)) {
 		px_l7_w_put(&w, path, len);
 	} else {
+		memset(dec, 0, sizeof(dec)); /* rare path; keeps the analyzer certain */
 		for (size_t p = 0; p <= len;) {
 			const char *sl = memchr(path + p, '/', len - p);
 			size_t e = sl ? (size_t)(sl - path) : len, sn = e - p;
