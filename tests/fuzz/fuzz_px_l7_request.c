@@ -5,7 +5,8 @@
  * Invariants: feeding the stream as px_l7_head_safe_read allows never reads past the head's
  * end; a parsed head obeys its grammar; the rewrite fits head_len + 64, carries no Connection
  * or Upgrade field except the re-appended WebSocket pair, re-parses (when within the cap) and
- * rewrites to itself; decoded query parts are UTF-8 and no longer than the query; a body
+ * rewrites to itself; glob matching (the query as a pattern over the path) terminates with
+ * 1, 0 or -EINVAL and "**" matches everything; decoded query parts are UTF-8 and no longer than the query; a body
  * decoder never claims more bytes than it was fed.
  */
 #include <stdbool.h>
@@ -89,6 +90,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (px_l7_path_canon(req.target, req.target_len, flags & 1, canon, sizeof(canon), &c,
 			     NULL) == 0) {
 		if (c.query) {
+			/* The query doubles as a glob pattern over the canonical path. */
+			char *pat = malloc(c.query_len + 1);
+			memcpy(pat, c.query, c.query_len);
+			pat[c.query_len] = '\0';
+			int g1 = px_l7_glob_match(pat, canon, c.path_len, '/');
+			int g2 = px_l7_glob_match(pat, canon, c.path_len, '.');
+			FUZZ_CHECK(g1 >= -EINVAL && g1 <= 1 && g2 >= -EINVAL && g2 <= 1);
+			FUZZ_CHECK(g1 != -ENOMEM && g2 != -ENOMEM);
+			if (strcmp(pat, "**") == 0)
+				FUZZ_CHECK(g1 == 1 && g2 == 1);
+			(void)px_l7_endpoint_path_matches(pat, canon);
+			free(pat);
 			struct px_l7_qparam qp[64];
 			char *qb = malloc(c.query_len + 1);
 			int nq = px_l7_query_parse(c.query, c.query_len, qb, c.query_len + 1, qp, 64,

@@ -416,7 +416,18 @@ START_TEST(rego_glob_with_slash_delimiter)
 	ck_assert_int_eq(gm("/a**b", "/ax/yb", '/'), 0);
 	ck_assert_int_eq(gm("", "", '/'), 1);
 	ck_assert_int_eq(gm("", "/", '/'), 0);
-	ck_assert_int_eq(gm("/{a,b}", "/a", '/'), -EINVAL);
+	ck_assert_int_eq(gm("/{a,b}", "/a", '/'), 1);
+	ck_assert_int_eq(gm("/{a,b}", "/c", '/'), 0);
+	ck_assert_int_eq(gm("/repos/*/{issues,pulls/*}", "/repos/x/pulls/3", '/'), 1);
+	ck_assert_int_eq(gm("/repos/*/{issues,pulls/*}", "/repos/x/pulls", '/'), 0);
+	ck_assert_int_eq(gm("/x{,y}", "/x", '/'), 0); /* empty alternatives are dropped */
+	ck_assert_int_eq(gm("/x{,y}", "/xy", '/'), 1);
+	ck_assert_int_eq(gm("/x{}", "/x", '/'), 1);
+	ck_assert_int_eq(gm("/{a,{b,c}d}", "/cd", '/'), 1);
+	ck_assert_int_eq(gm("{**/a,b}", "x/y/a", '/'), 1);
+	ck_assert_int_eq(gm("/a,b", "/a,b", '/'), 1); /* ',' outside braces is literal */
+	ck_assert_int_eq(gm("/{a,b", "/a", '/'), -EINVAL);
+	ck_assert_int_eq(gm("/a}", "/a}", '/'), -EINVAL);
 	ck_assert_int_eq(gm("/[a", "/a", '/'), -EINVAL);
 	ck_assert_int_eq(px_l7_glob_match("*", "a\0b", 3, '/'), -EINVAL);
 }

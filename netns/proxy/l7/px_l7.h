@@ -233,8 +233,9 @@ int px_l7_resp_head_close(const char *head, size_t len, char *out, size_t size);
 /* OpenShell's Rego glob.match(pattern, [delim], value) (regorus over globset, literal
  * separators): '/' (paths) or '.' (hosts; also the default of an empty delimiter list, which
  * query matchers use). '*' and '?' stay inside a delimited part, '**' as a whole part crosses,
- * [classes] and \escapes as globset. Returns 1, 0, or -EINVAL when Rego would raise an error
- * (an invalid glob, '{' alternates which we do not implement, a NUL byte): fail closed. */
+ * [classes], {alternates} and \escapes as globset. Returns 1, 0, or -EINVAL when Rego would
+ * raise an error (an invalid glob, a NUL byte) and where we refuse rather than guess
+ * (non-ASCII classes, over 64 alternatives or 8 nesting levels): fail closed. */
 int px_l7_glob_match(const char *pattern, const char *value, size_t value_len, char delim);
 
 /* The endpoint `path` selector (OpenShell C/endpoint_path.rs): NULL, "", "**" and "/" "**"

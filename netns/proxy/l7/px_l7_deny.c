@@ -259,20 +259,11 @@ static void deny_body(struct px_l7_w *w, const struct px_l7_deny *d, const char 
 	px_l7_w_str(w, ",\"port\":");
 	px_l7_w_uint(w, d->port);
 	w_skey(w, "protocol", "rest");
-	px_l7_w_str(w, ",\"rule\":");
-	{
-		/* "<METHOD> <path>" as one JSON string */
-		char rule[PX_L7_CANON_MAX + 64];
-		size_t ml = strlen(d->method);
-		if (ml + 1 + pn < sizeof(rule)) {
-			memcpy(rule, d->method, ml);
-			rule[ml] = ' ';
-			memcpy(rule + ml + 1, path, pn);
-			px_l7_w_json(w, rule, ml + 1 + pn);
-		} else {
-			px_l7_w_json(w, d->method, ml);
-		}
-	}
+	px_l7_w_str(w, ",\"rule\":\"");
+	px_l7_w_json_inner(w, d->method, strlen(d->method));
+	px_l7_w_put(w, " ", 1);
+	px_l7_w_json_inner(w, path, pn);
+	px_l7_w_put(w, "\"", 1);
 	px_l7_w_str(w, ",\"rule_missing\":{");
 	comma = false;
 	if (bn) {

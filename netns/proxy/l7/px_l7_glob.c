@@ -25,11 +25,16 @@ enum tok_kind {
 	T_REC_SUFFIX, /* "/" then any run */
 	T_REC_ZOM,    /* "/" or "/" any run "/" */
 	T_CLASS,      /* one byte in (or, negated, not in) ranges */
+	T_ALT,	      /* one of several sub-programs ({a,b} alternates) */
 };
+
+struct prog;
 
 struct tok {
 	unsigned char kind, neg, byte;
 	size_t r_off, n_r; /* ranges[r_off .. r_off + n_r) */
+	struct prog *alt;  /* T_ALT: n_alt owned branches */
+	size_t n_alt;
 };
 
 struct prog {
@@ -39,10 +44,22 @@ struct prog {
 	size_t nr;
 };
 
+/* Our bounds on {a,b} alternates (globset has none): branches in one pattern, nesting. */
+#define ALT_BRANCHES_MAX 64
+#define ALT_DEPTH_MAX 8
+
 static void prog_free(struct prog *p)
 {
+	for (size_t k = 0; p->t && k < p->n; k++) {
+		for (size_t b = 0; b < p->t[k].n_alt; b++)
+			prog_free(&p->t[k].alt[b]);
+		free(p->t[k].alt);
+	}
 	free(p->t);
 	free(p->r);
+	p->t = NULL;
+	p->r = NULL;
+	p->n = p->nr = 0;
 }
 
 static int prog_alloc(struct prog *p, size_t len)
@@ -105,13 +122,14 @@ static int gs_class(struct prog *p, const char *s, size_t n, size_t *i)
 	return 0;
 }
 
-/* globset's parse_star with literal_separator, outside alternates. @i is just past the first
- * '*'; @prev is the pattern byte before it (0 at the start). */
-static void gs_star(struct prog *p, const char *s, size_t n, size_t *i, unsigned char prev)
+/* globset's parse_star with literal_separator. @i is just past the first '*'; @prev is the
+ * pattern byte before it (0 at the start); @in_alt: inside {alternates}. */
+static int gs_star(struct prog *p, const char *s, size_t n, size_t *i, unsigned char prev,
+		   bool in_alt)
 {
 	if (*i >= n || s[*i] != '*') {
 		push(p, T_STAR_NOSEP, 0);
-		return;
+		return 0;
 	}
 	(*i)++;
 	if (p->n == 0) {
@@ -123,15 +141,15 @@ static void gs_star(struct prog *p, const char *s, size_t n, size_t *i, unsigned
 			if (*i < n)
 				(*i)++;
 		}
-		return;
+		return 0;
 	}
 	bool suffix;
-	if (prev != '/') {
+	if (prev != '/' && (!in_alt || (prev != ',' && prev != '{'))) {
 		push(p, T_STAR_NOSEP, 0);
 		push(p, T_STAR_NOSEP, 0);
-		return;
+		return 0;
 	}
-	if (*i >= n) {
+	if (*i >= n || (in_alt && (s[*i] == ',' || s[*i] == '}'))) {
 		suffix = true;
 	} else if (s[*i] == '/') {
 		(*i)++;
@@ -139,41 +157,104 @@ static void gs_star(struct prog *p, const char *s, size_t n, size_t *i, unsigned
 	} else {
 		push(p, T_STAR_NOSEP, 0);
 		push(p, T_STAR_NOSEP, 0);
-		return;
+		return 0;
 	}
 	unsigned char last = p->t[--p->n].kind;
+	if (last == T_ALT)
+		return -EINVAL; /* globset drops an alternation here; we refuse instead */
 	if (last == T_REC_PREFIX || last == T_REC_SUFFIX)
 		push(p, last, 0);
 	else
 		push(p, suffix ? T_REC_SUFFIX : T_REC_ZOM, 0);
+	return 0;
 }
 
-static int gs_compile(struct prog *p, const char *s, size_t n)
+static int gs_seq(struct prog *p, const char *s, size_t n, size_t *i, int depth, char *stop,
+		  int *budget);
+
+/* After '{': branches up to the matching '}', pushed as one T_ALT (empty branches dropped, as
+ * globset does without empty_alternates; nothing at all if every branch is empty). */
+static int gs_alt(struct prog *p, const char *s, size_t n, size_t *i, int depth, int *budget)
 {
-	int r = prog_alloc(p, n);
-	if (r < 0)
+	struct prog *br = NULL;
+	size_t nb = 0, kept = 0;
+	char stop = 0;
+	int r = 0;
+
+	if (depth > ALT_DEPTH_MAX)
+		return -EINVAL;
+	do {
+		struct prog *grown;
+		if (--*budget < 0 || !(grown = realloc(br, (nb + 1) * sizeof(*br)))) {
+			r = *budget < 0 ? -EINVAL : -ENOMEM;
+			break;
+		}
+		br = grown;
+		r = prog_alloc(&br[nb], n - *i);
+		if (r < 0)
+			break;
+		r = gs_seq(&br[nb++], s, n, i, depth, &stop, budget);
+	} while (r == 0 && stop == ',');
+	if (r == 0 && stop != '}')
+		r = -EINVAL; /* unclosed alternates */
+	for (size_t b = 0; b < nb; b++) {
+		if (r == 0 && br[b].n > 0)
+			br[kept++] = br[b];
+		else
+			prog_free(&br[b]);
+	}
+	if (r < 0 || kept == 0) {
+		free(br);
 		return r;
-	for (size_t i = 0; i < n;) {
-		unsigned char prev = i ? (unsigned char)s[i - 1] : 0, c = (unsigned char)s[i++];
+	}
+	p->t[p->n++] = (struct tok){.kind = T_ALT, .alt = br, .n_alt = kept};
+	return 0;
+}
+
+/* One sequence of tokens, up to the end of the pattern (@depth 0) or a ',' or '}' of the
+ * enclosing alternation (reported in *@stop). */
+static int gs_seq(struct prog *p, const char *s, size_t n, size_t *i, int depth, char *stop,
+		  int *budget)
+{
+	int r;
+	*stop = 0;
+	while (*i < n) {
+		unsigned char prev = *i ? (unsigned char)s[*i - 1] : 0, c = (unsigned char)s[(*i)++];
 		switch (c) {
 		case '?':
 			push(p, T_ANY_NOSEP, 0);
 			break;
 		case '*':
-			gs_star(p, s, n, &i, prev);
+			r = gs_star(p, s, n, i, prev, depth > 0);
+			if (r < 0)
+				return r;
 			break;
 		case '[':
-			r = gs_class(p, s, n, &i);
+			r = gs_class(p, s, n, i);
 			if (r < 0)
 				return r;
 			break;
 		case '{':
+			r = gs_alt(p, s, n, i, depth + 1, budget);
+			if (r < 0)
+				return r;
+			break;
 		case '}':
-			return -EINVAL; /* alternates: not implemented */
+			if (depth == 0)
+				return -EINVAL; /* unopened alternates */
+			*stop = '}';
+			return 0;
+		case ',':
+			if (depth == 0) {
+				push(p, T_LIT, c);
+				break;
+			}
+			*stop = ',';
+			return 0;
 		case '\\':
-			if (i >= n)
+			if (*i >= n)
 				return -EINVAL; /* dangling escape */
-			push(p, T_LIT, (unsigned char)s[i++]);
+			push(p, T_LIT, (unsigned char)s[(*i)++]);
 			break;
 		default:
 			push(p, T_LIT, c);
@@ -181,6 +262,15 @@ static int gs_compile(struct prog *p, const char *s, size_t n)
 		}
 	}
 	return 0;
+}
+
+static int gs_compile(struct prog *p, const char *s, size_t n)
+{
+	int budget = ALT_BRANCHES_MAX;
+	size_t i = 0;
+	char stop;
+	int r = prog_alloc(p, n);
+	return r < 0 ? r : gs_seq(p, s, n, &i, 0, &stop, &budget);
 }
 
 /* ---- matching ---------------------------------------------------------------------------- */
@@ -193,24 +283,32 @@ static bool in_class(const struct prog *p, const struct tok *t, unsigned char c)
 	return in != (t->neg != 0);
 }
 
-/* 1 when the whole of @v matches @p, 0 when not, -ENOMEM. */
-static int prog_match(const struct prog *p, const unsigned char *v, size_t n)
+/* The positions of @v reachable after @p from the positions set in @in, written to @out
+ * (both n + 1 bytes). 0 or -ENOMEM. */
+static int run(const struct prog *p, const unsigned char *v, size_t n, const unsigned char *in,
+	       unsigned char *out)
 {
-	unsigned char *cur = calloc(2 * (n + 1), 1);
+	unsigned char *cur = malloc(3 * (n + 1));
 	if (!cur)
 		return -ENOMEM;
-	unsigned char *nxt = cur + n + 1;
-	cur[0] = 1;
-	/* The special case of globset: a lone "**" matches everything. */
-	if (p->n == 1 && p->t[0].kind == T_REC_PREFIX) {
-		free(cur < nxt ? cur : nxt);
-		return 1;
-	}
+	unsigned char *base = cur, *nxt = cur + n + 1, *tmp = nxt + n + 1;
+	memcpy(cur, in, n + 1);
 	for (size_t k = 0; k < p->n; k++) {
 		const struct tok *t = &p->t[k];
 		bool f = false;
 		memset(nxt, 0, n + 1);
-		for (size_t j = 0; j <= n; j++) {
+		if (t->kind == T_ALT) {
+			for (size_t b = 0; b < t->n_alt; b++) {
+				int r = run(&t->alt[b], v, n, cur, tmp);
+				if (r < 0) {
+					free(base);
+					return r;
+				}
+				for (size_t j = 0; j <= n; j++)
+					nxt[j] |= tmp[j];
+			}
+		}
+		for (size_t j = 0; j <= n && t->kind != T_ALT; j++) {
 			bool sep = j > 0 && v[j - 1] == '/';
 			switch (t->kind) {
 			case T_LIT:
@@ -251,12 +349,29 @@ static int prog_match(const struct prog *p, const unsigned char *v, size_t n)
 				break;
 			}
 		}
-		unsigned char *tmp = cur;
+		unsigned char *sw = cur;
 		cur = nxt;
-		nxt = tmp;
+		nxt = sw;
 	}
-	int r = cur[n];
-	free(cur < nxt ? cur : nxt);
+	memcpy(out, cur, n + 1);
+	free(base);
+	return 0;
+}
+
+/* 1 when the whole of @v matches @p, 0 when not, -ENOMEM. */
+static int prog_match(const struct prog *p, const unsigned char *v, size_t n)
+{
+	/* The special case of globset: a lone "**" matches everything. */
+	if (p->n == 1 && p->t[0].kind == T_REC_PREFIX)
+		return 1;
+	unsigned char *in = calloc(2 * (n + 1), 1);
+	if (!in)
+		return -ENOMEM;
+	in[0] = 1;
+	int r = run(p, v, n, in, in + n + 1);
+	if (r == 0)
+		r = in[n + 1 + n];
+	free(in);
 	return r;
 }
 

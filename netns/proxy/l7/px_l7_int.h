@@ -32,6 +32,8 @@ void px_l7_w_uint(struct px_l7_w *w, uint64_t v);
 /* A JSON string as serde_json writes it (", \, \b \f \n \r \t, other C0 as \u00xx); bytes that
  * are not UTF-8 become U+FFFD like String::from_utf8_lossy. */
 void px_l7_w_json(struct px_l7_w *w, const char *s, size_t n);
+/* The same escaping without the surrounding quotes (to build one string from pieces). */
+void px_l7_w_json_inner(struct px_l7_w *w, const char *s, size_t n);
 /* 0 when it all fit (and was NUL-terminated), else -ENOBUFS. */
 int px_l7_w_end(struct px_l7_w *w);
 

@@ -135,9 +135,15 @@ void px_l7_w_uint(struct px_l7_w *w, uint64_t v)
 
 void px_l7_w_json(struct px_l7_w *w, const char *str, size_t n)
 {
+	px_l7_w_put(w, "\"", 1);
+	px_l7_w_json_inner(w, str, n);
+	px_l7_w_put(w, "\"", 1);
+}
+
+void px_l7_w_json_inner(struct px_l7_w *w, const char *str, size_t n)
+{
 	static const char hexd[] = "0123456789abcdef";
 	const unsigned char *s = (const unsigned char *)str;
-	px_l7_w_put(w, "\"", 1);
 	for (size_t i = 0; i < n;) {
 		unsigned char c = s[i];
 		const char *esc = NULL;
@@ -184,7 +190,6 @@ void px_l7_w_json(struct px_l7_w *w, const char *str, size_t n)
 			}
 		}
 	}
-	px_l7_w_put(w, "\"", 1);
 }
 
 int px_l7_w_end(struct px_l7_w *w)
