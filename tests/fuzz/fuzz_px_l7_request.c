@@ -6,8 +6,8 @@
  * end; a parsed head obeys its grammar; the rewrite fits head_len + 64, carries no Connection
  * or Upgrade field except the re-appended WebSocket pair, re-parses (when within the cap) and
  * rewrites to itself; glob matching (the query as a pattern over the path) terminates with
- * 1, 0 or -EINVAL and "**" matches everything; decoded query parts are UTF-8 and no longer than the query; a body
- * decoder never claims more bytes than it was fed.
+ * 1, 0 or -EINVAL and "**" matches everything; decoded query parts are UTF-8 and no longer than the
+ * query; a body decoder never claims more bytes than it was fed.
  */
 #include <stdbool.h>
 #include <stdlib.h>
@@ -40,7 +40,8 @@ static void check_req(const struct px_l7_req *r)
 	for (size_t i = 0; i < r->n_headers; i++) {
 		const struct px_l7_header *h = &r->headers[i];
 		FUZZ_CHECK(h->name_len > 0 && h->name == h->line);
-		FUZZ_CHECK(!memchr(h->line, '\r', h->line_len) && !memchr(h->line, '\n', h->line_len));
+		FUZZ_CHECK(!memchr(h->line, '\r', h->line_len) &&
+			   !memchr(h->line, '\n', h->line_len));
 	}
 }
 
@@ -104,8 +105,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			free(pat);
 			struct px_l7_qparam qp[64];
 			char *qb = malloc(c.query_len + 1);
-			int nq = px_l7_query_parse(c.query, c.query_len, qb, c.query_len + 1, qp, 64,
-						   NULL);
+			int nq = px_l7_query_parse(c.query, c.query_len, qb, c.query_len + 1, qp,
+						   64, NULL);
 			size_t total = 0;
 			for (int i = 0; i < nq; i++)
 				total += qp[i].key_len + qp[i].val_len;

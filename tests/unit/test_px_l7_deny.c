@@ -47,7 +47,8 @@ START_TEST(deny_response_body_is_agent_readable_and_redacted)
 	    "retry the original request.\",\"binary\":\"/usr/bin/gh\",\"detail\":\"no matching L7 "
 	    "allow rule\",\"error\":\"policy_denied\",\"host\":\"api.github.com\",\"layer\":\"l7\","
 	    "\"method\":\"PUT\",\"next_steps\":[{\"action\":\"read_skill\",\"path\":\"/etc/"
-	    "openshell/skills/policy_advisor.md\"},{\"action\":\"inspect_policy\",\"method\":\"GET\","
+	    "openshell/skills/"
+	    "policy_advisor.md\"},{\"action\":\"inspect_policy\",\"method\":\"GET\","
 	    "\"url\":\"http://policy.local/v1/policy/current\"},{\"action\":\"inspect_recent_"
 	    "denials\",\"method\":\"GET\",\"url\":\"http://policy.local/v1/denials?last=5\"},"
 	    "{\"action\":\"submit_proposal\",\"body_type\":\"PolicyMergeOperation\",\"method\":"
@@ -145,7 +146,7 @@ START_TEST(redacted_target_replaces_path_secrets_with_credential_marker)
 	ck_assert_str_eq(redact("/openshell:resolve:env:Aopenshell:resolve:env:B"),
 			 "/[CREDENTIAL]:resolve:env:B");
 	ck_assert_ptr_null(redact("/openshell:resolve:env:"));
-	ck_assert_ptr_null(redact("/OPENSHELL-RESOLVE-ENV-KEY"));	/* alias needs a prefix */
+	ck_assert_ptr_null(redact("/OPENSHELL-RESOLVE-ENV-KEY"));     /* alias needs a prefix */
 	ck_assert_ptr_null(redact("/x-OPENSHELL-RESOLVE-ENV-KEY-y")); /* not a whole token */
 	ck_assert(px_l7_has_credential_marker("%4fPENSHELL-RESOLVE-ENV-", 24));
 	ck_assert(!px_l7_has_credential_marker("openshell:resolve", 17));
@@ -159,11 +160,13 @@ START_TEST(l7_request_log_line)
 				  "/botopenshell:resolve:env:TOKEN/sendMessage?chat=1", "",
 				  "GET /bot[CREDENTIAL]/sendMessage not permitted by policy");
 	ck_assert_int_gt(n, 0);
-	ck_assert_str_eq(line, "L7_REQUEST deny GET api.telegram.org:443/bot[CREDENTIAL]/sendMessage "
-			       "reason=GET /bot[CREDENTIAL]/sendMessage not permitted by policy");
-	n = px_l7_log_request(line, sizeof(line), "allow", "POST", "h", 80, "/openshell:resolve:env:",
-			      " rule_methods=a tools=b", "");
-	ck_assert_str_eq(line, "L7_REQUEST allow POST h:80/[CREDENTIAL] rule_methods=a tools=b reason=");
+	ck_assert_str_eq(line,
+			 "L7_REQUEST deny GET api.telegram.org:443/bot[CREDENTIAL]/sendMessage "
+			 "reason=GET /bot[CREDENTIAL]/sendMessage not permitted by policy");
+	n = px_l7_log_request(line, sizeof(line), "allow", "POST", "h", 80,
+			      "/openshell:resolve:env:", " rule_methods=a tools=b", "");
+	ck_assert_str_eq(line,
+			 "L7_REQUEST allow POST h:80/[CREDENTIAL] rule_methods=a tools=b reason=");
 	ck_assert_int_eq(px_l7_log_request(line, 16, "allow", "GET", "h", 80, "/", NULL, ""),
 			 -ENOBUFS);
 	ck_assert_uint_lt(strlen(line), 16);

@@ -29,7 +29,7 @@ static int parse(const char *s)
 	return r;
 }
 
-#define PARSES(s) ck_assert_int_eq(parse(s), 0)
+#define PARSES(s)  ck_assert_int_eq(parse(s), 0)
 #define REJECTS(s) ck_assert_int_eq(parse(s), -EBADMSG)
 
 /* ---- scanning ---------------------------------------------------------------------------- */
@@ -190,8 +190,8 @@ END_TEST
 
 START_TEST(reject_unsupported_transfer_encoding_sequences)
 {
-	static const char *const bad[] = {"gzip", "gzip, chunked", "chunked, gzip",
-					  "chunked, chunked", "chunked,", ""};
+	static const char *const bad[] = {
+	    "gzip", "gzip, chunked", "chunked, gzip", "chunked, chunked", "chunked,", ""};
 	char head[256];
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		snprintf(head, sizeof(head),
@@ -269,7 +269,8 @@ START_TEST(parse_http_request_keeps_embedded_url_in_origin_form_path)
 	ck_assert(!req.absolute_form);
 	rewrite(false, out, sizeof(out), false, NULL);
 	ck_assert_str_eq(
-	    out, "GET /fetch/http:/example.test?next=http://other.test HTTP/1.1\r\nHost: h\r\n\r\n");
+	    out,
+	    "GET /fetch/http:/example.test?next=http://other.test HTTP/1.1\r\nHost: h\r\n\r\n");
 }
 END_TEST
 
@@ -489,9 +490,15 @@ END_TEST
 START_TEST(chunked_body_rejects_malformed_framing)
 {
 	static const char *const bad[] = {
-	    "+5\r\nhello\r\n0\r\n\r\n", "g\r\n",	   "5\nhello\r\n",
-	    "5\r\nhelloXX",		"\r\n",		   "1234567890abcdef0\r\n",
-	    "0\r\nbad trailer\r\n\r\n", "0\r\n: v\r\n\r\n", "0\r\nX: a\x01\r\n\r\n",
+	    "+5\r\nhello\r\n0\r\n\r\n",
+	    "g\r\n",
+	    "5\nhello\r\n",
+	    "5\r\nhelloXX",
+	    "\r\n",
+	    "1234567890abcdef0\r\n",
+	    "0\r\nbad trailer\r\n\r\n",
+	    "0\r\n: v\r\n\r\n",
+	    "0\r\nX: a\x01\r\n\r\n",
 	    "5;\x01\r\n",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -522,9 +529,9 @@ static int resp(const char *s, const char *method, bool upgrade)
 
 START_TEST(relay_response_framing_plans)
 {
-	ck_assert_int_eq(resp("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\n",
-			      "GET", false),
-			 0);
+	ck_assert_int_eq(
+	    resp("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\n", "GET", false),
+	    0);
 	ck_assert_int_eq(plan.action, PX_L7_RESP_LENGTH);
 	ck_assert(plan.keep_alive); /* explicit framing keeps the tunnel even with close */
 	resp("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", "GET", false);
@@ -575,9 +582,9 @@ START_TEST(response_head_parsing_is_lenient_except_for_framing)
 			 0);
 	ck_assert_int_eq(rs.status, 404);
 	ck_assert(!rs.conn_close); /* only the first Connection field counts */
-	ck_assert_int_eq(resp("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
-			      "GET", false),
-			 -EBADMSG);
+	ck_assert_int_eq(
+	    resp("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", "GET", false),
+	    -EBADMSG);
 	ck_assert_int_eq(
 	    resp("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
 		 "GET", false),

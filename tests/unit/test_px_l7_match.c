@@ -26,7 +26,8 @@ static struct pol_l7_rule rest_rules[] = {
 static char *foo_glob[] = {S("foo-*")};
 static char *foo_bar_globs[] = {S("foo-*"), S("bar-*")};
 static struct pol_matcher q_download[] = {{.key = S("tag"), .globs = {foo_glob, 1}}};
-static struct pol_matcher q_search[] = {{.key = S("tag"), .globs = {foo_bar_globs, 2}, .any = true}};
+static struct pol_matcher q_search[] = {
+    {.key = S("tag"), .globs = {foo_bar_globs, 2}, .any = true}};
 static struct pol_l7_rule query_rules[] = {
     {.method = S("GET"), .path = S("/download"), .query = q_download, .n_query = 1},
     {.method = S("GET"), .path = S("/search"), .query = q_search, .n_query = 1},
@@ -42,10 +43,10 @@ static struct pol_l7_rule restricted_deny[] = {
     {.method = S("POST"), .path = S("/admin/**"), .query = q_force, .n_query = 1},
 };
 
-#define EP(h, pp, ...)                                                                        \
-	{                                                                                     \
-		.kind = POL_HOST_NAME, .host = S(h), .ports = pp, .n_ports = 1,               \
-		.enforcement = POL_ENFORCE_ENFORCE, __VA_ARGS__                               \
+#define EP(h, pp, ...)                                                          \
+	{                                                                       \
+		.kind = POL_HOST_NAME, .host = S(h), .ports = pp, .n_ports = 1, \
+		.enforcement = POL_ENFORCE_ENFORCE, __VA_ARGS__                 \
 	}
 
 static struct pol_endpoint ep_rest[] = {EP("api.example.com", port8080, .protocol = POL_PROTO_REST,
@@ -55,9 +56,8 @@ static struct pol_endpoint ep_ro[] = {
 static struct pol_endpoint ep_full[] = {EP("api.full.com", port8080, .protocol = POL_PROTO_REST,
 					   .access = POL_ACCESS_FULL,
 					   .enforcement = POL_ENFORCE_AUDIT)};
-static struct pol_endpoint ep_query[] = {EP("api.query.com", port8080,
-					    .protocol = POL_PROTO_REST, .rules = query_rules,
-					    .n_rules = 2, .rules_set = true)};
+static struct pol_endpoint ep_query[] = {EP("api.query.com", port8080, .protocol = POL_PROTO_REST,
+					    .rules = query_rules, .n_rules = 2, .rules_set = true)};
 static struct pol_endpoint ep_gh[] = {EP("api.github.com", port443, .protocol = POL_PROTO_REST,
 					 .access = POL_ACCESS_READ_WRITE, .deny_rules = gh_deny,
 					 .n_deny_rules = 3, .deny_rules_set = true)};
@@ -66,15 +66,19 @@ static struct pol_endpoint ep_restricted[] = {
        .deny_rules = restricted_deny, .n_deny_rules = 1, .deny_rules_set = true)};
 static struct pol_endpoint ep_l4[] = {EP("l4only.example.com", port443)};
 
-#define RULE(n, eps)                                                                          \
-	{                                                                                     \
-		.name = S(n), .endpoints = eps, .n_endpoints = sizeof(eps) / sizeof(eps[0]),  \
-		.binaries = {curl_v, 1}                                                       \
+#define RULE(n, eps)                                                                         \
+	{                                                                                    \
+		.name = S(n), .endpoints = eps, .n_endpoints = sizeof(eps) / sizeof(eps[0]), \
+		.binaries = {                                                                \
+			curl_v,                                                              \
+			1                                                                    \
+		}                                                                            \
 	}
 
 static struct pol_network_rule rules[] = {
-    RULE("rest_api", ep_rest),	  RULE("readonly_api", ep_ro),	 RULE("full_api", ep_full),
-    RULE("query_api", ep_query),  RULE("github_api", ep_gh),	 RULE("deny_with_query", ep_restricted),
+    RULE("rest_api", ep_rest), RULE("readonly_api", ep_ro),
+    RULE("full_api", ep_full), RULE("query_api", ep_query),
+    RULE("github_api", ep_gh), RULE("deny_with_query", ep_restricted),
     RULE("l4_only", ep_l4),
 };
 static struct pol_policy pol = {.version = 1, .rules = rules, .n_rules = 7};
@@ -95,7 +99,10 @@ static bool eval(const char *host, uint16_t port, const char *method, const char
 	return eval_q(host, port, method, path, NULL, 0, "/usr/bin/curl");
 }
 
-#define QP(k, v) {.key = k, .key_len = sizeof(k) - 1, .val = v, .val_len = sizeof(v) - 1}
+#define QP(k, v)                                                                       \
+	{                                                                              \
+		.key = k, .key_len = sizeof(k) - 1, .val = v, .val_len = sizeof(v) - 1 \
+	}
 
 START_TEST(l7_get_allowed_by_rules)
 {
@@ -119,7 +126,8 @@ END_TEST
 START_TEST(l7_get_wrong_path_denied)
 {
 	ck_assert(!eval("api.example.com", 8080, "GET", "/admin/settings"));
-	ck_assert(!eval("api.example.com", 8080, "POST", "/repos/a/b/issues")); /* '*' is one segment */
+	ck_assert(
+	    !eval("api.example.com", 8080, "POST", "/repos/a/b/issues")); /* '*' is one segment */
 }
 END_TEST
 
@@ -204,7 +212,9 @@ START_TEST(l7_wrong_binary_denied_even_with_matching_rules)
 {
 	ck_assert(!eval_q("api.example.com", 8080, "GET", "/repos/myorg/foo", NULL, 0,
 			  "/usr/bin/python3"));
-	struct px_query pq = {.host = "api.example.com", .port = 8080, .exe = "/usr/bin/python3",
+	struct px_query pq = {.host = "api.example.com",
+			      .port = 8080,
+			      .exe = "/usr/bin/python3",
 			      .endpoint_only = true};
 	struct px_l7_request r = {.method = "GET", .path = "/repos/myorg/foo"};
 	ck_assert_int_eq(px_l7_evaluate(&pol, &pq, &r, &v), 0);
@@ -244,15 +254,15 @@ START_TEST(l7_deny_rule_query_cases)
 	struct px_l7_qparam t[] = {QP("force", "true")};
 	struct px_l7_qparam f[] = {QP("force", "false")};
 	struct px_l7_qparam tf[] = {QP("force", "true"), QP("force", "false")};
-	ck_assert(!eval_q("api.restricted.com", 443, "POST", "/admin/settings", t, 1,
-			  "/usr/bin/curl"));
-	ck_assert(eval_q("api.restricted.com", 443, "POST", "/admin/settings", f, 1,
-			 "/usr/bin/curl"));
-	ck_assert(!eval_q("api.restricted.com", 443, "POST", "/admin/settings", tf, 2,
-			  "/usr/bin/curl"));
+	ck_assert(
+	    !eval_q("api.restricted.com", 443, "POST", "/admin/settings", t, 1, "/usr/bin/curl"));
+	ck_assert(
+	    eval_q("api.restricted.com", 443, "POST", "/admin/settings", f, 1, "/usr/bin/curl"));
+	ck_assert(
+	    !eval_q("api.restricted.com", 443, "POST", "/admin/settings", tf, 2, "/usr/bin/curl"));
 	/* l7_deny_rule_without_matching_query_key_allows */
-	ck_assert(eval_q("api.restricted.com", 443, "POST", "/admin/settings", NULL, 0,
-			 "/usr/bin/curl"));
+	ck_assert(
+	    eval_q("api.restricted.com", 443, "POST", "/admin/settings", NULL, 0, "/usr/bin/curl"));
 }
 END_TEST
 
@@ -333,8 +343,10 @@ END_TEST
 START_TEST(l7_route_selection_prefers_path_specific_endpoint_and_last_of_equals)
 {
 	static struct pol_endpoint e[] = {
-	    EP("h", port443, .path = NULL), EP("h", port443, .path = S("/v1/*")),
-	    EP("h", port443, .path = S("/v1/chat")), EP("h", port443, .path = S("/v1/chat")),
+	    EP("h", port443, .path = NULL),
+	    EP("h", port443, .path = S("/v1/*")),
+	    EP("h", port443, .path = S("/v1/chat")),
+	    EP("h", port443, .path = S("/v1/chat")),
 	};
 	const struct pol_endpoint *eps[] = {&e[0], &e[1], &e[2], &e[3]};
 	ck_assert_ptr_eq(px_l7_select_endpoint(eps, 4, "/v1/chat"), &e[3]);
@@ -347,8 +359,8 @@ END_TEST
 
 START_TEST(websocket_presets_and_jsonrpc_endpoints)
 {
-	static struct pol_endpoint ws = EP("h", port443, .protocol = POL_PROTO_WEBSOCKET,
-					   .access = POL_ACCESS_READ_WRITE);
+	static struct pol_endpoint ws =
+	    EP("h", port443, .protocol = POL_PROTO_WEBSOCKET, .access = POL_ACCESS_READ_WRITE);
 	struct px_l7_matcher m;
 	px_l7_matcher_compile(&ws, &m);
 	struct px_l7_request r = {.method = "WEBSOCKET_TEXT", .path = "/ws"};
@@ -361,9 +373,9 @@ START_TEST(websocket_presets_and_jsonrpc_endpoints)
 	ck_assert_int_eq(px_l7_matcher_allows(&m, &r), 0);
 	/* Presets are ignored once rules exist; JSON-RPC rules are never REST rules. */
 	static struct pol_l7_rule get_a[] = {{.method = S("GET"), .path = S("/a")}};
-	static struct pol_endpoint rest = EP("h", port443, .protocol = POL_PROTO_REST,
-					     .access = POL_ACCESS_FULL, .rules = get_a,
-					     .n_rules = 1);
+	static struct pol_endpoint rest =
+	    EP("h", port443, .protocol = POL_PROTO_REST, .access = POL_ACCESS_FULL, .rules = get_a,
+	       .n_rules = 1);
 	px_l7_matcher_compile(&rest, &m);
 	r.method = "DELETE";
 	r.path = "/a";
@@ -374,8 +386,8 @@ START_TEST(websocket_presets_and_jsonrpc_endpoints)
 	ck_assert_int_eq(px_l7_matcher_allows(&m, &r), 0);
 	/* An allow rule without a path never matches. */
 	static struct pol_l7_rule nopath[] = {{.method = S("GET")}};
-	static struct pol_endpoint np = EP("h", port443, .protocol = POL_PROTO_REST,
-					   .rules = nopath, .n_rules = 1);
+	static struct pol_endpoint np =
+	    EP("h", port443, .protocol = POL_PROTO_REST, .rules = nopath, .n_rules = 1);
 	px_l7_matcher_compile(&np, &m);
 	ck_assert_int_eq(px_l7_matcher_allows(&m, &r), 0);
 }

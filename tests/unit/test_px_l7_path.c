@@ -25,30 +25,30 @@ static int canon_opt(const char *in, bool slash, enum px_l7_path_err *why)
 	return r;
 }
 
-#define OK(in, want)                                                                          \
-	do {                                                                                  \
-		enum px_l7_path_err w_;                                                       \
-		ck_assert_int_eq(canon_opt(in, false, &w_), 0);                               \
-		ck_assert_str_eq(out, want);                                                  \
-		ck_assert_uint_eq(cn.path_len, strlen(want));                                 \
+#define OK(in, want)                                            \
+	do {                                                    \
+		enum px_l7_path_err w_;                         \
+		ck_assert_int_eq(canon_opt(in, false, &w_), 0); \
+		ck_assert_str_eq(out, want);                    \
+		ck_assert_uint_eq(cn.path_len, strlen(want));   \
 	} while (0)
-#define OK_SLASH(in, want)                                                                    \
-	do {                                                                                  \
-		enum px_l7_path_err w_;                                                       \
-		ck_assert_int_eq(canon_opt(in, true, &w_), 0);                                \
-		ck_assert_str_eq(out, want);                                                  \
+#define OK_SLASH(in, want)                                     \
+	do {                                                   \
+		enum px_l7_path_err w_;                        \
+		ck_assert_int_eq(canon_opt(in, true, &w_), 0); \
+		ck_assert_str_eq(out, want);                   \
 	} while (0)
-#define ERR(in, want_why)                                                                     \
-	do {                                                                                  \
-		enum px_l7_path_err w_;                                                       \
-		ck_assert_int_eq(canon_opt(in, false, &w_), -EINVAL);                         \
-		ck_assert_int_eq(w_, want_why);                                               \
+#define ERR(in, want_why)                                             \
+	do {                                                          \
+		enum px_l7_path_err w_;                               \
+		ck_assert_int_eq(canon_opt(in, false, &w_), -EINVAL); \
+		ck_assert_int_eq(w_, want_why);                       \
 	} while (0)
-#define ERR_SLASH(in, want_why)                                                               \
-	do {                                                                                  \
-		enum px_l7_path_err w_;                                                       \
-		ck_assert_int_eq(canon_opt(in, true, &w_), -EINVAL);                          \
-		ck_assert_int_eq(w_, want_why);                                               \
+#define ERR_SLASH(in, want_why)                                      \
+	do {                                                         \
+		enum px_l7_path_err w_;                              \
+		ck_assert_int_eq(canon_opt(in, true, &w_), -EINVAL); \
+		ck_assert_int_eq(w_, want_why);                      \
 	} while (0)
 
 START_TEST(literal_dot_segments_resolve)
@@ -306,8 +306,13 @@ END_TEST
 START_TEST(canonical_output_never_contains_dot_segments)
 {
 	static const char *const in[] = {
-	    "/public/..;/secret", "/public/.;/secret", "/public/%2e%2e;/secret",
-	    "/a;jsessionid=xyz/b", "/public//../secret", "/a/b/..", "/a/b/.",
+	    "/public/..;/secret",
+	    "/public/.;/secret",
+	    "/public/%2e%2e;/secret",
+	    "/a;jsessionid=xyz/b",
+	    "/public//../secret",
+	    "/a/b/..",
+	    "/a/b/.",
 	};
 	for (size_t i = 0; i < sizeof(in) / sizeof(in[0]); i++) {
 		enum px_l7_path_err w;

@@ -28,9 +28,10 @@
 /* Fixed deny reasons (§2.1, §2.7). */
 #define PX_L7_REASON_NO_ENDPOINT "no L7 endpoint path matched request"
 #define PX_L7_REASON_WS_REQUIRED "websocket endpoint requires a valid WebSocket upgrade request"
-#define PX_L7_REASON_H2C "HTTP/2 cleartext upgrade (h2c) is not supported for L7-inspected endpoints"
+#define PX_L7_REASON_H2C \
+	"HTTP/2 cleartext upgrade (h2c) is not supported for L7-inspected endpoints"
 #define PX_L7_REASON_FALLBACK "request denied by policy"
-#define PX_L7_REASON_ENCODED_SLASH                                                         \
+#define PX_L7_REASON_ENCODED_SLASH \
 	"request-target contains an encoded '/' (%2F) which is not allowed on this endpoint"
 
 /* ---- request-target canonicalisation (px_l7_path.c, §2.5) -------------------------------- */
@@ -126,8 +127,7 @@ const struct px_l7_header *px_l7_req_header(const struct px_l7_req *req, const c
  * omitted port is 443 inside TLS (@tls) and 80 in plaintext (absolute-form: by its scheme).
  * Without any authority (HTTP/1.0 without Host) it passes only if the head carries no
  * credential marker, raw or percent-decoded. False: answer px_l7_resp_authority_mismatch. */
-bool px_l7_req_authority_ok(const struct px_l7_req *req, const char *host, uint16_t port,
-			    bool tls);
+bool px_l7_req_authority_ok(const struct px_l7_req *req, const char *host, uint16_t port, bool tls);
 
 enum px_l7_ws {
 	PX_L7_WS_NONE = 0, /* no WebSocket upgrade attempt */
@@ -193,8 +193,8 @@ int px_l7_body_feed(struct px_l7_body *b, const char *buf, size_t len, size_t *u
 int px_l7_resp_scan(const char *buf, size_t len);
 
 struct px_l7_resp {
-	int status;	  /* second word of the status line; 200 when absent or not a number */
-	bool conn_close;  /* the first Connection field contains "close" */
+	int status;	   /* second word of the status line; 200 when absent or not a number */
+	bool conn_close;   /* the first Connection field contains "close" */
 	bool event_stream; /* a Content-Type whose media type is text/event-stream */
 	enum px_l7_body_kind body;
 	uint64_t content_length;
@@ -207,14 +207,14 @@ struct px_l7_resp {
 int px_l7_resp_parse(const char *head, size_t len, struct px_l7_resp *resp, struct sv_err *err);
 
 enum px_l7_resp_action {
-	PX_L7_RESP_UPGRADE,	/* 101 the client asked for: send head, switch to raw relay */
-	PX_L7_RESP_DROP,	/* unsolicited 101: send nothing, end the tunnel */
-	PX_L7_RESP_HEAD_ONLY,	/* HEAD request, 1xx, 204, 304: headers only */
-	PX_L7_RESP_LENGTH,	/* Content-Length body */
-	PX_L7_RESP_CHUNKED,	/* chunked body */
-	PX_L7_RESP_EOF_IDLE,	/* unframed + Connection: close: until EOF, 5 s idle timeout */
-	PX_L7_RESP_EOF,		/* unframed text/event-stream: until EOF, no timeout */
-	PX_L7_RESP_EMPTY,	/* unframed otherwise: empty body, connection kept */
+	PX_L7_RESP_UPGRADE,   /* 101 the client asked for: send head, switch to raw relay */
+	PX_L7_RESP_DROP,      /* unsolicited 101: send nothing, end the tunnel */
+	PX_L7_RESP_HEAD_ONLY, /* HEAD request, 1xx, 204, 304: headers only */
+	PX_L7_RESP_LENGTH,    /* Content-Length body */
+	PX_L7_RESP_CHUNKED,   /* chunked body */
+	PX_L7_RESP_EOF_IDLE,  /* unframed + Connection: close: until EOF, 5 s idle timeout */
+	PX_L7_RESP_EOF,	      /* unframed text/event-stream: until EOF, no timeout */
+	PX_L7_RESP_EMPTY,     /* unframed otherwise: empty body, connection kept */
 };
 
 struct px_l7_resp_plan {
@@ -239,8 +239,8 @@ int px_l7_resp_head_close(const char *head, size_t len, char *out, size_t size);
 int px_l7_glob_match(const char *pattern, const char *value, size_t value_len, char delim);
 
 /* The endpoint `path` selector (OpenShell C/endpoint_path.rs): NULL, "", "**" and "/" "**"
- * match everything; "/x" followed by "/" "**" matches /x and below; otherwise the Rust glob crate ('*' crosses '/');
- * an invalid glob matches only itself. */
+ * match everything; "/x" followed by "/" "**" matches /x and below; otherwise the Rust glob crate
+ * ('*' crosses '/'); an invalid glob matches only itself. */
 bool px_l7_endpoint_path_matches(const char *pattern, const char *path);
 /* Non-'*' characters of the pattern (0 for NULL or ""): the most specific endpoint wins. */
 size_t px_l7_endpoint_path_specificity(const char *pattern);
@@ -302,8 +302,8 @@ const char *px_l7_decision(bool allowed, enum pol_enforcement enforcement, bool 
 struct px_l7_deny {
 	const char *policy; /* X-OpenShell-Policy and "policy"; no CR, LF or other control */
 	const char *method;
-	const char *path;   /* redacted canonical path; anything after '?' is dropped */
-	const char *host;   /* omitted when NULL or blank */
+	const char *path; /* redacted canonical path; anything after '?' is dropped */
+	const char *host; /* omitted when NULL or blank */
 	uint16_t port;
 	const char *binary; /* omitted when NULL or blank */
 	const char *reason; /* "detail" */

@@ -15,23 +15,23 @@
 /* Our bounds on chunk framing: a chunk size of 15 hex digits, 4 KiB of chunk-size line
  * (extensions included), 16 KiB of trailers (the header cap of §6). */
 #define CHUNK_DIGITS_MAX 15
-#define CHUNK_LINE_MAX 4096
-#define TRAILERS_MAX PX_L7_HEAD_MAX
+#define CHUNK_LINE_MAX	 4096
+#define TRAILERS_MAX	 PX_L7_HEAD_MAX
 
 enum {
-	S_SIZE_LWS,	/* before the size: optional SP/HT */
-	S_SIZE,		/* hex digits */
-	S_SIZE_RWS,	/* after the digits: SP/HT, then ';' or CR */
-	S_EXT,		/* chunk extension up to CR */
-	S_SIZE_LF,	/* LF after the size line's CR */
-	S_DATA,		/* chunk payload */
-	S_DATA_CR,	/* CR after the payload */
-	S_DATA_LF,	/* LF after the payload */
+	S_SIZE_LWS,	 /* before the size: optional SP/HT */
+	S_SIZE,		 /* hex digits */
+	S_SIZE_RWS,	 /* after the digits: SP/HT, then ';' or CR */
+	S_EXT,		 /* chunk extension up to CR */
+	S_SIZE_LF,	 /* LF after the size line's CR */
+	S_DATA,		 /* chunk payload */
+	S_DATA_CR,	 /* CR after the payload */
+	S_DATA_LF,	 /* LF after the payload */
 	S_TRAILER_START, /* a trailer line or the final CRLF */
-	S_TRAILER_NAME,	/* field name */
+	S_TRAILER_NAME,	 /* field name */
 	S_TRAILER_VALUE, /* field value up to CR */
-	S_TRAILER_LF,	/* LF after a trailer line */
-	S_FINAL_LF,	/* LF of the terminating empty line */
+	S_TRAILER_LF,	 /* LF after a trailer line */
+	S_FINAL_LF,	 /* LF of the terminating empty line */
 	S_DONE,
 };
 

@@ -12,23 +12,23 @@
 
 #include "netns/proxy/l7/px_l7_int.h"
 
-#define MARKER "openshell:resolve:env:"
-#define ALIAS "OPENSHELL-RESOLVE-ENV-"
+#define MARKER	 "openshell:resolve:env:"
+#define ALIAS	 "OPENSHELL-RESOLVE-ENV-"
 #define REDACTED "[CREDENTIAL]"
 
 #define SKILL_PATH "/etc/openshell/skills/policy_advisor.md"
-#define AGENT_GUIDANCE                                                                         \
-	"OpenShell blocked this request with sandbox policy. If the user's task still needs "    \
-	"this network action, do not stop here: read " SKILL_PATH ", submit the narrowest "       \
-	"policy proposal to http://policy.local/v1/proposals, wait for approval and "            \
+#define AGENT_GUIDANCE                                                                        \
+	"OpenShell blocked this request with sandbox policy. If the user's task still needs " \
+	"this network action, do not stop here: read " SKILL_PATH ", submit the narrowest "   \
+	"policy proposal to http://policy.local/v1/proposals, wait for approval and "         \
 	"`policy_reloaded: true`, then retry the original request."
-#define NEXT_STEPS                                                                             \
-	"[{\"action\":\"read_skill\",\"path\":\"" SKILL_PATH "\"},"                               \
-	"{\"action\":\"inspect_policy\",\"method\":\"GET\","                                      \
-	"\"url\":\"http://policy.local/v1/policy/current\"},"                                     \
-	"{\"action\":\"inspect_recent_denials\",\"method\":\"GET\","                              \
-	"\"url\":\"http://policy.local/v1/denials?last=5\"},"                                     \
-	"{\"action\":\"submit_proposal\",\"body_type\":\"PolicyMergeOperation\","                 \
+#define NEXT_STEPS                                                                \
+	"[{\"action\":\"read_skill\",\"path\":\"" SKILL_PATH "\"},"               \
+	"{\"action\":\"inspect_policy\",\"method\":\"GET\","                      \
+	"\"url\":\"http://policy.local/v1/policy/current\"},"                     \
+	"{\"action\":\"inspect_recent_denials\",\"method\":\"GET\","              \
+	"\"url\":\"http://policy.local/v1/denials?last=5\"},"                     \
+	"{\"action\":\"submit_proposal\",\"body_type\":\"PolicyMergeOperation\"," \
 	"\"method\":\"POST\",\"url\":\"http://policy.local/v1/proposals\"}]"
 
 /* ---- credential markers ------------------------------------------------------------------ */

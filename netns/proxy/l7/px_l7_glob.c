@@ -46,7 +46,7 @@ struct prog {
 
 /* Our bounds on {a,b} alternates (globset has none): branches in one pattern, nesting. */
 #define ALT_BRANCHES_MAX 64
-#define ALT_DEPTH_MAX 8
+#define ALT_DEPTH_MAX	 8
 
 static void prog_free(struct prog *p)
 {
@@ -219,7 +219,8 @@ static int gs_seq(struct prog *p, const char *s, size_t n, size_t *i, int depth,
 	int r;
 	*stop = 0;
 	while (*i < n) {
-		unsigned char prev = *i ? (unsigned char)s[*i - 1] : 0, c = (unsigned char)s[(*i)++];
+		unsigned char prev = *i ? (unsigned char)s[*i - 1] : 0,
+			      c = (unsigned char)s[(*i)++];
 		switch (c) {
 		case '?':
 			push(p, T_ANY_NOSEP, 0);

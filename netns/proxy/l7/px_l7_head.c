@@ -265,8 +265,8 @@ static int parse_field(const char *line, size_t n, size_t at, struct px_l7_heade
 	f->value_len = n - nl - 1;
 	while (f->value_len && (*f->value == ' ' || *f->value == '\t'))
 		f->value++, f->value_len--;
-	while (f->value_len && (f->value[f->value_len - 1] == ' ' ||
-				f->value[f->value_len - 1] == '\t'))
+	while (f->value_len &&
+	       (f->value[f->value_len - 1] == ' ' || f->value[f->value_len - 1] == '\t'))
 		f->value_len--;
 	f->line = line;
 	f->line_len = n;
@@ -295,10 +295,12 @@ static int check_fields(const char *h, struct px_l7_req *req, struct sv_err *err
 				for (size_t k = 0; k < tn; k++)
 					if (!px_l7_is_tchar((unsigned char)t[k]))
 						return bad(err, at, "Connection token is invalid");
-				if (px_l7_ieq(t, tn, "host") || px_l7_ieq(t, tn, "content-length") ||
+				if (px_l7_ieq(t, tn, "host") ||
+				    px_l7_ieq(t, tn, "content-length") ||
 				    px_l7_ieq(t, tn, "transfer-encoding"))
-					return bad(err, at,
-						   "Connection nominates a framing or routing field");
+					return bad(
+					    err, at,
+					    "Connection nominates a framing or routing field");
 				if (!c)
 					break;
 				v = c + 1;
@@ -417,8 +419,7 @@ const struct px_l7_header *px_l7_req_header(const struct px_l7_req *req, const c
 	return NULL;
 }
 
-bool px_l7_req_authority_ok(const struct px_l7_req *req, const char *host, uint16_t port,
-			    bool tls)
+bool px_l7_req_authority_ok(const struct px_l7_req *req, const char *host, uint16_t port, bool tls)
 {
 	const char *a, *h;
 	size_t an, hl;
@@ -486,8 +487,8 @@ enum px_l7_ws px_l7_req_websocket(const struct px_l7_req *req)
 				px_l7_trim(&t, &tn);
 				bad_protocols = bad_protocols || tn == 0;
 				for (size_t k = 0; k < tn; k++)
-					bad_protocols = bad_protocols ||
-							!px_l7_is_tchar((unsigned char)t[k]);
+					bad_protocols =
+					    bad_protocols || !px_l7_is_tchar((unsigned char)t[k]);
 				if (!c)
 					break;
 				v = c + 1;

@@ -19,9 +19,9 @@ static struct pol_l7_rule rest_read_only[] = {
     {.method = "OPTIONS", .path = "**"},
 };
 static struct pol_l7_rule rest_read_write[] = {
-    {.method = "GET", .path = "**"},  {.method = "HEAD", .path = "**"},
+    {.method = "GET", .path = "**"},	 {.method = "HEAD", .path = "**"},
     {.method = "OPTIONS", .path = "**"}, {.method = "POST", .path = "**"},
-    {.method = "PUT", .path = "**"},  {.method = "PATCH", .path = "**"},
+    {.method = "PUT", .path = "**"},	 {.method = "PATCH", .path = "**"},
 };
 static struct pol_l7_rule any_full[] = {
     {.method = "*", .path = "**"},
@@ -208,8 +208,9 @@ int px_l7_evaluate(const struct pol_policy *p, const struct px_query *q,
 		bool host_ok = false;
 		for (size_t e = 0; e < nr->n_endpoints && !host_ok; e++)
 			host_ok = px_policy_endpoint_matches(&nr->endpoints[e], q->host, q->port);
-		if (!host_ok || (!q->endpoint_only &&
-				 !px_policy_binary_matches(nr, q->exe, q->ancestors, q->n_ancestors)))
+		if (!host_ok ||
+		    (!q->endpoint_only &&
+		     !px_policy_binary_matches(nr, q->exe, q->ancestors, q->n_ancestors)))
 			continue;
 		for (size_t e = 0; e < nr->n_endpoints; e++) {
 			const struct pol_endpoint *ep = &nr->endpoints[e];

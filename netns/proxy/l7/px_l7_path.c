@@ -222,11 +222,11 @@ int px_l7_path_canon(const char *target, size_t len, bool allow_encoded_slash, c
 
 	size_t w = 0;
 	static const char hexd[] = "0123456789ABCDEF";
-#define PUT(ch)                                   \
-	do {                                      \
-		if (w + 1 >= size)                \
-			return -ENOBUFS;          \
-		buf[w++] = (char)(ch);            \
+#define PUT(ch)                          \
+	do {                             \
+		if (w + 1 >= size)       \
+			return -ENOBUFS; \
+		buf[w++] = (char)(ch);   \
 	} while (0)
 	PUT('/');
 	for (size_t k = 0; k < ns; k++) {

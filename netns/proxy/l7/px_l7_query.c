@@ -40,7 +40,8 @@ static int decode(const char *s, size_t n, size_t at, char *out, struct sv_err *
 			int lo = i + 2 < n ? hexval((unsigned char)s[i + 2]) : -1;
 			if (hi < 0 || lo < 0)
 				return sv_err_set(err, EBADMSG,
-						  "query: byte %zu: invalid percent-encoding", at + i);
+						  "query: byte %zu: invalid percent-encoding",
+						  at + i);
 			out[w++] = (char)(hi << 4 | lo);
 			i += 3;
 		}
@@ -65,7 +66,8 @@ int px_l7_query_parse(const char *q, size_t len, char *buf, size_t size,
 			const char *eq = memchr(q + p, '=', e - p);
 			size_t ke = eq ? (size_t)(eq - q) : e;
 			if (n == max)
-				return sv_err_set(err, E2BIG, "query: more than %zu parameters", max);
+				return sv_err_set(err, E2BIG, "query: more than %zu parameters",
+						  max);
 			int kl = decode(q + p, ke - p, p, buf + used, err);
 			if (kl < 0)
 				return kl;
