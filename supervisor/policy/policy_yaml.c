@@ -649,8 +649,9 @@ int pol_load_yaml_buffer(const char *name, const char *buf, size_t len, struct p
 	yaml_parser_delete(&c.parser);
 	if (c.rc == 0 && !(out->source = strdup(name)))
 		c.rc = sv_err_set(err, ENOMEM, "%s: out of memory", name);
-	/* Fields were checked where they stand; this is the backstop for whole-policy rules. */
-	if (c.rc == 0 && pol_validate(out, err) < 0) {
+	/* Fields were checked where they stand; this is the backstop for whole-policy rules, and
+	 * where the accepted-with-warning settings of §5 are logged. */
+	if (c.rc == 0 && pol_validate_full(out, pol_warn_log, (void *)name, err) < 0) {
 		sv_err_prefix(err, "%s:%zu:%zu", name, c.doc.line + 1, c.doc.column + 1);
 		c.rc = -EINVAL;
 	}

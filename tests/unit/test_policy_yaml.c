@@ -90,7 +90,6 @@ static const char full[] =
     "            command: DROP\n"
     "        allow_encoded_slash: true\n"
     "        websocket_credential_rewrite: true\n"
-    "        request_body_credential_rewrite: true\n"
     "        allow_uninspected_credentials: true\n"
     "        credential_signing: sigv4\n"
     "        signing_service: s3\n"
@@ -109,19 +108,21 @@ static const char full[] =
     "        graphql_max_body_bytes: 131072\n"
     "        graphql_persisted_queries:\n"
     "          abc123: {operation_type: query, operation_name: Viewer, fields: [viewer]}\n"
-    "        rules:\n"
-    "          - allow: {operation_type: query, operation_name: Viewer, fields: [a, b]}\n"
+    /* A deny rule: allow rules together with access are a validation error. */
+    "        deny_rules:\n"
+    "          - {operation_type: query, operation_name: Viewer, fields: [a, b]}\n"
     "      - host: mcp.example.com\n"
     "        port: 443\n"
     "        protocol: mcp\n"
     "        json_rpc: {max_body_bytes: 1000}\n"
+    /* Here, not on the first endpoint: with credential_signing it is a validation error. */
+    "        request_body_credential_rewrite: true\n"
     "        mcp: {max_body_bytes: 2000, strict_tool_names: false,\n"
     "              allow_all_known_mcp_methods: true}\n"
     "        rules:\n"
     "          - allow:\n"
     "              method: tools/call\n"
     "              tool: {any: [search, fetch]}\n"
-    "              params: {repo: {owner: NVIDIA, name: {any: ['open*']}}, q: x}\n"
     "    binaries:\n"
     "      - {path: /usr/bin/gh, harness: true}\n"
     "      - path: '/usr/lib/**/node'\n"
@@ -133,7 +134,7 @@ static const char full[] =
     "    middleware: content-guard\n"
     "    order: -5\n"
     "    on_error: fail_closed\n"
-    "    endpoints: {include: [api.github.com], exclude: ['*.example.com']}\n"
+    "    endpoints: {include: [gql.example.com], exclude: ['*.pypi.org']}\n"
     "    config:\n"
     "      mode: redact\n"
     "      terms: [a, \"b\\\"c\", 1, 2.5, +3, 0x10, true, ~, '7']\n"
@@ -193,7 +194,7 @@ START_TEST(every_schema_field_reaches_the_model)
 	ck_assert_str_eq(e->deny_rules[0].path, "/**");
 	ck_assert_str_eq(e->deny_rules[0].command, "DROP");
 	ck_assert(e->allow_encoded_slash && e->websocket_credential_rewrite &&
-		  e->request_body_credential_rewrite && e->allow_uninspected_credentials);
+		  !e->request_body_credential_rewrite && e->allow_uninspected_credentials);
 	ck_assert(!e->provider_credentialed && !e->advisor_proposed);
 	ck_assert_str_eq(e->credential_signing, "sigv4");
 	ck_assert_str_eq(e->signing_service, "s3");
@@ -227,14 +228,15 @@ START_TEST(every_schema_field_reaches_the_model)
 	ck_assert_str_eq(e->gql_ops[0].operation_type, "query");
 	ck_assert_str_eq(e->gql_ops[0].operation_name, "Viewer");
 	ck_assert_uint_eq(e->gql_ops[0].fields.n, 1);
-	ck_assert_str_eq(e->rules[0].operation_type, "query");
-	ck_assert_str_eq(e->rules[0].operation_name, "Viewer");
-	ck_assert_uint_eq(e->rules[0].fields.n, 2);
-	ck_assert_str_eq(e->rules[0].fields.v[1], "b");
-	ck_assert_ptr_null(e->rules[0].method);
+	ck_assert_str_eq(e->deny_rules[0].operation_type, "query");
+	ck_assert_str_eq(e->deny_rules[0].operation_name, "Viewer");
+	ck_assert_uint_eq(e->deny_rules[0].fields.n, 2);
+	ck_assert_str_eq(e->deny_rules[0].fields.v[1], "b");
+	ck_assert_ptr_null(e->deny_rules[0].method);
 
 	e = &gh->endpoints[3];
 	ck_assert_int_eq(e->protocol, POL_PROTO_MCP);
+	ck_assert(e->request_body_credential_rewrite);
 	ck_assert_uint_eq(e->json_rpc_max_body_bytes, 2000); /* mcp's limit wins, as OpenShell's */
 	ck_assert_int_eq(e->mcp_strict_tool_names, POL_FALSE);
 	ck_assert_int_eq(e->mcp_allow_all_known_mcp_methods, POL_TRUE);
@@ -243,13 +245,9 @@ START_TEST(every_schema_field_reaches_the_model)
 	ck_assert_ptr_null(r->tool->key);
 	ck_assert(r->tool->any);
 	ck_assert_uint_eq(r->tool->globs.n, 2);
-	ck_assert_uint_eq(r->n_params, 3);
-	ck_assert_str_eq(r->params[0].key, "repo.owner");
-	ck_assert_str_eq(r->params[0].globs.v[0], "NVIDIA");
-	ck_assert_str_eq(r->params[1].key, "repo.name");
-	ck_assert(r->params[1].any);
-	ck_assert_str_eq(r->params[1].globs.v[0], "open*");
-	ck_assert_str_eq(r->params[2].key, "q");
+	/* MCP params parse (flattened "a.b" keys) but the validator refuses them as OpenShell
+	 * does ("not supported yet"): see mcp_params_are_read_then_refused_by_validation. */
+	ck_assert_uint_eq(r->n_params, 0);
 
 	e = &p.rules[1].endpoints[0];
 	ck_assert_int_eq(e->kind, POL_HOST_GLOB);
@@ -262,8 +260,8 @@ START_TEST(every_schema_field_reaches_the_model)
 	ck_assert_int_eq(m->order, -5);
 	ck_assert_str_eq(m->on_error, "fail_closed");
 	ck_assert_uint_eq(m->include.n, 1);
-	ck_assert_str_eq(m->include.v[0], "api.github.com");
-	ck_assert_str_eq(m->exclude.v[0], "*.example.com");
+	ck_assert_str_eq(m->include.v[0], "gql.example.com");
+	ck_assert_str_eq(m->exclude.v[0], "*.pypi.org");
 	ck_assert_str_eq(m->config_json,
 			 "{\"mode\":\"redact\",\"terms\":[\"a\",\"b\\\"c\",1,2.5,3,16,"
 			 "true,null,\"7\"],\"nested\":{\"k\":[{},[]]}}");
@@ -812,11 +810,30 @@ START_TEST(yaml_file_reader_limits)
 }
 END_TEST
 
+START_TEST(mcp_params_are_read_then_refused_by_validation)
+{
+	struct pol_policy p;
+	struct sv_err err = {0};
+	ck_assert_int_lt(load("version: 1\nnetwork_policies:\n  m:\n    endpoints:\n"
+			      "      - host: mcp.example.com\n        port: 443\n"
+			      "        protocol: mcp\n        rules:\n          - allow:\n"
+			      "              method: tools/call\n"
+			      "              params: {repo: {owner: NVIDIA}}\n"
+			      "    binaries: [{path: /usr/bin/x}]\n",
+			      &p, &err),
+			 0);
+	ck_assert_msg(strstr(err.msg, "params.repo.owner") &&
+			  strstr(err.msg, "not supported"),
+		      "%s", err.msg);
+}
+END_TEST
+
 static Suite *yaml_suite(void)
 {
 	Suite *s = suite_create("policy_yaml");
 	TCase *tc = tcase_create("schema");
 	tcase_add_test(tc, every_schema_field_reaches_the_model);
+	tcase_add_test(tc, mcp_params_are_read_then_refused_by_validation);
 	tcase_add_test(tc, defaults_follow_openshell);
 	tcase_add_test(tc, yaml_and_ini_give_the_same_model);
 	tcase_add_test(tc, port_out_of_range_names_line_column_and_field);
