@@ -684,11 +684,13 @@ static void w_json(struct px_w *w, const struct seg *segs, size_t nseg)
 static void w_body(struct px_w *w, const char *error, const struct seg *detail, size_t nd,
 		   const char *reason)
 {
+	/* OpenShell serialises with serde_json without preserve_order: keys go out in
+	 * alphabetical order (openshell-l7-contract.md, serialization note). */
 	struct seg e = {error, strlen(error)};
-	w_str(w, "{\"error\":");
-	w_json(w, &e, 1);
-	w_str(w, ",\"detail\":");
+	w_str(w, "{\"detail\":");
 	w_json(w, detail, nd);
+	w_str(w, ",\"error\":");
+	w_json(w, &e, 1);
 	if (reason && *reason) {
 		struct seg r = {reason, strlen(reason)};
 		w_str(w, ",\"reason\":");

@@ -341,7 +341,8 @@ def agent_environment_carries_the_proxy_variables():
 @test(kind="host")
 def denied_connect_gets_the_exact_policy_denied_json():
     r = py_agent(["connect", "%s:9999" % FAKE_IP])
-    body = ('{"error":"policy_denied","detail":"CONNECT %s:9999 not permitted by policy",'
+    # Keys in alphabetical order, as OpenShell's serde_json writes them.
+    body = ('{"detail":"CONNECT %s:9999 not permitted by policy","error":"policy_denied",'
             '"reason":"endpoint %s:9999 is not allowed by any policy"}' % (FAKE_IP, FAKE_IP))
     check(r.out.startswith("HTTP/1.1 403 Forbidden\r\n"), "not a 403", r)
     check("Content-Type: application/json\r\n" in r.out and "Connection: close\r\n" in r.out

@@ -647,14 +647,14 @@ START_TEST(connect_denied_body_is_exact)
 	    n, buf,
 	    JSON_HEAD(
 		"403 Forbidden",
-		"151") "{\"error\":\"policy_denied\",\"detail\":"
-		       "\"CONNECT evil.example:443 not permitted by policy\",\"reason\":\"endpoint "
+		"151") "{\"detail\":\"CONNECT evil.example:443 not permitted by policy\","
+		       "\"error\":\"policy_denied\",\"reason\":\"endpoint "
 		       "evil.example:443 is not allowed by any policy\"}");
 	n = px_http_resp_connect_denied(buf, sizeof(buf), &a, "");
 	assert_resp(n, buf,
 		    JSON_HEAD("403 Forbidden",
-			      "85") "{\"error\":\"policy_denied\",\"detail\":"
-				    "\"CONNECT evil.example:443 not permitted by policy\"}");
+			      "85") "{\"detail\":\"CONNECT evil.example:443 not permitted by policy\","
+				    "\"error\":\"policy_denied\"}");
 }
 END_TEST
 
@@ -668,8 +668,8 @@ START_TEST(forward_denied_body_names_method_host_port_and_path)
 	int n = px_http_resp_forward_denied(buf, sizeof(buf), &req, &u);
 	assert_resp(n, buf,
 		    JSON_HEAD("403 Forbidden",
-			      "84") "{\"error\":\"policy_denied\",\"detail\":"
-				    "\"DELETE h.example:80/a/b not permitted by policy\"}");
+			      "84") "{\"detail\":\"DELETE h.example:80/a/b not permitted by policy\","
+				    "\"error\":\"policy_denied\"}");
 }
 END_TEST
 
@@ -681,8 +681,8 @@ START_TEST(ssrf_and_upstream_bodies_are_exact)
 	int n = px_http_resp_connect_ssrf(buf, sizeof(buf), &a, "internal address");
 	assert_resp(
 	    n, buf,
-	    JSON_HEAD("403 Forbidden", "77") "{\"error\":\"ssrf_denied\",\"detail\":"
-					     "\"CONNECT ::1:8443 blocked: internal address\"}");
+	    JSON_HEAD("403 Forbidden", "77") "{\"detail\":\"CONNECT ::1:8443 blocked: internal "
+					     "address\",\"error\":\"ssrf_denied\"}");
 
 	struct px_http_req req;
 	ck_assert_int_eq(parse("GET http://10.0.0.1/ HTTP/1.1\r\n\r\n", &req), 0);
@@ -690,21 +690,21 @@ START_TEST(ssrf_and_upstream_bodies_are_exact)
 	n = px_http_resp_forward_ssrf(buf, sizeof(buf), &req, &a, "allowed_ips check failed");
 	assert_resp(n, buf,
 		    JSON_HEAD("403 Forbidden",
-			      "84") "{\"error\":\"ssrf_denied\",\"detail\":"
-				    "\"GET 10.0.0.1:80 blocked: allowed_ips check failed\"}");
+			      "84") "{\"detail\":\"GET 10.0.0.1:80 blocked: allowed_ips check failed\","
+				    "\"error\":\"ssrf_denied\"}");
 
 	ck_assert_int_eq(ctarget("down.example:81", &a), 0);
 	n = px_http_resp_upstream_unreachable(buf, sizeof(buf), &a);
 	assert_resp(n, buf,
 		    JSON_HEAD("502 Bad Gateway",
-			      "80") "{\"error\":\"upstream_unreachable\","
-				    "\"detail\":\"connection to down.example:81 failed\"}");
+			      "80") "{\"detail\":\"connection to down.example:81 failed\","
+				    "\"error\":\"upstream_unreachable\"}");
 
 	n = px_http_resp_unsupported_scheme(buf, sizeof(buf));
 	assert_resp(n, buf,
 		    JSON_HEAD("400 Bad Request",
-			      "84") "{\"error\":\"unsupported_proxy_scheme\","
-				    "\"detail\":\"Forward proxy requests must use http\"}");
+			      "84") "{\"detail\":\"Forward proxy requests must use http\","
+				    "\"error\":\"unsupported_proxy_scheme\"}");
 }
 END_TEST
 
@@ -738,7 +738,7 @@ START_TEST(json_strings_escape_quotes_controls_and_invalid_utf8)
 	int n = px_http_resp_json(buf, sizeof(buf), 403, "policy_denied", "d", reason);
 	ck_assert_int_gt(n, 0);
 	const char *body = strstr(buf, "\r\n\r\n") + 4;
-	const char *want = "{\"error\":\"policy_denied\",\"detail\":\"d\",\"reason\":\"binary "
+	const char *want = "{\"detail\":\"d\",\"error\":\"policy_denied\",\"reason\":\"binary "
 			   "'/usr/bin/\\\"x\\\"' \\\\ \\u0001\\u001f\\u007f\\t\\r\\n caf\xc3\xa9 "
 			   "bad\\ufffd\\ufffd\"}";
 	ck_assert_uint_eq((size_t)(buf + n - body), strlen(want));
@@ -769,8 +769,8 @@ START_TEST(agent_strings_cannot_break_out_of_the_json_body)
 	int n = px_http_resp_forward_denied(buf, sizeof(buf), &req, &u);
 	assert_resp(
 	    n, buf,
-	    JSON_HEAD("403 Forbidden", "76") "{\"error\":\"policy_denied\",\"detail\":"
-					     "\"G'T h:80/a'b%22 not permitted by policy\"}");
+	    JSON_HEAD("403 Forbidden", "76") "{\"detail\":\"G'T h:80/a'b%22 not permitted by "
+					     "policy\",\"error\":\"policy_denied\"}");
 }
 END_TEST
 
