@@ -341,6 +341,21 @@ START_TEST(invalid_l7_endpoint_fails_naming_the_field)
 	struct ep_spec eps2[] = {{.host = "a.example", .port = 443, .protocol = "ftp"}};
 	add_rule("r", eps2, 1, NULL);
 	ck_convert_fails("network_policies[\"r\"].endpoints[0].protocol: unknown protocol 'ftp'");
+	/* The gateway-side rule: GraphQL operation types exactly query, mutation, subscription. */
+	msgs_reset();
+	struct ep_spec eps3[] = {{.host = "a.example", .port = 443, .protocol = "graphql"}};
+	add_rule("r", eps3, 1, NULL);
+	Openshell__Sandbox__V1__L7Allow allow = OPENSHELL__SANDBOX__V1__L7_ALLOW__INIT;
+	allow.operation_type = "*";
+	M.l7.allow = &allow;
+	M.ep[0][0].rules = &M.l7p;
+	M.ep[0][0].n_rules = 1;
+	ck_convert_fails("endpoints[0].rules[0].allow.operation_type must be query, mutation, or "
+			 "subscription");
+	allow.operation_type = "query";
+	struct pol_policy p;
+	convert_ok(&p, NULL);
+	pol_free(&p);
 }
 END_TEST
 
