@@ -139,6 +139,12 @@ static int gql_ops_in(const char *at, const Openshell__Sandbox__V1__NetworkEndpo
 	return 0;
 }
 
+static bool gql_type_ok(const char *t)
+{
+	return t && (strcmp(t, "query") == 0 || strcmp(t, "mutation") == 0 ||
+		     strcmp(t, "subscription") == 0);
+}
+
 static enum pol_tristate tristate(bool set, bool v)
 {
 	return !set ? POL_UNSET : v ? POL_TRUE : POL_FALSE;
@@ -189,6 +195,31 @@ int gw_endpoint_l7_in(const char *at, const Openshell__Sandbox__V1__NetworkEndpo
 	out->advisor_proposed = e->advisor_proposed;
 	out->graphql_max_body_bytes = e->graphql_max_body_bytes;
 	out->json_rpc_max_body_bytes = e->json_rpc_max_body_bytes;
+	/* OpenShell's gateway-side validator (openshell-policy lib.rs) is stricter than the
+	 * runtime one for GraphQL: no "*" operation type. */
+	if (out->protocol == POL_PROTO_GRAPHQL) {
+		for (size_t i = 0; i < out->n_rules; i++)
+			if (!gql_type_ok(out->rules[i].operation_type))
+				return sv_err_set(
+				    err, EINVAL,
+				    "%s.rules[%zu].allow.operation_type must be query, "
+				    "mutation, or subscription",
+				    at, i);
+		for (size_t i = 0; i < out->n_deny_rules; i++)
+			if (!gql_type_ok(out->deny_rules[i].operation_type))
+				return sv_err_set(
+				    err, EINVAL,
+				    "%s.deny_rules[%zu].operation_type must be query, "
+				    "mutation, or subscription",
+				    at, i);
+		for (size_t i = 0; i < out->n_gql_ops; i++)
+			if (!gql_type_ok(out->gql_ops[i].operation_type))
+				return sv_err_set(
+				    err, EINVAL,
+				    "%s.graphql_persisted_queries[%.64s].operation_type "
+				    "must be query, mutation, or subscription",
+				    at, out->gql_ops[i].id);
+	}
 	if (e->mcp) {
 		out->mcp_strict_tool_names = tristate(
 		    e->mcp->_strict_tool_names_case ==

@@ -14,14 +14,14 @@ typedef Openshell__Sandbox__V1__SandboxPolicy Policy;
 typedef Openshell__Sandbox__V1__NetworkEndpoint Endpoint;
 typedef Openshell__Sandbox__V1__L7QueryMatcher Matcher;
 
-/* A zeroed, initialised message of type T (init is its generated __init function). */
-#define NEW(T, init)                          \
-	({                                    \
-		T *m_ = calloc(1, sizeof(T)); \
-		if (m_)                       \
-			init(m_);             \
-		m_;                           \
-	})
+/* A zeroed message of @d's type, initialised (defaults, descriptor) as protobuf-c does. */
+static void *msg_new(const ProtobufCMessageDescriptor *d)
+{
+	void *m = calloc(1, d->sizeof_message);
+	if (m)
+		protobuf_c_message_init(d, m);
+	return m;
+}
 
 static char *dupz(const char *s)
 {
@@ -51,7 +51,7 @@ static int strv_out(char ***v, size_t *n, const struct pol_strv *sv)
 
 static Matcher *matcher_out(const struct pol_matcher *m)
 {
-	Matcher *q = NEW(Matcher, openshell__sandbox__v1__l7_query_matcher__init);
+	Matcher *q = msg_new(&openshell__sandbox__v1__l7_query_matcher__descriptor);
 	if (!q)
 		return NULL;
 	if (m->any) {
@@ -68,7 +68,8 @@ fail:
 }
 
 /* L7Allow and L7DenyRule share a shape; their map entry types differ, hence the macro. */
-#define DEFINE_RULE_OUT(fn, T, QE, qinit, PE, pinit)                                             \
+/* NOLINTBEGIN(bugprone-macro-parentheses): T, QE and PE are type names */
+#define DEFINE_RULE_OUT(fn, T, QE, qd, PE, pd)                                                   \
 	static int fn(const struct pol_l7_rule *r, T *a)                                         \
 	{                                                                                        \
 		const struct pol_matcher *name = NULL;                                           \
@@ -85,14 +86,14 @@ fail:
 		    arr(&a->params, &a->n_params, r->n_params + tool) < 0)                       \
 			return -ENOMEM;                                                          \
 		for (size_t i = 0; i < r->n_query; i++) {                                        \
-			QE *e = NEW(QE, qinit);                                                  \
+			QE *e = msg_new(&(qd));                                                  \
 			if (!(a->query[i] = e) || !(e->key = dupz(r->query[i].key)) ||           \
 			    !(e->value = matcher_out(&r->query[i])))                             \
 				return -ENOMEM;                                                  \
 		}                                                                                \
 		for (size_t i = 0; i < r->n_params + tool; i++) {                                \
 			const struct pol_matcher *m = i < r->n_params ? &r->params[i] : r->tool; \
-			PE *e = NEW(PE, pinit);                                                  \
+			PE *e = msg_new(&(pd));                                                  \
 			if (!(a->params[i] = e) ||                                               \
 			    !(e->key = dupz(i < r->n_params ? m->key : "name")) ||               \
 			    !(e->value = matcher_out(m)))                                        \
@@ -103,14 +104,15 @@ fail:
 
 DEFINE_RULE_OUT(allow_out, Openshell__Sandbox__V1__L7Allow,
 		Openshell__Sandbox__V1__L7Allow__QueryEntry,
-		openshell__sandbox__v1__l7_allow__query_entry__init,
+		openshell__sandbox__v1__l7_allow__query_entry__descriptor,
 		Openshell__Sandbox__V1__L7Allow__ParamsEntry,
-		openshell__sandbox__v1__l7_allow__params_entry__init)
+		openshell__sandbox__v1__l7_allow__params_entry__descriptor)
 DEFINE_RULE_OUT(deny_out, Openshell__Sandbox__V1__L7DenyRule,
 		Openshell__Sandbox__V1__L7DenyRule__QueryEntry,
-		openshell__sandbox__v1__l7_deny_rule__query_entry__init,
+		openshell__sandbox__v1__l7_deny_rule__query_entry__descriptor,
 		Openshell__Sandbox__V1__L7DenyRule__ParamsEntry,
-		openshell__sandbox__v1__l7_deny_rule__params_entry__init)
+		openshell__sandbox__v1__l7_deny_rule__params_entry__descriptor)
+/* NOLINTEND(bugprone-macro-parentheses) */
 
 static int l7_out(const struct pol_endpoint *p, Endpoint *e)
 {
@@ -129,28 +131,26 @@ static int l7_out(const struct pol_endpoint *p, Endpoint *e)
 		return -ENOMEM;
 	for (size_t i = 0; i < p->n_rules; i++) {
 		Openshell__Sandbox__V1__L7Rule *r =
-		    NEW(Openshell__Sandbox__V1__L7Rule, openshell__sandbox__v1__l7_rule__init);
+		    msg_new(&openshell__sandbox__v1__l7_rule__descriptor);
 		if (!(e->rules[i] = r) ||
-		    !(r->allow = NEW(Openshell__Sandbox__V1__L7Allow,
-				     openshell__sandbox__v1__l7_allow__init)) ||
+		    !(r->allow = msg_new(&openshell__sandbox__v1__l7_allow__descriptor)) ||
 		    allow_out(&p->rules[i], r->allow) < 0)
 			return -ENOMEM;
 	}
 	for (size_t i = 0; i < p->n_deny_rules; i++) {
-		Openshell__Sandbox__V1__L7DenyRule *d = NEW(
-		    Openshell__Sandbox__V1__L7DenyRule, openshell__sandbox__v1__l7_deny_rule__init);
+		Openshell__Sandbox__V1__L7DenyRule *d =
+		    msg_new(&openshell__sandbox__v1__l7_deny_rule__descriptor);
 		if (!(e->deny_rules[i] = d) || deny_out(&p->deny_rules[i], d) < 0)
 			return -ENOMEM;
 	}
 	for (size_t i = 0; i < p->n_gql_ops; i++) {
 		const struct pol_gql_op *o = &p->gql_ops[i];
-		Openshell__Sandbox__V1__NetworkEndpoint__GraphqlPersistedQueriesEntry *q = NEW(
-		    Openshell__Sandbox__V1__NetworkEndpoint__GraphqlPersistedQueriesEntry,
-		    openshell__sandbox__v1__network_endpoint__graphql_persisted_queries_entry__init);
+		Openshell__Sandbox__V1__NetworkEndpoint__GraphqlPersistedQueriesEntry *q = msg_new(
+		    &openshell__sandbox__v1__network_endpoint__graphql_persisted_queries_entry__descriptor);
 		Openshell__Sandbox__V1__GraphqlOperation *op = NULL;
 		if (!(e->graphql_persisted_queries[i] = q) || !(q->key = dupz(o->id)) ||
-		    !(q->value = op = NEW(Openshell__Sandbox__V1__GraphqlOperation,
-					  openshell__sandbox__v1__graphql_operation__init)) ||
+		    !(q->value = op =
+			  msg_new(&openshell__sandbox__v1__graphql_operation__descriptor)) ||
 		    !(op->operation_type = dupz(o->operation_type)) ||
 		    !(op->operation_name = dupz(o->operation_name)) ||
 		    strv_out(&op->fields, &op->n_fields, &o->fields) < 0)
@@ -166,14 +166,13 @@ static int l7_out(const struct pol_endpoint *p, Endpoint *e)
 	e->json_rpc_max_body_bytes = p->json_rpc_max_body_bytes;
 	if (p->credential_binding &&
 	    (!(e->credential_binding =
-		   NEW(Openshell__Sandbox__V1__NetworkCredentialBinding,
-		       openshell__sandbox__v1__network_credential_binding__init)) ||
+		   msg_new(&openshell__sandbox__v1__network_credential_binding__descriptor)) ||
 	     !(e->credential_binding->provider = dupz(p->credential_binding))))
 		return -ENOMEM;
 	if (p->mcp_strict_tool_names != POL_UNSET ||
 	    p->mcp_allow_all_known_mcp_methods != POL_UNSET) {
-		Openshell__Sandbox__V1__McpOptions *m = NEW(
-		    Openshell__Sandbox__V1__McpOptions, openshell__sandbox__v1__mcp_options__init);
+		Openshell__Sandbox__V1__McpOptions *m =
+		    msg_new(&openshell__sandbox__v1__mcp_options__descriptor);
 		if (!(e->mcp = m))
 			return -ENOMEM;
 		if (p->mcp_strict_tool_names != POL_UNSET) {
@@ -218,14 +217,13 @@ static int rule_out(const struct pol_network_rule *r, Openshell__Sandbox__V1__Ne
 	    arr(&o->binaries, &o->n_binaries, r->binaries.n) < 0)
 		return -ENOMEM;
 	for (size_t i = 0; i < r->n_endpoints; i++) {
-		Endpoint *e = NEW(Endpoint, openshell__sandbox__v1__network_endpoint__init);
+		Endpoint *e = msg_new(&openshell__sandbox__v1__network_endpoint__descriptor);
 		if (!(o->endpoints[i] = e) || endpoint_out(&r->endpoints[i], e) < 0)
 			return -ENOMEM;
 	}
 	for (size_t i = 0; i < r->binaries.n; i++) {
 		Openshell__Sandbox__V1__NetworkBinary *b =
-		    NEW(Openshell__Sandbox__V1__NetworkBinary,
-			openshell__sandbox__v1__network_binary__init);
+		    msg_new(&openshell__sandbox__v1__network_binary__descriptor);
 		if (!(o->binaries[i] = b) || !(b->path = dupz(r->binaries.v[i])))
 			return -ENOMEM;
 	}
@@ -240,8 +238,7 @@ static int middleware_out(const struct pol_middleware *m,
 	if (!(o->name = dupz(m->name)) || !(o->middleware = dupz(m->middleware)) ||
 	    !(o->on_error = dupz(m->on_error)) ||
 	    !(o->endpoints = sel =
-		  NEW(Openshell__Sandbox__V1__MiddlewareEndpointSelector,
-		      openshell__sandbox__v1__middleware_endpoint_selector__init)) ||
+		  msg_new(&openshell__sandbox__v1__middleware_endpoint_selector__descriptor)) ||
 	    strv_out(&sel->include, &sel->n_include, &m->include) < 0 ||
 	    strv_out(&sel->exclude, &sel->n_exclude, &m->exclude) < 0)
 		return sv_err_set(err, ENOMEM, "out of memory");
@@ -259,17 +256,15 @@ static int policy_out(const struct pol_policy *p, Policy *m, struct sv_err *err)
 	Openshell__Sandbox__V1__FilesystemPolicy *fs;
 	Openshell__Sandbox__V1__LandlockPolicy *ll;
 	Openshell__Sandbox__V1__ProcessPolicy *pr;
-	if (!(m->filesystem = fs = NEW(Openshell__Sandbox__V1__FilesystemPolicy,
-				       openshell__sandbox__v1__filesystem_policy__init)) ||
+	if (!(m->filesystem = fs =
+		  msg_new(&openshell__sandbox__v1__filesystem_policy__descriptor)) ||
 	    strv_out(&fs->read_only, &fs->n_read_only, &p->read_only) < 0 ||
 	    strv_out(&fs->read_write, &fs->n_read_write, &p->read_write) < 0 ||
-	    !(m->landlock = ll = NEW(Openshell__Sandbox__V1__LandlockPolicy,
-				     openshell__sandbox__v1__landlock_policy__init)) ||
+	    !(m->landlock = ll = msg_new(&openshell__sandbox__v1__landlock_policy__descriptor)) ||
 	    !(ll->compatibility =
 		  dupz(p->landlock_compat == POL_HARD_REQUIREMENT ? "hard_requirement"
 								  : "best_effort")) ||
-	    !(m->process = pr = NEW(Openshell__Sandbox__V1__ProcessPolicy,
-				    openshell__sandbox__v1__process_policy__init)) ||
+	    !(m->process = pr = msg_new(&openshell__sandbox__v1__process_policy__descriptor)) ||
 	    !(pr->run_as_user = dupz(p->run_as_user)) ||
 	    !(pr->run_as_group = dupz(p->run_as_group)) ||
 	    arr(&m->network_policies, &m->n_network_policies, p->n_rules) < 0 ||
@@ -277,23 +272,21 @@ static int policy_out(const struct pol_policy *p, Policy *m, struct sv_err *err)
 		return sv_err_set(err, ENOMEM, "out of memory");
 	fs->include_workdir = p->include_workdir;
 	for (size_t i = 0; i < p->n_rules; i++) {
-		Openshell__Sandbox__V1__SandboxPolicy__NetworkPoliciesEntry *ent =
-		    NEW(Openshell__Sandbox__V1__SandboxPolicy__NetworkPoliciesEntry,
-			openshell__sandbox__v1__sandbox_policy__network_policies_entry__init);
+		Openshell__Sandbox__V1__SandboxPolicy__NetworkPoliciesEntry *ent = msg_new(
+		    &openshell__sandbox__v1__sandbox_policy__network_policies_entry__descriptor);
 		if (!(m->network_policies[i] = ent) || !(ent->key = dupz(p->rules[i].name)) ||
-		    !(ent->value = NEW(Openshell__Sandbox__V1__NetworkPolicyRule,
-				       openshell__sandbox__v1__network_policy_rule__init)) ||
+		    !(ent->value =
+			  msg_new(&openshell__sandbox__v1__network_policy_rule__descriptor)) ||
 		    rule_out(&p->rules[i], ent->value) < 0)
 			return sv_err_set(err, ENOMEM, "out of memory");
 	}
 	for (size_t i = 0; i < p->n_middlewares; i++) {
-		Openshell__Sandbox__V1__SandboxPolicy__NetworkMiddlewaresEntry *ent =
-		    NEW(Openshell__Sandbox__V1__SandboxPolicy__NetworkMiddlewaresEntry,
-			openshell__sandbox__v1__sandbox_policy__network_middlewares_entry__init);
+		Openshell__Sandbox__V1__SandboxPolicy__NetworkMiddlewaresEntry *ent = msg_new(
+		    &openshell__sandbox__v1__sandbox_policy__network_middlewares_entry__descriptor);
 		if (!(m->network_middlewares[i] = ent) ||
 		    !(ent->key = dupz(p->middlewares[i].name)) ||
-		    !(ent->value = NEW(Openshell__Sandbox__V1__NetworkMiddlewareConfig,
-				       openshell__sandbox__v1__network_middleware_config__init)))
+		    !(ent->value =
+			  msg_new(&openshell__sandbox__v1__network_middleware_config__descriptor)))
 			return sv_err_set(err, ENOMEM, "out of memory");
 		int r = middleware_out(&p->middlewares[i], ent->value, err);
 		if (r < 0)
@@ -304,7 +297,7 @@ static int policy_out(const struct pol_policy *p, Policy *m, struct sv_err *err)
 
 int gw_policy_to_proto(const struct pol_policy *p, Policy **out, struct sv_err *err)
 {
-	Policy *m = NEW(Policy, openshell__sandbox__v1__sandbox_policy__init);
+	Policy *m = msg_new(&openshell__sandbox__v1__sandbox_policy__descriptor);
 	if (!m)
 		return sv_err_set(err, ENOMEM, "out of memory");
 	int r = policy_out(p, m, err);

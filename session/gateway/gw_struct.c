@@ -225,8 +225,8 @@ static int parse_value(struct sv_json *j, Google__Protobuf__Value **out, int dep
 		if ((r = sv_json_array_begin(j, err)) < 0)
 			return r;
 		while ((r = sv_json_array_next(j, err)) > 0) {
-			Google__Protobuf__Value **vs =
-			    realloc(l->values, (l->n_values + 1) * sizeof(*vs));
+			Google__Protobuf__Value **vs = realloc(
+			    l->values, (l->n_values + 1) * sizeof(Google__Protobuf__Value *));
 			if (!vs)
 				return sv_err_set(err, ENOMEM, "out of memory");
 			l->values = vs;
@@ -256,8 +256,8 @@ static int parse_struct(struct sv_json *j, Google__Protobuf__Struct **out, int d
 		return r;
 	char *key = NULL;
 	while ((r = sv_json_object_next(j, &key, err)) > 0) {
-		Google__Protobuf__Struct__FieldsEntry **fs =
-		    realloc(s->fields, (s->n_fields + 1) * sizeof(*fs));
+		Google__Protobuf__Struct__FieldsEntry **fs = realloc(
+		    s->fields, (s->n_fields + 1) * sizeof(Google__Protobuf__Struct__FieldsEntry *));
 		Google__Protobuf__Struct__FieldsEntry *f = calloc(1, sizeof(*f));
 		if (fs)
 			s->fields = fs;

@@ -340,7 +340,7 @@ static int once(unsigned *seen, unsigned bit, const char *key, struct sv_err *er
 
 static int tristate(const char *key, const char *v, enum pol_tristate *out, struct sv_err *err)
 {
-	bool b;
+	bool b = false;
 	int r = bool_val(key, v, &b, err);
 	if (r == 0)
 		*out = b ? POL_TRUE : POL_FALSE;

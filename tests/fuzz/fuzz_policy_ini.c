@@ -50,6 +50,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		die("describe", "out of memory");
 	if (pol_load_buffer(NAME, a, strlen(a), &q, &err) != 0)
 		die("describe output does not load back", err.msg);
+	if (!pol_equal(&p, &q))
+		die("describe output loads back to a different policy", a);
 	if (pol_describe(&q, &b) < 0 || strcmp(a, b) != 0)
 		die("describe is not stable across a reload", a);
 

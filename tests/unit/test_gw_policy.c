@@ -341,6 +341,21 @@ START_TEST(invalid_l7_endpoint_fails_naming_the_field)
 	struct ep_spec eps2[] = {{.host = "a.example", .port = 443, .protocol = "ftp"}};
 	add_rule("r", eps2, 1, NULL);
 	ck_convert_fails("network_policies[\"r\"].endpoints[0].protocol: unknown protocol 'ftp'");
+	/* The gateway-side rule: GraphQL operation types exactly query, mutation, subscription. */
+	msgs_reset();
+	struct ep_spec eps3[] = {{.host = "a.example", .port = 443, .protocol = "graphql"}};
+	add_rule("r", eps3, 1, NULL);
+	Openshell__Sandbox__V1__L7Allow allow = OPENSHELL__SANDBOX__V1__L7_ALLOW__INIT;
+	allow.operation_type = "*";
+	M.l7.allow = &allow;
+	M.ep[0][0].rules = &M.l7p;
+	M.ep[0][0].n_rules = 1;
+	ck_convert_fails("endpoints[0].rules[0].allow.operation_type must be query, mutation, or "
+			 "subscription");
+	allow.operation_type = "query";
+	struct pol_policy p;
+	convert_ok(&p, NULL);
+	pol_free(&p);
 }
 END_TEST
 
@@ -659,6 +674,42 @@ START_TEST(middleware_config_must_be_a_json_object)
 }
 END_TEST
 
+
+START_TEST(middleware_config_struct_becomes_compact_json_and_nan_is_refused)
+{
+	Google__Protobuf__Value num = GOOGLE__PROTOBUF__VALUE__INIT, str = GOOGLE__PROTOBUF__VALUE__INIT;
+	num.kind_case = GOOGLE__PROTOBUF__VALUE__KIND_NUMBER_VALUE;
+	num.number_value = 0.1;
+	str.kind_case = GOOGLE__PROTOBUF__VALUE__KIND_STRING_VALUE;
+	str.string_value = "a\"b\\c\n";
+	Google__Protobuf__Struct__FieldsEntry f1 = GOOGLE__PROTOBUF__STRUCT__FIELDS_ENTRY__INIT,
+					      f2 = GOOGLE__PROTOBUF__STRUCT__FIELDS_ENTRY__INIT;
+	f1.key = "n";
+	f1.value = &num;
+	f2.key = "s";
+	f2.value = &str;
+	Google__Protobuf__Struct__FieldsEntry *fs[] = {&f1, &f2};
+	Google__Protobuf__Struct st = GOOGLE__PROTOBUF__STRUCT__INIT;
+	st.fields = fs;
+	st.n_fields = 2;
+	char *json = NULL;
+	struct sv_err e = {0};
+	ck_assert_int_eq(gw_struct_to_json(&st, &json, &e), 0);
+	ck_assert_str_eq(json, "{\"n\":0.1,\"s\":\"a\\\"b\\\\c\\u000a\"}");
+	Google__Protobuf__Struct *back = NULL;
+	ck_assert_int_eq(gw_struct_from_json(json, &back, &e), 0);
+	char *again = NULL;
+	ck_assert_int_eq(gw_struct_to_json(back, &again, &e), 0);
+	ck_assert_str_eq(json, again);
+	protobuf_c_message_free_unpacked(&back->base, NULL);
+	free(json);
+	free(again);
+	num.number_value = 0.0 / 0.0;
+	ck_assert_int_lt(gw_struct_to_json(&st, &json, &e), 0);
+	ck_assert_ptr_nonnull(strstr(e.msg, "not finite"));
+}
+END_TEST
+
 static Suite *gw_policy_suite(void)
 {
 	Suite *s = suite_create("gw_policy");
@@ -672,6 +723,7 @@ static Suite *gw_policy_suite(void)
 	tcase_add_test(tc, generations_compare_static_and_network_parts_apart);
 	tcase_add_test(tc, every_field_survives_model_to_proto_to_model);
 	tcase_add_test(tc, tool_matcher_goes_out_as_params_name);
+	tcase_add_test(tc, middleware_config_struct_becomes_compact_json_and_nan_is_refused);
 	tcase_add_test(tc, middleware_config_must_be_a_json_object);
 	tcase_add_test(tc, l7_endpoints_are_converted_with_their_fields);
 	tcase_add_test(tc, invalid_l7_endpoint_fails_naming_the_field);
