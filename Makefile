@@ -46,7 +46,16 @@ GEN_DIR     := $(BUILD)/gen
 PROTOS      := $(wildcard $(PROTO_DIR)/*.proto)
 GEN_SRCS    := $(PROTOS:$(PROTO_DIR)/%.proto=$(GEN_DIR)/%.pb-c.c)
 GEN_HDRS    := $(GEN_SRCS:.c=.h)
+# The public roots the layer-7 proxy trusts upstream besides the system bundle (l7 contract
+# §1.5), as DER arrays generated from Debian's ca-certificates (a build package).
+ROOTS_DIR   := /usr/share/ca-certificates/mozilla
+ROOTS_SRC   := $(GEN_DIR)/px_roots_data.c
+GEN_SRCS    += $(ROOTS_SRC)
 GEN_OBJS    := $(GEN_SRCS:$(GEN_DIR)/%.c=$(BUILD)/obj/gen/%.o)
+
+$(ROOTS_SRC): static/gen-px-roots.sh $(wildcard $(ROOTS_DIR)/*.crt)
+	@mkdir -p $(GEN_DIR)
+	sh static/gen-px-roots.sh $@ $(ROOTS_DIR)
 
 # One protoc-c run writes both files (a pattern rule with two targets makes both at once).
 # Any .proto change regenerates all of them: a message type may come from an imported file.
