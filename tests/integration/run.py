@@ -26,6 +26,7 @@ import cases_isolation  # noqa: E402,F401
 import cases_host  # noqa: E402,F401
 import cases_selftest  # noqa: E402,F401
 import cases_proxy  # noqa: E402,F401
+import cases_tls  # noqa: E402,F401
 import cases_gateway  # noqa: E402,F401
 import cases_gateway_policy  # noqa: E402,F401
 import cases_ssh  # noqa: E402,F401

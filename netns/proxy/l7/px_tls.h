@@ -159,4 +159,22 @@ int px_tls_write_ca_files(const char *dir, const char *ca_pem, struct sv_err *er
 /* mkdir -p @path (0755). */
 int px_tls_mkdirs(const char *path, struct sv_err *err);
 
+/* ---- PID 1: the CA at start (px_boot.c) ------------------------------------------------------ */
+
+struct sv_env;
+/* Early in setup: mkdir -p px_tls_dir() now (the policy baseline must see it), then make the CA
+ * and write the files on a thread. -errno when the directory cannot be made (finish reports). */
+int px_tls_boot_start(void);
+/* Before the agent's environment is used: join; on success set NODE_EXTRA_CA_CERTS, DENO_CERT
+ * (<dir>/openshell-ca.pem) and SSL_CERT_FILE, REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE,
+ * GIT_SSL_CAINFO (<dir>/ca-bundle.pem) in @env. On failure: a HIGH finding, no variables, and
+ * -errno (the sandbox still starts). Idempotent. */
+int px_tls_boot_finish(struct sv_env *env);
+/* false until px_tls_boot_finish succeeded: the proxy answers terminating CONNECTs with 503
+ * (§1.2) while it is false. */
+bool px_tls_boot_ok(void);
+/* The CA (key included, borrowed, lives until exit) once px_tls_boot_ok(), else NULL: to be
+ * handed to the proxy process (px_ca_key_der / px_ca_cert_der). */
+const struct px_ca *px_tls_boot_ca(void);
+
 #endif
