@@ -423,7 +423,7 @@ int px_leaf_get(struct px_leaf_cache *c, const char *host, struct px_leaf **out,
 		cache_clear_locked(c); /* §1.4: the whole map goes */
 	struct px_leaf *l = NULL;
 	r = leaf_make(c, name, &l, err);
-	if (r == 0) {
+	if (r == 0 && l) {
 		l->refs = 2; /* the cache's and the caller's */
 		c->leaves[c->n++] = l;
 		*out = l;

@@ -308,11 +308,11 @@ int px_tls_accept(struct px_tls_server *s, int fd, const char *host, struct px_t
 	int r = px_leaf_get(s->leaves, host, &leaf, err);
 	if (r < 0)
 		return r;
-	struct px_tls_conn *t;
+	struct px_tls_conn *t = NULL;
 	r = conn_new(&s->conf, fd, host, &t, err);
-	if (r < 0) {
+	if (r < 0 || !t) {
 		px_leaf_put(leaf);
-		return r;
+		return r < 0 ? r : -ENOMEM;
 	}
 	t->leaf = leaf;
 	*out = t;
@@ -346,10 +346,10 @@ int px_tls_connect(struct px_tls_client *c, int fd, const char *host, struct px_
 		   struct sv_err *err)
 {
 	*out = NULL;
-	struct px_tls_conn *t;
+	struct px_tls_conn *t = NULL;
 	int r = conn_new(&c->conf, fd, host, &t, err);
-	if (r < 0)
-		return r;
+	if (r < 0 || !t)
+		return r < 0 ? r : -ENOMEM;
 	t->client = c;
 	for (char *p = t->host; *p; p++)
 		if (*p >= 'A' && *p <= 'Z')
