@@ -46,7 +46,16 @@ GEN_DIR     := $(BUILD)/gen
 PROTOS      := $(wildcard $(PROTO_DIR)/*.proto)
 GEN_SRCS    := $(PROTOS:$(PROTO_DIR)/%.proto=$(GEN_DIR)/%.pb-c.c)
 GEN_HDRS    := $(GEN_SRCS:.c=.h)
+# The public roots the layer-7 proxy trusts upstream besides the system bundle (l7 contract
+# §1.5), as DER arrays generated from Debian's ca-certificates (a build package).
+ROOTS_DIR   := /usr/share/ca-certificates/mozilla
+ROOTS_SRC   := $(GEN_DIR)/px_roots_data.c
+GEN_SRCS    += $(ROOTS_SRC)
 GEN_OBJS    := $(GEN_SRCS:$(GEN_DIR)/%.c=$(BUILD)/obj/gen/%.o)
+
+$(ROOTS_SRC): static/gen-px-roots.sh $(wildcard $(ROOTS_DIR)/*.crt)
+	@mkdir -p $(GEN_DIR)
+	sh static/gen-px-roots.sh $@ $(ROOTS_DIR)
 
 # One protoc-c run writes both files (a pattern rule with two targets makes both at once).
 # Any .proto change regenerates all of them: a message type may come from an imported file.
@@ -90,18 +99,31 @@ run:
 	@/usr/bin/python3 tests/demo.py $(BUILD)/supervisor
 
 # --- tests ---------------------------------------------------------------------------------------
-# Tests link Debian's glibc builds of libseccomp, libcap, libnl, mbedcrypto, nghttp2, protobuf-c,
-# libssh and libyaml (their -dev packages); inih is compiled from the same pinned source as the
-# product, with the same options (its handler prototype depends on them). The Debian versions may
-# be older than the pins (bookworm: nghttp2 1.52, protobuf-c 1.4, libssh 0.10, libyaml 0.2.5 as
-# in trixie): see static/README.md.
+# Tests link Debian's glibc builds of libseccomp, libcap, libnl, nghttp2, protobuf-c, libssh
+# and libyaml (their -dev packages); inih is compiled from the same pinned source as the product,
+# with the same options (its handler prototype depends on them). The Debian versions may be older
+# than the pins (bookworm: nghttp2 1.52, protobuf-c 1.4, libssh 0.10, libyaml 0.2.5 as in
+# trixie): see static/README.md.
 INIH_SRC_DIR := $(DEPS_SRC_DIR)/libinih_$(VERSION_libinih)
+# mbedTLS is the exception: the tests and fuzzers link the product's pinned 3.6 (same source tree
+# and mbedtls_config.h), built once with the host gcc into build/deps-host by
+# static/build-mbedtls-host.sh, so TLS 1.3, PSA and X.509 writing behave as they do in the
+# product. Its -isystem comes first, ahead of Debian's 2.28 headers in /usr/include.
+DEPS_HOST_DIR := $(BUILD)/deps-host
+MBEDTLS_HOST_STAMP := $(DEPS_HOST_DIR)/.stamp-mbedtls@$(subst ~,_,$(VERSION_mbedtls))
+MBEDTLS_HOST_LIBS := $(DEPS_HOST_DIR)/lib/libmbedtls.a $(DEPS_HOST_DIR)/lib/libmbedx509.a \
+                     $(DEPS_HOST_DIR)/lib/libmbedcrypto.a
+$(MBEDTLS_HOST_STAMP): static/build-mbedtls-host.sh static/lib.sh $(call deps_stamp,mbedtls)
+	@DEPS_HOST_DIR='$(DEPS_HOST_DIR)' sh static/build-mbedtls-host.sh
+	@touch $@
+$(MBEDTLS_HOST_LIBS): | $(MBEDTLS_HOST_STAMP) ;
 HOST_PKGS   := libnghttp2 libprotobuf-c libssh yaml-0.1
-HOST_CFLAGS := -isystem /usr/include/libnl3 -isystem $(INIH_SRC_DIR) $(INIH_DEFINES) -I$(GEN_DIR) \
+HOST_CFLAGS := -isystem $(DEPS_HOST_DIR)/include -isystem /usr/include/libnl3 \
+               -isystem $(INIH_SRC_DIR) $(INIH_DEFINES) -I$(GEN_DIR) \
                $(shell pkg-config --cflags $(HOST_PKGS) 2>/dev/null)
 TEST_CFLAGS := $(BASE_CFLAGS) $(HOST_CFLAGS) -O1 -g -fno-omit-frame-pointer \
                -fsanitize=address,undefined -fno-sanitize-recover=all
-HOST_LIBS   := -lseccomp -lcap -lnl-route-3 -lnl-3 -lmbedtls -lmbedx509 -lmbedcrypto \
+HOST_LIBS   := -lseccomp -lcap -lnl-route-3 -lnl-3 $(MBEDTLS_HOST_LIBS) \
                $(shell pkg-config --libs $(HOST_PKGS) 2>/dev/null || \
                        echo -lnghttp2 -lprotobuf-c -lssh -lyaml)
 TEST_DEP_LIBS = $(BUILD)/test/obj/ini.o $(HOST_LIBS)
@@ -111,7 +133,7 @@ TEST_OBJS   := $(LIB_SRCS:%.c=$(BUILD)/test/obj/%.o) \
 UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS   := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/test/%)
 
-$(BUILD)/test/obj/%.o: %.c $(HDRS) | $(DEPS_STAMP) $(GEN_HDRS)
+$(BUILD)/test/obj/%.o: %.c $(HDRS) $(MBEDTLS_HOST_STAMP) | $(DEPS_STAMP) $(GEN_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC_TEST) $(TEST_CFLAGS) -c $< -o $@
 
@@ -125,7 +147,8 @@ $(BUILD)/test/obj/ini.o: | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC_TEST) $(TEST_CFLAGS) -w -c $(INIH_SRC_DIR)/ini.c -o $@
 
-$(BUILD)/test/test_%: tests/unit/test_%.c $(TEST_OBJS) $(BUILD)/test/obj/ini.o $(GEN_HDRS)
+$(BUILD)/test/test_%: tests/unit/test_%.c $(TEST_OBJS) $(BUILD)/test/obj/ini.o $(GEN_HDRS) \
+		$(MBEDTLS_HOST_LIBS)
 	@mkdir -p $(dir $@)
 	$(CC_TEST) $(TEST_CFLAGS) -o $@ $< $(TEST_OBJS) $(TEST_LIBS) $(TEST_DEP_LIBS)
 
@@ -152,7 +175,7 @@ FUZZ_CFLAGS := $(BASE_CFLAGS) $(HOST_CFLAGS) -O1 -g $(FUZZ_SAN)
 FUZZ_OBJS   := $(LIB_SRCS:%.c=$(BUILD)/fuzz/obj/%.o) \
                $(GEN_SRCS:$(GEN_DIR)/%.c=$(BUILD)/fuzz/obj/gen/%.o) $(BUILD)/fuzz/obj/ini.o
 
-$(BUILD)/fuzz/obj/%.o: %.c $(HDRS) $(GEN_HDRS) | $(DEPS_STAMP)
+$(BUILD)/fuzz/obj/%.o: %.c $(HDRS) $(GEN_HDRS) $(MBEDTLS_HOST_STAMP) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
 
@@ -166,7 +189,7 @@ $(BUILD)/fuzz/obj/ini.o: | $(DEPS_STAMP)
 
 .SECONDARY: $(FUZZ_OBJS)
 
-$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJS) $(HDRS) $(GEN_HDRS)
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJS) $(HDRS) $(GEN_HDRS) $(MBEDTLS_HOST_LIBS)
 	@mkdir -p $(dir $@)
 	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) $(HOST_LIBS)
 
@@ -182,7 +205,7 @@ fuzz: $(FUZZ_BINS)
 fuzz-short:
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=20
 
-lint: $(GEN_HDRS) | $(DEPS_STAMP)
+lint: $(GEN_HDRS) | $(DEPS_STAMP) $(MBEDTLS_HOST_STAMP)
 	@LINT_CFLAGS="$(HOST_CFLAGS)" sh tests/lint.sh
 
 symcheck: $(BUILD)/supervisor

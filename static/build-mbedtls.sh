@@ -11,6 +11,10 @@
 #   does so with glibc and reads /dev/urandom otherwise), so neither legacy
 #   entropy contexts nor PSA (TLS 1.3) need /dev/urandom.
 # The installed mbedtls_config.h carries the change, so users see it too.
+# Optimised -O2 rather than the -Os every other dependency gets: the proxy's TLS termination
+# makes a P-256 key and signature per leaf and per handshake, and -O2 cuts their CPU time by
+# 12-14% for ~120 KB of binary (measured, static/README.md). CMake's MinSizeRel flags come last
+# on the command line, so they carry the -O2.
 . "$(dirname "$0")/lib.sh"
 dep_begin mbedtls
 need_pkgs cmake
@@ -29,7 +33,8 @@ B=$SRC/_build
 configure_cmake "$SRC" "$B" \
 	-DENABLE_PROGRAMS=OFF -DENABLE_TESTING=OFF -DGEN_FILES=OFF \
 	-DUSE_STATIC_MBEDTLS_LIBRARY=ON -DUSE_SHARED_MBEDTLS_LIBRARY=OFF \
-	-DMBEDTLS_FATAL_WARNINGS=OFF
+	-DMBEDTLS_FATAL_WARNINGS=OFF \
+	-DCMAKE_C_FLAGS_MINSIZEREL="-O2 -DNDEBUG"
 run cmake --build "$B" -j "$JOBS" -- VERBOSE=1
 run cmake --install "$B"
 # CMake package files and pkg-config files are unused here; keep the tree lean.

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "netns/netns.h"
+#include "netns/proxy/l7/px_tls.h"
 #include "session/session.h"
 #include "cli.h"
 #include "copyself.h"
@@ -321,6 +322,9 @@ static int proxy_listen(const struct sv_sandbox *sb, struct sv_env *env, struct 
 			return sv_err_set(err, r, "proxy environment: out of memory");
 		}
 	}
+	/* The sandbox CA (thread started in run_sandbox) and its trust-store variables; a
+	 * failure is a HIGH finding and no variables, never a stop (l7 contract §1.2). */
+	(void)px_tls_boot_finish(env);
 	sv_log_kv(SV_LOG_INFO, COMP, "proxy_listening", "egress proxy listening",
 		  SV_KVS({"address", NNS_PROXY_URL}));
 	return fd;
@@ -328,6 +332,9 @@ static int proxy_listen(const struct sv_sandbox *sb, struct sv_env *env, struct 
 
 static int run_sandbox(const struct sv_cli *cli, struct gwp *gwp)
 {
+	/* The sandbox CA is made on a thread while the sandbox is prepared (l7 contract §1.2);
+	 * proxy_listen joins it. Only its directory is made here, for the policy baseline. */
+	(void)px_tls_boot_start();
 	struct sv_err err = {0};
 	struct sv_spec spec = {0};
 	int r = sv_spec_resolve(cli->args, cli->nargs, cli->interactive, getenv(SV_SPEC_ENV),

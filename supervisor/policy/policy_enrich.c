@@ -14,6 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "netns/proxy/l7/px_tls.h"
+
 /* --- baseline enrichment (contract §3.3) --------------------------------------------------- */
 
 static const char *const proxy_ro[] = {"/usr",	   "/lib",  "/etc",	   "/app",
@@ -133,6 +135,10 @@ static int baseline_collect(const char *root, unsigned int flags, struct pol_str
 			r = pol_strv_push(ro, system_ro[i]);
 	if (r == 0 && (flags & POL_ENRICH_PROXY)) {
 		r = push_all(ro, proxy_ro, SV_ARRAY_SIZE(proxy_ro));
+		/* The sandbox CA files the agent is pointed at (l7 contract §1.3). */
+		const char *tls_dir = px_tls_dir();
+		if (r == 0 && !pol_strv_contains(ro, tls_dir))
+			r = pol_strv_push(ro, tls_dir);
 		if (r == 0)
 			r = push_all(rw, proxy_rw, SV_ARRAY_SIZE(proxy_rw));
 	}

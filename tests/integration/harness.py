@@ -164,8 +164,25 @@ def rss_kib(pid):
     return 0
 
 
+def netns_of(pid):
+    try:
+        return os.readlink("/proc/%d/ns/net" % pid)
+    except OSError:
+        return None
+
+
 def start_probe_in_netns_of(pid, timeout=5.0):
-    """Start the probe listener in the network namespace of host pid @pid; returns the Popen."""
+    """Start the probe listener in the network namespace of host pid @pid; returns the Popen.
+    A child just forked by the supervisor joins the agent's namespace only in its spawn hook:
+    wait until it has left its parent's namespace, or the probe lands in the wrong one."""
+    ppid = 0
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("PPid:"):
+                ppid = int(line.split()[1])
+    deadline = time.monotonic() + timeout
+    while ppid and netns_of(pid) == netns_of(ppid) and time.monotonic() < deadline:
+        time.sleep(0.002)
     p = subprocess.Popen([host_tool("nsenter"), "--net=/proc/%d/ns/net" % pid, "/usr/bin/python3",
                           "-c", PROBE_LISTENER], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
     line = p.stdout.readline()

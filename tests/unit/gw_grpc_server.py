@@ -11,7 +11,9 @@ Service test.Echo with raw-bytes methods (a generic handler, no protobuf):
   Ended   -> how many Watch calls ended, as decimal text
 Usage: gw_grpc_server.py [--tls CA CERT KEY | --tls-no-alpn CA CERT KEY]. Listens on 127.0.0.1,
 prints the port, and exits when stdin closes (the test holds the other end). --tls-no-alpn is no
-gRPC server: an mTLS server (TLS 1.2, OpenSSL) that negotiates no ALPN protocol, then stays idle.
+gRPC server: an mTLS server (OpenSSL, TLS 1.2 or 1.3) that negotiates no ALPN protocol, then stays idle.
+(Not capped at TLS 1.2: a 1.3-capable OpenSSL capped at 1.2 sets RFC 8446's downgrade sentinel,
+which a TLS 1.3 client such as mbedTLS 3.6 rightly refuses before ALPN is ever looked at.)
 """
 import sys
 import threading
@@ -75,7 +77,6 @@ def no_alpn(ca, cert, key):
     import socket
     import ssl
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
     ctx.load_cert_chain(cert, key)
     ctx.load_verify_locations(ca)
     ctx.verify_mode = ssl.CERT_REQUIRED

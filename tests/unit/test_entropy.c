@@ -56,10 +56,18 @@ START_TEST(entropy_setup_leaves_getrandom_as_the_only_source)
 	mbedtls_entropy_init(&plain);
 	int plain_free = free_source_slots(&plain);
 	mbedtls_entropy_free(&plain);
-	ck_assert_int_lt(plain_free, MBEDTLS_ENTROPY_MAX_SOURCES - 1); /* defaults exist */
+	ck_assert_int_lt(plain_free, MBEDTLS_ENTROPY_MAX_SOURCES); /* defaults exist */
+	mbedtls_entropy_init(&plain); /* mbedTLS 3.6 has one default: the platform source */
+	ck_assert_ptr_ne((void *)plain.MBEDTLS_PRIVATE(source)[0].MBEDTLS_PRIVATE(f_source),
+			 (void *)sv_entropy_getrandom);
+	mbedtls_entropy_free(&plain);
 
 	struct sv_err err = {0};
 	ck_assert_msg(sv_entropy_setup(&ours, &err) == 0, "%s", err.msg);
+	/* Exactly one source left after setup, and it is ours: the defaults are gone. */
+	ck_assert_int_eq(ours.MBEDTLS_PRIVATE(source_count), 1);
+	ck_assert_ptr_eq((void *)ours.MBEDTLS_PRIVATE(source)[0].MBEDTLS_PRIVATE(f_source),
+			 (void *)sv_entropy_getrandom);
 	ck_assert_int_eq(free_source_slots(&ours), MBEDTLS_ENTROPY_MAX_SOURCES - 1);
 	mbedtls_entropy_free(&ours);
 }

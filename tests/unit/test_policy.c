@@ -933,6 +933,28 @@ START_TEST(enrich_adds_only_existing_proxy_paths)
 }
 END_TEST
 
+/* The sandbox CA directory the agent's trust-store variables point at (l7 contract §1.3) is
+ * read-only in the proxy baseline, wherever OPENSHELL_PROXY_TLS_DIR puts it. */
+START_TEST(enrich_adds_the_tls_ca_directory_read_only)
+{
+	mk("/run/");
+	mk("/run/ca-here/");
+	setenv("OPENSHELL_PROXY_TLS_DIR", "/run/ca-here", 1);
+	struct pol_policy p = fs_policy("");
+	ck_assert_int_eq(pol_enrich(&p, tmpdir, POL_ENRICH_PROXY, NULL), 1);
+	ck_assert(pol_strv_contains(&p.read_only, "/run/ca-here"));
+	pol_free(&p);
+	p = fs_policy("");
+	ck_assert_int_eq(pol_enrich(&p, tmpdir, 0, NULL), 0); /* proxy baseline only */
+	pol_free(&p);
+	unsetenv("OPENSHELL_PROXY_TLS_DIR");
+	p = fs_policy("");
+	ck_assert_int_eq(pol_enrich(&p, tmpdir, POL_ENRICH_PROXY, NULL), 0); /* default: absent */
+	ck_assert(!pol_strv_contains(&p.read_only, "/run/ca-here"));
+	pol_free(&p);
+}
+END_TEST
+
 START_TEST(enrich_without_proxy_flag_or_gpu_changes_nothing)
 {
 	mk("/usr/");
@@ -1302,6 +1324,7 @@ static Suite *policy_suite(void)
 	tc = tcase_create("enrich");
 	tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
 	tcase_add_test(tc, enrich_adds_only_existing_proxy_paths);
+	tcase_add_test(tc, enrich_adds_the_tls_ca_directory_read_only);
 	tcase_add_test(tc, enrich_without_proxy_flag_or_gpu_changes_nothing);
 	tcase_add_test(tc, enrich_never_removes_user_paths);
 	tcase_add_test(tc, enrich_does_not_add_read_only_what_is_read_write);
