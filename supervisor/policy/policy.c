@@ -101,11 +101,66 @@ void pol_init(struct pol_policy *p)
 	p->landlock_compat = POL_BEST_EFFORT;
 }
 
+static void matcher_free(struct pol_matcher *m)
+{
+	free(m->key);
+	pol_strv_free(&m->globs);
+}
+
+static void l7_rules_free(struct pol_l7_rule *rules, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct pol_l7_rule *r = &rules[i];
+		free(r->method);
+		free(r->path);
+		free(r->command);
+		for (size_t k = 0; k < r->n_query; k++)
+			matcher_free(&r->query[k]);
+		free(r->query);
+		free(r->operation_type);
+		free(r->operation_name);
+		pol_strv_free(&r->fields);
+		if (r->tool)
+			matcher_free(r->tool);
+		free(r->tool);
+		for (size_t k = 0; k < r->n_params; k++)
+			matcher_free(&r->params[k]);
+		free(r->params);
+	}
+	free(rules);
+}
+
 static void endpoint_free(struct pol_endpoint *e)
 {
 	free(e->host);
 	free(e->ports);
 	free(e->allowed_ips);
+	free(e->path);
+	free(e->access_raw);
+	l7_rules_free(e->rules, e->n_rules);
+	l7_rules_free(e->deny_rules, e->n_deny_rules);
+	free(e->credential_signing);
+	free(e->signing_service);
+	free(e->signing_region);
+	free(e->credential_binding);
+	free(e->persisted_queries);
+	for (size_t i = 0; i < e->n_gql_ops; i++) {
+		free(e->gql_ops[i].id);
+		free(e->gql_ops[i].operation_type);
+		free(e->gql_ops[i].operation_name);
+		pol_strv_free(&e->gql_ops[i].fields);
+	}
+	free(e->gql_ops);
+}
+
+static void middleware_free(struct pol_middleware *m)
+{
+	free(m->name);
+	free(m->middleware);
+	free(m->on_error);
+	free(m->config_json);
+	pol_strv_free(&m->include);
+	pol_strv_free(&m->exclude);
 }
 
 static void rule_free(struct pol_network_rule *r)
@@ -126,6 +181,9 @@ void pol_free(struct pol_policy *p)
 	for (size_t i = 0; i < p->n_rules; i++)
 		rule_free(&p->rules[i]);
 	free(p->rules);
+	for (size_t i = 0; i < p->n_middlewares; i++)
+		middleware_free(&p->middlewares[i]);
+	free(p->middlewares);
 	free(p->source);
 	pol_init(p);
 }
