@@ -52,7 +52,7 @@ struct gw_policy_src {
 	bool quarantined; /* fail_closed after an invalid generation: all egress denied */
 
 	struct sv_loop *loop; /* run phase */
-	struct px_server *proxy;
+	struct gw_policy_sink sink; /* set is NULL when not polling */
 	struct sv_workers *workers;
 	struct gw_conn *conn;
 	struct sv_timer poll_timer, outbox_timer;
@@ -261,7 +261,8 @@ static void apply_generation(struct gw_policy_src *src,
 					 {"failure_mode", GW_RETAIN_LAST_VALID}));
 			return;
 		}
-		px_server_set_policy(src->proxy, NULL);
+		if (src->sink.set)
+			src->sink.set(src->sink.ctx, NULL);
 		src->quarantined = true;
 		sv_log_ocsf("CONFIG:UPDATE", SV_SEV_HIGH, "DENIED", "gateway_policy_quarantine",
 			    "invalid gateway policy: fail-closed quarantine, all egress denied",
@@ -273,7 +274,8 @@ static void apply_generation(struct gw_policy_src *src,
 	bool net_changed = src->quarantined || !gw_policy_network_equal(cur, &next);
 	bool static_changed = !gw_policy_static_equal(&src->base, &next);
 	if (net_changed)
-		px_server_set_policy(src->proxy, &next);
+		if (src->sink.set)
+		src->sink.set(src->sink.ctx, &next);
 	src->quarantined = false;
 	if (src->have_active)
 		pol_free(&src->active);
@@ -357,11 +359,11 @@ static uint64_t poll_interval_ms(void)
 	return s * 1000;
 }
 
-int gw_policy_poll_start(struct gw_policy_src *src, struct sv_loop *loop, struct px_server *proxy,
-			 struct sv_err *err)
+int gw_policy_poll_start(struct gw_policy_src *src, struct sv_loop *loop,
+			 const struct gw_policy_sink *sink, struct sv_err *err)
 {
 	src->loop = loop;
-	src->proxy = proxy;
+	src->sink = *sink;
 	int r = sv_workers_new(loop, 1, &src->workers, err);
 	if (r < 0)
 		return r;
@@ -400,7 +402,7 @@ void gw_policy_poll_stop(struct gw_policy_src *src)
 	if (src->workers)
 		sv_workers_free(src->workers);
 	src->workers = NULL;
-	src->proxy = NULL;
+	src->sink = (struct gw_policy_sink){0};
 	src->loop = NULL;
 }
 
