@@ -163,17 +163,19 @@ static bool addr_equal(const struct sockaddr_storage *a, socklen_t alen,
 }
 
 /* The decision steps the proxy used to run itself: identity, then integrity. */
-static int ident_answer(struct px_proxy *p, const struct px_msg_ident_req *q, struct px_ident *id,
-			uint8_t *buf)
+static int ident_answer(struct px_proxy *p, const struct pxp_gen *g,
+			const struct px_msg_ident_req *q, struct px_ident *id, uint8_t *buf)
 {
 	struct sv_err err = {0};
+	struct px_ident_ctx ctx = p->ictx;
+	ctx.helper = g->pid;
 	pid_t entry = __atomic_load_n(&p->entry, __ATOMIC_ACQUIRE);
 	enum px_ident_status st = PX_IDENT_OK;
 	char reason[PX_IDENT_REASON_MAX] = "";
 	if (entry <= 0) {
 		st = PX_IDENT_DENY_NONE;
 		sv_fmt(reason, sizeof(reason), "%s", PX_IDENT_REASON_NOT_SPAWNED);
-	} else if (px_ident_resolve(&p->ictx, entry, (const struct sockaddr *)&q->peer, q->peer_len,
+	} else if (px_ident_resolve(&ctx, entry, (const struct sockaddr *)&q->peer, q->peer_len,
 				    (const struct sockaddr *)&q->local, q->local_len, id,
 				    &err) < 0) {
 		st = PX_IDENT_DENY_NONE;
@@ -211,7 +213,7 @@ static void ident_serve(struct px_proxy *p, struct pxp_gen *g, uint8_t *buf, str
 			malformed(p, g, "identity", "IDENT_REQ: local address is not the listener");
 			return;
 		}
-		int len = ident_answer(p, &q, id, buf);
+		int len = ident_answer(p, g, &q, id, buf);
 		if (len < 0 || px_ipc_send(g->fd, buf, (size_t)len, NULL, 0, 0) < 0)
 			sv_debug(COMP, "proxy_ident_answer_lost", "identity answer not delivered");
 	}

@@ -705,6 +705,13 @@ int px_server_ident_answer(struct px_server *s, uint32_t seq, const struct px_id
 		decide_denied(p, a->reason);
 		return 0;
 	}
+	/* With identity answered, only name resolution blocks: an IP literal decides here,
+	 * without another thread hop (the policy match is microseconds). */
+	if (p->auth.kind != PX_HOST_NAME) {
+		decide_run(&p->job);
+		decide_done(s->loop, &p->job);
+		return 0;
+	}
 	if (sv_workers_submit(s->workers, &p->job) < 0)
 		conn_close(p->conn);
 	return 0;
