@@ -7,6 +7,8 @@
 #ifndef NNS_NETNS_H
 #define NNS_NETNS_H
 
+#include <signal.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -82,27 +84,46 @@ const struct nns_env_var *nns_proxy_env(size_t *n);
 
 /* --- egress proxy (px_) --- */
 
+/* The proxy runs in its own unprivileged process (docs/architecture.md "Processes"): PID 1
+ * spawns it (our binary re-executed as "openshell-sandbox __proxy"), hands it the listener and
+ * the policy, answers its identity questions (which need PID 1's privileges over /proc) and
+ * logs its records; the process parses every request, decides, resolves and relays. */
+
 struct pol_policy;
 struct sv_loop;
-struct px_server;
+struct px_proxy;
 
-/* Serve the egress proxy on @listen_fd (from nns_listen_tcp; borrowed, the caller closes it
- * after px_server_free) with @policy. Every decision is logged as an OCSF line.
- *
- * Policy ownership (here and in px_server_set_policy): @policy is only read during the call.
- * The proxy deep-copies its network rules into a refcounted immutable snapshot, and every
- * decision holds a reference to the snapshot current when its request head was complete, so
- * the caller may change or pol_free() @policy as soon as the call returns. */
-int px_server_new(struct sv_loop *loop, int listen_fd, const struct pol_policy *policy,
-		  struct px_server **out, struct sv_err *err);
-/* Loop thread only. Requests whose head completes after this call decide with @policy (copied
- * as above; NULL or a policy without rules denies all egress); connections already decided or
- * with a decision in flight keep the snapshot they started with, and relayed connections are
- * never cut. If the copy fails (out of memory) the proxy denies all new requests until the next
- * successful set: it fails closed, never keeps the old policy silently. Logs "policy_set". */
-void px_server_set_policy(struct px_server *s, const struct pol_policy *policy);
+/* Open our own executable (O_PATH) for later spawns of the proxy process. Call once during
+ * setup, before anything could replace the file. Returns 0 or -errno with @err. */
+int px_proxy_prepare(struct sv_err *err);
+
+/* Spawn the proxy process serving @listen_fd (borrowed: kept open by the caller until
+ * px_proxy_free, so connections wait in its backlog across restarts) with @policy (read during
+ * the call only: packed and sent). @agent_uid is the agent's resolved uid: the proxy runs as
+ * uid = gid = PX_PROXY_ID, or PX_PROXY_ID_ALT when the agent already has that uid. The process
+ * is restarted whenever it dies (back-off 100 ms doubling to 5 s). Returns 0 and *@out or
+ * -errno with @err. */
+#define PX_PROXY_ID	65533
+#define PX_PROXY_ID_ALT 65531
+int px_proxy_start(struct sv_loop *loop, int listen_fd, const struct pol_policy *policy,
+		   uid_t agent_uid, struct px_proxy **out, struct sv_err *err);
+/* Loop thread. New requests decide with @policy (NULL: deny all); sent to the proxy process
+ * now and again at every restart. Logs "policy_set" (from the proxy process). */
+void px_proxy_set_policy(struct px_proxy *p, const struct pol_policy *policy);
 /* The agent's entrypoint (main process): identity lookups start from it. 0 until spawned. */
-void px_server_set_entrypoint(struct px_server *s, pid_t pid);
-void px_server_free(struct px_server *s);
+void px_proxy_set_entrypoint(struct px_proxy *p, pid_t pid);
+/* From run.c's child_reaped hook: true when @si is the proxy process's exit (logged, restart
+ * scheduled), false for any other child. */
+bool px_proxy_child_exited(struct px_proxy *p, const siginfo_t *si);
+/* True when @pid is the live proxy process: it never keeps the supervisor running. */
+bool px_proxy_is_child(const struct px_proxy *p, pid_t pid);
+/* Kill the proxy process (SIGKILL, reaped here), stop the identity threads, free. NULL: no-op. */
+void px_proxy_free(struct px_proxy *p);
+
+/* The proxy process's entry point: main() calls it first when argv[1] is "__proxy". Never
+ * returns to the caller's CLI handling: returns the process exit status (2 when fds 3 and 4
+ * are not SOCK_SEQPACKET sockets, 1 on a setup failure, 0 when PID 1 closed the control
+ * socket). */
+int px_child_main(int argc, char **argv);
 
 #endif

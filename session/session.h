@@ -98,7 +98,6 @@ void gw_session_free(struct gw_session *s);
 
 /* --- the gateway as policy source, provider environment, log push ----------------------------- */
 
-struct px_server;
 
 /* Contract §2 step 5 / §10: the startup fetch's attempts and the sleeps between them. */
 #define GW_CONFIG_ATTEMPTS	 5
@@ -120,10 +119,15 @@ int gw_config_fetch(struct gw_client *c, struct pol_policy *out, struct gw_polic
 		    struct sv_err *err);
 
 /* Run phase: poll GetSandboxConfig every OPENSHELL_POLICY_POLL_INTERVAL_SECS on @loop (the client
- * attached to it: the calls share its connection), send the queued statuses, and apply changed network rules to @proxy (borrowed until
- * gw_policy_src_stop) for new connections. Never fails the sandbox: problems are logged. */
-int gw_policy_poll_start(struct gw_policy_src *src, struct sv_loop *loop, struct px_server *proxy,
-			 struct sv_err *err);
+ * attached to it: the calls share its connection), send the queued statuses, and hand changed
+ * network rules to @sink (copied; called on the loop until gw_policy_poll_stop) for new
+ * connections. Never fails the sandbox: problems are logged. */
+struct gw_policy_sink {
+	void (*set)(void *ctx, const struct pol_policy *policy); /* NULL policy: deny all */
+	void *ctx;
+};
+int gw_policy_poll_start(struct gw_policy_src *src, struct sv_loop *loop,
+			 const struct gw_policy_sink *sink, struct sv_err *err);
 /* Stop polling (no more calls to the proxy); @src stays valid. */
 void gw_policy_poll_stop(struct gw_policy_src *src);
 void gw_policy_src_free(struct gw_policy_src *src);

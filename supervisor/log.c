@@ -44,6 +44,16 @@ enum sv_log_level sv_log_get_level(void)
 	return g_level;
 }
 
+enum sv_log_format sv_log_get_format(void)
+{
+	return g_format;
+}
+
+enum sv_log_level sv_log_wanted_level(void)
+{
+	return g_sink && g_sink_level > g_level ? g_sink_level : g_level;
+}
+
 bool sv_log_enabled(enum sv_log_level level)
 {
 	return level <= g_level;

@@ -49,6 +49,10 @@ struct sv_kv {
 
 void sv_log_setup(enum sv_log_level level, enum sv_log_format format);
 enum sv_log_level sv_log_get_level(void);
+enum sv_log_format sv_log_get_format(void);
+/* The most verbose level any destination wants (the console or the sink): what a process that
+ * forwards its records here should forward. */
+enum sv_log_level sv_log_wanted_level(void);
 bool sv_log_enabled(enum sv_log_level level);
 
 /* "error", "warn", "info", "debug", "trace" (also "warning"); case-insensitive. */

@@ -133,8 +133,13 @@ static void gwp_provider_env(struct gwp *g, struct sv_env *env)
 		gw_provider_env(g->client, env);
 }
 
+static void gwp_set_policy(void *ctx, const struct pol_policy *policy)
+{
+	px_proxy_set_policy(ctx, policy);
+}
+
 /* The client's loop joins the run loop; false when it cannot (nothing of the gateway runs). */
-static bool gwp_attach(struct gwp *g, struct sv_loop *loop, struct px_server *proxy)
+static bool gwp_attach(struct gwp *g, struct sv_loop *loop, struct px_proxy *proxy)
 {
 	struct sv_err err = {0};
 	if (!g->client)
@@ -143,7 +148,8 @@ static bool gwp_attach(struct gwp *g, struct sv_loop *loop, struct px_server *pr
 		sv_warn(COMP, "gateway_client_unavailable", "gateway client: %s", err.msg);
 		return false;
 	}
-	if (g->src && gw_policy_poll_start(g->src, loop, proxy, &err) < 0)
+	const struct gw_policy_sink sink = {gwp_set_policy, proxy};
+	if (g->src && gw_policy_poll_start(g->src, loop, &sink, &err) < 0)
 		sv_warn(COMP, "policy_poll_unavailable", "policy poll: %s", err.msg);
 	if (gw_logs_attach(loop, &err) < 0)
 		sv_warn(COMP, "log_push_unavailable", "log push: %s", err.msg);
@@ -173,7 +179,7 @@ static void gwp_free(struct gwp *g)
 struct services {
 	const struct sv_sandbox *sb;
 	int listen_fd;
-	struct px_server *proxy;
+	struct px_proxy *proxy;
 	int gw_plan; /* enum gw_plan */
 	struct gw_session_opts gw_opts;
 	struct gw_session *gw;
@@ -189,7 +195,7 @@ struct services {
 static int services_attach(void *ctx, struct sv_loop *loop, struct sv_err *err)
 {
 	struct services *s = ctx;
-	int r = px_server_new(loop, s->listen_fd, &s->sb->policy, &s->proxy, err);
+	int r = px_proxy_start(loop, s->listen_fd, &s->sb->policy, s->sb->id.uid, &s->proxy, err);
 	if (r < 0)
 		return r;
 	bool gateway = gwp_attach(s->gwp, loop, s->proxy);
@@ -209,7 +215,14 @@ static int services_attach(void *ctx, struct sv_loop *loop, struct sv_err *err)
 static bool services_child_reaped(void *ctx, const siginfo_t *si)
 {
 	struct services *s = ctx;
-	return sshd_server_child_exited(s->sshd, si);
+	return px_proxy_child_exited(s->proxy, si) || sshd_server_child_exited(s->sshd, si);
+}
+
+/* The proxy process never keeps the sandbox running (run.h). */
+static bool services_is_service_child(void *ctx, pid_t pid)
+{
+	struct services *s = ctx;
+	return px_proxy_is_child(s->proxy, pid);
 }
 
 /* The main process's stdio for SSH `openshell-main` attaches (run.h). */
@@ -234,8 +247,7 @@ static void services_main_exit(void *ctx, int code)
 static void services_main_started(void *ctx, pid_t pid)
 {
 	struct services *s = ctx;
-	if (s->proxy)
-		px_server_set_entrypoint(s->proxy, pid);
+	px_proxy_set_entrypoint(s->proxy, pid);
 	sshd_server_main_started(s->sshd, pid);
 	if (s->gw)
 		gw_session_start(s->gw);
@@ -267,7 +279,7 @@ static void services_detach(void *ctx)
 	gw_session_free(s->gw);
 	s->gw = NULL;
 	gwp_detach(s->gwp); /* before the proxy it borrows goes */
-	px_server_free(s->proxy);
+	px_proxy_free(s->proxy);
 	s->proxy = NULL;
 	sshd_server_free(s->sshd);
 	s->sshd = NULL;
@@ -427,6 +439,17 @@ static int run_sandbox(const struct sv_cli *cli, struct gwp *gwp)
 		return SV_EXIT_SETUP;
 	}
 
+	/* The proxy process is our own executable re-executed: opened once, now. */
+	if (px_proxy_prepare(&err) < 0) {
+		sv_error(COMP, "proxy_prepare_failed", "egress proxy: %s", err.msg);
+		close(services.listen_fd);
+		sv_env_free(&env);
+		sv_sandbox_free(sb);
+		free(sb);
+		sv_spec_free(&spec);
+		return SV_EXIT_SETUP;
+	}
+
 	/* The supervisor's own seccomp prelude (contract §5.2): from here on it cannot mount, load
 	 * modules or BPF programs, even if the agent found a way to drive it. */
 	if (sv_seccomp_apply_supervisor_prelude(&err) < 0) {
@@ -475,6 +498,7 @@ static int run_sandbox(const struct sv_cli *cli, struct gwp *gwp)
 		.detach = services_detach,
 		.finish = services_finish,
 		.child_reaped = services_child_reaped,
+		.is_service_child = services_is_service_child,
 		.main_output = services_main_output,
 		.main_input = services_main_input,
 		.main_exit = services_main_exit,
@@ -498,6 +522,9 @@ static int run_sandbox(const struct sv_cli *cli, struct gwp *gwp)
 
 int main(int argc, char **argv)
 {
+	/* The proxy process (netns.h): PID 1 re-executes us with this internal first argument. */
+	if (argc >= 2 && strcmp(argv[1], "__proxy") == 0)
+		return px_child_main(argc, argv);
 	sv_signals_block_all();
 	sv_spawn_raise_nofile();
 

@@ -247,6 +247,114 @@ static bool child_claimed(struct run *r, const siginfo_t *si)
 	return o->child_reaped && o->child_reaped(o->services_ctx, si);
 }
 
+static bool is_service_child(struct run *r, pid_t pid)
+{
+	const struct sv_run_opts *o = r->opts;
+	return o->is_service_child && o->is_service_child(o->services_ctx, pid);
+}
+
+/* Read one /proc/<pid>/task/<tid>/children list; false when it names a sandbox process or
+ * cannot be read. */
+static bool children_file_only_services(struct run *r, const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	char buf[4096];
+	size_t len = 0;
+	bool ok = true;
+	for (;;) {
+		ssize_t n = read(fd, buf + len, sizeof(buf) - 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			ok = false;
+			break;
+		}
+		len += (size_t)n;
+		buf[len] = '\0';
+		/* Judge every complete pid; keep a partial one for the next read. */
+		char *start = buf, *sp;
+		while ((sp = strchr(start, ' '))) {
+			*sp = '\0';
+			unsigned long long pid;
+			if (sv_parse_uint(start, 1, 0x7fffffff, &pid) < 0 ||
+			    !is_service_child(r, (pid_t)pid))
+				ok = false;
+			start = sp + 1;
+		}
+		len = strlen(start);
+		memmove(buf, start, len);
+		if (n == 0 || !ok)
+			break;
+		if (len >= sizeof(buf) - 1) {
+			ok = false;
+			break;
+		}
+	}
+	close(fd);
+	return ok && len == 0;
+}
+
+/* The same question through every /proc/<pid>/stat (kernels without CONFIG_PROC_CHILDREN). */
+static bool stat_scan_only_services(struct run *r)
+{
+	DIR *d = opendir("/proc");
+	if (!d)
+		return false;
+	pid_t self = getpid();
+	bool ok = true;
+	struct dirent *de;
+	while (ok && (de = readdir(d))) {
+		unsigned long long pid;
+		if (sv_parse_uint(de->d_name, 1, 0x7fffffff, &pid) < 0)
+			continue;
+		char path[64], buf[512];
+		sv_fmt(path, sizeof(path), "/proc/%llu/stat", pid);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		ssize_t len = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (len <= 0)
+			continue;
+		buf[len] = '\0';
+		char *rp = strrchr(buf, ')');
+		int ppid;
+		if (rp && sscanf(rp + 1, " %*c %d", &ppid) == 1 && ppid == self &&
+		    !is_service_child(r, (pid_t)pid))
+			ok = false;
+	}
+	closedir(d);
+	return ok;
+}
+
+/* Every child left is a service's helper (run.h is_service_child). Reads the children lists of
+ * every thread of ours, or every process's stat where those lists do not exist. */
+static bool only_service_children(struct run *r)
+{
+	if (!r->opts->is_service_child)
+		return false;
+	char main_children[64];
+	sv_fmt(main_children, sizeof(main_children), "/proc/self/task/%d/children", (int)getpid());
+	if (access(main_children, R_OK) != 0)
+		return stat_scan_only_services(r);
+	DIR *d = opendir("/proc/self/task");
+	if (!d)
+		return false;
+	bool ok = true;
+	struct dirent *de;
+	while (ok && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		char path[96];
+		sv_fmt(path, sizeof(path), "/proc/self/task/%s/children", de->d_name);
+		ok = children_file_only_services(r, path);
+	}
+	closedir(d);
+	return ok;
+}
+
 static void reap(struct run *r)
 {
 	bool main_was_alive = r->main_alive;
@@ -269,6 +377,8 @@ static void reap(struct run *r)
 	memset(&si, 0, sizeof(si));
 	if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0 && errno == ECHILD)
 		r->children_gone = true;
+	else if (!r->main_alive && r->main.pid > 0)
+		r->children_gone = only_service_children(r);
 	/* The main process is gone but others remain (daemons, orphans): they get the same
 	 * orderly stop as on SIGTERM. */
 	if (main_was_alive && !r->main_alive && !r->children_gone && !r->stopping &&

@@ -50,6 +50,10 @@ struct sv_run_opts {
 	 * main process is offered here first (with services_ctx); return true to claim its status.
 	 * Optional. */
 	bool (*child_reaped)(void *ctx, const siginfo_t *si);
+	/* A child that is a service's helper (the proxy process), not a sandbox process: once
+	 * only such children remain, the sandbox counts as empty (the service ends them in
+	 * detach). Optional. */
+	bool (*is_service_child)(void *ctx, pid_t pid);
 	/* The main process's stdio for attaches (the SSH server's openshell-main), all optional:
 	 * every chunk read from its output as it is relayed (@stream 1 = stdout or the PTY, 2 =
 	 * stderr); an fd writing to its input (a dup of its PTY master, or of its stdin pipe when

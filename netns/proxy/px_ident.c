@@ -716,9 +716,13 @@ static int scan_all(struct scan *s)
  * and is not read). Those are all the processes that share the agent's network namespace. Only
  * when none of them holds the socket (it was passed out of the sandbox) is the rest of /proc
  * read, @scope included. */
-static int owners_find(pid_t entrypoint, pid_t scope, struct scan *s)
+static int owners_find(pid_t entrypoint, pid_t scope, pid_t helper, struct scan *s)
 {
-	int r = scan_visit(s, entrypoint);
+	/* The proxy process holds only accepted ends and upstream sockets, thousands of them
+	 * under load: marked seen, never read. */
+	int r = helper > 0 && helper != entrypoint ? scan_visit(s, helper) : 0;
+	if (r >= 0)
+		r = scan_visit(s, entrypoint);
 	if (r >= 0)
 		r = queue_push(s, entrypoint);
 	if (r >= 0)
@@ -787,7 +791,7 @@ int px_ident_resolve(const struct px_ident_ctx *ctx, pid_t entrypoint,
 
 	struct scan s = {.err = &e};
 	s.target_len = sv_fmt(s.target, sizeof(s.target), "socket:[%llu]", out->inode);
-	r = owners_find(entrypoint, ctx ? ctx->scope : 0, &s);
+	r = owners_find(entrypoint, ctx ? ctx->scope : 0, ctx ? ctx->helper : 0, &s);
 	_cleanup_free_ pid_t *owners = s.owners;
 	free(s.seen);
 	free(s.queue);

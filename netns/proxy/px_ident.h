@@ -75,6 +75,8 @@ int px_diag_socket_inode(struct px_diag *d, const struct sockaddr *client, sockl
 struct px_ident_ctx {
 	struct px_diag *diag; /* socket inode through sock_diag instead of /proc/<pid>/net/tcp */
 	pid_t scope;	      /* the supervisor's PID: its descendants are the sandbox */
+	pid_t helper;	      /* the proxy process (0: none): holds only the proxy's own ends of
+			       * connections, so its fd table is never read */
 };
 
 /* Resolve the identity of the agent-side end of an accepted connection.

@@ -2,10 +2,12 @@
  * agent's namespace, read one request head, decide on a worker thread (identity, integrity,
  * policy, resolution, SSRF), dial the validated addresses from the supervisor's namespace, relay.
  *
+ * Runs in the unprivileged proxy process, identity and integrity answered by PID 1
+ * (px_server_new_remote); unit tests run it in-process with both on workers (px_server_new).
  * Never blocks the loop: identity, hashing and DNS run on workers; sockets are non-blocking and
  * relayed with splice(2) through a pipe per direction, so buffers stay bounded by the pipes.
  */
-#include "netns/netns.h"
+#include "netns/proxy/px_server.h"
 
 #include <fcntl.h>
 #include <netdb.h>
@@ -16,8 +18,10 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "netns/netns.h"
 #include "netns/proxy/px_http.h"
 #include "netns/proxy/px_ident.h"
+#include "netns/proxy/px_ipc.h"
 #include "netns/proxy/px_policy.h"
 #include "netns/proxy/px_snap.h"
 #include "netns/proxy/px_ssrf.h"
@@ -95,6 +99,11 @@ struct px_parse {
 	 * only for the decision, so idle connections stay small. */
 	struct px_ident *ident;
 	bool ident_ok;
+	/* Identity from PID 1 (px_server_new_remote): asked on the loop, answered on the loop. */
+	bool ident_remote;
+	bool ident_wait; /* on the server's waiting list */
+	uint32_t seq;
+	struct px_parse *wprev, *wnext;
 	struct px_decision dec;
 	enum px_ssrf_verdict ssrf;
 	char detail[512];
@@ -122,6 +131,10 @@ struct px_server {
 	size_t n_parse_spare;
 	pid_t entry;
 	bool endpoint_only;
+	bool has_remote;
+	struct px_ident_remote remote;
+	uint32_t next_seq;
+	struct px_parse *waiting; /* identity questions asked and not answered */
 	unsigned nconns;
 	struct px_conn *conns;
 };
@@ -266,32 +279,43 @@ static void conn_deny(struct px_conn *c, bool ssrf, const char *reason)
 
 /* --------------------------------------------------------------------------- the decision */
 
-static void decide_run(struct sv_job *job)
+/* Identity (unless PID 1 answered it already) and integrity: false with p->reason set when the
+ * request is denied. */
+static bool decide_ident(struct px_parse *p)
 {
-	struct px_parse *p = (struct px_parse *)job;
 	struct sv_err err = {0};
-	p->reason[0] = '\0';
-	p->ssrf = PX_SSRF_ALLOW;
+	if (p->ident_remote)
+		return true;
 	if (p->entry <= 0) {
 		sv_fmt(p->reason, sizeof(p->reason), "%s", PX_IDENT_REASON_NOT_SPAWNED);
-		return;
+		return false;
 	}
 	if (!p->ident) {
 		sv_fmt(p->reason, sizeof(p->reason), "out of memory");
-		return;
+		return false;
 	}
 	if (px_ident_resolve(p->ictx, p->entry, (struct sockaddr *)&p->peer, p->peer_len,
 			     (struct sockaddr *)&p->local, p->local_len, p->ident, &err) < 0) {
 		sv_fmt(p->reason, sizeof(p->reason), "%s",
 		       p->ident->reason[0] ? p->ident->reason : err.msg);
-		return;
+		return false;
 	}
 	p->ident_ok = true;
 	unsigned char digest[PX_SHA256_LEN];
 	if (px_tofu_verify_ident(p->tofu, p->ident, digest, &err) < 0) {
 		sv_fmt(p->reason, sizeof(p->reason), "%s", err.msg);
-		return;
+		return false;
 	}
+	return true;
+}
+
+static void decide_run(struct sv_job *job)
+{
+	struct px_parse *p = (struct px_parse *)job;
+	p->reason[0] = '\0';
+	p->ssrf = PX_SSRF_ALLOW;
+	if (!decide_ident(p))
+		return;
 	const char *anc[PX_IDENT_ANCESTORS_MAX];
 	for (size_t i = 0; i < p->ident->n_ancestors; i++)
 		anc[i] = p->ident->ancestors[i].path;
@@ -334,6 +358,7 @@ static void decide_run(struct sv_job *job)
 }
 
 static void conn_dial_next(struct px_conn *c);
+static void ident_ask(struct px_server *s, struct px_parse *p);
 
 static void decide_done(struct sv_loop *loop, struct sv_job *job)
 {
@@ -613,10 +638,90 @@ static void conn_parse(struct px_conn *c)
 	p->ident = s->n_spare ? s->spare[--s->n_spare] : malloc(sizeof(*p->ident));
 	p->endpoint_only = c->srv->endpoint_only;
 	p->job = (struct sv_job){.run = decide_run, .done = decide_done};
+	if (s->has_remote) {
+		ident_ask(s, p);
+		return;
+	}
 	if (sv_workers_submit(c->srv->workers, &p->job) < 0) {
 		conn_close(c);
 		return;
 	}
+}
+
+/* A deny decided on the loop, without a worker (identity refused or unavailable). */
+static void decide_denied(struct px_parse *p, const char *reason)
+{
+	sv_fmt(p->reason, sizeof(p->reason), "%s", reason);
+	decide_done(p->srv->loop, &p->job);
+}
+
+static void waiting_unlink(struct px_server *s, struct px_parse *p)
+{
+	if (p->wprev)
+		p->wprev->wnext = p->wnext;
+	else
+		s->waiting = p->wnext;
+	if (p->wnext)
+		p->wnext->wprev = p->wprev;
+	p->wprev = p->wnext = NULL;
+	p->ident_wait = false;
+}
+
+static void ident_ask(struct px_server *s, struct px_parse *p)
+{
+	p->ident_remote = true;
+	if (!p->ident) {
+		decide_denied(p, "out of memory");
+		return;
+	}
+	p->seq = ++s->next_seq;
+	if (s->remote.ask(s->remote.ctx, p->seq, &p->peer, p->peer_len, &p->local,
+			  p->local_len) < 0) {
+		decide_denied(p, "failed to resolve peer binary: identity service unavailable");
+		return;
+	}
+	p->ident_wait = true;
+	p->wnext = s->waiting;
+	if (s->waiting)
+		s->waiting->wprev = p;
+	s->waiting = p;
+}
+
+int px_server_ident_answer(struct px_server *s, uint32_t seq, const struct px_ident_answer *a)
+{
+	struct px_parse *p = s->waiting;
+	while (p && p->seq != seq)
+		p = p->wnext;
+	if (!p)
+		return -ENOENT;
+	waiting_unlink(s, p);
+	struct px_ident *id = p->ident;
+	if (a->status == PX_IDENT_DENY_NONE) {
+		decide_denied(p, a->reason);
+		return 0;
+	}
+	id->exe.pid = a->pid;
+	sv_fmt(id->exe.path, sizeof(id->exe.path), "%s", a->exe);
+	id->n_ancestors = a->n_ancestors > PX_IDENT_ANCESTORS_MAX ? PX_IDENT_ANCESTORS_MAX
+								   : a->n_ancestors;
+	for (size_t i = 0; i < id->n_ancestors; i++)
+		sv_fmt(id->ancestors[i].path, sizeof(id->ancestors[i].path), "%s",
+		       a->ancestors[i]);
+	p->ident_ok = true;
+	if (a->status != PX_IDENT_OK) {
+		decide_denied(p, a->reason);
+		return 0;
+	}
+	/* With identity answered, only name resolution blocks: an IP literal decides here,
+	 * without another thread hop (the policy match is microseconds). */
+	if (p->auth.kind != PX_HOST_NAME) {
+		decide_run(&p->job);
+		decide_done(s->loop, &p->job);
+		return 0;
+	}
+	if (sv_workers_submit(s->workers, &p->job) < 0)
+		conn_close(p->conn);
+	return 0;
 }
 
 static void on_client(struct sv_loop *loop, struct sv_watch *w, uint32_t events)
@@ -668,10 +773,14 @@ static void conn_close(struct px_conn *c)
 		}
 	}
 	if (c->p) {
-		if (c->state == PX_DECIDING)
-			c->p->conn = NULL; /* the worker's result will be dropped */
-		else
+		if (c->state == PX_DECIDING && c->p->ident_wait) {
+			waiting_unlink(s, c->p); /* a late answer finds nothing: ignored */
 			parse_free(c->p);
+		} else if (c->state == PX_DECIDING) {
+			c->p->conn = NULL; /* the worker's result will be dropped */
+		} else {
+			parse_free(c->p);
+		}
 	}
 	free(c->pre);
 	if (c->prev)
@@ -796,8 +905,9 @@ static void on_accept(struct sv_loop *loop, struct sv_watch *w, uint32_t events)
 
 /* -------------------------------------------------------------------------------- public */
 
-int px_server_new(struct sv_loop *loop, int listen_fd, const struct pol_policy *policy,
-		  struct px_server **out, struct sv_err *err)
+static int server_new(struct sv_loop *loop, int listen_fd, const struct pol_policy *policy,
+		      bool relaxed, const struct px_ident_remote *remote, struct px_server **out,
+		      struct sv_err *err)
 {
 	struct px_server *s = calloc(1, sizeof(*s));
 	if (!s)
@@ -807,8 +917,8 @@ int px_server_new(struct sv_loop *loop, int listen_fd, const struct pol_policy *
 		free(s);
 		return sv_err_set(err, ENOMEM, "proxy: out of memory");
 	}
-	s->endpoint_only = px_binary_identity_is_relaxed(getenv("OPENSHELL_NETWORK_BINARY_IDENTITY"));
-	int r = px_tofu_new(PX_TOFU_MAX_ENTRIES, &s->tofu);
+	s->endpoint_only = relaxed;
+	int r = remote ? 0 : px_tofu_new(PX_TOFU_MAX_ENTRIES, &s->tofu);
 	if (r < 0) {
 		px_snap_put(s->policy);
 		free(s);
@@ -816,11 +926,16 @@ int px_server_new(struct sv_loop *loop, int listen_fd, const struct pol_policy *
 	}
 	s->backoff.w.fd = -1;
 	s->head_timer.w.fd = -1;
-	s->ictx.scope = getpid();
-	struct sv_err derr = {0};
-	if (px_diag_open(listen_fd, &s->ictx.diag, &derr) < 0)
-		sv_info(COMP, "sock_diag_unavailable",
-			"socket owners through /proc/<pid>/net/tcp: %s", derr.msg);
+	if (remote) {
+		s->has_remote = true;
+		s->remote = *remote;
+	} else {
+		s->ictx.scope = getpid();
+		struct sv_err derr = {0};
+		if (px_diag_open(listen_fd, &s->ictx.diag, &derr) < 0)
+			sv_info(COMP, "sock_diag_unavailable",
+				"socket owners through /proc/<pid>/net/tcp: %s", derr.msg);
+	}
 	if ((r = sv_workers_new(loop, PX_WORKERS, &s->workers, err)) < 0) {
 		px_tofu_free(s->tofu);
 		px_diag_close(s->ictx.diag);
@@ -843,6 +958,20 @@ int px_server_new(struct sv_loop *loop, int listen_fd, const struct pol_policy *
 			"OPENSHELL_NETWORK_BINARY_IDENTITY relaxes policy: binaries are not checked");
 	*out = s;
 	return 0;
+}
+
+int px_server_new(struct sv_loop *loop, int listen_fd, const struct pol_policy *policy,
+		  struct px_server **out, struct sv_err *err)
+{
+	bool relaxed = px_binary_identity_is_relaxed(getenv("OPENSHELL_NETWORK_BINARY_IDENTITY"));
+	return server_new(loop, listen_fd, policy, relaxed, NULL, out, err);
+}
+
+int px_server_new_remote(struct sv_loop *loop, int listen_fd, const struct pol_policy *policy,
+			 bool relaxed, const struct px_ident_remote *remote, struct px_server **out,
+			 struct sv_err *err)
+{
+	return server_new(loop, listen_fd, policy, relaxed, remote, out, err);
 }
 
 void px_server_set_policy(struct px_server *s, const struct pol_policy *policy)

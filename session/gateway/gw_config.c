@@ -55,7 +55,7 @@ struct gw_policy_src {
 	bool quarantined; /* fail_closed after an invalid generation: all egress denied */
 
 	struct sv_loop *loop; /* run phase */
-	struct px_server *proxy;
+	struct gw_policy_sink sink; /* set is NULL when not polling */
 	struct sv_timer poll_timer, outbox_timer;
 	bool timers;
 	struct gw_unary *poll_call, *status_call;
@@ -230,7 +230,8 @@ static void apply_generation(struct gw_policy_src *src,
 					 {"failure_mode", GW_RETAIN_LAST_VALID}));
 			return;
 		}
-		px_server_set_policy(src->proxy, NULL);
+		if (src->sink.set)
+			src->sink.set(src->sink.ctx, NULL);
 		src->quarantined = true;
 		sv_log_ocsf("CONFIG:UPDATE", SV_SEV_HIGH, "DENIED", "gateway_policy_quarantine",
 			    "invalid gateway policy: fail-closed quarantine, all egress denied",
@@ -241,8 +242,8 @@ static void apply_generation(struct gw_policy_src *src,
 	const struct pol_policy *cur = src->have_active ? &src->active : &src->base;
 	bool net_changed = src->quarantined || !gw_policy_network_equal(cur, &next);
 	bool static_changed = !gw_policy_static_equal(&src->base, &next);
-	if (net_changed)
-		px_server_set_policy(src->proxy, &next);
+	if (net_changed && src->sink.set)
+		src->sink.set(src->sink.ctx, &next);
 	src->quarantined = false;
 	if (src->have_active)
 		pol_free(&src->active);
@@ -351,11 +352,11 @@ static void client_lost(const char *why, uint32_t retry_ms, uint64_t up_ms, void
 	}
 }
 
-int gw_policy_poll_start(struct gw_policy_src *src, struct sv_loop *loop, struct px_server *proxy,
-			 struct sv_err *err)
+int gw_policy_poll_start(struct gw_policy_src *src, struct sv_loop *loop,
+			 const struct gw_policy_sink *sink, struct sv_err *err)
 {
 	src->loop = loop;
-	src->proxy = proxy;
+	src->sink = *sink;
 	int r;
 	if ((r = sv_timer_init(loop, &src->poll_timer, poll_fired, src)) < 0)
 		return sv_err_set(err, -r, "policy poll timer: %s", strerror(-r));
@@ -394,7 +395,7 @@ void gw_policy_poll_stop(struct gw_policy_src *src)
 		sv_timer_close(src->loop, &src->outbox_timer);
 		src->timers = false;
 	}
-	src->proxy = NULL;
+	src->sink = (struct gw_policy_sink){0};
 	src->loop = NULL;
 }
 

@@ -351,6 +351,116 @@ void sv_seccomp_prog_free(struct sv_seccomp_prog *p)
 	p->prog.len = 0;
 }
 
+/* ---- the proxy process's allow-list ------------------------------------------------------- */
+
+/* clang-format off */
+#define SC_CLONE_NEW (CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | \
+		      CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWTIME)
+#define SC_OPEN_WRITE (O_ACCMODE | O_CREAT | O_TRUNC | O_APPEND)
+
+/* What the unprivileged proxy needs (docs/security.md "The proxy process"): its loop, sockets,
+ * splice relays, worker threads and getaddrinfo (read-only /etc files, UDP). A name the
+ * architecture lacks (open, poll, epoll_wait on aarch64) is skipped. */
+static const struct sc_rule proxy_allow[] = {
+	{"read", -1, 0}, {"write", -1, 0}, {"readv", -1, 0}, {"writev", -1, 0},
+	{"pread64", -1, 0}, {"lseek", -1, 0}, {"close", -1, 0}, {"fstat", -1, 0},
+	{"newfstatat", -1, 0}, {"fstatat64", -1, 0}, {"statx", -1, 0}, {"fcntl", -1, 0},
+	{"dup", -1, 0}, {"dup3", -1, 0},
+	{"openat", -1, 0, 1, {{.arg = 2, .op = SCMP_CMP_MASKED_EQ, .datum_a = SC_OPEN_WRITE, .datum_b = 0}}},
+	{"open", -1, 0, 1, {{.arg = 1, .op = SCMP_CMP_MASKED_EQ, .datum_a = SC_OPEN_WRITE, .datum_b = 0}}},
+	{"mmap", -1, 0}, {"munmap", -1, 0}, {"mprotect", -1, 0}, {"mremap", -1, 0},
+	{"madvise", -1, 0}, {"brk", -1, 0}, {"membarrier", -1, 0},
+	{"epoll_create1", -1, 0}, {"epoll_ctl", -1, 0}, {"epoll_wait", -1, 0},
+	{"epoll_pwait", -1, 0}, {"epoll_pwait2", 441, 0}, {"poll", -1, 0}, {"ppoll", -1, 0},
+	{"socket", -1, 0, 1, {SC_EQ32(0, AF_UNIX)}},
+	{"socket", -1, 0, 1, {SC_EQ32(0, AF_INET)}},
+	{"socket", -1, 0, 1, {SC_EQ32(0, AF_INET6)}},
+	{"connect", -1, 0}, {"accept", -1, 0}, {"accept4", -1, 0}, {"bind", -1, 0},
+	{"getsockname", -1, 0}, {"getpeername", -1, 0}, {"setsockopt", -1, 0},
+	{"getsockopt", -1, 0}, {"shutdown", -1, 0}, {"sendto", -1, 0}, {"sendmsg", -1, 0},
+	{"sendmmsg", -1, 0}, {"recvfrom", -1, 0}, {"recvmsg", -1, 0}, {"recvmmsg", -1, 0},
+	{"splice", -1, 0}, {"pipe2", -1, 0}, {"pipe", -1, 0},
+	{"clone", -1, 0, 1, {{.arg = 0, .op = SCMP_CMP_MASKED_EQ, .datum_a = CLONE_THREAD | SC_CLONE_NEW,
+			      .datum_b = CLONE_THREAD}}},
+	{"futex", -1, 0}, {"set_robust_list", -1, 0}, {"get_robust_list", -1, 0},
+	{"set_tid_address", -1, 0}, {"rseq", 334, 0}, {"sched_yield", -1, 0},
+	{"sched_getaffinity", -1, 0}, {"exit", -1, 0}, {"exit_group", -1, 0},
+	{"getpid", -1, 0}, {"gettid", -1, 0}, {"getuid", -1, 0}, {"geteuid", -1, 0},
+	{"getgid", -1, 0}, {"getegid", -1, 0}, {"tgkill", -1, 0},
+	{"rt_sigaction", -1, 0}, {"rt_sigprocmask", -1, 0}, {"rt_sigreturn", -1, 0},
+	{"sigaltstack", -1, 0},
+	{"timerfd_create", -1, 0}, {"timerfd_settime", -1, 0}, {"timerfd_gettime", -1, 0},
+	{"eventfd2", -1, 0}, {"clock_gettime", -1, 0}, {"clock_nanosleep", -1, 0},
+	{"nanosleep", -1, 0}, {"gettimeofday", -1, 0}, {"getrandom", -1, 0},
+	{"prctl", -1, 0, 1, {SC_EQ32(0, PR_SET_NAME)}},
+	{"prctl", -1, 0, 1, {SC_EQ32(0, PR_GET_NAME)}},
+};
+
+/* What the proxy must never do: the process dies (SIGSYS) rather than get an error it could
+ * probe around. */
+static const struct sc_rule proxy_kill[] = {
+	{"execve", -1, 0}, {"execveat", -1, 0}, {"ptrace", -1, 0}, {"mount", -1, 0},
+	{"umount2", -1, 0}, {"pivot_root", -1, 0}, {"chroot", -1, 0}, {"setns", -1, 0},
+	{"unshare", -1, 0}, {"bpf", -1, 0}, {"init_module", -1, 0}, {"finit_module", -1, 0},
+	{"delete_module", -1, 0}, {"kexec_load", -1, 0}, {"kexec_file_load", -1, 0},
+	{"process_vm_readv", -1, 0}, {"process_vm_writev", -1, 0}, {"pidfd_getfd", 438, 0},
+	{"keyctl", -1, 0}, {"add_key", -1, 0}, {"request_key", -1, 0},
+	{"perf_event_open", -1, 0}, {"userfaultfd", -1, 0}, {"io_uring_setup", 425, 0},
+	{"io_uring_enter", 426, 0}, {"io_uring_register", 427, 0},
+	{"clone", -1, 0, 1, {SC_BITS(0, CLONE_NEWNS)}},
+	{"clone", -1, 0, 1, {SC_BITS(0, CLONE_NEWCGROUP)}},
+	{"clone", -1, 0, 1, {SC_BITS(0, CLONE_NEWUTS)}},
+	{"clone", -1, 0, 1, {SC_BITS(0, CLONE_NEWIPC)}},
+	{"clone", -1, 0, 1, {SC_BITS(0, CLONE_NEWUSER)}},
+	{"clone", -1, 0, 1, {SC_BITS(0, CLONE_NEWPID)}},
+	{"clone", -1, 0, 1, {SC_BITS(0, CLONE_NEWNET)}},
+	{"clone", -1, 0, 1, {SC_BITS(0, CLONE_NEWTIME)}},
+};
+/* clang-format on */
+
+static int proxy_rules_add(scmp_filter_ctx ctx, const struct sc_rule *rules, size_t n,
+			   uint32_t action, struct sv_err *err)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct sc_rule *ru = &rules[i];
+		int nr = seccomp_syscall_resolve_name(ru->name);
+		if (nr == __NR_SCMP_ERROR)
+			nr = ru->fallback;
+		if (nr < 0)
+			continue; /* not on this architecture */
+		int r = seccomp_rule_add_exact_array(ctx, action, nr, ru->ncmp, ru->cmp);
+		if (r < 0)
+			return sv_err_set(err, -r, "seccomp: cannot add the proxy rule for %s: %s",
+					  ru->name, strerror(-r));
+	}
+	return 0;
+}
+
+int sv_seccomp_build_proxy(struct sv_seccomp_prog *out, struct sv_err *err)
+{
+	memset(out, 0, sizeof(*out));
+	_cleanup_scmp_ scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM));
+	if (!ctx)
+		return sv_err_set(err, ENOMEM, "seccomp: cannot create a libseccomp context");
+	int r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
+	if (r < 0)
+		r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL);
+	if (r < 0)
+		return sv_err_set(err, -r, "seccomp: cannot set the bad-architecture action: %s",
+				  strerror(-r));
+	(void)seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
+	uint32_t kill = SCMP_ACT_KILL_PROCESS;
+	if ((r = proxy_rules_add(ctx, proxy_allow, SV_ARRAY_SIZE(proxy_allow), SCMP_ACT_ALLOW,
+				 err)) < 0 ||
+	    (r = proxy_rules_add(ctx, proxy_kill, SV_ARRAY_SIZE(proxy_kill), kill, err)) < 0)
+		return r;
+	/* ENOSYS: threads fall back to clone(), whose flags the rules above can see. */
+	r = rule_add(ctx, "clone3", 435, ENOSYS, 0, NULL, err);
+	if (r < 0)
+		return r;
+	return prog_from_ctx(ctx, 0, out, err);
+}
+
 /* Constant strings only: this runs between fork and exec, where strerror is not safe. */
 static const char *install_hint(int e)
 {

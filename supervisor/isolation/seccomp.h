@@ -30,6 +30,13 @@ int sv_seccomp_build_agent(struct sv_seccomp_prog *out, unsigned int opts, struc
 /* Build the supervisor prelude filter into @out. Returns 0 or -errno. */
 int sv_seccomp_build_prelude(struct sv_seccomp_prog *out, struct sv_err *err);
 
+/* Build the proxy process's allow-list into @out (docs/security.md "The proxy process"):
+ * default EPERM; its loop, sockets (AF_UNIX, AF_INET, AF_INET6), splice, threads (clone with
+ * CLONE_THREAD and no CLONE_NEW*), read-only opens and getaddrinfo allowed; clone3 ENOSYS;
+ * exec, ptrace, mounts, namespaces, modules, kexec, bpf, keys, io_uring, process_vm_* and
+ * pidfd_getfd kill the process. Returns 0 or -errno. */
+int sv_seccomp_build_proxy(struct sv_seccomp_prog *out, struct sv_err *err);
+
 /* Set PR_SET_NO_NEW_PRIVS, then install @p on the calling thread, or on every thread of the
  * process when @tsync (which also gives every thread no_new_privs). Async-signal-safe: no
  * allocation, no libseccomp. Returns 0 or -errno (-ESRCH: a thread could not be synchronised). */

@@ -288,6 +288,10 @@ elif mode == "idle":
     idle = [socket.create_connection(PROXY, timeout=5) for _ in range(int(sys.argv[2]))]
     time.sleep(0.3)
     print("with-idle", connect_echo(), flush=True)
+elif mode == "twice":
+    print("first", connect_echo(), flush=True)
+    sys.stdin.readline()
+    print("second", connect_echo(), flush=True)
 elif mode == "exhaust":
     idle = []
     for _ in range(int(sys.argv[2])):
@@ -368,6 +372,110 @@ def fd_exhaustion_backs_off_and_recovers():
     r = py_agent(["exhaust", "200"], prefix=[h.host_tool("prlimit"), "--nofile=64:64"])
     check("accept_backoff" in r.err or "backing off" in r.err, "no back-off on EMFILE", r)
     check("after echo=ping" in r.out, "the proxy did not recover after fd exhaustion", r)
+
+
+# ------------------------------------------------------------------- the proxy process
+# The proxy runs in its own process (docs/architecture.md "Processes"): unprivileged, confined,
+# and restarted by the supervisor when it dies.
+
+
+def start_twice_agent():
+    why = fake_internet()
+    if why:
+        raise h.Fail(why)
+    script = os.path.join(STATE["tmp"], "agent.py")
+    with open(script, "w") as f:
+        f.write(AGENT_PY)
+    os.chmod(script, 0o644)
+    py = os.path.realpath("/usr/bin/python3")
+    pol = policy("[network.fake]\nendpoint = %s:7000\nbinary = %s\n" % (FAKE_IP, py))
+    extra = dict(h.HOST_IDENTITY)
+    return h.Run([SUPERVISOR, "--log-level", "info", "--policy", pol, "--", py, script, "twice"],
+                 mode="host", stdin="pipe", extra_env=extra).start()
+
+
+def proxy_child_of(run, timeout=5.0, exclude=0):
+    """The pid of the supervisor's child named openshell-proxy (other than @exclude)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for pid in h.proc_children(run.host_pid()):
+            if pid == exclude:
+                continue
+            try:
+                with open("/proc/%d/comm" % pid) as f:
+                    if f.read().strip() == "openshell-proxy":
+                        return pid
+            except OSError:
+                pass
+        time.sleep(0.02)
+    raise h.Fail("no openshell-proxy child of the supervisor")
+
+
+def status_fields(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return dict(l.rstrip("\n").split(":\t", 1) for l in f if ":\t" in l)
+
+
+@test(kind="host")
+def proxy_process_runs_unprivileged_confined_with_an_empty_environment():
+    run = start_twice_agent()
+    try:
+        check(run.wait_stdout("first echo=ping", timeout=10), "first CONNECT failed")
+        pid = proxy_child_of(run)
+        st = status_fields(pid)
+        uids = st.get("Uid", "0").split()
+        check(uids and all(u != "0" for u in uids) and uids[0] in ("65533", "65531"),
+              "proxy process runs as root: Uid %r" % st.get("Uid"), None)
+        check(all(g != "0" for g in st.get("Gid", "0").split()), "proxy gid is 0", None)
+        check(st.get("Groups", "").strip() == "", "proxy keeps supplementary groups", None)
+        for cap in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
+            check(int(st.get(cap, "1"), 16) == 0, "%s is %s, not 0" % (cap, st.get(cap)), None)
+        check(st.get("Seccomp", "").strip() == "2", "no seccomp filter: %r" % st.get("Seccomp"),
+              None)
+        check(st.get("NoNewPrivs", "").strip() == "1", "no_new_privs unset", None)
+        with open("/proc/%d/environ" % pid, "rb") as f:
+            check(f.read() == b"", "the proxy process has an environment", None)
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            check(f.read() == b"openshell-sandbox\0__proxy\0", "unexpected argv", None)
+        check(run.wait_stderr("proxy process confined and serving", timeout=5),
+              "no proxy_child_ready line", None)
+    finally:
+        run.stdin_write(b"go\n")
+        r = run.finish(20)
+    check(r.rc == 0 and "second echo=ping" in r.out, "the agent did not finish", r)
+
+
+@test(kind="host")
+def proxy_process_killed_from_the_host_is_restarted_and_serves_again():
+    run = start_twice_agent()
+    try:
+        check(run.wait_stdout("first echo=ping", timeout=10), "first CONNECT failed", None)
+        pid = proxy_child_of(run)
+        os.kill(pid, 9)
+        check(run.wait_stderr("the proxy process exited", timeout=5),
+              "no proxy_child_exited line", None)
+        check(run.wait_stderr("proxy process restarted", timeout=5), "no restart line", None)
+        new = proxy_child_of(run, exclude=pid)
+        check(new != pid, "the proxy process was not replaced", None)
+        run.stdin_write(b"go\n")
+        check(run.wait_stdout("second echo=ping", timeout=10),
+              "CONNECT after the kill was not served", None)
+    finally:
+        try:
+            run.stdin_write(b"go\n")
+        except OSError:
+            pass
+        r = run.finish(20)
+    check(r.rc == 0, "the sandbox did not exit 0", r)
+    check('status="signal 9"' in r.err and "proxy process restarted" in r.err,
+          "exit status or restart not logged", r)
+    check(r.err.count("ALLOWED") >= 2, "both CONNECTs should be logged ALLOWED", r)
+
+
+@test(kind="host")
+def proxy_entry_point_refuses_to_run_outside_the_supervisor():
+    r = h.run_host([SUPERVISOR, "__proxy"])
+    check(r.rc == 2 and "__proxy is internal" in r.err, "__proxy ran without its sockets", r)
 
 
 # --------------------------------------------------------------- baseline outside merged /usr

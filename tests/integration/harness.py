@@ -192,11 +192,22 @@ def start_probe_in_netns_of(pid, timeout=5.0):
     return p
 
 
+def is_proxy_process(pid):
+    """The supervisor's own proxy process (docs/architecture.md "Processes"), not the agent."""
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            return f.read() == b"openshell-sandbox\0__proxy\0"
+    except OSError:
+        return False
+
+
 def wait_for_child(pid, timeout=5.0):
-    """The first child of host pid @pid (the main process of a supervisor)."""
+    """The first child of host pid @pid that has exec'd something else than the supervisor (the
+    main process of a supervisor, never its proxy process, itself the supervisor's binary)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        kids = proc_children(pid)
+        kids = [k for k in proc_children(pid) if not is_proxy_process(k) and
+                not same_file("/proc/%d/exe" % k, "/proc/%d/exe" % pid)]
         if kids:
             return kids[0]
         time.sleep(0.005)

@@ -23,6 +23,7 @@
 #include <sys/un.h>
 
 #include "netns/netns.h"
+#include "netns/proxy/px_server.h"
 #include "openshell.pb-c.h"
 #include "session/gateway/gw_client.h"
 #include "session/gateway/gw_logs.h"
@@ -210,6 +211,11 @@ static int listen_fd(void)
 	"[{\"host\": \"b.example\", \"port\": 443}]}}}"
 #define POLICY_BAD "{\"filesystem\": {\"read_only\": [\"usr\"]}}"
 
+static void px_sink_set(void *ctx, const struct pol_policy *policy)
+{
+	px_server_set_policy(ctx, policy);
+}
+
 /* ------------------------------------------------------------------ tests */
 
 START_TEST(valid_policy_is_loaded_reported_and_a_change_reaches_the_proxy)
@@ -231,7 +237,8 @@ START_TEST(valid_policy_is_loaded_reported_and_a_change_reaches_the_proxy)
 	struct px_server *px = NULL;
 	ck_assert_int_eq(px_server_new(&loop, fd, &p, &px, &err), 0);
 	sv_log_set_sink(record, NULL, SV_LOG_INFO);
-	ck_assert_int_eq(gw_policy_poll_start(src, &loop, px, &err), 0);
+	const struct gw_policy_sink sink = {px_sink_set, px};
+	ck_assert_int_eq(gw_policy_poll_start(src, &loop, &sink, &err), 0);
 	ck_assert_msg(run_until_event(&loop,
 				"\"version\": 1, \"status\": \"POLICY_STATUS_LOADED\"", 5000),
 		      "no LOADED for the startup policy");
@@ -270,7 +277,8 @@ START_TEST(invalid_policy_gives_the_default_failed_then_quarantine_then_retained
 	struct px_server *px = NULL;
 	ck_assert_int_eq(px_server_new(&loop, fd, &p, &px, &err), 0);
 	sv_log_set_sink(record, NULL, SV_LOG_INFO);
-	ck_assert_int_eq(gw_policy_poll_start(src, &loop, px, &err), 0);
+	const struct gw_policy_sink sink = {px_sink_set, px};
+	ck_assert_int_eq(gw_policy_poll_start(src, &loop, &sink, &err), 0);
 	ck_assert_msg(
 	    run_until_event(&loop, "filesystem.read_only[0]: path must be absolute", 5000),
 	    "no FAILED status naming the field");

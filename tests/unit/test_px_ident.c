@@ -709,6 +709,37 @@ START_TEST(sock_diag_does_not_find_unknown_or_closed_connections)
 }
 END_TEST
 
+START_TEST(the_proxy_process_is_never_read_as_an_owner)
+{
+	if (!can_scan_proc(__func__))
+		return;
+	struct conn c;
+	ck_assert(conn_open(&c, AF_INET, "127.0.0.1", AF_INET, "127.0.0.1"));
+	/* The entrypoint and a second child both hold the client socket: two owners, unless the
+	 * second is the proxy process (ctx.helper), whose fd table is never read. */
+	int w1, w2;
+	pid_t ep = spawn_waiter(c.cfd, false, &w1);
+	pid_t helper = spawn_waiter(c.cfd, false, &w2);
+	close(c.cfd);
+	struct px_ident_ctx ctx = {.scope = getpid()};
+	struct px_ident *id = calloc(1, sizeof(*id));
+	struct sv_err err = {0};
+	int r = px_ident_resolve(&ctx, ep, (struct sockaddr *)&c.peer, c.plen,
+				 (struct sockaddr *)&c.local, c.llen, id, &err);
+	ck_assert_msg(r == 0, "%s", err.msg);
+	ck_assert_uint_eq(id->n_owners, 2);
+	ctx.helper = helper;
+	r = px_ident_resolve(&ctx, ep, (struct sockaddr *)&c.peer, c.plen,
+			     (struct sockaddr *)&c.local, c.llen, id, &err);
+	waiter_end(ep, w1);
+	waiter_end(helper, w2);
+	ck_assert_msg(r == 0, "%s", err.msg);
+	ck_assert_uint_eq(id->n_owners, 1);
+	ck_assert_int_eq(id->owners[0], ep);
+	free(id);
+}
+END_TEST
+
 START_TEST(owner_elsewhere_in_the_scope_is_found_without_reading_the_rest_of_proc)
 {
 	if (!can_scan_proc(__func__))
@@ -766,6 +797,7 @@ static Suite *px_ident_suite(void)
 	tcase_add_test(tc, sock_diag_finds_the_client_sockets_inode_of_either_family);
 	tcase_add_test(tc, sock_diag_does_not_find_unknown_or_closed_connections);
 	tcase_add_test(tc, owner_elsewhere_in_the_scope_is_found_without_reading_the_rest_of_proc);
+	tcase_add_test(tc, the_proxy_process_is_never_read_as_an_owner);
 	tcase_add_test(tc, unreadable_fd_table_outside_fails_closed_when_the_sandbox_has_no_owner);
 	suite_add_tcase(s, tc);
 	return s;

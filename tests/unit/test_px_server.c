@@ -15,7 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "netns/netns.h"
+#include "netns/proxy/px_server.h"
 #include "supervisor/loop.h"
 #include "supervisor/policy/policy.h"
 

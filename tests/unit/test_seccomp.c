@@ -11,6 +11,7 @@
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -669,6 +670,118 @@ START_TEST(selftest_passes_and_leaves_the_caller_unfiltered)
 }
 END_TEST
 
+
+/* ---- the proxy process's allow-list ---- */
+
+static int proxy_lfd = -1;
+static struct sockaddr_in proxy_laddr;
+
+static void *proxy_thread(void *arg)
+{
+	return arg;
+}
+
+/* Exit bits: what went wrong before the last, fatal call. */
+static int proxy_work_then(int last)
+{
+	int bad = 0;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&proxy_laddr, sizeof(proxy_laddr)) < 0)
+		bad |= 1;
+	if (fd >= 0)
+		close(fd);
+	pthread_t t;
+	void *ret = NULL;
+	if (pthread_create(&t, NULL, proxy_thread, &bad) != 0 || pthread_join(t, &ret) != 0 ||
+	    ret != &bad)
+		bad |= 2;
+	errno = 0;
+	if (socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, 0) >= 0 || errno != EPERM)
+		bad |= 4;
+	errno = 0;
+	if (open("/tmp/proxy-seccomp-probe", O_WRONLY | O_CREAT | O_CLOEXEC, 0600) >= 0 ||
+	    errno != EPERM)
+		bad |= 8;
+	int rfd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+	if (rfd < 0)
+		bad |= 16;
+	else
+		close(rfd);
+	errno = 0;
+	if (syscall(SYS_clone3, NULL, 0) != -1 || errno != ENOSYS)
+		bad |= 32;
+	if (bad)
+		return bad;
+	switch (last) {
+	case 0:
+		execl("/bin/true", "true", (char *)NULL);
+		break;
+	case 1:
+		(void)unshare(CLONE_NEWNET);
+		break;
+	case 2:
+		(void)syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, 0, 0, 0, 0);
+		break;
+	case 3:
+		(void)syscall(SYS_ptrace, 0, 0, 0, 0);
+		break;
+	default:
+		return 0;
+	}
+	return 64;
+}
+
+static int proxy_child_status(const struct sv_seccomp_prog *p, int last)
+{
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct sv_err err = {0};
+		if (sv_seccomp_install(p, false, &err) < 0)
+			_exit(200);
+		_exit(proxy_work_then(last));
+	}
+	int status = 0;
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	return status;
+}
+
+START_TEST(proxy_filter_kills_exec_and_namespaces_and_keeps_sockets_and_threads)
+{
+	proxy_lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(proxy_lfd, 0);
+	proxy_laddr = (struct sockaddr_in){.sin_family = AF_INET,
+					   .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(proxy_laddr);
+	ck_assert_int_eq(bind(proxy_lfd, (struct sockaddr *)&proxy_laddr, len), 0);
+	ck_assert_int_eq(getsockname(proxy_lfd, (struct sockaddr *)&proxy_laddr, &len), 0);
+	ck_assert_int_eq(listen(proxy_lfd, 16), 0);
+	struct sv_seccomp_prog p;
+	struct sv_err err = {0};
+	ck_assert_msg(sv_seccomp_build_proxy(&p, &err) == 0, "build: %s", err.msg);
+	/* Ordinary proxy work passes. */
+	int st = proxy_child_status(&p, 9);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status 0x%x", st);
+	for (int last = 0; last < 4; last++) {
+		st = proxy_child_status(&p, last);
+		ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS,
+			      "case %d: status 0x%x, want death by SIGSYS", last, st);
+	}
+	/* Control: without the filter the same exec runs /bin/true. */
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		execl("/bin/true", "true", (char *)NULL);
+		_exit(99);
+	}
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	unlink("/tmp/proxy-seccomp-probe");
+	sv_seccomp_prog_free(&p);
+	close(proxy_lfd);
+}
+END_TEST
+
 static Suite *seccomp_suite(void)
 {
 	Suite *s = suite_create("seccomp");
@@ -692,6 +805,11 @@ static Suite *seccomp_suite(void)
 	tcase_add_test(tc, prelude_tsync_reaches_a_thread_started_before_it);
 	tcase_add_test(tc, agent_filter_stacks_on_the_prelude);
 	tcase_add_test(tc, selftest_passes_and_leaves_the_caller_unfiltered);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("proxy");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, proxy_filter_kills_exec_and_namespaces_and_keeps_sockets_and_threads);
 	suite_add_tcase(s, tc);
 	return s;
 }
