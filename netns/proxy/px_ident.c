@@ -716,6 +716,11 @@ static int scan_queued(struct scan *s, size_t qi)
 		v[i] = (struct by_fds){fd_count(s->queue[qi + i]), i, s->queue[qi + i]};
 	qsort(v, n, sizeof(*v), by_fds_cmp);
 	for (size_t i = 0; i < n; i++) {
+		size_t left = PX_IDENT_MAX_FDS_TOTAL - s->n_fds;
+		if (v[i].n_fds > left || v[i].n_fds > PX_IDENT_MAX_FDS_PER_PROC) {
+			s->n_unexamined++; /* known too long: not even listed */
+			continue;
+		}
 		int r = scan_fds(s, v[i].pid);
 		if (r < 0)
 			return r;

@@ -107,9 +107,9 @@ struct fp {
 };
 
 struct entry {
-	struct entry *chain;		   /* next in the bucket */
-	struct entry *older, *newer;	   /* the eviction list (evictable pins only) */
-	bool keep;			   /* never evicted */
+	struct entry *chain;	     /* next in the bucket */
+	struct entry *older, *newer; /* the eviction list (evictable pins only) */
+	bool keep;		     /* never evicted */
 	char *path;
 	unsigned char hash[PX_SHA256_LEN]; /* first seen: never replaced while pinned */
 	struct fp fp;			   /* of the last file that hashed to it */
@@ -117,8 +117,8 @@ struct entry {
 
 struct px_tofu {
 	pthread_mutex_t lock;
-	size_t max;		 /* evictable pins at most */
-	size_t n_buckets;	 /* power of two */
+	size_t max;	  /* evictable pins at most */
+	size_t n_buckets; /* power of two */
 	struct entry **buckets;
 	struct entry *lru_new, *lru_old; /* evictable pins, most recently used first */
 	size_t count, n_evictable, n_kept;
@@ -127,7 +127,7 @@ struct px_tofu {
 	bool big_busy;
 	struct fp big_fp; /* the file being hashed in the lane */
 	unsigned big_waiters;
-	uint64_t hashes; /* __atomic */
+	uint64_t hashes;				  /* __atomic */
 	uint64_t hits, evictions, skipped, busy, too_big; /* under lock */
 };
 
@@ -459,7 +459,7 @@ static int bin_check(struct px_tofu *c, const struct px_ident_bin *b, enum px_to
 static enum px_tofu_pin pin_of(const struct pol_policy *p, bool endpoint_only, const char *path)
 {
 	if (!p)
-		return PX_TOFU_EVICTABLE; /* no policy given: every binary, as px_tofu_verify_ident */
+		return PX_TOFU_EVICTABLE; /* no policy: every binary (px_tofu_verify_ident) */
 	if (endpoint_only)
 		return PX_TOFU_SKIP;
 	switch (px_policy_binary_class(p, path)) {

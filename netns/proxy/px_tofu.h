@@ -56,8 +56,8 @@ enum px_tofu_pin {
 	PX_TOFU_KEEP,	   /* pinned for the supervisor's life (an evictable pin is promoted) */
 };
 
-/* A cache for at most @max_entries evictable pins (0: PX_TOFU_MAX_ENTRIES). Returns 0 and *@out (owned;
- * free with px_tofu_free) or -ENOMEM. */
+/* A cache for at most @max_entries evictable pins (0: PX_TOFU_MAX_ENTRIES). Returns 0 and *@out
+ * (owned; free with px_tofu_free) or -ENOMEM. */
 int px_tofu_new(size_t max_entries, struct px_tofu **out);
 void px_tofu_free(struct px_tofu *cache);
 

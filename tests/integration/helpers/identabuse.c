@@ -53,8 +53,8 @@ static int do_connect(const char *target)
 		return TH_EXIT_CHECK;
 	}
 	char req[512];
-	int n = snprintf(req, sizeof(req), "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", target,
-			 target);
+	int n =
+	    snprintf(req, sizeof(req), "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", target, target);
 	if (n < 0 || (size_t)n >= sizeof(req) || th_write_all(fd, req, (size_t)n) < 0)
 		return TH_EXIT_SYS;
 	char line[64];
@@ -108,7 +108,8 @@ static int do_links(const char *dir, long n, const char *target)
 				th_die("identabuse", "fork");
 			if (pid == 0) {
 				close(1); /* quiet: the sandbox may not reach /dev/null */
-				char *const argv[] = {path, (char *)"connect", (char *)target, NULL};
+				char *const argv[] = {path, (char *)"connect", (char *)target,
+						      NULL};
 				execv(path, argv);
 				_exit(127);
 			}
