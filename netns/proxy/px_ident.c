@@ -469,7 +469,8 @@ struct scan {
 	size_t qn, queue_cap;
 	int *fds; /* one process's fd numbers, reused */
 	size_t fds_cap;
-	size_t n_fds;
+	size_t n_fds;	     /* fd links listed so far: the request's budget */
+	size_t n_unexamined; /* processes whose fd table exceeded what was left of it */
 	pid_t *owners;
 	size_t n_owners, owners_cap;
 	struct sv_err *err;
@@ -524,7 +525,9 @@ static int scan_visit(struct scan *s, pid_t pid)
 	return 1;
 }
 
-/* Does @pid hold the socket? 1 yes (recorded), 0 no or gone, -errno when it cannot be told. */
+/* Does @pid hold the socket? 1 yes (recorded), 0 no or gone, 2 not examined (its table lists
+ * more than PX_IDENT_MAX_FDS_PER_PROC entries, or more than the request has left of
+ * PX_IDENT_MAX_FDS_TOTAL), -errno when it cannot be told. */
 static int scan_fds(struct scan *s, pid_t pid)
 {
 	char path[64];
@@ -537,18 +540,19 @@ static int scan_fds(struct scan *s, pid_t pid)
 		return sv_err_set(s->err, -e, "cannot read %s: %s%s", path, strerror(-e),
 				  e == -EACCES || e == -EPERM ? " (CAP_SYS_PTRACE missing?)" : "");
 	}
+	size_t limit = PX_IDENT_MAX_FDS_TOTAL - s->n_fds;
+	if (limit > PX_IDENT_MAX_FDS_PER_PROC)
+		limit = PX_IDENT_MAX_FDS_PER_PROC;
 	size_t n = 0;
 	const char *name_in;
 	while ((name_in = dir_iter_next(&d, &e))) {
 		unsigned long long fd;
 		if (sv_parse_uint(name_in, 0, INT_MAX, &fd) < 0)
 			continue;
-		if (n >= PX_IDENT_MAX_FDS_PER_PROC)
-			return sv_err_set(s->err, E2BIG, "process %d has more than %d open files",
-					  (int)pid, PX_IDENT_MAX_FDS_PER_PROC);
-		if (++s->n_fds > PX_IDENT_MAX_FDS_TOTAL)
-			return sv_err_set(s->err, E2BIG, "more than %d open files to examine",
-					  PX_IDENT_MAX_FDS_TOTAL);
+		if (n >= limit) {
+			s->n_unexamined++;
+			return 2;
+		}
 		if (n == s->fds_cap) {
 			size_t cap = s->fds_cap ? 2 * s->fds_cap : 64;
 			int *v = realloc(s->fds, cap * sizeof(*v));
@@ -561,6 +565,7 @@ static int scan_fds(struct scan *s, pid_t pid)
 	}
 	if (e < 0 && e != -ENOENT && e != -ESRCH)
 		return sv_err_set(s->err, -e, "cannot list %s: %s", path, strerror(-e));
+	s->n_fds += n;
 	/* Newest first: a socket just connected is usually the process's highest fd, and one
 	 * match is enough for a process. The listing is in ascending order. */
 	while (n > 0) {
@@ -673,15 +678,62 @@ static int pid_cmp(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* Breadth-first from the queue's position @qi: scan each queued process's fds, queue its
- * children. */
-static int scan_tree(struct scan *s, size_t qi)
+/* The number of open files of @pid without reading its table (the size of /proc/<pid>/fd,
+ * Linux 6.2 and later); 0 when unknown. Only orders the scan: the listing enforces the bounds. */
+static size_t fd_count(pid_t pid)
 {
-	for (; qi < s->qn; qi++) {
-		int r = scan_fds(s, s->queue[qi]);
+	char path[64];
+	struct stat st;
+	sv_fmt(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	return stat(path, &st) == 0 && st.st_size > 0 ? (size_t)st.st_size : 0;
+}
+
+struct by_fds {
+	size_t n_fds, order;
+	pid_t pid;
+};
+
+static int by_fds_cmp(const void *a, const void *b)
+{
+	const struct by_fds *x = a, *y = b;
+	if (x->n_fds != y->n_fds)
+		return (x->n_fds > y->n_fds) - (x->n_fds < y->n_fds);
+	return (x->order > y->order) - (x->order < y->order);
+}
+
+/* The fd tables of the queued processes from @qi on, fewest open files first (ties in
+ * breadth-first order): a process holding many files is read last, so it spends its own share
+ * of the budget, not that of the processes before it. */
+static int scan_queued(struct scan *s, size_t qi)
+{
+	size_t n = s->qn - qi;
+	if (n == 0)
+		return 0;
+	_cleanup_free_ struct by_fds *v = calloc(n, sizeof(*v));
+	if (!v)
+		return sv_err_set(s->err, ENOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++)
+		v[i] = (struct by_fds){fd_count(s->queue[qi + i]), i, s->queue[qi + i]};
+	qsort(v, n, sizeof(*v), by_fds_cmp);
+	for (size_t i = 0; i < n; i++) {
+		size_t left = PX_IDENT_MAX_FDS_TOTAL - s->n_fds;
+		if (v[i].n_fds > left || v[i].n_fds > PX_IDENT_MAX_FDS_PER_PROC) {
+			s->n_unexamined++; /* known too long: not even listed */
+			continue;
+		}
+		int r = scan_fds(s, v[i].pid);
 		if (r < 0)
 			return r;
-		if ((r = scan_children(s, s->queue[qi])) < 0)
+	}
+	return 0;
+}
+
+/* Queue every descendant of the queued processes from @qi on, breadth-first. */
+static int walk_tree(struct scan *s, size_t qi)
+{
+	for (; qi < s->qn; qi++) {
+		int r = scan_children(s, s->queue[qi]);
+		if (r < 0)
 			return r;
 	}
 	return 0;
@@ -711,11 +763,16 @@ static int scan_all(struct scan *s)
 }
 
 /* Every process holding "socket:[inode]", ascending. The sandbox first: the entrypoint's
- * descendants, then every other descendant of @scope (the supervisor: PID 1 or a child
+ * descendants and every other descendant of @scope (the supervisor: PID 1 or a child
  * subreaper, so every process of the sandbox is one; @scope itself holds only the accepted ends
- * and is not read). Those are all the processes that share the agent's network namespace. Only
- * when none of them holds the socket (it was passed out of the sandbox) is the rest of /proc
- * read, @scope included. */
+ * and is not read), their fd tables read fewest open files first within the request's budget.
+ * @helper (the proxy process) is never read: it holds only the accepted ends. Those are all the
+ * processes that share the agent's network namespace. Only when none of them holds the socket
+ * and every one was examined (it was passed out of the sandbox) is the rest of /proc read,
+ * @scope included. A table past the budget is not examined: with an owner found elsewhere the
+ * decision stands on the owners found (the largest tables were left out); with none found it
+ * fails closed, which only a process holding more open files than all the others can cause,
+ * for its own connections. */
 static int owners_find(pid_t entrypoint, pid_t scope, pid_t helper, struct scan *s)
 {
 	/* The proxy process holds only accepted ends and upstream sockets, thousands of them
@@ -726,19 +783,26 @@ static int owners_find(pid_t entrypoint, pid_t scope, pid_t helper, struct scan 
 	if (r >= 0)
 		r = queue_push(s, entrypoint);
 	if (r >= 0)
-		r = scan_tree(s, 0);
+		r = walk_tree(s, 0);
 	if (r >= 0 && scope > 0 && scope != entrypoint && (r = scan_visit(s, scope)) > 0) {
 		size_t from = s->qn;
 		r = scan_children(s, scope);
 		if (r >= 0)
-			r = scan_tree(s, from);
+			r = walk_tree(s, from);
 	}
-	if (r >= 0 && s->n_owners == 0 && scope > 0 && scope != entrypoint)
+	if (r >= 0)
+		r = scan_queued(s, 0);
+	if (r >= 0 && s->n_owners == 0 && s->n_unexamined == 0 && scope > 0 && scope != entrypoint)
 		r = scan_fds(s, scope);
-	if (r >= 0 && s->n_owners == 0)
+	if (r >= 0 && s->n_owners == 0 && s->n_unexamined == 0)
 		r = scan_all(s);
 	if (r < 0)
 		return r;
+	if (s->n_owners == 0 && s->n_unexamined > 0)
+		return sv_err_set(s->err, E2BIG,
+				  "not among the %zu open files examined; %zu processes holding "
+				  "more open files were not examined",
+				  s->n_fds, s->n_unexamined);
 	qsort(s->owners, s->n_owners, sizeof(pid_t), pid_cmp);
 	return 0;
 }
@@ -771,7 +835,7 @@ int px_ident_resolve(const struct px_ident_ctx *ctx, pid_t entrypoint,
 	/* Not the whole ~270 KiB: only what is read before being written (its pages stay
 	 * untouched, and unfaulted, for a short ancestry). */
 	out->inode = 0;
-	out->n_ancestors = out->n_owners = 0;
+	out->n_ancestors = out->n_owners = out->n_unexamined = 0;
 	out->reason[0] = '\0';
 	if (entrypoint <= 0) {
 		sv_err_set(&e, ESRCH, PX_IDENT_REASON_NOT_SPAWNED);
@@ -808,6 +872,7 @@ int px_ident_resolve(const struct px_ident_ctx *ctx, pid_t entrypoint,
 		return deny(out, err, &e, -ENOENT);
 	}
 	out->n_owners = s.n_owners;
+	out->n_unexamined = s.n_unexamined;
 	for (size_t i = 0; i < s.n_owners && i < PX_IDENT_OWNERS_MAX; i++)
 		out->owners[i] = owners[i];
 

@@ -24,11 +24,16 @@
 /* Owner PIDs remembered for logs; every owner is still checked (§13 fix 19). */
 #define PX_IDENT_OWNERS_MAX 16
 
-/* Work bounds of one resolution (ours; §8 is silent). Past any of them the lookup fails closed:
- * an owner missed by a truncated scan could hide an ambiguous shared socket. */
-#define PX_IDENT_MAX_PROCS	  16384	 /* processes examined (descendants + the rest of /proc) */
-#define PX_IDENT_MAX_FDS_PER_PROC 65536	 /* entries of one /proc/<pid>/fd */
-#define PX_IDENT_MAX_FDS_TOTAL	  262144 /* fd links read in one resolution */
+/* Work bounds of one resolution (ours; §8 is silent). The fd tables of the sandbox's processes
+ * are read fewest open files first; a table longer than PX_IDENT_MAX_FDS_PER_PROC, or than what
+ * is left of PX_IDENT_MAX_FDS_TOTAL for this request, is not read. If the socket was found in
+ * the tables read, the decision stands on those owners (px_ident.n_unexamined counts the
+ * tables left out: the largest ones). If it was not, the lookup fails closed (-E2BIG): only a
+ * process holding more open files than the others can cause that, for its own connections; no
+ * number of processes holding many files can make another process's lookup fail (issue 17). */
+#define PX_IDENT_MAX_PROCS	  16384 /* processes examined (descendants + the rest of /proc) */
+#define PX_IDENT_MAX_FDS_PER_PROC 65536 /* entries of one /proc/<pid>/fd */
+#define PX_IDENT_MAX_FDS_TOTAL	  65536 /* fd links listed in one resolution */
 
 /* The fixed deny reasons of §8, exact. Other failures start with "failed to resolve peer
  * binary" as upstream's do. */
@@ -52,6 +57,7 @@ struct px_ident {
 	size_t n_ancestors;	  /* parent first, up to the entrypoint (included) or PID 1 (not) */
 	struct px_ident_bin ancestors[PX_IDENT_ANCESTORS_MAX];
 	size_t n_owners; /* processes holding the socket (may exceed PX_IDENT_OWNERS_MAX) */
+	size_t n_unexamined; /* processes whose fd tables were past the work bounds (see above) */
 	pid_t owners[PX_IDENT_OWNERS_MAX]; /* the lowest PIDs among them, ascending */
 	char reason[PX_IDENT_REASON_MAX];  /* on failure: the deny reason, else "" */
 };
@@ -88,8 +94,9 @@ struct px_ident_ctx {
  * Steps (§8): find the socket inode of the ESTABLISHED connection local==@client,
  * remote==@proxy (through @ctx->diag, else the rows of /proc/<entrypoint>/net/tcp, then tcp6);
  * find every process holding "socket:[inode]": the entrypoint's descendants breadth-first
- * through /proc/<pid>/task/<tid>/children, then the other descendants of @ctx->scope (not
- * @ctx->scope itself); only when none of those holds it, @ctx->scope and every other
+ * through /proc/<pid>/task/<tid>/children and the other descendants of @ctx->scope (not
+ * @ctx->scope itself), their fd tables read fewest open files first within the work bounds;
+ * only when none of those holds it and all were read, @ctx->scope and every other
  * /proc/<pid> (a socket passed out of the sandbox); for each owner, the executable
  * (" (deleted)" removed only when the kernel added it, fix 18) and its ancestors (parents up
  * to the entrypoint, included, or up to PID 1 or @ctx->scope, both excluded). Owners that

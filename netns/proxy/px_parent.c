@@ -25,6 +25,7 @@
 #include "netns/proxy/px_ipc.h"
 #include "netns/proxy/px_pack.h"
 #include "netns/proxy/px_policy.h"
+#include "netns/proxy/px_snap.h"
 #include "netns/proxy/px_tofu.h"
 #include "supervisor/log.h"
 #include "supervisor/loop.h"
@@ -88,6 +89,10 @@ struct px_proxy {
 	pthread_t threads[PXP_IDENT_THREADS];
 	size_t nthreads;
 	struct px_tofu *tofu;
+	/* The policy the identity threads pin by: only binaries some rule could allow are hashed
+	 * and pinned (px_tofu_verify_ident_policy). Swapped under @lock; a thread holds its own
+	 * reference while it answers. NULL: no policy could be copied, nothing is pinned. */
+	struct px_snap *snap;
 	struct px_ident_ctx ictx;
 	pid_t entry; /* atomic */
 	uint8_t buf[PX_MSG_MAX];
@@ -181,11 +186,17 @@ static int ident_answer(struct px_proxy *p, const struct pxp_gen *g,
 		st = PX_IDENT_DENY_NONE;
 		sv_fmt(reason, sizeof(reason), "%s", id->reason[0] ? id->reason : err.msg);
 	} else {
+		pthread_mutex_lock(&p->lock);
+		struct px_snap *snap = px_snap_get(p->snap);
+		pthread_mutex_unlock(&p->lock);
 		unsigned char digest[PX_SHA256_LEN];
-		if (px_tofu_verify_ident(p->tofu, id, digest, &err) < 0) {
+		static const struct pol_policy none; /* no rules: nothing is a candidate */
+		if (px_tofu_verify_ident_policy(p->tofu, id, snap ? &snap->pol : &none, p->relaxed,
+						digest, &err) < 0) {
 			st = PX_IDENT_DENY;
 			sv_fmt(reason, sizeof(reason), "%s", err.msg);
 		}
+		px_snap_put(snap);
 	}
 	return px_msg_ident_resp_encode(buf, PX_MSG_MAX, q->seq, st, reason, id);
 }
@@ -554,6 +565,8 @@ static int proxy_init(struct sv_loop *loop, int listen_fd, const struct pol_poli
 		return sv_err_set(err, -r, "proxy: packing the policy: %s", strerror(-r));
 	if ((r = px_tofu_new(PX_TOFU_MAX_ENTRIES, &p->tofu)) < 0)
 		return sv_err_set(err, -r, "proxy: fingerprint cache: %s", strerror(-r));
+	if ((r = px_snap_new(policy, &p->snap)) < 0)
+		return sv_err_set(err, -r, "proxy: copying the policy: %s", strerror(-r));
 	p->ictx.scope = getpid();
 	struct sv_err derr = {0};
 	if (px_diag_open(listen_fd, &p->ictx.diag, &derr) < 0)
@@ -632,6 +645,16 @@ void px_proxy_set_policy(struct px_proxy *p, const struct pol_policy *policy)
 	free(p->policy);
 	p->policy = blob;
 	p->policy_len = len;
+	/* The identity threads pin by the new rules from their next answer on. Out of memory:
+	 * no snapshot, so nothing new is pinned (every binary is then a non-candidate). */
+	struct px_snap *next = NULL;
+	if (px_snap_new(policy, &next) < 0)
+		sv_error(COMP, "policy_swap_failed", "out of memory copying the policy for pinning");
+	pthread_mutex_lock(&p->lock);
+	struct px_snap *old = p->snap;
+	p->snap = next;
+	pthread_mutex_unlock(&p->lock);
+	px_snap_put(old);
 	if (p->ctl.fd < 0)
 		return; /* no child now: the next START carries it */
 	uint8_t buf[32];
@@ -678,6 +701,7 @@ void px_proxy_free(struct px_proxy *p)
 	pthread_mutex_destroy(&p->lock);
 	pthread_cond_destroy(&p->cond);
 	px_tofu_free(p->tofu);
+	px_snap_put(p->snap);
 	px_diag_close(p->ictx.diag);
 	free(p->policy);
 	free(p);

@@ -185,6 +185,30 @@ bool px_policy_binary_matches(const struct pol_network_rule *r, const char *exe,
 	return false;
 }
 
+enum px_bin_class px_policy_binary_class(const struct pol_policy *p, const char *path)
+{
+	enum px_bin_class c = PX_BIN_NONE;
+	if (!p || !path || p->n_rules > POL_RULES_MAX)
+		return PX_BIN_NONE;
+	for (size_t i = 0; i < p->n_rules; i++) {
+		const struct pol_network_rule *r = &p->rules[i];
+		for (size_t j = 0; j < r->binaries.n; j++) {
+			const char *b = r->binaries.v[j];
+			if (!b || !binary_matches_path(b, path))
+				continue;
+			if (!strchr(b, '*'))
+				return PX_BIN_EXACT;
+			c = PX_BIN_GLOB;
+		}
+	}
+	return c;
+}
+
+bool px_policy_binary_is_candidate(const struct pol_policy *p, const char *path)
+{
+	return px_policy_binary_class(p, path) != PX_BIN_NONE;
+}
+
 bool px_binary_identity_is_relaxed(const char *value)
 {
 	static const char *const relaxed[] = {"relaxed", "disabled", "endpoint-only", "false", "0"};

@@ -95,6 +95,23 @@ bool px_policy_endpoint_matches(const struct pol_endpoint *e, const char *host, 
 bool px_policy_binary_matches(const struct pol_network_rule *r, const char *exe,
 			      const char *const *ancestors, size_t n_ancestors);
 
+/* How policy @p stands towards the binary path @path, over every rule's binaries whatever the
+ * endpoint (the TOFU cache pins only paths some rule could allow, issue 17):
+ *   PX_BIN_NONE   no rule names it, exactly or by glob: as exe or ancestor it never grants;
+ *   PX_BIN_GLOB   only globs match it (the agent may be able to make many such paths);
+ *   PX_BIN_EXACT  some rule names it literally (bounded by the policy's size).
+ * A NULL policy or path is PX_BIN_NONE. */
+enum px_bin_class {
+	PX_BIN_NONE,
+	PX_BIN_GLOB,
+	PX_BIN_EXACT,
+};
+enum px_bin_class px_policy_binary_class(const struct pol_policy *p, const char *path);
+
+/* px_policy_binary_class() != PX_BIN_NONE: could some rule allow a process because it (or an
+ * ancestor) runs @path? */
+bool px_policy_binary_is_candidate(const struct pol_policy *p, const char *path);
+
 /* The value of OPENSHELL_NETWORK_BINARY_IDENTITY turns binary matching off when it is
  * "relaxed", "disabled", "endpoint-only", "false" or "0" (ASCII case and surrounding blanks
  * ignored). Unset, empty or anything else keeps binary identity required. */

@@ -302,7 +302,9 @@ static bool decide_ident(struct px_parse *p)
 	}
 	p->ident_ok = true;
 	unsigned char digest[PX_SHA256_LEN];
-	if (px_tofu_verify_ident(p->tofu, p->ident, digest, &err) < 0) {
+	/* Only binaries some rule could allow are hashed and pinned (issue 17). */
+	if (px_tofu_verify_ident_policy(p->tofu, p->ident, p->policy ? &p->policy->pol : NULL,
+					p->endpoint_only, digest, &err) < 0) {
 		sv_fmt(p->reason, sizeof(p->reason), "%s", err.msg);
 		return false;
 	}

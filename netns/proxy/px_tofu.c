@@ -2,9 +2,12 @@
  *
  * The only mbedTLS glue in netns/. Written against the API common to mbedTLS 2.28 (Debian's, for
  * the glibc tests) and 3.6 (the static product). Never rehashes a file whose fingerprint is
- * unchanged, never replaces or drops a pin, and never holds the cache lock while reading a file.
+ * unchanged, never replaces a pin, never drops one the policy names literally, and never holds
+ * the cache lock while reading a file.
  */
 #include "netns/proxy/px_tofu.h"
+
+#include "netns/proxy/px_policy.h"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -104,18 +107,28 @@ struct fp {
 };
 
 struct entry {
+	struct entry *chain;	     /* next in the bucket */
+	struct entry *older, *newer; /* the eviction list (evictable pins only) */
+	bool keep;		     /* never evicted */
 	char *path;
-	unsigned char hash[PX_SHA256_LEN]; /* first seen: never replaced */
+	unsigned char hash[PX_SHA256_LEN]; /* first seen: never replaced while pinned */
 	struct fp fp;			   /* of the last file that hashed to it */
 };
 
 struct px_tofu {
 	pthread_mutex_t lock;
-	size_t max, count;
-	size_t cap; /* power of two >= 2 * max: open addressing stays under half full */
-	struct entry **slots;
-	uint64_t hashes; /* __atomic */
-	uint64_t hits;	 /* under lock */
+	size_t max;	  /* evictable pins at most */
+	size_t n_buckets; /* power of two */
+	struct entry **buckets;
+	struct entry *lru_new, *lru_old; /* evictable pins, most recently used first */
+	size_t count, n_evictable, n_kept;
+	/* The large-file lane: one hash of a file over PX_TOFU_BIG_BYTES at a time. */
+	pthread_cond_t big_done;
+	bool big_busy;
+	struct fp big_fp; /* the file being hashed in the lane */
+	unsigned big_waiters;
+	uint64_t hashes;				  /* __atomic */
+	uint64_t hits, evictions, skipped, busy, too_big; /* under lock */
 };
 
 static void fp_from_stat(const struct stat *st, struct fp *f)
@@ -144,13 +157,74 @@ static size_t path_hash(const char *s)
 	return (size_t)h;
 }
 
-/* The slot holding @path, or the empty slot where it would go. Under lock. */
+/* The link pointing at @path's entry, or at the NULL ending its bucket. Under lock. */
 static struct entry **slot_find(struct px_tofu *c, const char *path)
 {
-	size_t i = path_hash(path) & (c->cap - 1);
-	while (c->slots[i] && strcmp(c->slots[i]->path, path) != 0)
-		i = (i + 1) & (c->cap - 1);
-	return &c->slots[i];
+	struct entry **link = &c->buckets[path_hash(path) & (c->n_buckets - 1)];
+	while (*link && strcmp((*link)->path, path) != 0)
+		link = &(*link)->chain;
+	return link;
+}
+
+static void lru_unlink(struct px_tofu *c, struct entry *e)
+{
+	if (e->older)
+		e->older->newer = e->newer;
+	else
+		c->lru_old = e->newer;
+	if (e->newer)
+		e->newer->older = e->older;
+	else
+		c->lru_new = e->older;
+	e->older = e->newer = NULL;
+}
+
+static void lru_push_new(struct px_tofu *c, struct entry *e)
+{
+	e->older = c->lru_new;
+	e->newer = NULL;
+	if (c->lru_new)
+		c->lru_new->newer = e;
+	else
+		c->lru_old = e;
+	c->lru_new = e;
+}
+
+/* A use of @e under the class @pin: a pin the policy now names literally is kept for good; an
+ * evictable one becomes the most recently used. */
+static void entry_used(struct px_tofu *c, struct entry *e, enum px_tofu_pin pin)
+{
+	if (e->keep)
+		return;
+	lru_unlink(c, e);
+	if (pin == PX_TOFU_KEEP) {
+		e->keep = true;
+		c->n_evictable--;
+		c->n_kept++;
+	} else {
+		lru_push_new(c, e);
+	}
+}
+
+static void entry_free(struct entry *e)
+{
+	free(e->path);
+	free(e);
+}
+
+/* Drop the least recently used evictable pin. Under lock. */
+static void evict_oldest(struct px_tofu *c)
+{
+	struct entry *e = c->lru_old;
+	if (!e)
+		return;
+	lru_unlink(c, e);
+	struct entry **link = slot_find(c, e->path);
+	*link = e->chain;
+	c->n_evictable--;
+	c->count--;
+	c->evictions++;
+	entry_free(e);
 }
 
 int px_tofu_new(size_t max_entries, struct px_tofu **out)
@@ -164,12 +238,18 @@ int px_tofu_new(size_t max_entries, struct px_tofu **out)
 	if (!c)
 		return -ENOMEM;
 	c->max = max_entries;
-	c->cap = 2;
-	while (c->cap < 2 * max_entries)
-		c->cap <<= 1;
-	c->slots = calloc(c->cap, sizeof(struct entry *));
-	if (!c->slots || pthread_mutex_init(&c->lock, NULL) != 0) {
-		free(c->slots);
+	c->n_buckets = 16;
+	while (c->n_buckets < max_entries)
+		c->n_buckets <<= 1;
+	c->buckets = calloc(c->n_buckets, sizeof(struct entry *));
+	if (!c->buckets || pthread_mutex_init(&c->lock, NULL) != 0) {
+		free(c->buckets);
+		free(c);
+		return -ENOMEM;
+	}
+	if (pthread_cond_init(&c->big_done, NULL) != 0) {
+		pthread_mutex_destroy(&c->lock);
+		free(c->buckets);
 		free(c);
 		return -ENOMEM;
 	}
@@ -181,27 +261,21 @@ void px_tofu_free(struct px_tofu *c)
 {
 	if (!c)
 		return;
-	for (size_t i = 0; i < c->cap; i++) {
-		if (c->slots[i]) {
-			free(c->slots[i]->path);
-			free(c->slots[i]);
+	for (size_t i = 0; i < c->n_buckets; i++) {
+		for (struct entry *e = c->buckets[i], *next; e; e = next) {
+			next = e->chain;
+			entry_free(e);
 		}
 	}
-	free(c->slots);
+	free(c->buckets);
+	pthread_cond_destroy(&c->big_done);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 }
 
-static int capacity_error(const struct px_tofu *c, struct sv_err *err)
-{
-	return sv_err_set(err, ENOSPC,
-			  "Binary identity cache capacity exhausted (maximum %zu pinned paths)",
-			  c->max);
-}
-
 /* Under lock: pin @path to @hash with @fp, or compare with its pin. */
-static int pin_locked(struct px_tofu *c, const char *path, const unsigned char *hash,
-		      const struct fp *fp, struct sv_err *err)
+static int pin_locked(struct px_tofu *c, const char *path, enum px_tofu_pin pin,
+		      const unsigned char *hash, const struct fp *fp, struct sv_err *err)
 {
 	struct entry **slot = slot_find(c, path);
 	if (*slot) {
@@ -209,10 +283,9 @@ static int pin_locked(struct px_tofu *c, const char *path, const unsigned char *
 			return sv_err_set(
 			    err, EPERM, "Binary integrity violation: %s executable changed", path);
 		(*slot)->fp = *fp; /* same content under a new fingerprint: no rehash next time */
+		entry_used(c, *slot, pin);
 		return 0;
 	}
-	if (c->count >= c->max)
-		return capacity_error(c, err);
 	struct entry *e = calloc(1, sizeof(*e));
 	if (!e || !(e->path = strdup(path))) {
 		free(e);
@@ -220,16 +293,61 @@ static int pin_locked(struct px_tofu *c, const char *path, const unsigned char *
 	}
 	memcpy(e->hash, hash, PX_SHA256_LEN);
 	e->fp = *fp;
+	if (pin == PX_TOFU_KEEP) {
+		e->keep = true;
+		c->n_kept++;
+	} else {
+		if (c->n_evictable >= c->max)
+			evict_oldest(c);
+		slot = slot_find(c, path); /* the eviction may have unlinked our bucket's tail */
+		lru_push_new(c, e);
+		c->n_evictable++;
+	}
 	*slot = e;
 	c->count++;
 	return 0;
 }
 
-int px_tofu_check_fd(struct px_tofu *c, int fd, const char *path,
-		     unsigned char digest[PX_SHA256_LEN], struct sv_err *err)
+/* Under lock: may this thread hash the large file @f? 0 yes (the lane is ours), 1 the same file
+ * was hashed meanwhile (look again), -EBUSY refused. */
+static int big_lane_enter(struct px_tofu *c, const struct fp *f)
+{
+	if (!c->big_busy) {
+		c->big_busy = true;
+		c->big_fp = *f;
+		return 0;
+	}
+	/* Another large file, or a second waiter: refuse at once rather than hold a worker. */
+	if (!fp_equal(&c->big_fp, f) || c->big_waiters >= PX_TOFU_BIG_WAITERS)
+		return -EBUSY;
+	c->big_waiters++;
+	while (c->big_busy && fp_equal(&c->big_fp, f))
+		pthread_cond_wait(&c->big_done, &c->lock);
+	c->big_waiters--;
+	return 1;
+}
+
+static void big_lane_leave(struct px_tofu *c)
+{
+	pthread_mutex_lock(&c->lock);
+	c->big_busy = false;
+	pthread_cond_broadcast(&c->big_done);
+	pthread_mutex_unlock(&c->lock);
+}
+
+int px_tofu_check_fd_as(struct px_tofu *c, int fd, const char *path, enum px_tofu_pin pin,
+			unsigned char digest[PX_SHA256_LEN], struct sv_err *err)
 {
 	if (!path || path[0] != '/')
 		return sv_err_set(err, EINVAL, "TOFU: path must be absolute");
+	if (pin == PX_TOFU_SKIP) {
+		pthread_mutex_lock(&c->lock);
+		c->skipped++;
+		pthread_mutex_unlock(&c->lock);
+		if (digest)
+			memset(digest, 0, PX_SHA256_LEN);
+		return 0;
+	}
 	struct stat st;
 	if (fstat(fd, &st) < 0)
 		return sv_err_set(err, errno, "Failed to stat %s: %s", path, strerror(errno));
@@ -239,33 +357,59 @@ int px_tofu_check_fd(struct px_tofu *c, int fd, const char *path,
 	fp_from_stat(&st, &before);
 
 	unsigned char hash[PX_SHA256_LEN];
+	bool hit = false, big = false;
 	pthread_mutex_lock(&c->lock);
-	struct entry *e = *slot_find(c, path);
-	bool hit = e && fp_equal(&e->fp, &before);
-	if (hit) {
-		memcpy(hash, e->hash, PX_SHA256_LEN);
-		c->hits++;
+	for (;;) {
+		struct entry *e = *slot_find(c, path);
+		if (e && fp_equal(&e->fp, &before)) {
+			memcpy(hash, e->hash, PX_SHA256_LEN);
+			entry_used(c, e, pin);
+			c->hits++;
+			hit = true;
+			break;
+		}
+		if (before.size <= PX_TOFU_BIG_BYTES)
+			break;
+		if (before.size > PX_TOFU_HASH_MAX) {
+			c->too_big++;
+			pthread_mutex_unlock(&c->lock);
+			return sv_err_set(err, EFBIG,
+					  "%s is %llu MiB, larger than the %llu MiB an executable "
+					  "may be to be verified",
+					  path, before.size >> 20, PX_TOFU_HASH_MAX >> 20);
+		}
+		int r = big_lane_enter(c, &before);
+		if (r == -EBUSY) {
+			c->busy++;
+			pthread_mutex_unlock(&c->lock);
+			return sv_err_set(err, EBUSY,
+					  "%s (%llu MiB) was not verified: another large "
+					  "executable is being hashed; retry",
+					  path, before.size >> 20);
+		}
+		if (r == 0) {
+			big = true;
+			break;
+		}
 	}
-	bool full = !e && c->count >= c->max;
 	pthread_mutex_unlock(&c->lock);
-	if (full) /* refuse before reading anything */
-		return capacity_error(c, err);
 	if (!hit) {
 		unsigned long long total = 0;
 		__atomic_fetch_add(&c->hashes, 1, __ATOMIC_RELAXED);
 		int r = sha256_fd(fd, path, hash, &total, err);
+		if (r == 0 && fstat(fd, &st) < 0)
+			r = sv_err_set(err, errno, "Failed to stat %s: %s", path, strerror(errno));
+		if (big)
+			big_lane_leave(c);
 		if (r < 0)
 			return r;
 		struct fp after;
-		if (fstat(fd, &st) < 0)
-			return sv_err_set(err, errno, "Failed to stat %s: %s", path,
-					  strerror(errno));
 		fp_from_stat(&st, &after);
 		if (!fp_equal(&before, &after) || total != before.size)
 			return sv_err_set(err, EAGAIN, "%s changed while it was being hashed",
 					  path);
 		pthread_mutex_lock(&c->lock);
-		r = pin_locked(c, path, hash, &before, err);
+		r = pin_locked(c, path, pin, hash, &before, err);
 		pthread_mutex_unlock(&c->lock);
 		if (r < 0)
 			return r;
@@ -273,6 +417,12 @@ int px_tofu_check_fd(struct px_tofu *c, int fd, const char *path,
 	if (digest)
 		memcpy(digest, hash, PX_SHA256_LEN);
 	return 0;
+}
+
+int px_tofu_check_fd(struct px_tofu *c, int fd, const char *path,
+		     unsigned char digest[PX_SHA256_LEN], struct sv_err *err)
+{
+	return px_tofu_check_fd_as(c, fd, path, PX_TOFU_EVICTABLE, digest, err);
 }
 
 int px_tofu_check(struct px_tofu *c, pid_t pid, const char *path,
@@ -287,9 +437,11 @@ int px_tofu_check(struct px_tofu *c, pid_t pid, const char *path,
 }
 
 /* TOFU of one px_ident executable, refusing a process that no longer runs that inode. */
-static int bin_check(struct px_tofu *c, const struct px_ident_bin *b,
+static int bin_check(struct px_tofu *c, const struct px_ident_bin *b, enum px_tofu_pin pin,
 		     unsigned char digest[PX_SHA256_LEN], struct sv_err *err)
 {
+	if (pin == PX_TOFU_SKIP) /* not even opened: nothing about it can allow */
+		return px_tofu_check_fd_as(c, -1, b->path, pin, digest, err);
 	char link[64];
 	sv_fmt(link, sizeof(link), "/proc/%d/exe", (int)b->pid);
 	_cleanup_close_ int fd = open(link, O_RDONLY | O_CLOEXEC);
@@ -301,25 +453,57 @@ static int bin_check(struct px_tofu *c, const struct px_ident_bin *b,
 	if (st.st_dev != b->dev || st.st_ino != b->ino)
 		return sv_err_set(err, ESTALE, "process %d no longer runs %s", (int)b->pid,
 				  b->path);
-	return px_tofu_check_fd(c, fd, b->path, digest, err);
+	return px_tofu_check_fd_as(c, fd, b->path, pin, digest, err);
 }
 
-int px_tofu_verify_ident(struct px_tofu *c, const struct px_ident *id,
-			 unsigned char exe_digest[PX_SHA256_LEN], struct sv_err *err)
+static enum px_tofu_pin pin_of(const struct pol_policy *p, bool endpoint_only, const char *path)
 {
-	int r = bin_check(c, &id->exe, exe_digest, err);
+	if (!p)
+		return PX_TOFU_EVICTABLE; /* no policy: every binary (px_tofu_verify_ident) */
+	if (endpoint_only)
+		return PX_TOFU_SKIP;
+	switch (px_policy_binary_class(p, path)) {
+	case PX_BIN_EXACT:
+		return PX_TOFU_KEEP;
+	case PX_BIN_GLOB:
+		return PX_TOFU_EVICTABLE;
+	case PX_BIN_NONE:
+		break;
+	}
+	return PX_TOFU_SKIP;
+}
+
+static int verify(struct px_tofu *c, const struct px_ident *id, const struct pol_policy *p,
+		  bool endpoint_only, unsigned char exe_digest[PX_SHA256_LEN], struct sv_err *err)
+{
+	int r = bin_check(c, &id->exe, pin_of(p, endpoint_only, id->exe.path), exe_digest, err);
 	if (r < 0) {
 		sv_err_prefix(err, PX_TOFU_REASON_EXE);
 		return r;
 	}
 	for (size_t i = 0; i < id->n_ancestors && i < PX_IDENT_ANCESTORS_MAX; i++) {
-		r = bin_check(c, &id->ancestors[i], NULL, err);
+		const struct px_ident_bin *a = &id->ancestors[i];
+		r = bin_check(c, a, pin_of(p, endpoint_only, a->path), NULL, err);
 		if (r < 0) {
-			sv_err_prefix(err, PX_TOFU_REASON_ANCESTOR " %s", id->ancestors[i].path);
+			sv_err_prefix(err, PX_TOFU_REASON_ANCESTOR " %s", a->path);
 			return r;
 		}
 	}
 	return 0;
+}
+
+int px_tofu_verify_ident(struct px_tofu *c, const struct px_ident *id,
+			 unsigned char exe_digest[PX_SHA256_LEN], struct sv_err *err)
+{
+	return verify(c, id, NULL, false, exe_digest, err);
+}
+
+int px_tofu_verify_ident_policy(struct px_tofu *c, const struct px_ident *id,
+				const struct pol_policy *p, bool endpoint_only,
+				unsigned char exe_digest[PX_SHA256_LEN], struct sv_err *err)
+{
+	static const struct pol_policy none = {0};
+	return verify(c, id, p ? p : &none, endpoint_only, exe_digest, err);
 }
 
 void px_tofu_stats_get(struct px_tofu *c, struct px_tofu_stats *out)
@@ -327,6 +511,12 @@ void px_tofu_stats_get(struct px_tofu *c, struct px_tofu_stats *out)
 	pthread_mutex_lock(&c->lock);
 	out->hits = c->hits;
 	out->entries = c->count;
+	out->kept = c->n_kept;
+	out->evictions = c->evictions;
+	out->skipped = c->skipped;
+	out->busy = c->busy;
+	out->too_big = c->too_big;
+	out->lane_busy = c->big_busy;
 	pthread_mutex_unlock(&c->lock);
 	out->hashes = __atomic_load_n(&c->hashes, __ATOMIC_RELAXED);
 }

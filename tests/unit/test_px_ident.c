@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -32,7 +33,7 @@ struct conn {
 	socklen_t plen, llen;
 };
 
-static pid_t g_kids[8];
+static pid_t g_kids[32];
 static int g_nkids;
 static char g_dir[64];
 
@@ -774,12 +775,105 @@ START_TEST(owner_elsewhere_in_the_scope_is_found_without_reading_the_rest_of_pro
 }
 END_TEST
 
+/* Raise our soft RLIMIT_NOFILE to the hard one and hold about @n more open files (dups of
+ * /dev/null). Returns how many are held. */
+static int hold_fds(int n)
+{
+	struct rlimit rl;
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	rl.rlim_cur = rl.rlim_max;
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	int held = 1;
+	while (held < n && fcntl(fd, F_DUPFD_CLOEXEC, 0) >= 0)
+		held++;
+	return held;
+}
+
+/* A child of ours holding about @n open files, none of them a socket of the test; returns how
+ * many it holds. */
+static int spawn_hog(int n)
+{
+	int p[2];
+	ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		close(p[0]);
+		int held = hold_fds(n);
+		(void)!write(p[1], &held, sizeof(held));
+		for (;;)
+			pause();
+	}
+	close(p[1]);
+	int held = 0;
+	ck_assert_int_eq(read(p[0], &held, sizeof(held)), (ssize_t)sizeof(held));
+	close(p[0]);
+	kid_add(pid);
+	return held;
+}
+
+static bool can_hold(int n, const char *test)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY &&
+	    rl.rlim_max < (rlim_t)n + 64) {
+		fprintf(stderr, "SKIP %s: RLIMIT_NOFILE hard limit %llu is below %d\n", test,
+			(unsigned long long)rl.rlim_max, n + 64);
+		return false;
+	}
+	return true;
+}
+
+/* Issue 17: 14 processes holding ~19,800 files each made every lookup fail ("more than 262144
+ * open files to examine"). They are read after the owner and only within the budget. */
+START_TEST(processes_holding_many_files_do_not_make_another_owners_lookup_fail)
+{
+	if (!can_scan_proc(__func__) || !can_hold(19000, __func__))
+		return;
+	int total = 0;
+	for (int i = 0; i < 14; i++) /* before the socket exists: none of them holds it */
+		total += spawn_hog(19000);
+	ck_assert_int_gt(total, PX_IDENT_MAX_FDS_TOTAL * 4);
+	struct conn c;
+	ck_assert(conn_open(&c, AF_INET, "127.0.0.1", AF_INET, "127.0.0.1"));
+	struct px_ident *id;
+	struct sv_err err = {0};
+	ck_assert_msg(resolve(getpid(), &c, &id, &err) == 0, "%s", err.msg);
+	ck_assert_int_eq(id->exe.pid, getpid());
+	ck_assert_uint_eq(id->n_owners, 1);
+	ck_assert_uint_gt(id->n_unexamined, 0); /* the hogs past the budget */
+	free(id);
+}
+END_TEST
+
+/* The fail-closed side: when the socket is not among the tables read, the lookup fails; only a
+ * process holding more files than the rest can be in that position. */
+START_TEST(an_owner_holding_more_files_than_the_budget_leaves_fails_closed)
+{
+	if (!can_scan_proc(__func__) || !can_hold(19500, __func__))
+		return;
+	for (int i = 0; i < 4; i++)
+		spawn_hog(17000);
+	struct conn c;
+	ck_assert(conn_open(&c, AF_INET, "127.0.0.1", AF_INET, "127.0.0.1"));
+	ck_assert_int_gt(hold_fds(19500), 17000);
+	struct px_ident *id;
+	struct sv_err err = {0};
+	ck_assert_int_eq(resolve(getpid(), &c, &id, &err), -E2BIG);
+	ck_assert_msg(strstr(id->reason, "processes holding more open files were not examined"),
+		      "%s", id->reason);
+	free(id);
+}
+END_TEST
+
 static Suite *px_ident_suite(void)
 {
 	Suite *s = suite_create("px_ident");
 	TCase *tc = tcase_create("identity");
 	tcase_add_checked_fixture(tc, NULL, teardown);
-	tcase_set_timeout(tc, 30);
+	tcase_set_timeout(tc, 90);
 	tcase_add_test(tc, entrypoint_zero_is_denied_as_not_yet_spawned);
 	tcase_add_test(tc, socket_inode_is_the_client_sockets_inode);
 	tcase_add_test(tc, unknown_tuple_is_not_found);
@@ -799,6 +893,8 @@ static Suite *px_ident_suite(void)
 	tcase_add_test(tc, owner_elsewhere_in_the_scope_is_found_without_reading_the_rest_of_proc);
 	tcase_add_test(tc, the_proxy_process_is_never_read_as_an_owner);
 	tcase_add_test(tc, unreadable_fd_table_outside_fails_closed_when_the_sandbox_has_no_owner);
+	tcase_add_test(tc, processes_holding_many_files_do_not_make_another_owners_lookup_fail);
+	tcase_add_test(tc, an_owner_holding_more_files_than_the_budget_leaves_fails_closed);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -369,6 +369,43 @@ START_TEST(endpoint_only_mode_ignores_binaries_but_not_endpoints)
 }
 END_TEST
 
+START_TEST(binary_class_covers_every_rule_exact_and_glob_whatever_the_endpoint)
+{
+	load("[network.a]\nendpoint = api.example.com:443\nbinary = /usr/bin/curl\n"
+	     "[network.b]\nendpoint = other.example.com:443\nbinary = /sandbox/**\n"
+	     "binary = /usr/lib/*/node\n");
+	ck_assert_int_eq(px_policy_binary_class(&pol, "/usr/bin/curl"), PX_BIN_EXACT);
+	ck_assert_int_eq(px_policy_binary_class(&pol, "/sandbox/a/tool"), PX_BIN_GLOB);
+	ck_assert_int_eq(px_policy_binary_class(&pol, "/usr/lib/x/node"), PX_BIN_GLOB);
+	ck_assert_int_eq(px_policy_binary_class(&pol, "/usr/lib/x/y/node"), PX_BIN_NONE);
+	ck_assert_int_eq(px_policy_binary_class(&pol, "/tmp/link-4200"), PX_BIN_NONE);
+	ck_assert_int_eq(px_policy_binary_class(&pol, "/usr/bin/curl2"), PX_BIN_NONE);
+	ck_assert(px_policy_binary_is_candidate(&pol, "/sandbox/x"));
+	ck_assert(!px_policy_binary_is_candidate(&pol, "/usr/bin/wget"));
+	ck_assert(!px_policy_binary_is_candidate(NULL, "/usr/bin/curl"));
+	ck_assert(!px_policy_binary_is_candidate(&pol, NULL));
+	/* Exact wins over a glob matching the same path. */
+	pol_free(&pol);
+	load("[network.a]\nendpoint = api.example.com:443\nbinary = /sandbox/**\n"
+	     "[network.b]\nendpoint = api.example.com:443\nbinary = /sandbox/bin/tool\n");
+	ck_assert_int_eq(px_policy_binary_class(&pol, "/sandbox/bin/tool"), PX_BIN_EXACT);
+}
+END_TEST
+
+/* Every binary that can make a decision allow is a candidate: the TOFU cache relies on it. */
+START_TEST(every_allowed_exe_or_ancestor_is_a_candidate)
+{
+	load("[network.a]\nendpoint = api.example.com:443\nbinary = /usr/bin/curl\n"
+	     "[network.b]\nendpoint = api.example.com:443\nbinary = /opt/**/bin/*\n");
+	const char *const exes[] = {"/usr/bin/curl", "/opt/x/bin/tool", "/usr/bin/wget",
+				    "/opt/bin/tool"};
+	for (size_t i = 0; i < 4; i++) {
+		const struct px_decision *d = decide("api.example.com", 443, exes[i]);
+		ck_assert_int_eq(d->allow, px_policy_binary_is_candidate(&pol, exes[i]));
+	}
+}
+END_TEST
+
 START_TEST(binary_identity_relaxed_values)
 {
 	const char *yes[] = {"relaxed", "disabled",  "endpoint-only", "false",
@@ -600,6 +637,8 @@ static Suite *px_policy_suite(void)
 	tcase_add_test(tc, exact_declared_only_for_exact_hosts_of_allowing_rules);
 	tcase_add_test(tc, endpoint_with_allowed_ips_is_chosen_across_rules_in_name_order);
 	tcase_add_test(tc, endpoint_is_the_first_match_of_the_rule_without_allowed_ips);
+	tcase_add_test(tc, binary_class_covers_every_rule_exact_and_glob_whatever_the_endpoint);
+	tcase_add_test(tc, every_allowed_exe_or_ancestor_is_a_candidate);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("interim_l7");

@@ -13,10 +13,12 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "netns/proxy/px_ident.h"
 #include "netns/proxy/px_tofu.h"
+#include "supervisor/policy/policy.h"
 
 /* SHA-256 test vectors. */
 #define HELLO_SHA "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9"
@@ -244,8 +246,9 @@ START_TEST(replacement_by_rename_is_an_integrity_failure)
 }
 END_TEST
 
-START_TEST(full_cache_refuses_new_paths_but_keeps_serving_pinned_ones)
+START_TEST(full_cache_evicts_the_least_recently_used_pin_and_never_refuses_a_new_path)
 {
+	/* Issue 17: a full cache used to refuse every new path until restart. */
 	struct px_tofu *t;
 	ck_assert_int_eq(px_tofu_new(2, &t), 0);
 	char a[128], b[128], c[128];
@@ -258,14 +261,195 @@ START_TEST(full_cache_refuses_new_paths_but_keeps_serving_pinned_ones)
 	write_file(c, "c");
 	ck_assert_int_eq(check_path(t, a, NULL, &err), 0);
 	ck_assert_int_eq(check_path(t, b, NULL, &err), 0);
-	ck_assert_int_eq(check_path(t, c, NULL, &err), -ENOSPC);
-	ck_assert_str_eq(err.msg,
-			 "Binary identity cache capacity exhausted (maximum 2 pinned paths)");
-	ck_assert_uint_eq(stats(t).hashes, 2); /* refused before reading c */
-	ck_assert_int_eq(check_path(t, a, NULL, &err), 0);
-	rewrite_in_place(b, "b", 1000000); /* a known path may still be rehashed */
-	ck_assert_int_eq(check_path(t, b, NULL, &err), 0);
+	ck_assert_int_eq(check_path(t, a, NULL, &err), 0); /* a is now the most recent */
+	ck_assert_msg(check_path(t, c, NULL, &err) == 0, "%s", err.msg);
 	ck_assert_uint_eq(stats(t).entries, 2);
+	ck_assert_uint_eq(stats(t).evictions, 1);
+	uint64_t h = stats(t).hashes;
+	ck_assert_int_eq(check_path(t, a, NULL, &err), 0); /* still pinned: no rehash */
+	ck_assert_uint_eq(stats(t).hashes, h);
+	ck_assert_int_eq(check_path(t, b, NULL, &err), 0); /* b was the one dropped */
+	ck_assert_uint_eq(stats(t).hashes, h + 1);
+	px_tofu_free(t);
+}
+END_TEST
+
+START_TEST(literally_named_pins_are_never_evicted_and_do_not_count_against_the_bound)
+{
+	struct px_tofu *t;
+	ck_assert_int_eq(px_tofu_new(1, &t), 0);
+	char k[128], g[128], name[32];
+	struct sv_err err = {0};
+	path_in_dir(k, sizeof(k), "kept");
+	write_file(k, "kept");
+	int fd = open(k, O_RDONLY | O_CLOEXEC);
+	ck_assert_int_eq(px_tofu_check_fd_as(t, fd, k, PX_TOFU_KEEP, NULL, &err), 0);
+	close(fd);
+	for (int i = 0; i < 50; i++) { /* the agent's many glob-admitted paths */
+		snprintf(name, sizeof(name), "g%d", i);
+		path_in_dir(g, sizeof(g), name);
+		write_file(g, name);
+		ck_assert_int_eq(check_path(t, g, NULL, &err), 0);
+	}
+	ck_assert_uint_eq(stats(t).entries, 2);
+	ck_assert_uint_eq(stats(t).kept, 1);
+	ck_assert_uint_eq(stats(t).evictions, 49);
+	/* The kept pin still holds: replacing the file is an integrity failure, not a new pin. */
+	rewrite_in_place(k, "KEPT", 1000000);
+	fd = open(k, O_RDONLY | O_CLOEXEC);
+	ck_assert_int_eq(px_tofu_check_fd_as(t, fd, k, PX_TOFU_KEEP, NULL, &err), -EPERM);
+	close(fd);
+	px_tofu_free(t);
+}
+END_TEST
+
+START_TEST(an_evictable_pin_named_later_by_the_policy_is_kept)
+{
+	struct px_tofu *t;
+	ck_assert_int_eq(px_tofu_new(1, &t), 0);
+	char a[128], b[128];
+	struct sv_err err = {0};
+	path_in_dir(a, sizeof(a), "a");
+	path_in_dir(b, sizeof(b), "b");
+	write_file(a, "a");
+	write_file(b, "b");
+	ck_assert_int_eq(check_path(t, a, NULL, &err), 0);
+	int fd = open(a, O_RDONLY | O_CLOEXEC);
+	ck_assert_int_eq(px_tofu_check_fd_as(t, fd, a, PX_TOFU_KEEP, NULL, &err), 0);
+	close(fd);
+	ck_assert_uint_eq(stats(t).kept, 1);
+	ck_assert_int_eq(check_path(t, b, NULL, &err), 0);
+	ck_assert_uint_eq(stats(t).evictions, 0);
+	ck_assert_uint_eq(stats(t).entries, 2);
+	px_tofu_free(t);
+}
+END_TEST
+
+START_TEST(skipped_binaries_are_neither_read_nor_pinned)
+{
+	struct px_tofu *t;
+	ck_assert_int_eq(px_tofu_new(0, &t), 0);
+	struct sv_err err = {0};
+	unsigned char d[PX_SHA256_LEN];
+	memset(d, 0xaa, sizeof(d));
+	ck_assert_int_eq(px_tofu_check_fd_as(t, -1, "/nonexistent/tool", PX_TOFU_SKIP, d, &err), 0);
+	ck_assert_uint_eq(stats(t).hashes, 0);
+	ck_assert_uint_eq(stats(t).entries, 0);
+	ck_assert_uint_eq(stats(t).skipped, 1);
+	ck_assert_uint_eq(d[0], 0);
+	px_tofu_free(t);
+}
+END_TEST
+
+/* A sparse file of @mib MiB (hashing it reads zero pages: CPU only). */
+static void sparse_file(const char *path, unsigned long long mib)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(ftruncate(fd, (off_t)(mib << 20)), 0);
+	ck_assert_int_eq(close(fd), 0);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+START_TEST(a_file_over_the_hash_cap_is_refused_unread)
+{
+	struct px_tofu *t;
+	ck_assert_int_eq(px_tofu_new(0, &t), 0);
+	char p[128];
+	struct sv_err err = {0};
+	path_in_dir(p, sizeof(p), "huge");
+	sparse_file(p, (PX_TOFU_HASH_MAX >> 20) + 1);
+	double t0 = now_s();
+	ck_assert_int_eq(check_path(t, p, NULL, &err), -EFBIG);
+	ck_assert_double_lt(now_s() - t0, 0.5);
+	ck_assert_uint_eq(stats(t).hashes, 0);
+	ck_assert_ptr_nonnull(strstr(err.msg, "larger than the 1024 MiB"));
+	px_tofu_free(t);
+}
+END_TEST
+
+struct lane_arg {
+	struct px_tofu *t;
+	const char *path;
+	int rc;
+	unsigned char d[PX_SHA256_LEN];
+};
+
+static void *lane_one(void *arg)
+{
+	struct lane_arg *a = arg;
+	int fd = open(a->path, O_RDONLY | O_CLOEXEC);
+	a->rc = fd < 0 ? -errno : px_tofu_check_fd(a->t, fd, a->path, a->d, NULL);
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
+/* Start a check of @a->path on a thread and return once the large-file lane is taken. */
+static pthread_t lane_start(struct lane_arg *a)
+{
+	pthread_t th;
+	ck_assert_int_eq(pthread_create(&th, NULL, lane_one, a), 0);
+	for (int i = 0; i < 2000 && !stats(a->t).lane_busy; i++)
+		usleep(1000);
+	ck_assert_msg(stats(a->t).lane_busy, "the large file never entered the lane");
+	return th;
+}
+
+START_TEST(a_large_hash_never_delays_a_small_file_and_a_second_large_one_is_refused_at_once)
+{
+	struct px_tofu *t;
+	ck_assert_int_eq(px_tofu_new(0, &t), 0);
+	char big[128], big2[128], small[128];
+	struct sv_err err = {0};
+	path_in_dir(big, sizeof(big), "big");
+	path_in_dir(big2, sizeof(big2), "big2");
+	path_in_dir(small, sizeof(small), "small");
+	sparse_file(big, 1000); /* about a second or more of hashing */
+	sparse_file(big2, 100);
+	write_file(small, "small");
+	struct lane_arg a = {.t = t, .path = big};
+	pthread_t th = lane_start(&a);
+	double t0 = now_s();
+	ck_assert_int_eq(check_path(t, small, NULL, &err), 0);
+	ck_assert_int_eq(check_path(t, big2, NULL, &err), -EBUSY);
+	ck_assert_double_lt(now_s() - t0, 1.0);
+	ck_assert_ptr_nonnull(strstr(err.msg, "another large executable is being hashed"));
+	ck_assert(stats(t).lane_busy); /* all that happened while the big hash ran */
+	pthread_join(th, NULL);
+	ck_assert_int_eq(a.rc, 0);
+	ck_assert_int_eq(check_path(t, big2, NULL, &err), 0); /* the lane is free again */
+	ck_assert_uint_eq(stats(t).busy, 1);
+	px_tofu_free(t);
+}
+END_TEST
+
+START_TEST(one_check_of_the_same_large_file_waits_for_its_hash_instead_of_hashing_again)
+{
+	struct px_tofu *t;
+	ck_assert_int_eq(px_tofu_new(0, &t), 0);
+	char big[128];
+	path_in_dir(big, sizeof(big), "big");
+	sparse_file(big, 600);
+	struct lane_arg a = {.t = t, .path = big}, b = {.t = t, .path = big},
+			c = {.t = t, .path = big};
+	pthread_t ta = lane_start(&a), tb;
+	ck_assert_int_eq(pthread_create(&tb, NULL, lane_one, &b), 0);
+	usleep(100000); /* b waits in the lane (the one waiter allowed) */
+	lane_one(&c);	/* a third one is refused at once */
+	ck_assert_int_eq(c.rc, -EBUSY);
+	pthread_join(ta, NULL);
+	pthread_join(tb, NULL);
+	ck_assert_int_eq(a.rc, 0);
+	ck_assert_int_eq(b.rc, 0);
+	ck_assert_mem_eq(a.d, b.d, PX_SHA256_LEN);
+	ck_assert_uint_eq(stats(t).hashes, 1);
 	px_tofu_free(t);
 }
 END_TEST
@@ -424,18 +608,83 @@ START_TEST(verify_ident_checks_exe_then_ancestors_with_upstream_reasons)
 }
 END_TEST
 
+START_TEST(verify_ident_policy_hashes_only_binaries_a_rule_could_allow)
+{
+	struct px_tofu *t;
+	ck_assert_int_eq(px_tofu_new(0, &t), 0);
+	char tool[128], text[512];
+	path_in_dir(tool, sizeof(tool), "tool");
+	copy_file("/bin/sleep", tool);
+	pid_t kid = spawn_exec(tool);
+	struct px_ident *id = calloc(1, sizeof(*id));
+	ck_assert_ptr_nonnull(id);
+	ident_of(kid, &id->exe);
+	ident_of(getpid(), &id->ancestors[0]);
+	id->n_ancestors = 1;
+	struct sv_err err = {0};
+	unsigned char d[PX_SHA256_LEN];
+
+	/* A policy naming neither: nothing is read. */
+	struct pol_policy pol;
+	pol_init(&pol);
+	snprintf(text, sizeof(text), "[network.a]\nendpoint = example.com:443\nbinary = /opt/x\n");
+	ck_assert_int_eq(pol_load_buffer("t.ini", text, strlen(text), &pol, &err), 0);
+	ck_assert_msg(px_tofu_verify_ident_policy(t, id, &pol, false, d, &err) == 0, "%s",
+		      err.msg);
+	ck_assert_uint_eq(stats(t).hashes, 0);
+	ck_assert_uint_eq(stats(t).entries, 0);
+	ck_assert_uint_eq(stats(t).skipped, 2);
+	pol_free(&pol);
+
+	/* The tool named literally: pinned for good; the test binary (by glob): evictable. */
+	pol_init(&pol);
+	snprintf(text, sizeof(text),
+		 "[network.a]\nendpoint = example.com:443\nbinary = %s\n"
+		 "[network.b]\nendpoint = example.org:443\nbinary = /**\n",
+		 tool);
+	ck_assert_int_eq(pol_load_buffer("t.ini", text, strlen(text), &pol, &err), 0);
+	ck_assert_msg(px_tofu_verify_ident_policy(t, id, &pol, false, d, &err) == 0, "%s",
+		      err.msg);
+	ck_assert_uint_eq(stats(t).hashes, 2);
+	ck_assert_uint_eq(stats(t).entries, 2);
+	ck_assert_uint_eq(stats(t).kept, 1);
+
+	/* Binary identity relaxed: nothing needs pinning. */
+	ck_assert_int_eq(px_tofu_verify_ident_policy(t, id, &pol, true, d, &err), 0);
+	ck_assert_uint_eq(stats(t).hashes, 2);
+	ck_assert_uint_eq(stats(t).skipped, 4);
+	/* No policy (deny all): nothing either. */
+	ck_assert_int_eq(px_tofu_verify_ident_policy(t, id, NULL, false, d, &err), 0);
+	ck_assert_uint_eq(stats(t).skipped, 6);
+	pol_free(&pol);
+	free(id);
+	px_tofu_free(t);
+}
+END_TEST
+
 static Suite *px_tofu_suite(void)
 {
 	Suite *s = suite_create("px_tofu");
 	TCase *tc = tcase_create("tofu");
 	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 30);
+	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, first_check_pins_the_files_sha256);
 	tcase_add_test(tc, unchanged_fingerprint_is_answered_without_rehashing);
 	tcase_add_test(tc, in_place_modification_fails_integrity_and_the_pin_is_never_reset);
 	tcase_add_test(tc, same_content_with_a_new_mtime_is_rehashed_and_allowed);
 	tcase_add_test(tc, replacement_by_rename_is_an_integrity_failure);
-	tcase_add_test(tc, full_cache_refuses_new_paths_but_keeps_serving_pinned_ones);
+	tcase_add_test(tc,
+		       full_cache_evicts_the_least_recently_used_pin_and_never_refuses_a_new_path);
+	tcase_add_test(tc,
+		       literally_named_pins_are_never_evicted_and_do_not_count_against_the_bound);
+	tcase_add_test(tc, an_evictable_pin_named_later_by_the_policy_is_kept);
+	tcase_add_test(tc, skipped_binaries_are_neither_read_nor_pinned);
+	tcase_add_test(tc, a_file_over_the_hash_cap_is_refused_unread);
+	tcase_add_test(
+	    tc, a_large_hash_never_delays_a_small_file_and_a_second_large_one_is_refused_at_once);
+	tcase_add_test(tc,
+		       one_check_of_the_same_large_file_waits_for_its_hash_instead_of_hashing_again);
+	tcase_add_test(tc, verify_ident_policy_hashes_only_binaries_a_rule_could_allow);
 	tcase_add_test(tc, non_regular_files_and_relative_paths_are_refused);
 	tcase_add_test(tc, concurrent_first_checks_pin_one_entry);
 	tcase_add_test(tc, by_pid_hashes_the_running_image_not_the_file_now_at_the_path);
