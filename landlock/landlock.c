@@ -382,7 +382,7 @@ static void ll_finding(const char *event, const char *msg, const struct ll_repor
 	char abi[16];
 	sv_fmt(abi, sizeof(abi), "%d", r->abi);
 	sv_log_ocsf("FINDING:OPEN", SV_SEV_HIGH, "DEGRADED", event, msg,
-		    SV_KVS({"abi", abi}, {"compat", "best_effort"}));
+		    SV_KVS({"abi", abi}, {"compat", ll_compat_name(r->compat)}));
 }
 
 /* Negotiate what the ABI in use can do; fills the report. Returns 0 or a hard refusal. */
@@ -403,16 +403,21 @@ static int ll_negotiate(const struct ll_spec *spec, struct ll_report *r, struct 
 	if (!r->fs_missing && !r->scopes_missing)
 		return 0;
 	char missing[384];
-	ll_missing_describe(r->fs_missing, r->scopes_missing, missing, sizeof(missing));
 	char abi[48];
 	if (r->abi != r->kernel_abi)
 		sv_fmt(abi, sizeof(abi), "ABI %d (capped, kernel ABI %d)", r->abi, r->kernel_abi);
 	else
 		sv_fmt(abi, sizeof(abi), "ABI %d", r->abi);
-	if (spec->compat == LL_HARD_REQUIREMENT)
+	/* hard_requirement refuses where OpenShell does: a right of its V2 set missing. What lies
+	 * above ABI 2 is ours; its absence is a finding under either setting. */
+	uint64_t floor_missing = r->fs_missing & LL_FS_HARD_FLOOR;
+	if (spec->compat == LL_HARD_REQUIREMENT && floor_missing) {
+		ll_missing_describe(floor_missing, 0, missing, sizeof(missing));
 		return sv_err_set(err, EOPNOTSUPP,
 				  "landlock (hard_requirement): Landlock %s cannot enforce %s", abi,
 				  missing);
+	}
+	ll_missing_describe(r->fs_missing, r->scopes_missing, missing, sizeof(missing));
 	char msg[512];
 	sv_fmt(msg, sizeof(msg), "Landlock %s: %s unavailable; enforcing the rest", abi, missing);
 	ll_finding("landlock_degraded", msg, r);
