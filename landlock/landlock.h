@@ -71,6 +71,9 @@ struct ll_spec {
 	unsigned int audit; /* LL_AUDIT_*; default 0 (see above) */
 	int max_abi;	    /* 0: use what the kernel offers; N: behave as if it offered at most
 			     * ABI N (pin to upstream's V2, or exercise old-kernel paths) */
+	int root_fd;	    /* -1 (default): open paths in this process's view; else resolve
+			     * them beneath this directory (the mount fence's root), so rules
+			     * name the inodes the agent will see (its own /proc) */
 };
 
 #define LL_SKIPPED_MAX 1024
