@@ -266,6 +266,7 @@ void ll_spec_init(struct ll_spec *spec)
 	spec->compat = LL_BEST_EFFORT;
 	spec->fs_rights = LL_FS_ALL;
 	spec->scopes = LL_SCOPE_ALL;
+	spec->root_fd = -1;
 }
 
 static const char *ll_compat_name(enum ll_compat c)
@@ -329,13 +330,41 @@ static uint64_t ll_rule_rights(uint64_t handled, bool rw, bool dir)
 
 /* Add one path. Returns 1 when a rule was added, 0 when best_effort skipped it, -errno when
  * hard_requirement refuses. */
+#ifndef SYS_openat2
+#define SYS_openat2 437
+#endif
+#define LL_RESOLVE_IN_ROOT 0x10
+
+/* struct open_how of <linux/openat2.h>. */
+struct ll_open_how {
+	uint64_t flags;
+	uint64_t mode;
+	uint64_t resolve;
+};
+
+/* O_PATH open of @path, beneath @root_fd when it is >= 0 (absolute symlinks and ".." stay
+ * inside it). */
+static int ll_open_path(int root_fd, const char *path)
+{
+	if (root_fd < 0)
+		return open(path, O_PATH | O_CLOEXEC);
+	struct ll_open_how how = {.flags = O_PATH | O_CLOEXEC, .resolve = LL_RESOLVE_IN_ROOT};
+	int fd = (int)syscall(SYS_openat2, root_fd, path, &how, sizeof(how));
+	if (fd >= 0 || errno != ENOSYS)
+		return fd;
+	/* Before 5.6: relative to the root; the fence's own symlinks are in its skeleton only. */
+	while (*path == '/')
+		path++;
+	return openat(root_fd, *path ? path : ".", O_PATH | O_CLOEXEC);
+}
+
 static int ll_add_path(int ruleset_fd, const char *path, bool rw, struct ll_prepared *out,
-		       struct sv_err *err)
+		       int root_fd, struct sv_err *err)
 {
 	const bool hard = out->compat == LL_HARD_REQUIREMENT;
 	const char *list = rw ? "read_write" : "read_only";
 	const char *what = "open";
-	_cleanup_close_ int fd = open(path, O_PATH | O_CLOEXEC);
+	_cleanup_close_ int fd = ll_open_path(root_fd, path);
 	int e = fd < 0 ? errno : 0;
 	struct stat st;
 	if (!e && fstat(fd, &st) < 0) {
@@ -382,7 +411,7 @@ static void ll_finding(const char *event, const char *msg, const struct ll_repor
 	char abi[16];
 	sv_fmt(abi, sizeof(abi), "%d", r->abi);
 	sv_log_ocsf("FINDING:OPEN", SV_SEV_HIGH, "DEGRADED", event, msg,
-		    SV_KVS({"abi", abi}, {"compat", "best_effort"}));
+		    SV_KVS({"abi", abi}, {"compat", ll_compat_name(r->compat)}));
 }
 
 /* Negotiate what the ABI in use can do; fills the report. Returns 0 or a hard refusal. */
@@ -403,16 +432,21 @@ static int ll_negotiate(const struct ll_spec *spec, struct ll_report *r, struct 
 	if (!r->fs_missing && !r->scopes_missing)
 		return 0;
 	char missing[384];
-	ll_missing_describe(r->fs_missing, r->scopes_missing, missing, sizeof(missing));
 	char abi[48];
 	if (r->abi != r->kernel_abi)
 		sv_fmt(abi, sizeof(abi), "ABI %d (capped, kernel ABI %d)", r->abi, r->kernel_abi);
 	else
 		sv_fmt(abi, sizeof(abi), "ABI %d", r->abi);
-	if (spec->compat == LL_HARD_REQUIREMENT)
+	/* hard_requirement refuses where OpenShell does: a right of its V2 set missing. What lies
+	 * above ABI 2 is ours; its absence is a finding under either setting. */
+	uint64_t floor_missing = r->fs_missing & LL_FS_HARD_FLOOR;
+	if (spec->compat == LL_HARD_REQUIREMENT && floor_missing) {
+		ll_missing_describe(floor_missing, 0, missing, sizeof(missing));
 		return sv_err_set(err, EOPNOTSUPP,
 				  "landlock (hard_requirement): Landlock %s cannot enforce %s", abi,
 				  missing);
+	}
+	ll_missing_describe(r->fs_missing, r->scopes_missing, missing, sizeof(missing));
 	char msg[512];
 	sv_fmt(msg, sizeof(msg), "Landlock %s: %s unavailable; enforcing the rest", abi, missing);
 	ll_finding("landlock_degraded", msg, r);
@@ -468,7 +502,7 @@ int ll_prepare(const struct ll_spec *spec, struct ll_prepared *out, struct sv_er
 		const char *const *v = rw ? spec->read_write : spec->read_only;
 		size_t n = rw ? spec->n_read_write : spec->n_read_only;
 		for (size_t i = 0; i < n; i++) {
-			rc = ll_add_path(rfd, v[i], rw, out, err);
+			rc = ll_add_path(rfd, v[i], rw, out, spec->root_fd, err);
 			if (rc < 0)
 				return rc;
 			r->n_rules += (size_t)rc;

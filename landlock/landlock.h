@@ -25,6 +25,9 @@
 #define LL_FS_V2	 (LL_FS_V1 | LL_FS_REFER)
 #define LL_FS_V3	 (LL_FS_V2 | LL_FS_TRUNCATE)
 #define LL_FS_ALL	 (LL_FS_V3 | LL_FS_IOCTL_DEV)
+/* What hard_requirement insists on: OpenShell's fixed V2 set. Rights and scopes of later ABIs
+ * are used when the kernel has them and reported as a HIGH finding when it does not. */
+#define LL_FS_HARD_FLOOR LL_FS_V2
 /* What a read_only rule grants on a directory, and on any other inode (contract §4). */
 #define LL_FS_RO_DIR  (LL_FS_EXECUTE | LL_FS_READ_FILE | LL_FS_READ_DIR)
 #define LL_FS_RO_FILE (LL_FS_EXECUTE | LL_FS_READ_FILE)
@@ -52,7 +55,7 @@
 
 enum ll_compat {
 	LL_BEST_EFFORT = 0,  /* degrade with a HIGH finding naming what is missing */
-	LL_HARD_REQUIREMENT, /* refuse: no Landlock, a path or a requested right is an error */
+	LL_HARD_REQUIREMENT, /* refuse: no Landlock, a path, no rules, or an ABI 2 right missing */
 };
 
 /* What to enforce. Fill with ll_spec_init() first, then set the paths. */
@@ -68,6 +71,9 @@ struct ll_spec {
 	unsigned int audit; /* LL_AUDIT_*; default 0 (see above) */
 	int max_abi;	    /* 0: use what the kernel offers; N: behave as if it offered at most
 			     * ABI N (pin to upstream's V2, or exercise old-kernel paths) */
+	int root_fd;	    /* -1 (default): open paths in this process's view; else resolve
+			     * them beneath this directory (the mount fence's root), so rules
+			     * name the inodes the agent will see (its own /proc) */
 };
 
 #define LL_SKIPPED_MAX 1024
@@ -110,7 +116,9 @@ int ll_abi_probe(struct sv_err *err);
  * initialised (close it with ll_prepared_close even on failure). best_effort: returns 0 and
  * logs HIGH findings (landlock_unavailable, landlock_degraded) when something is missing;
  * out->report.enforced says whether anything will be enforced. hard_requirement: returns
- * -errno with @err naming what is missing. */
+ * -errno with @err naming what is missing when Landlock is unavailable, a path cannot be
+ * opened, no rule remains or a right of LL_FS_HARD_FLOOR is missing; rights and scopes above
+ * ABI 2 are a HIGH finding (landlock_degraded) under both settings. */
 int ll_prepare(const struct ll_spec *spec, struct ll_prepared *out, struct sv_err *err);
 
 /* Phase 2, in the child after the privilege drop, before seccomp and exec. Async-signal-safe:

@@ -18,11 +18,16 @@ test_pkgs="$build_pkgs check pkg-config libseccomp-dev libcap-dev libnl-3-dev li
 
 run_pkgs="$build_pkgs busybox-static python3 util-linux"
 
+# `make vm` (tests/vm): QEMU for the guest; the guest kernel (linux-image-amd64) is fetched with
+# apt-get download by the suite itself, never installed.
+vm_pkgs="$build_pkgs busybox-static python3 qemu-system-x86"
+
 case "${1:-build}" in
 build) want=$build_pkgs ;;
 run) want=$run_pkgs ;;
 test) want=$test_pkgs ;;
-*) echo "usage: $0 build|run|test" >&2; exit 2 ;;
+vm) want=$vm_pkgs ;;
+*) echo "usage: $0 build|run|test|vm" >&2; exit 2 ;;
 esac
 
 missing=""

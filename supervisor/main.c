@@ -12,6 +12,7 @@
 
 #include "netns/netns.h"
 #include "netns/proxy/l7/px_tls.h"
+#include "netns/proxy/px_ident.h"
 #include "session/session.h"
 #include "cli.h"
 #include "copyself.h"
@@ -401,6 +402,9 @@ static int run_sandbox(const struct sv_cli *cli, struct gwp *gwp)
 		sv_spec_free(&spec);
 		return SV_EXIT_SETUP;
 	}
+
+	/* Agents run chrooted in the mount fence: the proxy reads their executables from outside. */
+	px_ident_set_root_prefix(sb->fence.root_seen);
 
 	struct sv_env env;
 	const struct sv_env_identity ident = {sb->id.home, sb->id.user, sb->id.shell};

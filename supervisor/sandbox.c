@@ -124,7 +124,21 @@ static int prepare_landlock(struct sv_sandbox *sb, struct sv_err *err)
 	spec.n_read_write = sb->policy.read_write.n;
 	spec.compat = sb->policy.landlock_compat == POL_HARD_REQUIREMENT ? LL_HARD_REQUIREMENT
 									 : LL_BEST_EFFORT;
+	spec.root_fd = sb->fence.root_fd; /* -1 without a fence */
 	return ll_prepare(&spec, &sb->landlock, err);
+}
+
+static int prepare_fence(struct sv_sandbox *sb, const char *workdir, struct sv_err *err)
+{
+	const struct sv_fence_spec spec = {
+	    .read_only = (const char *const *)sb->policy.read_only.v,
+	    .n_read_only = sb->policy.read_only.n,
+	    .read_write = (const char *const *)sb->policy.read_write.v,
+	    .n_read_write = sb->policy.read_write.n,
+	    .hard = sb->policy.landlock_compat == POL_HARD_REQUIREMENT,
+	    .workdir = workdir,
+	};
+	return sv_fence_prepare(&sb->fence, &spec, err);
 }
 
 static int resolve_identity(struct sv_sandbox *sb, const char *workdir, struct sv_err *err)
@@ -144,6 +158,7 @@ int sv_sandbox_prepare(struct sv_sandbox *sb, const struct sv_sandbox_opts *o, s
 	memset(sb, 0, sizeof(*sb));
 	pol_init(&sb->policy);
 	sb->landlock.ruleset_fd = -1;
+	sb->fence = (struct sv_fence)SV_FENCE_INIT;
 	sb->netns = (struct nns)NNS_INIT;
 
 	int r = 0;
@@ -179,6 +194,9 @@ int sv_sandbox_prepare(struct sv_sandbox *sb, const struct sv_sandbox_opts *o, s
 				   "network)");
 		return r;
 	}
+	/* The fence first: Landlock's rules must name the inodes the agent will see there. */
+	if ((r = prepare_fence(sb, o->workdir, err)) < 0)
+		return r;
 	if ((r = prepare_landlock(sb, err)) < 0) {
 		sv_err_prefix(err, "landlock (hard_requirement)");
 		return r;
@@ -197,6 +215,9 @@ int sv_sandbox_child_hook(void *ctx, struct sv_err *err)
 	int r = nns_join(&sb->netns);
 	if (r < 0)
 		return sv_err_set(err, r, "cannot join the agent network namespace");
+	/* Then the mount fence: setns and chroot need the capabilities the drop takes away. */
+	if ((r = sv_fence_enter(&sb->fence, err)) < 0)
+		return r;
 	r = sv_identity_drop(&sb->plan, err);
 	if (r < 0)
 		return r;
@@ -217,6 +238,7 @@ int sv_sandbox_child_hook(void *ctx, struct sv_err *err)
 void sv_sandbox_free(struct sv_sandbox *sb)
 {
 	nns_close(&sb->netns);
+	sv_fence_close(&sb->fence);
 	ll_prepared_close(&sb->landlock);
 	sv_seccomp_prog_free(&sb->seccomp);
 	pol_free(&sb->policy);

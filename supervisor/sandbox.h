@@ -11,6 +11,7 @@
 #include <stdbool.h>
 
 #include "err.h"
+#include "supervisor/isolation/fence.h"
 #include "supervisor/isolation/identity.h"
 #include "supervisor/policy/policy.h"
 #include "supervisor/isolation/seccomp.h"
@@ -33,17 +34,19 @@ struct sv_sandbox {
 	struct sv_identity id;
 	struct sv_identity_plan plan;
 	struct ll_prepared landlock;
+	struct sv_fence fence; /* the agent's mount namespace (docs/security.md "Mount fence") */
 	struct sv_seccomp_prog seccomp;
 };
 
 /* Setup phase, as root: load (or take) and enrich the policy, resolve the identity, create the
  * workdir and missing read_write directories, create the agent's network namespace, open the Landlock
- * rules, build the seccomp filter. */
+ * rules, build the agent's mount namespace (the mount fence), build the seccomp filter. Call
+ * while single-threaded and before the supervisor's seccomp prelude (which denies mounts). */
 int sv_sandbox_prepare(struct sv_sandbox *sb, const struct sv_sandbox_opts *opts,
 		       struct sv_err *err);
 
-/* The spawn hook (spawn.h), in the child: join the agent network namespace, privilege drop,
- * hardening, Landlock, seccomp last.
+/* The spawn hook (spawn.h), in the child: join the agent network and mount namespaces (the
+ * latter chroots into the fence's root), privilege drop, hardening, Landlock, seccomp last.
  * @ctx is a const struct sv_sandbox *. Async-signal-safe. */
 int sv_sandbox_child_hook(void *ctx, struct sv_err *err);
 

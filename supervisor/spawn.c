@@ -172,6 +172,24 @@ static bool exec_denied_by_landlock(const char *path)
 	       statvfs(path, &vfs) == 0 && !(vfs.f_flag & ST_NOEXEC);
 }
 
+/* Does the command, named by a path, exist in the supervisor's view? In the parent, before the
+ * fork: a sandboxed child runs in the mount fence, where paths outside the policy do not exist,
+ * so its ENOENT for a path the supervisor sees means the policy refused it (126 with the policy
+ * message, as Landlock's EACCES gives without the fence), not "not found". */
+static bool exists_outside(const struct sv_spawn *o)
+{
+	const char *cmd = o->argv[0];
+	if (!o->hook || !strchr(cmd, '/'))
+		return false;
+	char path[PATH_MAX];
+	if (cmd[0] == '/' || !o->cwd)
+		sv_fmt(path, sizeof(path), "%s", cmd);
+	else
+		sv_fmt(path, sizeof(path), "%s/%s", o->cwd, cmd);
+	struct stat st;
+	return stat(path, &st) == 0;
+}
+
 static void close_inherited_fds(void)
 {
 	/* Mark everything above stderr close-on-exec: fds the hook still needs (a Landlock ruleset)
@@ -233,7 +251,7 @@ static void reset_signals(void)
 }
 
 static void child_main(const struct sv_spawn *o, int statusfd, int slave, int in_r, int out_w,
-		       int err_w)
+		       int err_w, bool outside)
 {
 	struct sv_err err = {0};
 	if (o->tty) {
@@ -285,6 +303,11 @@ static void child_main(const struct sv_spawn *o, int statusfd, int slave, int in
 			   "read_only or read_write path",
 			   o->argv[0], denied);
 	bool missing = e == ENOENT || e == ENOTDIR;
+	if (missing && outside)
+		child_fail(statusfd, SV_EXIT_NOT_EXECUTABLE, EACCES,
+			   "%s: execution denied by the filesystem policy: %s is not under any "
+			   "read_only or read_write path",
+			   o->argv[0], o->argv[0]);
 	child_fail(statusfd, missing ? SV_EXIT_NOT_FOUND : SV_EXIT_NOT_EXECUTABLE, e, "%s: %s: %s",
 		   o->argv[0], missing ? "not found" : "not executable", strerror(e));
 }
@@ -316,6 +339,7 @@ int sv_spawn_start(const struct sv_spawn *o, struct sv_child *out,
 		goto out;
 	}
 
+	bool outside = exists_outside(o);
 	pid_t pid = fork();
 	if (pid < 0) {
 		r = sv_err_set(err, errno, "fork: %s", strerror(errno));
@@ -323,7 +347,7 @@ int sv_spawn_start(const struct sv_spawn *o, struct sv_child *out,
 	}
 	if (pid == 0) {
 		close(status[0]);
-		child_main(o, status[1], slave, in[0], outp[1], errp[1]);
+		child_main(o, status[1], slave, in[0], outp[1], errp[1], outside);
 	}
 
 	out->pid = pid;

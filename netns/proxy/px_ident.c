@@ -315,6 +315,22 @@ static bool path_is_inode(pid_t pid, const char *path, const struct stat *want)
 	return S_ISREG(st.st_mode) && st.st_dev == want->st_dev && st.st_ino == want->st_ino;
 }
 
+static char px_root_prefix[1024];
+
+void px_ident_set_root_prefix(const char *prefix)
+{
+	sv_fmt(px_root_prefix, sizeof(px_root_prefix), "%s",
+	       prefix && strcmp(prefix, "/") != 0 ? prefix : "");
+}
+
+/* "/<prefix>/usr/bin/x" -> "/usr/bin/x": the path inside the agent's root. */
+static void strip_root_prefix(char *path)
+{
+	size_t pl = strlen(px_root_prefix);
+	if (pl && strncmp(path, px_root_prefix, pl) == 0 && path[pl] == '/')
+		memmove(path, path + pl, strlen(path + pl) + 1);
+}
+
 int px_ident_exe_read(pid_t pid, struct px_ident_bin *out, struct sv_err *err)
 {
 	char link[64];
@@ -336,6 +352,7 @@ int px_ident_exe_read(pid_t pid, struct px_ident_bin *out, struct sv_err *err)
 				  (int)pid);
 	if (out->path[0] != '/')
 		return sv_err_set(err, EINVAL, "%s: not an absolute path", link);
+	strip_root_prefix(out->path);
 	out->pid = pid;
 	out->dev = st1.st_dev;
 	out->ino = st1.st_ino;

@@ -128,4 +128,10 @@ int px_ident_socket_inode(pid_t netns_pid, const struct sockaddr *client, sockle
  * meanwhile, -ENAMETOOLONG, or -errno. */
 int px_ident_exe_read(pid_t pid, struct px_ident_bin *out, struct sv_err *err);
 
+/* The agent's root as this process's /proc names it (sv_fence.root_seen; "" or NULL: "/").
+ * Agents run chrooted in the mount fence, so /proc/<pid>/exe read from outside is this prefix
+ * plus the path the agent sees; px_ident_exe_read strips it. Set once at setup, before the
+ * proxy starts; @prefix is copied. */
+void px_ident_set_root_prefix(const char *prefix);
+
 #endif

@@ -101,6 +101,8 @@ struct sshd_chan {
 	bool out_paused, err_paused; /* remote window full: not reading */
 	bool in_armed;               /* waiting for EPOLLOUT on in */
 	bool lib_pending;            /* libssh holds client data we did not take yet */
+	bool pulling;                /* in pull_input: libssh may run its packet loop and call
+				      * on_data, which must then leave the data to the read */
 	size_t in_off, in_len;
 	char *inbuf; /* SSHD_INBUF bytes */
 	struct sv_timer drain;

@@ -151,7 +151,9 @@ static void pull_input(struct sshd_chan *ch)
 		char tmp[4096];
 		uint32_t want = (uint32_t)(room - 1 < sizeof(tmp) ? room - 1 : sizeof(tmp));
 		ch->conn->in_dispatch = true;
+		ch->pulling = true;
 		int n = ssh_channel_read_nonblocking(ch->ch, tmp, want, 0);
+		ch->pulling = false;
 		ch->conn->in_dispatch = false;
 		if (n < (int)want)
 			ch->lib_pending = false;
@@ -164,7 +166,9 @@ static void pull_input(struct sshd_chan *ch)
 	if (!ch->lib_pending || ch->in_len || ch->dead)
 		return;
 	ch->conn->in_dispatch = true;
+	ch->pulling = true;
 	int n = ssh_channel_read_nonblocking(ch->ch, ch->inbuf, (uint32_t)SSHD_INBUF, 0);
+	ch->pulling = false;
 	ch->conn->in_dispatch = false;
 	if (n < (int)SSHD_INBUF)
 		ch->lib_pending = false;
@@ -197,6 +201,11 @@ static int on_data(ssh_session session, ssh_channel channel, void *data, uint32_
 	(void)session;
 	(void)channel;
 	struct sshd_chan *ch = userdata;
+	/* With an empty buffer, ssh_channel_read_nonblocking in pull_input runs libssh's packet
+	 * loop, which calls us: taking the data here would put it at the start of the buffer the
+	 * read is about to fill (and out of order). Leave it in libssh's buffer for that read. */
+	if (ch->pulling && !is_stderr)
+		return 0;
 	if (ch->kind == SSHD_CHAN_MAIN && !is_stderr && !ch->dead && !ch->finished) {
 		uint32_t took = sshd_main_input(ch, data, len);
 		ch->lib_pending = took < len;

@@ -22,8 +22,10 @@ static const struct sv_caps_kept kept[] = {
     {CAP_SETUID, "children take the agent's uid (main process, SSH and SFTP sessions)"},
     {CAP_SETGID, "children take the agent's gid and groups"},
     {CAP_SETPCAP, "children lock their securebits and empty their bounding set"},
-    {CAP_SYS_ADMIN, "children join the agent's network namespace (setns); sockets for gateway "
-		    "relays, SSH direct-tcpip and sock_diag are made inside it"},
+    {CAP_SYS_CHROOT, "children enter the mount fence: setns into the agent's mount namespace "
+		     "and chroot to its root"},
+    {CAP_SYS_ADMIN, "children join the agent's network and mount namespaces (setns); sockets "
+		    "for gateway relays, SSH direct-tcpip and sock_diag are made inside it"},
     {CAP_NET_ADMIN, "SIOCGSKNS on the proxy's listener when the loop starts, to open sock_diag "
 		    "in the agent's network namespace"},
     {CAP_SYS_PTRACE, "the proxy's identity: /proc/<pid>/fd and exe of the agent's processes"},

@@ -314,6 +314,8 @@ static const struct st_probe {
     {"userns", sv_selftest_probe_ns, 0, SV_SELFTEST_TIMEOUT_MS, 0, "nothing changes"},
     {"pidns", sv_selftest_probe_ns, 1, SV_SELFTEST_TIMEOUT_MS, 0, "nothing changes"},
     {"mountns", sv_selftest_probe_ns, 2, SV_SELFTEST_TIMEOUT_MS, 0, "nothing changes"},
+    {"mount_fence", sv_selftest_probe_fence, 0, ST_SLOW_MS, ST_WEAK,
+     "run without the fence, HIGH finding"},
     {"netns", sv_selftest_probe_ns, 3, SV_SELFTEST_TIMEOUT_MS, ST_FATAL, "refuse to start"},
     {"netlink", sv_selftest_probe_netlink, 0, SV_SELFTEST_TIMEOUT_MS, ST_FATAL, "refuse to start"},
     {"cgroup_pids", sv_selftest_probe_pids, 0, SV_SELFTEST_TIMEOUT_MS, ST_WEAK, "warn and start"},

@@ -67,4 +67,8 @@ void sv_selftest_probe_pids(const struct sv_selftest_ctx *c, int arg, struct sv_
 void sv_selftest_probe_kmsg(const struct sv_selftest_ctx *c, int arg, struct sv_selftest_layer *l);
 void sv_selftest_probe_gpu(const struct sv_selftest_ctx *c, int arg, struct sv_selftest_layer *l);
 
+/* selftest_fence.c: the mount fence, pathname sockets outside the policy, /proc restriction */
+void sv_selftest_probe_fence(const struct sv_selftest_ctx *c, int arg,
+			     struct sv_selftest_layer *l);
+
 #endif

@@ -358,7 +358,8 @@ void sv_selftest_probe_landlock(const struct sv_selftest_ctx *c, int arg,
 		    "ABI %d: denied open verified (%d denial(s), EACCES), but %s missing", abi,
 		    denials, missing);
 		sv_selftest_act(l, "enforce the rest, HIGH finding landlock_degraded",
-				"refuse to start: the policy handles rights this ABI lacks");
+				abi < 2 ? "refuse to start: REFER (ABI 2) is missing"
+					: "enforce the rest, HIGH finding landlock_degraded");
 		return;
 	}
 	sv_selftest_set(

@@ -441,37 +441,55 @@ static int try_open(const char *path, int flags) /* open and close at once: 0 or
 	return 0;
 }
 
+/* --mount-fence: the supervisor's mount fence is expected (docs/security.md). It answers
+ * first, before Landlock: a path outside the policy does not exist (ENOENT), a write to a
+ * read-only bind is EROFS whatever the mode, a rename across two binds is EXDEV, and PID 1
+ * is invisible in the agent's own /proc (hidepid=invisible). */
+static bool fenced;
+#define EXP_OUTSIDE (fenced ? ENOENT : EACCES)
+#define EXP_RO	    (fenced ? EROFS : EACCES)
+#define EXP_PID1    (fenced ? ENOENT : EACCES)
+#define EXP_ACROSS  (fenced ? EXDEV : EACCES)
+
 static void check_filesystem(void)
 {
 	/* clang-format off */
-	static const struct {
+	const struct {
 		const char *name, *path;
 		int flags;
+		int expected;
 	} opens[] = {
-		{"read " SECRET " (mode 0644, outside the policy)", SECRET, O_RDONLY},
-		{"list /root", "/root", O_RDONLY | O_DIRECTORY},
-		{"list / (not in the policy)", "/", O_RDONLY | O_DIRECTORY},
-		{"list /dev (only chosen nodes are in the policy)", "/dev", O_RDONLY | O_DIRECTORY},
-		{"open /dev/zero (a read-only rule) for writing", "/dev/zero", O_WRONLY},
+		{"read " SECRET " (mode 0644, outside the policy)", SECRET, O_RDONLY, EXP_OUTSIDE},
+		{"list /root", "/root", O_RDONLY | O_DIRECTORY, EXP_OUTSIDE},
+		{"list / (not in the policy)", "/", O_RDONLY | O_DIRECTORY, EACCES},
+		{"list /dev (only chosen nodes are in the policy)", "/dev", O_RDONLY | O_DIRECTORY,
+		 EACCES},
+		{"open /dev/zero (a read-only rule) for writing", "/dev/zero", O_WRONLY, EACCES},
 		{"create a file in read-only " ESCAPE_DIR, ESCAPE_DIR "/created",
-		 O_WRONLY | O_CREAT | O_EXCL},
-		{"open the world-writable file in /etc for writing", WORLD_WRITABLE, O_WRONLY},
+		 O_WRONLY | O_CREAT | O_EXCL, EXP_RO},
+		{"open the world-writable file in /etc for writing", WORLD_WRITABLE, O_WRONLY,
+		 EXP_RO},
 		{"open(O_RDONLY|O_TRUNC) the world-writable file in /etc", WORLD_WRITABLE,
-		 O_RDONLY | O_TRUNC},
-		{"append to /etc/passwd", "/etc/passwd", O_WRONLY | O_APPEND},
-		{"open /dev/urandom (a read-only rule) for writing", "/dev/urandom", O_WRONLY},
+		 O_RDONLY | O_TRUNC, EXP_RO},
+		{"append to /etc/passwd", "/etc/passwd", O_WRONLY | O_APPEND, EACCES},
+		{"open /dev/urandom (a read-only rule) for writing", "/dev/urandom", O_WRONLY,
+		 EACCES},
 		{"open /proc/sys/kernel/core_pattern for writing", "/proc/sys/kernel/core_pattern",
-		 O_WRONLY},
-		{"read /proc/1/environ", "/proc/1/environ", O_RDONLY},
+		 O_WRONLY, EXP_RO},
+		{"read /proc/1/environ", "/proc/1/environ", O_RDONLY, EXP_PID1},
 		{"enter PID 1's root through /proc/1/root", "/proc/1/root/",
-		 O_RDONLY | O_DIRECTORY},
+		 O_RDONLY | O_DIRECTORY, EXP_PID1},
 	};
 	/* clang-format on */
 	for (size_t i = 0; i < sizeof(opens) / sizeof(opens[0]); i++)
-		expect(opens[i].name, result(try_open(opens[i].path, opens[i].flags)), EACCES);
+		expect(opens[i].name, result(try_open(opens[i].path, opens[i].flags)),
+		       opens[i].expected);
+	if (fenced)
+		expect("read PID 1's network view /proc/1/net/tcp (the container's listeners)",
+		       result(try_open("/proc/1/net/tcp", O_RDONLY)), ENOENT);
 
 	expect("truncate() the world-writable file in /etc",
-	       result(rc(truncate(WORLD_WRITABLE, 0))), EACCES);
+	       result(rc(truncate(WORLD_WRITABLE, 0))), EXP_RO);
 
 	char path[96], other[96];
 	const char *name = "reopen a read-only fd of the world-writable file for writing via "
@@ -481,25 +499,25 @@ static void check_filesystem(void)
 		expect(name, broken("open " WORLD_WRITABLE " read-only"), EACCES);
 	} else {
 		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-		expect(name, result(try_open(path, O_WRONLY)), EACCES);
+		expect(name, result(try_open(path, O_WRONLY)), EXP_RO);
 		close(fd);
 	}
 
 	int r = rc(mkdir(ESCAPE_DIR "/dir", 0755));
 	if (r == 0)
 		rmdir(ESCAPE_DIR "/dir");
-	expect("mkdir in read-only " ESCAPE_DIR, result(r), EACCES);
+	expect("mkdir in read-only " ESCAPE_DIR, result(r), EXP_RO);
 
 	r = rc(symlink("/tmp", ESCAPE_DIR "/symlink"));
 	if (r == 0)
 		unlink(ESCAPE_DIR "/symlink");
-	expect("symlink in read-only " ESCAPE_DIR, result(r), EACCES);
+	expect("symlink in read-only " ESCAPE_DIR, result(r), EXP_RO);
 
 	name = "read " SECRET " through a symlink made in /tmp";
 	if (symlink(SECRET, tmp_path(path, sizeof(path), "symlink")) < 0) {
 		expect(name, broken("symlink in /tmp"), EACCES);
 	} else {
-		expect(name, result(try_open(path, O_RDONLY)), EACCES);
+		expect(name, result(try_open(path, O_RDONLY)), EXP_OUTSIDE);
 		unlink(path);
 	}
 
@@ -518,13 +536,13 @@ static void check_filesystem(void)
 		close(fd);
 		r = rc(rename(path, ESCAPE_DIR "/renamed"));
 		unlink(r == 0 ? ESCAPE_DIR "/renamed" : path);
-		expect(name, result(r), EACCES);
+		expect(name, result(r), EXP_ACROSS);
 	}
 
 	r = rc(rename(WORLD_WRITABLE, tmp_path(other, sizeof(other), "rename-out")));
 	if (r == 0)
 		rename(other, WORLD_WRITABLE);
-	expect("rename the world-writable file out of /etc into /tmp", result(r), EACCES);
+	expect("rename the world-writable file out of /etc into /tmp", result(r), EXP_ACROSS);
 
 	r = rc(mknod(tmp_path(path, sizeof(path), "chardev"), S_IFCHR | 0666, makedev(1, 3)));
 	if (r == 0)
@@ -807,6 +825,30 @@ static void check_allowed(void)
 	expect("fork and exec /bin/true", res.o, 0);
 }
 
+/* --connect-unix PATH: one connect(2) to a pathname socket; prints "connect: ok" or the
+ * errno name, exits 0 on success and 1 otherwise (for the harness's socket fence cases). */
+static int connect_unix(const char *path)
+{
+	struct sockaddr_un sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		fprintf(stderr, "escape: %s: path too long\n", path);
+		return 2;
+	}
+	memcpy(sa.sun_path, path, strlen(path));
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		printf("connect: socket %s\n", errname(errno));
+		return 1;
+	}
+	int r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	int e = errno;
+	close(fd);
+	printf("connect: %s\n", r == 0 ? "ok" : errname(e));
+	return r == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 2 && strcmp(argv[1], "--probe-ia32") == 0) {
@@ -819,7 +861,19 @@ int main(int argc, char **argv)
 		return 1;
 #endif
 	}
-	ia32_absent = argc == 2 && strcmp(argv[1], "--ia32-absent") == 0;
+	if (argc == 3 && strcmp(argv[1], "--connect-unix") == 0)
+		return connect_unix(argv[2]);
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--ia32-absent") == 0) {
+			ia32_absent = true;
+		} else if (strcmp(argv[i], "--mount-fence") == 0) {
+			fenced = true;
+		} else {
+			fprintf(stderr, "usage: escape [--ia32-absent] [--mount-fence] | "
+					"--probe-ia32 | --connect-unix PATH\n");
+			return 2;
+		}
+	}
 	alarm(TOTAL_TIMEOUT_S);
 	signal(SIGPIPE, SIG_IGN);
 	struct timespec now;

@@ -11,7 +11,7 @@ from harness import check
 from suite import CTX, start, sv, test
 
 CAP = {"dac_read_search": 2, "kill": 5, "setgid": 6, "setuid": 7, "setpcap": 8,
-       "net_admin": 12, "sys_ptrace": 19, "sys_admin": 21}
+       "net_admin": 12, "sys_chroot": 18, "sys_ptrace": 19, "sys_admin": 21}
 KEPT = sum(1 << b for b in CAP.values())
 FORBIDDEN = {"sys_module": 16, "sys_rawio": 17, "sys_boot": 22, "sys_time": 25, "mknod": 27,
              "net_raw": 13, "linux_immutable": 9, "mac_admin": 33, "mac_override": 32,
@@ -87,11 +87,11 @@ def dropping_cap_kill_too_leaves_the_agent_unsignalled():
 @test()
 def dropping_an_identity_or_namespace_cap_too_stops_the_main_process_start():
     # Used for: children take the agent's uid, gid and groups, lock securebits and empty
-    # their bounding set, and join the agent's network namespace (the main process is spawned
-    # after the drop, like every SSH session).
+    # their bounding set, join the agent's network namespace and enter the mount fence (setns
+    # and chroot); the main process is spawned after the drop, like every SSH session.
     r = sv(["--", "id", "-u"])
     check(r.rc == 0 and r.out.strip() != "0", "the main process did not start", r)
-    for cap in ("setuid", "setgid", "setpcap", "sys_admin"):
+    for cap in ("setuid", "setgid", "setpcap", "sys_admin", "sys_chroot"):
         r = sv(["--", "id", "-u"], extra_env=drop(cap))
         check(r.rc != 0, "the main process started without cap_%s" % cap, r)
 

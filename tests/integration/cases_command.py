@@ -354,9 +354,14 @@ def copied_supervisor_runs_as_pid1_and_propagates_exit():
     if not os.path.exists(CTX.path("/sandbox/bin/openshell-sandbox")):
         r = sv(["copy-self", "/sandbox/bin/"])
         check(r.rc == 0, "copy-self failed", r)
-    r = sv(["--", "sh", "-c", 'tr "\\0" " " </proc/1/cmdline; echo; exit 7'],
-           exe="/sandbox/bin/openshell-sandbox")
-    check(r.out.startswith("/sandbox/bin/openshell-sandbox "), "PID 1 is not the copy", r)
+    run = start(["--", "sh", "-c", "read go; exit 7"], exe="/sandbox/bin/openshell-sandbox",
+                stdin="pipe")
+    # Read from outside: the agent's own /proc hides PID 1.
+    with open("/proc/%d/cmdline" % run.host_pid(), "rb") as f:
+        cmdline = f.read().replace(b"\0", b" ").decode()
+    run.stdin_write(b"go\n")
+    r = run.finish(10.0)
+    check(cmdline.startswith("/sandbox/bin/openshell-sandbox "), "PID 1 is not the copy", r)
     check(r.rc == 7, "expected exit 7", r)
 
 

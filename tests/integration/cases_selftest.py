@@ -12,7 +12,8 @@ from harness import check
 from suite import SUPERVISOR, sv, test
 
 LAYERS = ["pid1", "proc", "capabilities", "privilege_drop", "no_new_privs", "seccomp", "landlock",
-          "userns", "pidns", "mountns", "netns", "netlink", "cgroup_pids", "kmsg", "gpu"]
+          "userns", "pidns", "mountns", "mount_fence", "netns", "netlink", "cgroup_pids", "kmsg",
+          "gpu"]
 NEEDED = ["proc", "capabilities", "privilege_drop", "no_new_privs", "seccomp", "netns", "netlink"]
 STATUSES = ("ok", "degraded", "unavailable")
 LINE_RE = re.compile(r"^(\S+) +(ok|degraded|unavailable) +(.*?) *  best_effort: (.*)"

@@ -152,7 +152,9 @@ def escape_command(rootfs):
         p = subprocess.run([os.path.join(rootfs, "usr/local/bin/escape"), "--probe-ia32"],
                            capture_output=True, timeout=30)
         _IA32[rootfs] = p.returncode == 0
-    return "escape" if _IA32[rootfs] else "escape --ia32-absent"
+    # The supervisor always builds its mount fence here (root, mount namespaces), which answers
+    # before Landlock on the filesystem lines (tests/escape/README.md).
+    return "escape --mount-fence" + ("" if _IA32[rootfs] else " --ia32-absent")
 
 
 def rss_kib(pid):
@@ -201,15 +203,24 @@ def is_proxy_process(pid):
         return False
 
 
+def _netns(pid):
+    try:
+        return os.readlink("/proc/%d/ns/net" % pid)
+    except OSError:
+        return None
+
+
 def wait_for_child(pid, timeout=5.0):
-    """The first child of host pid @pid that has exec'd something else than the supervisor (the
-    main process of a supervisor, never its proxy process, itself the supervisor's binary)."""
+    """The first child of host pid @pid that has joined the agent's network namespace (the main
+    process of a supervisor). Children still in the supervisor's namespace are set-up helpers
+    (the mount fence's builder), the proxy process, or a child before its isolation hook ran."""
     deadline = time.monotonic() + timeout
+    own = _netns(pid)
     while time.monotonic() < deadline:
-        kids = [k for k in proc_children(pid) if not is_proxy_process(k) and
-                not same_file("/proc/%d/exe" % k, "/proc/%d/exe" % pid)]
-        if kids:
-            return kids[0]
+        for kid in proc_children(pid):
+            ns = _netns(kid)
+            if ns is not None and ns != own and not is_proxy_process(kid):
+                return kid
         time.sleep(0.005)
     raise RuntimeError("no child of pid %d appeared" % pid)
 

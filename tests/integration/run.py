@@ -23,6 +23,7 @@ import cases_lifecycle  # noqa: E402,F401  (registration order is run order)
 import cases_command  # noqa: E402,F401
 import cases_io  # noqa: E402,F401
 import cases_isolation  # noqa: E402,F401
+import cases_fence  # noqa: E402,F401
 import cases_host  # noqa: E402,F401
 import cases_selftest  # noqa: E402,F401
 import cases_proxy  # noqa: E402,F401

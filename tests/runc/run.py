@@ -164,10 +164,24 @@ def read_host(path):
 
 @test
 def supervisor_is_pid1_in_container():
-    r = crun(["sh", "-c", 'tr "\\0" " " </proc/1/cmdline; echo; echo "ppid=$PPID"'])
+    # The container's init is read from the host: the agent's own /proc hides PID 1.
+    bdir, cid = bundle(["sh", "-c", 'echo "ppid=$PPID"; cat /proc/1/cmdline >/dev/null 2>&1 '
+                        '|| echo PID1-HIDDEN; read go'])
+    run = h.Run([CTX.runc, "--root", CTX.state, "run", "--bundle", bdir, cid], mode="host",
+                env=dict(os.environ), stdin="pipe").start()
+    run.cid = cid
+    try:
+        with open("/proc/%d/cmdline" % container_pid(run.cid), "rb") as f:
+            cmdline = f.read().replace(b"\0", b" ").decode()
+        run.stdin_write(b"go\n")
+        r = run.finish(15.0)
+    finally:
+        delete(run.cid)
     check(r.rc == 0, "expected exit 0", r)
-    check(r.out.startswith(h.IN_ROOT_SUPERVISOR + " "), "PID 1 is not the supervisor", r)
+    check(cmdline.startswith(h.IN_ROOT_SUPERVISOR + " "), "PID 1 is not the supervisor: %r"
+          % cmdline, r)
     check("ppid=1" in r.out, "main's parent is not PID 1", r)
+    check("PID1-HIDDEN" in r.out, "the agent can read PID 1's /proc entry", r)
 
 
 @test

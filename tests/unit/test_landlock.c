@@ -460,26 +460,87 @@ START_TEST(abi_capped_at_2_reports_degradation_and_truncate_gap_is_real)
 }
 END_TEST
 
-START_TEST(hard_requirement_refuses_rights_the_abi_lacks)
+/* hard_requirement refuses only below OpenShell's V2 set (ABI 1: no REFER); above it every
+ * missing right or scope is a HIGH finding and the rest is enforced. The ABI is faked with
+ * max_abi, so the older-kernel paths run on any kernel with Landlock. */
+START_TEST(hard_requirement_refuses_below_abi_2_only)
 {
+	NEED_ABI(1);
 	const char *ro[] = {g_ro};
 	struct ll_spec s;
 	struct ll_prepared p;
 	struct sv_err err = {0};
 	spec_paths(&s, LL_HARD_REQUIREMENT, ro, 1, NULL, 0);
-	s.max_abi = 2;
+	s.max_abi = 1;
 	ck_assert_int_eq(ll_prepare(&s, &p, &err), -EOPNOTSUPP);
 	ck_assert_int_eq(p.ruleset_fd, -1);
-	ck_assert_msg(strstr(err.msg, "TRUNCATE (ABI 3)") && strstr(err.msg, "IOCTL_DEV") &&
-			  strstr(err.msg, "scopes"),
+	ck_assert_msg(strstr(err.msg, "hard_requirement") && strstr(err.msg, "REFER (ABI 2)") &&
+			  !strstr(err.msg, "TRUNCATE"),
 		      "%s", err.msg);
 	ll_prepared_close(&p);
-	/* Asking only for what ABI 2 has (upstream's V2 set) is fine. */
-	s.fs_rights = LL_FS_V2;
+	/* Asking only for ABI 1 rights is fine on ABI 1. */
+	s.fs_rights = LL_FS_V1;
 	s.scopes = 0;
 	prepare_ok(&s, &p);
-	ck_assert_uint_eq(p.report.fs_handled, LL_FS_V2);
+	ck_assert_uint_eq(p.report.fs_handled, LL_FS_V1);
 	ll_prepared_close(&p);
+}
+END_TEST
+
+START_TEST(hard_requirement_starts_on_abi_2_to_5_with_a_high_finding)
+{
+	static const struct {
+		int abi;
+		uint64_t missing;
+		uint64_t scopes_missing;
+		const char *text;
+	} cases[] = {
+	    {2, LL_FS_TRUNCATE | LL_FS_IOCTL_DEV, LL_SCOPE_ALL,
+	     "TRUNCATE (ABI 3), IOCTL_DEV (ABI 5), scopes abstract_unix_socket,signal (ABI 6)"},
+	    {3, LL_FS_IOCTL_DEV, LL_SCOPE_ALL,
+	     "IOCTL_DEV (ABI 5), scopes abstract_unix_socket,signal (ABI 6)"},
+	    {4, LL_FS_IOCTL_DEV, LL_SCOPE_ALL,
+	     "IOCTL_DEV (ABI 5), scopes abstract_unix_socket,signal (ABI 6)"},
+	    {5, 0, LL_SCOPE_ALL, "scopes abstract_unix_socket,signal (ABI 6)"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		NEED_ABI(cases[i].abi);
+		const char *ro[] = {g_ro};
+		struct ll_spec s;
+		struct ll_prepared p;
+		spec_paths(&s, LL_HARD_REQUIREMENT, ro, 1, NULL, 0);
+		s.max_abi = cases[i].abi;
+		struct capture c;
+		capture_begin(&c);
+		prepare_ok(&s, &p);
+		capture_end(&c);
+		ck_assert_int_eq(p.report.abi, cases[i].abi);
+		ck_assert(p.report.enforced);
+		ck_assert_uint_eq(p.report.fs_handled & LL_FS_V2, LL_FS_V2);
+		ck_assert_uint_eq(p.report.fs_missing, cases[i].missing);
+		ck_assert_uint_eq(p.report.scopes_missing, cases[i].scopes_missing);
+		ck_assert_ptr_nonnull(strstr(c.text, "\"event\":\"landlock_degraded\""));
+		ck_assert_ptr_nonnull(strstr(c.text, "\"severity\":\"HIGH\""));
+		ck_assert_ptr_nonnull(strstr(c.text, "hard_requirement"));
+		ck_assert_msg(strstr(c.text, cases[i].text), "ABI %d: %s", cases[i].abi, c.text);
+		ll_prepared_close(&p);
+	}
+	/* At ABI 6 nothing we ask for is missing: no finding at all. */
+	if (kernel_abi() >= 6) {
+		const char *ro[] = {g_ro};
+		struct ll_spec s;
+		struct ll_prepared p;
+		spec_paths(&s, LL_HARD_REQUIREMENT, ro, 1, NULL, 0);
+		s.max_abi = 6;
+		struct capture c;
+		capture_begin(&c);
+		prepare_ok(&s, &p);
+		capture_end(&c);
+		ck_assert_uint_eq(p.report.fs_missing, 0);
+		ck_assert_uint_eq(p.report.scopes_missing, 0);
+		ck_assert_ptr_null(strstr(c.text, "landlock_degraded"));
+		ll_prepared_close(&p);
+	}
 }
 END_TEST
 
@@ -1002,7 +1063,8 @@ static Suite *landlock_suite(void)
 	tcase_add_test(tc, ro_file_rule_grants_read_only_to_that_file);
 	tcase_add_test(tc, truncate_of_world_writable_file_in_ro_dir_is_denied);
 	tcase_add_test(tc, abi_capped_at_2_reports_degradation_and_truncate_gap_is_real);
-	tcase_add_test(tc, hard_requirement_refuses_rights_the_abi_lacks);
+	tcase_add_test(tc, hard_requirement_refuses_below_abi_2_only);
+	tcase_add_test(tc, hard_requirement_starts_on_abi_2_to_5_with_a_high_finding);
 	tcase_add_test(tc, rename_and_link_across_the_policy_boundary_are_denied);
 	tcase_add_test(tc, special_files_can_be_made_in_rw_dirs_only);
 	tcase_add_test(tc, device_ioctl_needs_ioctl_dev_from_a_rw_rule);

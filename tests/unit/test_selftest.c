@@ -417,9 +417,10 @@ static void facts(struct proc_facts *f)
 START_TEST(collect_reports_every_layer_and_leaves_the_caller_unchanged)
 {
 	static const char *const names[] = {
-	    "pid1",    "proc",	   "capabilities", "privilege_drop", "no_new_privs",
-	    "seccomp", "landlock", "userns",	   "pidns",	     "mountns",
-	    "netns",   "netlink",  "cgroup_pids",  "kmsg",	     "gpu"};
+	    "pid1",	   "proc",	   "capabilities", "privilege_drop", "no_new_privs",
+	    "seccomp",	   "landlock",	   "userns",	   "pidns",	     "mountns",
+	    "mount_fence", "netns",	   "netlink",	   "cgroup_pids",    "kmsg",
+	    "gpu"};
 	struct proc_facts before, after;
 	facts(&before);
 	struct sv_selftest_report r;

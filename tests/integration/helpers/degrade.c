@@ -1,5 +1,6 @@
-/* degrade [--no-landlock] [--no-userns] [--no-netns] [--drop-caps] -- CMD ARG...: exec CMD in a
- * weaker world. --no-netns makes unshare/clone with CLONE_NEWNET fail with EPERM.
+/* degrade [--no-landlock] [--no-userns] [--no-netns] [--no-mountns] [--drop-caps] -- CMD ARG...:
+ * exec CMD in a weaker world. --no-netns makes unshare/clone with CLONE_NEWNET fail with EPERM,
+ * --no-mountns the same with CLONE_NEWNS (a container that refuses mount namespaces).
  *
  * A raw classic-BPF filter makes the Landlock syscalls fail with ENOSYS and CLONE_NEWUSER with
  * EPERM; --drop-caps takes CAP_SETUID/CAP_SETGID from every set. Always sets no_new_privs. Built
@@ -38,6 +39,7 @@ struct dg_sock_fprog {
 #define DG_OFF_ARG0_LO	       16 /* __u64 args[0], low half on little-endian machines */
 #define DG_CLONE_NEWNET 0x40000000U
 #define DG_CLONE_NEWUSER       0x10000000U
+#define DG_CLONE_NEWNS	       0x00020000U
 #define DG_NONE		       0xffffffffU /* matches no system call: a disabled check */
 
 #if defined(__x86_64__)
@@ -77,7 +79,8 @@ struct dg_cap_data {
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: degrade [--no-landlock] [--no-userns] [--no-netns] [--drop-caps] -- CMD...\n");
+		"usage: degrade [--no-landlock] [--no-userns] [--no-netns] [--no-mountns] "
+		"[--drop-caps] -- CMD...\n");
 	exit(TH_EXIT_USAGE);
 }
 
@@ -106,9 +109,10 @@ static void drop_caps(void)
 		}
 }
 
-static void install_filter(bool no_landlock, bool no_userns, bool no_netns)
+static void install_filter(bool no_landlock, bool no_userns, bool no_netns, bool no_mountns)
 {
-	uint32_t ns_flags = (no_userns ? DG_CLONE_NEWUSER : 0) | (no_netns ? DG_CLONE_NEWNET : 0);
+	uint32_t ns_flags = (no_userns ? DG_CLONE_NEWUSER : 0) | (no_netns ? DG_CLONE_NEWNET : 0) |
+			    (no_mountns ? DG_CLONE_NEWNS : 0);
 	bool ns = ns_flags != 0;
 	uint32_t ll_create = no_landlock ? SYS_landlock_create_ruleset : DG_NONE;
 	uint32_t ll_add = no_landlock ? SYS_landlock_add_rule : DG_NONE;
@@ -144,7 +148,8 @@ static void install_filter(bool no_landlock, bool no_userns, bool no_netns)
 
 int main(int argc, char **argv)
 {
-	bool no_landlock = false, no_userns = false, no_netns = false, caps = false;
+	bool no_landlock = false, no_userns = false, no_netns = false, no_mountns = false;
+	bool caps = false;
 	int i = 1;
 	for (; i < argc && strcmp(argv[i], "--") != 0; i++) {
 		if (strcmp(argv[i], "--no-landlock") == 0)
@@ -153,6 +158,8 @@ int main(int argc, char **argv)
 			no_userns = true;
 		else if (strcmp(argv[i], "--no-netns") == 0)
 			no_netns = true;
+		else if (strcmp(argv[i], "--no-mountns") == 0)
+			no_mountns = true;
 		else if (strcmp(argv[i], "--drop-caps") == 0)
 			caps = true;
 		else
@@ -164,8 +171,8 @@ int main(int argc, char **argv)
 		drop_caps(); /* first: dropping from the bounding set needs CAP_SETPCAP, not NNP */
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		th_die("degrade", "PR_SET_NO_NEW_PRIVS");
-	if (no_landlock || no_userns || no_netns)
-		install_filter(no_landlock, no_userns, no_netns);
+	if (no_landlock || no_userns || no_netns || no_mountns)
+		install_filter(no_landlock, no_userns, no_netns, no_mountns);
 	execv(argv[i + 1], argv + i + 1);
 	th_die("degrade", argv[i + 1]);
 }
