@@ -203,8 +203,10 @@ static int on_data(ssh_session session, ssh_channel channel, void *data, uint32_
 	struct sshd_chan *ch = userdata;
 	/* With an empty buffer, ssh_channel_read_nonblocking in pull_input runs libssh's packet
 	 * loop, which calls us: taking the data here would put it at the start of the buffer the
-	 * read is about to fill (and out of order). Leave it in libssh's buffer for that read. */
-	if (ch->pulling && !is_stderr)
+	 * read is about to fill (and out of order). Leave it in libssh's buffer for that read.
+	 * The main-process attach reads into a buffer of its own (no overwrite) and keeps taking
+	 * data here: refusing it there left input stalled in libssh now and then. */
+	if (ch->pulling && !is_stderr && ch->kind != SSHD_CHAN_MAIN)
 		return 0;
 	if (ch->kind == SSHD_CHAN_MAIN && !is_stderr && !ch->dead && !ch->finished) {
 		uint32_t took = sshd_main_input(ch, data, len);
