@@ -319,6 +319,10 @@ int pol_binary_check(const char *path, struct sv_err *err)
 		    "binary path must be canonical (no '//', '.', '..', trailing '/') "
 		    "and '**' must be a whole component (got '%s')",
 		    Q(path));
+	/* As for filesystem paths: INI trims values, so one ending in a blank could not be
+	 * written back, and every loader refuses it alike. */
+	if (path_ends_blank(path))
+		return sv_err_set(err, EINVAL, "path must not end in a blank (got '%s')", Q(path));
 	return 0;
 }
 

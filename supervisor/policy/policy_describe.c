@@ -84,6 +84,23 @@ static void put_rule(struct pol_sbuf *b, const struct pol_network_rule *r)
 		put_ips(b, "", &r->endpoints[0]);
 }
 
+/* "key = ;x" reads back as an empty value and an inline comment, "key =;x" as ";x" (inih
+ * takes ';' as a comment only after a blank): every value that starts with ';' loses the
+ * blank before it, so what is written reads back as it was. */
+static void glue_semicolons(char *s)
+{
+	for (char *line = s; line && *line;) {
+		char *nl = strchr(line, '\n');
+		char *eq = strstr(line, " = ;");
+		if (eq && (!nl || eq < nl)) {
+			memmove(eq + 2, eq + 3, strlen(eq + 3) + 1); /* drop the blank after '=' */
+			if (nl)
+				nl--;
+		}
+		line = nl ? nl + 1 : NULL;
+	}
+}
+
 int pol_describe(const struct pol_policy *p, char **out)
 {
 	struct pol_sbuf b = {0};
@@ -119,6 +136,7 @@ int pol_describe(const struct pol_policy *p, char **out)
 		free(b.s);
 		return -ENOMEM;
 	}
+	glue_semicolons(b.s);
 	*out = b.s;
 	return 0;
 }
