@@ -91,8 +91,9 @@ static void glue_semicolons(char *s)
 {
 	for (char *line = s; line && *line;) {
 		char *nl = strchr(line, '\n');
-		char *eq = strstr(line, " = ;");
-		if (eq && (!nl || eq < nl)) {
+		/* Only the separator: the first " = " of the line (keys hold none). */
+		char *eq = strstr(line, " = ");
+		if (eq && (!nl || eq < nl) && eq[3] == ';') {
 			memmove(eq + 2, eq + 3, strlen(eq + 3) + 1); /* drop the blank after '=' */
 			if (nl)
 				nl--;
