@@ -731,6 +731,12 @@ static void middleware_check(struct chk *c, const struct pol_policy *p, size_t i
 		bad(c, loc, "name must not be empty");
 		return;
 	}
+	/* Bounded like a rule name: the INI header [middleware.NAME] must stay readable even when
+	 * every byte of the name is written percent-encoded. */
+	if (strlen(m->name) > POL_RULE_NAME_MAX) {
+		bad(c, loc, "name is longer than %d bytes", POL_RULE_NAME_MAX);
+		return;
+	}
 	for (size_t j = 0; j < i; j++) {
 		if (strcmp(S(p->middlewares[j].name), m->name) == 0) {
 			bad(c, loc, "duplicate middleware name");
