@@ -352,6 +352,7 @@ def copy_self_into_directory_uses_exe_basename_mode_0755():
 @test()
 def copied_supervisor_runs_as_pid1_and_propagates_exit():
     if not os.path.exists(CTX.path("/sandbox/bin/openshell-sandbox")):
+        os.makedirs(CTX.path("/sandbox/bin"), exist_ok=True)
         r = sv(["copy-self", "/sandbox/bin/"])
         check(r.rc == 0, "copy-self failed", r)
     run = start(["--", "sh", "-c", "read go; exit 7"], exe="/sandbox/bin/openshell-sandbox",
@@ -361,7 +362,7 @@ def copied_supervisor_runs_as_pid1_and_propagates_exit():
         cmdline = f.read().replace(b"\0", b" ").decode()
     run.stdin_write(b"go\n")
     r = run.finish(10.0)
-    check(cmdline.startswith("/sandbox/bin/openshell-sandbox "), "PID 1 is not the copy", r)
+    check(cmdline.startswith("/sandbox/bin/openshell-sandbox "), "PID 1 is not the copy: %r" % cmdline, r)
     check(r.rc == 7, "expected exit 7", r)
 
 

@@ -123,6 +123,14 @@ def host_tool(name):
     return path
 
 
+def proc_cmdline(pid):
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
+
+
 def proc_children(pid):
     try:
         with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
@@ -352,7 +360,9 @@ class Run:
         exe = os.path.join(self.rootfs, self.exe.lstrip("/"))
         while time.monotonic() < deadline:
             for child in proc_children(self.proc.pid):
-                if same_file("/proc/%d/exe" % child, exe):
+                # exec switches /proc/PID/exe before it lays out the new argv, so a process
+                # caught in between has an empty cmdline: wait for both.
+                if same_file("/proc/%d/exe" % child, exe) and proc_cmdline(child):
                     self._pid = child
                     return child
             if self.proc.poll() is not None:
