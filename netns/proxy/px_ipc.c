@@ -23,6 +23,8 @@ struct w {
 
 static void w_put(struct w *w, const void *p, size_t n)
 {
+	if (n == 0)
+		return;
 	if (w->full || w->size - w->len < n) {
 		w->full = true;
 		return;
@@ -98,6 +100,12 @@ int px_msg_start_encode(uint8_t *buf, size_t size, const struct px_msg_start *m)
 	w_u32(&w, m->gid);
 	w_u32(&w, 0);
 	w_u64(&w, m->policy_len);
+	if (m->ca_cert_len > PX_CA_DER_MAX || m->ca_key_len > PX_CA_DER_MAX)
+		return -E2BIG;
+	w_u16(&w, (unsigned)m->ca_cert_len);
+	w_put(&w, m->ca_cert, m->ca_cert_len);
+	w_u16(&w, (unsigned)m->ca_key_len);
+	w_put(&w, m->ca_key, m->ca_key_len);
 	return w_end(&w);
 }
 
@@ -354,6 +362,21 @@ int px_msg_start_decode(const uint8_t *buf, size_t len, struct px_msg_start *m,
 	m->gid = r_u32(&r);
 	uint32_t pad = r_u32(&r);
 	m->policy_len = r_u64(&r);
+	m->ca_cert_len = r_u16(&r);
+	m->ca_cert = r.bad || r.len - r.off < m->ca_cert_len ? NULL : buf + r.off;
+	if (m->ca_cert)
+		r.off += m->ca_cert_len;
+	else
+		r_fail(&r, "CA certificate truncated");
+	m->ca_key_len = r_u16(&r);
+	m->ca_key = r.bad || r.len - r.off < m->ca_key_len ? NULL : buf + r.off;
+	if (m->ca_key)
+		r.off += m->ca_key_len;
+	else
+		r_fail(&r, "CA key truncated");
+	if (!r.bad && (m->ca_cert_len > PX_CA_DER_MAX || m->ca_key_len > PX_CA_DER_MAX ||
+		       (m->ca_cert_len == 0) != (m->ca_key_len == 0)))
+		r_fail(&r, "CA certificate and key must come together");
 	if (!r.bad && (lvl > SV_LOG_TRACE || fwd > SV_LOG_TRACE || fmt > SV_LOG_JSON ||
 		       relaxed > 1 || pad != 0))
 		r_fail(&r, "field out of range");

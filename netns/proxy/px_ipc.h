@@ -46,7 +46,14 @@ struct px_msg_start {
 	bool relaxed;		     /* OPENSHELL_NETWORK_BINARY_IDENTITY: endpoint only */
 	uint32_t uid, gid;	     /* the proxy's identity, never 0 */
 	uint64_t policy_len;	     /* bytes of the px_pack blob in the memfd */
+	/* The sandbox CA (l7 contract §1.2): certificate and private key DER, both empty when
+	 * PID 1 could not make it (the proxy then refuses terminating tunnels with 503). The key
+	 * only ever travels in this datagram: never a file. Borrowed (encode: the caller's;
+	 * decode: points into the datagram). */
+	const uint8_t *ca_cert, *ca_key;
+	size_t ca_cert_len, ca_key_len;
 };
+#define PX_CA_DER_MAX 4096 /* each of the CA's certificate and key DER */
 
 /* A decoded log record: pointers into the datagram (NUL-terminated there). */
 struct px_msg_log {

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "netns/proxy/l7/px_tls.h"
 #include "netns/proxy/px_ident.h"
 #include "netns/proxy/px_ipc.h"
 #include "netns/proxy/px_pack.h"
@@ -409,7 +410,25 @@ static int child_adopt(struct px_proxy *p, int ctl_fd, int ident_fd, pid_t pid,
 		p->ctl.fd = -1;
 		return sv_err_set(err, -r, "proxy: epoll: %s", strerror(-r));
 	}
+	/* The sandbox CA travels in START (l7 contract §1.2): the key never touches disk. */
+	uint8_t key[512];
+	int key_len = 0;
+	size_t cert_len = 0;
+	const uint8_t *cert = NULL;
+	const struct px_ca *ca = px_tls_boot_ca();
+	if (ca) {
+		cert = px_ca_cert_der(ca, &cert_len);
+		key_len = px_ca_key_der(ca, key, sizeof(key));
+	}
+	if (key_len <= 0 || cert_len == 0) {
+		key_len = 0;
+		cert_len = 0;
+	}
 	const struct px_msg_start m = {
+	    .ca_cert = cert,
+	    .ca_cert_len = cert_len,
+	    .ca_key = key,
+	    .ca_key_len = (size_t)key_len,
 	    .log_level = sv_log_get_level(),
 	    .log_format = sv_log_get_format(),
 	    .fwd_level = sv_log_wanted_level(),
@@ -418,13 +437,15 @@ static int child_adopt(struct px_proxy *p, int ctl_fd, int ident_fd, pid_t pid,
 	    .gid = p->gid,
 	    .policy_len = p->policy_len,
 	};
-	uint8_t buf[64];
+	uint8_t buf[2 * PX_CA_DER_MAX + 64];
 	int n = px_msg_start_encode(buf, sizeof(buf), &m);
+	explicit_bzero(key, sizeof(key));
 	int mfd = policy_memfd(p);
 	if (mfd < 0)
 		return sv_err_set(err, -mfd, "proxy: policy memfd: %s", strerror(-mfd));
 	const int fds[2] = {p->listen_fd, mfd};
 	r = n < 0 ? n : px_ipc_send(p->ctl.fd, buf, (size_t)n, fds, 2, MSG_DONTWAIT);
+	explicit_bzero(buf, sizeof(buf));
 	close(mfd);
 	if (r < 0)
 		return sv_err_set(err, -r, "proxy: cannot send START: %s", strerror(-r));
