@@ -24,6 +24,7 @@
 #include "netns/proxy/px_ipc.h"
 #include "netns/proxy/px_pack.h"
 #include "netns/proxy/px_server.h"
+#include "netns/proxy/px_tunnel.h"
 #include "supervisor/isolation/seccomp.h"
 #include "supervisor/log.h"
 #include "supervisor/loop.h"
@@ -39,6 +40,7 @@ struct pxc {
 	struct sv_loop loop;
 	struct sv_watch ctl, ident;
 	struct px_server *srv;
+	struct px_tun_tls *tls; /* NULL: no CA, terminating CONNECTs get 503 */
 	uint8_t buf[PX_MSG_MAX];
 };
 
@@ -268,6 +270,18 @@ int px_child_main(int argc, char **argv)
 	}
 	sv_log_setup(m.log_level, m.log_format);
 	sv_log_set_forward(log_forward, NULL, m.fwd_level);
+	/* The CA from PID 1 and the upstream trust store (system bundle + bundled roots), read
+	 * before confinement. The key lives only in this process's memory (l7 contract §1.2). */
+	if (m.ca_cert_len) {
+		struct sv_err terr = {0};
+		if (px_tun_tls_new(m.ca_cert, m.ca_cert_len, m.ca_key, m.ca_key_len, NULL, 0, &c->tls,
+				   &terr) < 0)
+			sv_log_ocsf("FINDING:OPEN", SV_SEV_HIGH, "DEGRADED", "tls_ca_unavailable",
+				    "TLS termination unavailable in the proxy: CONNECT tunnels that "
+				    "would be terminated will be refused",
+				    SV_KVS({"error", terr.msg}));
+	}
+	explicit_bzero(c->buf, sizeof(c->buf));
 	const struct px_ident_remote remote = {.ask = ident_ask, .ctx = c};
 	int r = confine(m.uid, m.gid, &err);
 	if (r == 0 && fcntl(PX_FD_CONTROL, F_SETFL, O_NONBLOCK) < 0)
@@ -284,6 +298,7 @@ int px_child_main(int argc, char **argv)
 		sv_error(COMP, "proxy_child_setup_failed", "proxy process: %s", err.msg);
 		return PXC_EXIT_SETUP;
 	}
+	px_server_set_tls(c->srv, c->tls, true);
 	c->ctl = (struct sv_watch){.fd = PX_FD_CONTROL, .fn = on_control, .data = c};
 	c->ident = (struct sv_watch){.fd = PX_FD_IDENT, .fn = on_ident, .data = c};
 	uint8_t ready[PX_MSG_HDR];
@@ -296,6 +311,7 @@ int px_child_main(int argc, char **argv)
 	}
 	r = sv_loop_run(&c->loop);
 	px_server_free(c->srv);
+	px_tun_tls_free(c->tls);
 	close(listen_fd);
 	sv_loop_close(&c->loop);
 	free(c);

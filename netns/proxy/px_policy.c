@@ -294,12 +294,28 @@ static void rb_add_binary_miss(struct reason_buf *rb, const struct pol_network_r
 
 /* --- the decision -------------------------------------------------------------------------- */
 
-/* Interim (docs/policy.md "What is enforced"): the proxy does not inspect layer 7 yet, so an
- * endpoint with an inspection protocol must never pass traffic as plain L4. `tls: skip` makes
- * OpenShell relay such an endpoint raw as well, so that one stays L4. */
+/* Interim (docs/policy.md "What is enforced"): the proxy inspects REST and WebSocket (issue 13);
+ * an endpoint with another inspection protocol (graphql, sql, json-rpc, mcp) must never pass
+ * traffic as plain L4. `tls: skip` makes OpenShell relay such an endpoint raw, so that one
+ * stays L4. */
 static bool endpoint_needs_l7(const struct pol_endpoint *e)
 {
-	return pol_protocol_is_l7(e->protocol) && e->tls != POL_TLS_SKIP;
+	return pol_protocol_is_l7(e->protocol) && !px_policy_endpoint_is_rest(e) &&
+	       e->tls != POL_TLS_SKIP;
+}
+
+bool px_policy_endpoint_is_rest(const struct pol_endpoint *e)
+{
+	return (e->protocol == POL_PROTO_REST || e->protocol == POL_PROTO_WEBSOCKET) &&
+	       e->tls != POL_TLS_SKIP;
+}
+
+/* OpenShell reads the tunnel's TLS mode from the first matching endpoint that carries an
+ * endpoint config (a non-tcp protocol, allowed_ips or a tls field) (l7 contract §1.1). */
+static bool endpoint_has_config(const struct pol_endpoint *e)
+{
+	return (e->protocol != POL_PROTO_NONE && e->protocol != POL_PROTO_TCP) ||
+	       e->n_allowed_ips > 0 || e->tls_set;
 }
 
 /* Which plain-L4 endpoints rule_endpoint considers. */
@@ -386,6 +402,7 @@ void px_policy_decide(const struct pol_policy *p, const struct px_query *q, stru
 	const struct pol_network_rule *l7_rule = NULL;
 	const struct pol_endpoint *ips_ep = NULL, *hostless_ep = NULL, *named_ep = NULL;
 	const struct pol_endpoint *l7_ep = NULL;
+	bool cfg_seen = false, tls_skip = false, inspect = false;
 	for (size_t i = 0; i < p->n_rules; i++) {
 		const struct pol_network_rule *r = &p->rules[i];
 		if (!r->name)
@@ -400,6 +417,16 @@ void px_policy_decide(const struct pol_policy *p, const struct px_query *q, stru
 		    !px_policy_binary_matches(r, q->exe, q->ancestors, q->n_ancestors)) {
 			miss[i] = true;
 			continue;
+		}
+		for (size_t k = 0; k < r->n_endpoints; k++) {
+			const struct pol_endpoint *x = &r->endpoints[k];
+			if (!px_policy_endpoint_matches(x, host, q->port))
+				continue;
+			if (!cfg_seen && endpoint_has_config(x)) {
+				cfg_seen = true;
+				tls_skip = x->tls == POL_TLS_SKIP;
+			}
+			inspect = inspect || px_policy_endpoint_is_rest(x);
 		}
 		if (!e) {
 			if (name_before(r->name, l7_rule ? l7_rule->name : NULL)) {
@@ -435,6 +462,8 @@ void px_policy_decide(const struct pol_policy *p, const struct px_query *q, stru
 	if (d->rule && !mw) {
 		d->allow = true;
 		d->exact_declared = exact;
+		d->tls_skip = tls_skip;
+		d->inspect = inspect && !tls_skip;
 		/* The endpoint whose allowed_ips the SSRF guard applies. OpenShell takes the first
 		 * one with allowed_ips across all allowing rules, so a hostless rule (`:443` with
 		 * allowed_ips) silently restricted every host another rule names on that port: a

@@ -51,6 +51,12 @@ struct px_decision {
 	 * OpenShell, a hostless endpoint's allowed_ips never restrict a host that another allowing
 	 * endpoint names (that was a false denial). */
 	const struct pol_endpoint *endpoint;
+	/* Allowed: the first matching endpoint with an endpoint config says `tls: skip` (l7
+	 * contract §1.1): relay raw, never terminate. */
+	bool tls_skip;
+	/* Allowed: some matching endpoint of an allowing rule is protocol rest or websocket (and
+	 * the tunnel is not skipped): every request in the tunnel is judged (l7 contract §2). */
+	bool inspect;
 	char reason[PX_REASON_MAX]; /* denied: the reason of contract §8; "" when allowed */
 };
 
@@ -63,15 +69,18 @@ struct px_decision {
  *     [<c1>, <c2>])", followed by ". SYMLINK HINT: ..." when a literal binary path of that
  *     rule is a symlink (per @q->binary_is_symlink). The list formats are OpenShell's Rego
  *     ones: ancestors joined by " -> ", cmdline by ", ".
- * Interim, until the proxy inspects layer 7 (docs/policy.md "What is enforced"): an endpoint
- * with protocol rest, websocket, graphql, sql, json-rpc or mcp (and no `tls: skip`) never
- * allows as plain L4. When such endpoints are all that admit the request (binary matched):
+ * REST and WebSocket endpoints admit the CONNECT (d->inspect: the tunnel judges each
+ * request). Interim, until the proxy inspects them (docs/policy.md "What is enforced"): an
+ * endpoint with protocol graphql, sql, json-rpc or mcp (and no `tls: skip`) never allows. When such endpoints are all that admit the request (binary matched):
  *     "endpoint <host>:<port> in policy '<name>' requires layer-7 inspection (protocol
  *     <protocol>), which is not enforced by this supervisor yet" (first such rule by name)
  * and when an allowed host is selected by a network middleware (policy order):
  *     "endpoint <host>:<port> is selected by network middleware '<name>' (<middleware>), which
  *     is not run by this supervisor yet" */
 void px_policy_decide(const struct pol_policy *p, const struct px_query *q, struct px_decision *d);
+
+/* Protocol rest or websocket without `tls: skip`: inspected in the tunnel. */
+bool px_policy_endpoint_is_rest(const struct pol_endpoint *e);
 
 /* Host pattern match, '.' separating labels, case-insensitive (OpenShell's
  * glob.match(lower(pattern), ["."], lower(host))): '*' matches any run of characters inside

@@ -26,6 +26,7 @@
 #include "netns/proxy/px_snap.h"
 #include "netns/proxy/px_ssrf.h"
 #include "netns/proxy/px_tofu.h"
+#include "netns/proxy/px_tunnel.h"
 #include "supervisor/log.h"
 #include "supervisor/loop.h"
 #include "supervisor/policy/policy.h"
@@ -48,7 +49,7 @@
  * a worker). */
 #define PX_CONN_SPARE 4
 
-enum px_state { PX_HEAD, PX_DECIDING, PX_CONNECTING, PX_RELAY };
+enum px_state { PX_HEAD, PX_DECIDING, PX_CONNECTING, PX_RELAY, PX_TUNNEL };
 
 /* One direction of the relay: src → pipe → dst. */
 struct px_dir {
@@ -73,6 +74,7 @@ struct px_conn {
 	char *pre;
 	size_t pre_len, pre_off;
 	struct px_dir c2u, u2c;
+	struct px_tun *tun; /* PX_TUNNEL: TLS termination and HTTP inspection (px_tunnel.c) */
 };
 
 /* Everything the decision needs and produces; lives only until the dial. */
@@ -105,6 +107,7 @@ struct px_parse {
 	uint32_t seq;
 	struct px_parse *wprev, *wnext;
 	struct px_decision dec;
+	bool l7_judged; /* a forward request to an L7 endpoint was judged by its rules */
 	enum px_ssrf_verdict ssrf;
 	char detail[512];
 	struct px_ssrf_ip addrs[PX_ADDRS_MAX];
@@ -137,6 +140,9 @@ struct px_server {
 	struct px_parse *waiting; /* identity questions asked and not answered */
 	unsigned nconns;
 	struct px_conn *conns;
+	/* TLS termination (px_server_set_tls): borrowed; NULL = the CA is unavailable. */
+	struct px_tun_tls *tls;
+	bool tls_strict; /* without a CA every non-skip CONNECT gets the 503 (l7 contract §1.2) */
 };
 
 static void conn_close(struct px_conn *c);
@@ -381,8 +387,24 @@ static void decide_done(struct sv_loop *loop, struct sv_job *job)
 		conn_deny(c, true, px_ssrf_reason(p->ssrf));
 		return;
 	}
+	struct px_server *s = c->srv;
+	if (p->is_connect && !p->dec.tls_skip && !s->tls && (s->tls_strict || p->dec.inspect)) {
+		/* l7 contract §1.2: refused before the 200, nothing dialled. */
+		log_decision(c, false, "TLS termination unavailable (CA initialization failed)");
+		char buf[PX_RESP_MAX];
+		int n = px_http_resp_json(buf, sizeof(buf), 503, "tls_termination_unavailable",
+					  PX_TLS_UNAVAILABLE_DETAIL, NULL);
+		conn_reply_and_close(c, buf, n > 0 ? (size_t)n : 0);
+		return;
+	}
+	if (!p->is_connect && p->dec.inspect && !p->l7_judged) {
+		conn_deny(c, false, "forward-proxy requests to a layer-7 endpoint are not inspected "
+				    "by this supervisor yet: use CONNECT");
+		return;
+	}
 	log_decision(c, true, NULL);
-	ident_release(p);
+	if (!(p->is_connect && p->dec.inspect))
+		ident_release(p); /* an inspected tunnel judges each request by this identity */
 	conn_dial_next(c);
 }
 
@@ -484,6 +506,80 @@ static void relay_event(struct px_conn *c, uint32_t events)
 	conn_relay(c);
 }
 
+/* Bytes both ways through a pipe per direction (c->pre first). */
+static int conn_relay_begin(struct px_conn *c)
+{
+	if (pipe2(c->c2u.pipe, O_CLOEXEC | O_NONBLOCK) < 0 ||
+	    pipe2(c->u2c.pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+		return -1;
+	parse_free(c->p);
+	c->p = NULL;
+	c->state = PX_RELAY;
+	if (!c->cw.added && sv_loop_add(c->srv->loop, &c->cw, 0) < 0)
+		return -1;
+	conn_relay(c);
+	return 0;
+}
+
+/* What the tunnel reports: go on, relay raw bytes ourselves, or close. */
+static void tunnel_result(struct px_conn *c, int r)
+{
+	if (r == PX_TUN_CONTINUE)
+		return;
+	px_tun_free(c->tun);
+	c->tun = NULL;
+	if (r == PX_TUN_RAW && conn_relay_begin(c) == 0)
+		return;
+	conn_close(c);
+}
+
+static void tunnel_done(void *ctx, int result)
+{
+	tunnel_result(ctx, result);
+}
+
+/* After the 200 of a CONNECT that may be terminated or inspected (l7 contract §1.1). */
+static int conn_start_tunnel(struct px_conn *c)
+{
+	struct px_parse *p = c->p;
+	const char *anc[PX_IDENT_ANCESTORS_MAX];
+	size_t n_anc = 0;
+	for (size_t i = 0; p->ident_ok && i < p->ident->n_ancestors; i++)
+		anc[n_anc++] = p->ident->ancestors[i].path;
+	const struct px_tun_params tp = {
+	    .host = p->auth.host,
+	    .port = p->auth.port,
+	    .inspect = p->dec.inspect,
+	    .policy = p->policy,
+	    .exe = p->ident_ok ? p->ident->exe.path : NULL,
+	    .ancestors = anc,
+	    .n_ancestors = n_anc,
+	    .endpoint_only = p->endpoint_only,
+	    .pre = c->pre,
+	    .pre_len = c->pre_len,
+	};
+	struct sv_err err = {0};
+	if (px_tun_new(c->srv->loop, c->srv->tls, &c->cw, &c->uw, &tp, tunnel_done, c, &c->tun,
+		       &err) < 0) {
+		sv_warn(COMP, "tunnel_failed", "%s", err.msg);
+		return -1;
+	}
+	parse_free(c->p); /* the tunnel copied what it needs */
+	c->p = NULL;
+	if (!c->cw.added && sv_loop_add(c->srv->loop, &c->cw, 0) < 0)
+		return -1;
+	c->state = PX_TUNNEL;
+	int r = px_tun_start(c->tun);
+	if (r == PX_TUN_CLOSE)
+		return -1;
+	if (r == PX_TUN_RAW) {
+		px_tun_free(c->tun);
+		c->tun = NULL;
+		return conn_relay_begin(c);
+	}
+	return 0;
+}
+
 static int conn_start_relay(struct px_conn *c)
 {
 	struct px_parse *p = c->p;
@@ -516,16 +612,11 @@ static int conn_start_relay(struct px_conn *c)
 		c->pre = buf;
 		c->pre_len = (size_t)n + extra;
 	}
-	if (pipe2(c->c2u.pipe, O_CLOEXEC | O_NONBLOCK) < 0 ||
-	    pipe2(c->u2c.pipe, O_CLOEXEC | O_NONBLOCK) < 0)
-		return -1;
-	parse_free(c->p);
-	c->p = NULL;
-	c->state = PX_RELAY;
-	if (sv_loop_add(c->srv->loop, &c->cw, 0) < 0)
-		return -1;
-	conn_relay(c);
-	return 0;
+	if (p->is_connect && !p->dec.tls_skip && c->srv->tls_strict)
+		return conn_start_tunnel(c);
+	if (p->is_connect && p->dec.inspect)
+		return conn_start_tunnel(c);
+	return conn_relay_begin(c);
 }
 
 /* ------------------------------------------------------------------------------- dialling */
@@ -536,6 +627,10 @@ static void on_upstream(struct sv_loop *loop, struct sv_watch *w, uint32_t event
 	struct px_conn *c = w->data;
 	if (c->state == PX_RELAY) {
 		relay_event(c, events);
+		return;
+	}
+	if (c->state == PX_TUNNEL) {
+		tunnel_result(c, px_tun_event(c->tun, false, events));
 		return;
 	}
 	int soerr = 0;
@@ -734,6 +829,10 @@ static void on_client(struct sv_loop *loop, struct sv_watch *w, uint32_t events)
 		relay_event(c, events);
 		return;
 	}
+	if (c->state == PX_TUNNEL) {
+		tunnel_result(c, px_tun_event(c->tun, true, events));
+		return;
+	}
 	struct px_parse *p = c->p;
 	ssize_t n = recv(w->fd, p->head + p->len, PX_HEAD_MAX - p->len, MSG_DONTWAIT);
 	if (n < 0 && errno == EAGAIN)
@@ -761,6 +860,8 @@ static void on_client(struct sv_loop *loop, struct sv_watch *w, uint32_t events)
 static void conn_close(struct px_conn *c)
 {
 	struct px_server *s = c->srv;
+	px_tun_free(c->tun);
+	c->tun = NULL;
 	sv_loop_del(s->loop, &c->cw);
 	sv_loop_del(s->loop, &c->uw);
 	if (c->cw.fd >= 0)
@@ -986,6 +1087,12 @@ void px_server_set_policy(struct px_server *s, const struct pol_policy *policy)
 	s->policy = next;
 	sv_info(COMP, "policy_set", "new connections decide with policy %s (%zu rules)",
 		next && next->pol.source ? next->pol.source : "-", next ? next->pol.n_rules : 0);
+}
+
+void px_server_set_tls(struct px_server *s, struct px_tun_tls *tls, bool strict)
+{
+	s->tls = tls;
+	s->tls_strict = strict;
 }
 
 void px_server_set_entrypoint(struct px_server *s, pid_t pid)

@@ -34,6 +34,16 @@ int px_server_new(struct sv_loop *loop, int listen_fd, const struct pol_policy *
  * never cut. If the copy fails (out of memory) the proxy denies all new requests until the next
  * successful set: it fails closed, never keeps the old policy silently. Logs "policy_set". */
 void px_server_set_policy(struct px_server *s, const struct pol_policy *policy);
+/* TLS termination (l7 contract §1): @tls (borrowed, outlives the server; NULL: the CA could not
+ * be made). @strict (the proxy process): every CONNECT without `tls: skip` is peeked and
+ * terminated when it carries TLS, and refused with 503 tls_termination_unavailable before the
+ * 200 while @tls is NULL. Not strict (in-process tests): only tunnels to REST endpoints are. */
+struct px_tun_tls;
+void px_server_set_tls(struct px_server *s, struct px_tun_tls *tls, bool strict);
+/* l7 contract §1.2: the 503's detail. */
+#define PX_TLS_UNAVAILABLE_DETAIL                                                              \
+	"TLS termination unavailable (CA initialization failed); refusing to tunnel — credential " \
+	"rewrite would be bypassed"
 /* The agent's entrypoint (main process): identity lookups start from it. 0 until spawned. */
 void px_server_set_entrypoint(struct px_server *s, pid_t pid);
 void px_server_free(struct px_server *s);

@@ -188,7 +188,7 @@ def gateway_network_rule_allows_a_new_connect_within_one_poll():
 
 
 @test()
-def gateway_rest_endpoint_loads_and_is_refused_until_l7_is_inspected_tls_skip_stays_l4():
+def gateway_rest_endpoint_loads_and_requests_are_judged_in_the_tunnel_tls_skip_stays_l4():
     import cases_proxy  # the fake internet at 10.99.0.2 (ip netns)
     why = cases_proxy.fake_internet()
     if why:
@@ -204,11 +204,12 @@ def gateway_rest_endpoint_loads_and_is_refused_until_l7_is_inspected_tls_skip_st
     try:
         gw.set_policy(fs_policy(rules=rest))
         r = sv(["--", "sh", "-c", "proxyconnect %s" % target], extra_env=env_for(gw), timeout=20)
-        check("status=403" in r.out and "tunnel=" not in r.out,
-              "a CONNECT admitted only by a rest endpoint was not refused", r)
-        want = ("endpoint %s in policy 'api' requires layer-7 inspection (protocol rest), "
-                "which is not enforced by this supervisor yet" % target)
-        check(want in r.err, "the denial does not name the protocol", r)
+        # The CONNECT is admitted; the request inside the tunnel is judged by the rest rules
+        # (GET / without q=a* is a policy miss under enforce) and denied with the L7 403.
+        check("status=200" in r.out and "tunnel=HTTP/1.1 403 Forbidden" in r.out,
+              "a request to a rest endpoint was not judged inside the tunnel", r)
+        want = "L7_REQUEST deny GET %s/ reason=GET / not permitted by policy" % target
+        check(want in r.err, "no L7_REQUEST deny line", r)
         st = wait_until(lambda: statuses(gw), 5)
         check(st and st[0].get("status") == "POLICY_STATUS_LOADED",
               "the rest endpoint did not load: %r" % st, r)

@@ -520,31 +520,46 @@ END_TEST
 
 /* --- interim: layer 7 and middlewares are refused, never widened to L4 ----------------------- */
 
-START_TEST(l7_endpoint_alone_is_denied_naming_the_protocol)
+START_TEST(rest_and_websocket_endpoints_admit_the_tunnel_for_inspection)
 {
 	pol_init(&pol);
 	struct pol_endpoint *e = tb_endpoint(&pol, "github", "api.example.com", 443);
 	e->protocol = POL_PROTO_REST;
 	e->access = POL_ACCESS_READ_ONLY;
 	ck_assert_int_eq(pol_validate(&pol, NULL), 0);
-	ck_denied(decide("API.example.com", 443, "/usr/bin/curl"),
-		  "endpoint api.example.com:443 in policy 'github' requires layer-7 inspection "
-		  "(protocol rest), which is not enforced by this supervisor yet");
-	/* Each inspection protocol is refused alike. */
-	const enum pol_protocol l7[] = {POL_PROTO_WEBSOCKET, POL_PROTO_GRAPHQL, POL_PROTO_SQL,
-					POL_PROTO_JSONRPC, POL_PROTO_MCP};
-	const char *names[] = {"websocket", "graphql", "sql", "json-rpc", "mcp"};
-	for (size_t i = 0; i < 5; i++) {
-		e->protocol = l7[i];
-		decide("api.example.com", 443, "/usr/bin/curl");
-		ck_assert(!dec.allow);
-		ck_assert_msg(strstr(dec.reason, names[i]), "%s", dec.reason);
-	}
+	ck_allowed_by(decide("API.example.com", 443, "/usr/bin/curl"), "github");
+	ck_assert(dec.inspect);
+	ck_assert(!dec.tls_skip);
+	e->protocol = POL_PROTO_WEBSOCKET;
+	ck_allowed_by(decide("api.example.com", 443, "/usr/bin/curl"), "github");
+	ck_assert(dec.inspect);
 	/* Another port or binary is still the usual reason. */
 	ck_denied(decide("api.example.com", 80, "/usr/bin/curl"),
 		  "endpoint api.example.com:80 is not allowed by any policy");
 	decide("api.example.com", 443, "/usr/bin/wget");
 	ck_assert_ptr_nonnull(strstr(dec.reason, "binary '/usr/bin/wget' not allowed"));
+}
+END_TEST
+
+START_TEST(uninspected_l7_endpoint_alone_is_denied_naming_the_protocol)
+{
+	pol_init(&pol);
+	struct pol_endpoint *e = tb_endpoint(&pol, "github", "api.example.com", 443);
+	e->protocol = POL_PROTO_GRAPHQL;
+	e->access = POL_ACCESS_READ_ONLY;
+	ck_assert_int_eq(pol_validate(&pol, NULL), 0);
+	ck_denied(decide("API.example.com", 443, "/usr/bin/curl"),
+		  "endpoint api.example.com:443 in policy 'github' requires layer-7 inspection "
+		  "(protocol graphql), which is not enforced by this supervisor yet");
+	/* Each protocol not inspected yet is refused alike. */
+	const enum pol_protocol l7[] = {POL_PROTO_SQL, POL_PROTO_JSONRPC, POL_PROTO_MCP};
+	const char *names[] = {"sql", "json-rpc", "mcp"};
+	for (size_t i = 0; i < 3; i++) {
+		e->protocol = l7[i];
+		decide("api.example.com", 443, "/usr/bin/curl");
+		ck_assert(!dec.allow);
+		ck_assert_msg(strstr(dec.reason, names[i]), "%s", dec.reason);
+	}
 }
 END_TEST
 
@@ -561,6 +576,10 @@ START_TEST(tcp_and_tls_skip_endpoints_stay_plain_l4)
 	e->tls_set = true;
 	ck_assert_int_eq(pol_validate(&pol, NULL), 0);
 	ck_allowed_by(decide("mtls.example.com", 8443, "/usr/bin/curl"), "skip");
+	ck_assert(dec.tls_skip);
+	ck_assert(!dec.inspect);
+	ck_allowed_by(decide("git.example.com", 22, "/usr/bin/curl"), "raw");
+	ck_assert(!dec.tls_skip && !dec.inspect);
 }
 END_TEST
 
@@ -643,7 +662,8 @@ static Suite *px_policy_suite(void)
 
 	tc = tcase_create("interim_l7");
 	tcase_add_checked_fixture(tc, NULL, teardown);
-	tcase_add_test(tc, l7_endpoint_alone_is_denied_naming_the_protocol);
+	tcase_add_test(tc, rest_and_websocket_endpoints_admit_the_tunnel_for_inspection);
+	tcase_add_test(tc, uninspected_l7_endpoint_alone_is_denied_naming_the_protocol);
 	tcase_add_test(tc, tcp_and_tls_skip_endpoints_stay_plain_l4);
 	tcase_add_test(tc, plain_endpoint_of_another_rule_still_allows_beside_an_l7_one);
 	tcase_add_test(tc, middleware_selected_host_is_denied_naming_the_middleware);
