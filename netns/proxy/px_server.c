@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "netns/netns.h"
+#include "netns/proxy/l7/px_l7.h"
 #include "netns/proxy/px_http.h"
 #include "netns/proxy/px_ident.h"
 #include "netns/proxy/px_ipc.h"
@@ -108,6 +109,9 @@ struct px_parse {
 	struct px_parse *wprev, *wnext;
 	struct px_decision dec;
 	bool l7_judged; /* a forward request to an L7 endpoint was judged by its rules */
+	bool l7_deny;	/* ... and denied (p->reason; the redacted path in l7_path) */
+	bool l7_bad;	/* ... and could not be judged (malformed query, glob error) */
+	char *l7_path;	/* owned */
 	enum px_ssrf_verdict ssrf;
 	char detail[512];
 	struct px_ssrf_ip addrs[PX_ADDRS_MAX];
@@ -168,6 +172,8 @@ static void parse_free(struct px_parse *p)
 	struct px_server *s = p->srv;
 	ident_release(p);
 	px_snap_put(p->policy);
+	free(p->l7_path);
+	p->l7_path = NULL;
 	if (s->n_parse_spare < PX_CONN_SPARE)
 		s->parse_spare[s->n_parse_spare++] = p;
 	else
@@ -317,6 +323,61 @@ static bool decide_ident(struct px_parse *p)
 	return true;
 }
 
+/* A forward-proxy request to a REST endpoint is judged like a request inside a tunnel (l7
+ * contract §2.8 forward-proxy denial). Worker thread. Returns -1 when the request must not go
+ * on (p->l7_deny or p->l7_bad set). */
+static int forward_judge(struct px_parse *p, const struct px_query *q)
+{
+	char method[32];
+	sv_fmt(method, sizeof(method), "%.*s", (int)(p->req.method_len < 31 ? p->req.method_len : 31),
+	       p->req.method);
+	char *canon = malloc(PX_L7_CANON_MAX), *red = malloc(PX_L7_CANON_MAX + 256);
+	char *qbuf = malloc(p->uri.query_len + 1);
+	if (!canon || !red || !qbuf) {
+		free(canon), free(red), free(qbuf);
+		p->l7_bad = true;
+		return -1;
+	}
+	struct px_l7_canon cn = {0};
+	enum px_l7_path_err why = PX_L7_PATH_OK;
+	int cr = px_l7_path_canon(p->uri.path, p->uri.path_len, true, canon, PX_L7_CANON_MAX, &cn,
+				  &why);
+	if (cr < 0 || px_l7_redact_path(canon, cn.path_len, red, PX_L7_CANON_MAX + 256) < 0)
+		sv_fmt(red, PX_L7_CANON_MAX, "%s", cr < 0 ? "/" : "/[CREDENTIAL]");
+	const struct px_l7_judge_req jr = {
+	    .method = method, .path = red, .canon = canon, .canon_len = cr < 0 ? 0 : cn.path_len,
+	    .canon_err = cr < 0 ? px_l7_path_strerror(why) : NULL, .query = p->uri.query,
+	    .query_len = p->uri.query_len, .qbuf = qbuf, .qbuf_size = p->uri.query_len + 1};
+	struct px_l7_judgement j;
+	int r = px_l7_judge(p->policy ? &p->policy->pol : NULL, q, &jr, &j);
+	free(canon);
+	free(qbuf);
+	if (r < 0) {
+		free(red);
+		p->l7_bad = true;
+		sv_fmt(p->reason, sizeof(p->reason), "%s", j.reason);
+		return -1;
+	}
+	char line[PX_L7_CANON_MAX + 1024];
+	if (px_l7_log_request(line, sizeof(line), j.decision, method, p->auth.host, p->auth.port,
+			      red, NULL, j.reason) < 0)
+		sv_fmt(line, sizeof(line), "L7_REQUEST %s %s", j.decision, method);
+	char rule[300];
+	sv_fmt(rule, sizeof(rule), "%s,l7", j.policy ? j.policy : "-");
+	bool deny = !strcmp(j.decision, "deny");
+	sv_log_ocsf("HTTP:ACTIVITY", deny ? SV_SEV_MED : SV_SEV_INFO, deny ? "DENIED" : "ALLOWED",
+		    "l7_request", line, SV_KVS({"policy", rule}, {"engine", "supervisor"}));
+	if (deny) {
+		p->l7_deny = true;
+		p->l7_path = red;
+		sv_fmt(p->reason, sizeof(p->reason), "%s", j.reason);
+		return -1;
+	}
+	free(red);
+	p->l7_judged = true;
+	return 0;
+}
+
 static void decide_run(struct sv_job *job)
 {
 	struct px_parse *p = (struct px_parse *)job;
@@ -340,6 +401,8 @@ static void decide_run(struct sv_job *job)
 		sv_fmt(p->reason, sizeof(p->reason), "%s", p->dec.reason);
 		return;
 	}
+	if (!p->is_connect && p->dec.inspect && forward_judge(p, &q) < 0)
+		return;
 	struct px_ssrf_plan plan;
 	p->ssrf = px_ssrf_plan(p->auth.host, p->auth.port, p->dec.endpoint, p->dec.exact_declared,
 			       &plan, p->detail, sizeof(p->detail));
@@ -378,6 +441,21 @@ static void decide_done(struct sv_loop *loop, struct sv_job *job)
 		return;
 	}
 	c->state = PX_CONNECTING; /* from here the connection owns its parse state again */
+	if (p->l7_bad) {
+		conn_refuse(c, 400, "bad_request", "request rejected before policy evaluation",
+			    p->reason);
+		return;
+	}
+	if (p->l7_deny) {
+		char buf[PX_RESP_MAX + PX_L7_CANON_MAX];
+		char method[32];
+		sv_fmt(method, sizeof(method), "%.*s",
+		       (int)(p->req.method_len < 31 ? p->req.method_len : 31), p->req.method);
+		int n = px_l7_resp_forward_deny(buf, sizeof(buf), method, p->auth.host, p->auth.port,
+						p->l7_path ? p->l7_path : "/", p->reason);
+		conn_reply_and_close(c, buf, n > 0 ? (size_t)n : 0);
+		return;
+	}
 	if (p->reason[0]) {
 		conn_deny(c, false, p->reason);
 		return;

@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "netns/proxy/l7/px_l7.h"
+#include "netns/proxy/px_policy.h"
 #include "supervisor/err.h"
 
 struct sv_loop;
@@ -71,5 +73,35 @@ int px_tun_start(struct px_tun *t);
 int px_tun_event(struct px_tun *t, bool client, uint32_t events);
 /* Frees (deferred: may be called from px_tun's own callbacks). Does not close the sockets. */
 void px_tun_free(struct px_tun *t);
+
+/* ---- the L7 judgement of one request (px_tunnel_http.c; l7 contract §2.1-§2.4) ----------- */
+
+struct px_l7_judge_req {
+	const char *method;    /* NUL-terminated */
+	const char *path;      /* canonical, placeholder-redacted, no query */
+	const char *canon;     /* canonical, not redacted (the %2F check) */
+	size_t canon_len;
+	const char *canon_err; /* the canonicaliser refused the target: deny with this reason */
+	const char *query;     /* raw query after '?', NULL without one */
+	size_t query_len;
+	const struct px_l7_req *req; /* the parsed head; NULL on the forward-proxy path */
+	char *qbuf;		     /* scratch for the decoded query, >= query_len bytes */
+	size_t qbuf_size;
+};
+
+struct px_l7_judgement {
+	const struct pol_endpoint *ep; /* the route chosen (borrowed), NULL when none */
+	const char *policy;	       /* its rule's name (borrowed), NULL when none */
+	const char *decision;	       /* "allow", "allow_upgrade", "audit" or "deny" */
+	char reason[PX_L7_REASON_MAX]; /* "" when allowed */
+	bool close; /* a parse error: close with no response (the return is < 0) */
+};
+
+/* Route selection (the most specific endpoint `path` among the REST/websocket endpoints that
+ * admit @q's binary to its host and port), h2c / encoded-slash / websocket checks, then the Rego
+ * decision of px_l7_evaluate and the endpoint's enforcement. Pure: no I/O, no logging. Returns 0,
+ * or -EBADMSG / -EINVAL with j->close (malformed query, glob error). */
+int px_l7_judge(const struct pol_policy *pol, const struct px_query *q,
+		const struct px_l7_judge_req *r, struct px_l7_judgement *j);
 
 #endif

@@ -87,31 +87,92 @@ static void reject(struct px_tun *t, const char *why)
 
 /* --------------------------------------------------------------------------- the judge */
 
-struct route {
-	const struct pol_endpoint *ep;
-	const char *policy;
-};
-
 /* §2.1: the L7 endpoints of rules that admit this binary to host:port. */
-static size_t routes(const struct px_tun *t, const struct pol_policy *p, struct route *out,
-		     const struct pol_endpoint **eps)
+static size_t routes(const struct px_query *q, const struct pol_policy *p,
+		     const struct pol_endpoint **eps, const char **names)
 {
 	size_t n = 0;
 	for (size_t i = 0; p && i < p->n_rules; i++) {
 		const struct pol_network_rule *r = &p->rules[i];
-		if (!t->endpoint_only &&
-		    !px_policy_binary_matches(r, t->exe, t->anc_ptr, t->n_anc))
+		if (!q->endpoint_only &&
+		    !px_policy_binary_matches(r, q->exe, q->ancestors, q->n_ancestors))
 			continue;
 		for (size_t e = 0; e < r->n_endpoints && n < PX_TUN_ROUTES_MAX; e++) {
 			const struct pol_endpoint *ep = &r->endpoints[e];
 			if (!px_policy_endpoint_is_rest(ep) ||
-			    !px_policy_endpoint_matches(ep, t->host, t->port))
+			    !px_policy_endpoint_matches(ep, q->host, q->port))
 				continue;
-			out[n] = (struct route){.ep = ep, .policy = r->name};
+			names[n] = r->name;
 			eps[n++] = ep;
 		}
 	}
 	return n;
+}
+
+int px_l7_judge(const struct pol_policy *pol, const struct px_query *q,
+		const struct px_l7_judge_req *r, struct px_l7_judgement *j)
+{
+	memset(j, 0, sizeof(*j));
+	const char *reason = NULL;
+	bool force = false;
+	const struct pol_endpoint *eps[PX_TUN_ROUTES_MAX];
+	const char *names[PX_TUN_ROUTES_MAX];
+	size_t nr = routes(q, pol, eps, names);
+	if (r->canon_err) {
+		reason = r->canon_err;
+		force = true;
+	}
+	if (!force) {
+		j->ep = px_l7_select_endpoint(eps, nr, r->path);
+		for (size_t i = 0; j->ep && i < nr; i++)
+			if (eps[i] == j->ep)
+				j->policy = names[i];
+		if (!j->ep) {
+			reason = PX_L7_REASON_NO_ENDPOINT;
+			force = true;
+		}
+	}
+	if (!force && r->req && px_l7_req_is_h2c_upgrade(r->req)) {
+		reason = PX_L7_REASON_H2C;
+		force = true;
+	}
+	if (!force && !j->ep->allow_encoded_slash &&
+	    px_l7_path_has_encoded_slash(r->canon, r->canon_len)) {
+		reason = PX_L7_REASON_ENCODED_SLASH;
+		force = true;
+	}
+	if (!force && j->ep->protocol == POL_PROTO_WEBSOCKET &&
+	    (!r->req || px_l7_req_websocket(r->req) != PX_L7_WS_VALID)) {
+		reason = PX_L7_REASON_WS_REQUIRED;
+		force = true;
+	}
+	struct px_l7_verdict v = {0};
+	if (!force) {
+		struct px_l7_qparam qp[PX_TUN_QUERY_MAX];
+		struct sv_err err = {0};
+		int nq = r->query ? px_l7_query_parse(r->query, r->query_len, r->qbuf, r->qbuf_size,
+						      qp, PX_TUN_QUERY_MAX, &err)
+				  : 0;
+		if (nq < 0) {
+			sv_fmt(j->reason, sizeof(j->reason), "%s",
+			       nq == -E2BIG ? "too many query parameters" : err.msg);
+			j->close = true;
+			return -EBADMSG;
+		}
+		const struct px_l7_request lr = {.method = r->method, .path = r->path, .query = qp,
+						 .n_query = (size_t)nq};
+		if (px_l7_evaluate(pol, q, &lr, &v) < 0) {
+			sv_fmt(j->reason, sizeof(j->reason), "a policy glob could not be evaluated");
+			j->close = true;
+			return -EINVAL;
+		}
+		reason = v.allowed ? "" : v.reason;
+	}
+	j->decision = px_l7_decision(!force && v.allowed,
+				     j->ep ? j->ep->enforcement : POL_ENFORCE_ENFORCE, force,
+				     r->req && px_l7_req_has_upgrade_field(r->req));
+	sv_fmt(j->reason, sizeof(j->reason), "%s", reason ? reason : "");
+	return 0;
 }
 
 static void log_l7(struct px_tun *t, const char *decision, const char *method, const char *path,
@@ -178,68 +239,23 @@ static void handle_request(struct px_tun *t, size_t hl)
 			answer_close(t, buf, px_l7_resp_authority_mismatch(buf, sizeof(buf)));
 			return;
 		}
-		const char *reason = NULL;
-		bool force = false;
-		if (cr < 0) {
-			reason = px_l7_path_strerror(why);
-			force = true;
+		const struct px_query q = {.host = t->host, .port = t->port, .exe = t->exe,
+					   .ancestors = t->anc_ptr, .n_ancestors = t->n_anc,
+					   .endpoint_only = t->endpoint_only};
+		const struct px_l7_judge_req jr = {
+		    .method = t->method, .path = red, .canon = canon, .canon_len = cn.path_len,
+		    .canon_err = cr < 0 ? px_l7_path_strerror(why) : NULL, .query = cn.query,
+		    .query_len = cn.query_len, .req = req, .qbuf = t->scratch + SCR_QUERY,
+		    .qbuf_size = PX_L7_HEAD_MAX};
+		struct px_l7_judgement j;
+		if (px_l7_judge(t->policy ? &t->policy->pol : NULL, &q, &jr, &j) < 0) {
+			reject(t, j.reason);
+			t->mode = PX_TM_CLOSING;
+			return;
 		}
-		struct route rt[PX_TUN_ROUTES_MAX];
-		const struct pol_endpoint *eps[PX_TUN_ROUTES_MAX];
-		const struct pol_policy *pol = t->policy ? &t->policy->pol : NULL;
-		size_t nr = routes(t, pol, rt, eps);
-		if (!force) {
-			chosen = px_l7_select_endpoint(eps, nr, red);
-			for (size_t i = 0; chosen && i < nr; i++)
-				if (rt[i].ep == chosen)
-					policy = rt[i].policy;
-		}
-		if (!force && !chosen) {
-			reason = PX_L7_REASON_NO_ENDPOINT;
-			force = true;
-		}
-		if (!force && px_l7_req_is_h2c_upgrade(req)) {
-			reason = PX_L7_REASON_H2C;
-			force = true;
-		}
-		if (!force && !chosen->allow_encoded_slash &&
-		    px_l7_path_has_encoded_slash(canon, cn.path_len)) {
-			reason = PX_L7_REASON_ENCODED_SLASH;
-			force = true;
-		}
-		if (!force && chosen->protocol == POL_PROTO_WEBSOCKET && !t->ws_upgrade) {
-			reason = PX_L7_REASON_WS_REQUIRED;
-			force = true;
-		}
-		struct px_l7_verdict v = {0};
-		if (!force) {
-			char *qbuf = t->scratch + SCR_QUERY;
-			struct px_l7_qparam qp[PX_TUN_QUERY_MAX];
-			int nq = cn.query ? px_l7_query_parse(cn.query, cn.query_len, qbuf,
-							      PX_L7_HEAD_MAX, qp, PX_TUN_QUERY_MAX,
-							      &err)
-					  : 0;
-			if (nq < 0) {
-				reject(t, nq == -E2BIG ? "too many query parameters" : err.msg);
-				t->mode = PX_TM_CLOSING;
-				return;
-			}
-			const struct px_query q = {.host = t->host, .port = t->port, .exe = t->exe,
-						   .ancestors = t->anc_ptr, .n_ancestors = t->n_anc,
-						   .endpoint_only = t->endpoint_only};
-			const struct px_l7_request lr = {.method = t->method, .path = red,
-							 .query = qp, .n_query = (size_t)nq};
-			if (px_l7_evaluate(pol, &q, &lr, &v) < 0) {
-				reject(t, "a policy glob could not be evaluated");
-				t->mode = PX_TM_CLOSING;
-				return;
-			}
-			reason = v.allowed ? "" : v.reason;
-		}
-		const char *decision =
-		    px_l7_decision(!force && v.allowed,
-				   chosen ? chosen->enforcement : POL_ENFORCE_ENFORCE, force,
-				   px_l7_req_has_upgrade_field(req));
+		chosen = j.ep;
+		policy = j.policy;
+		const char *decision = j.decision, *reason = j.reason;
 		log_l7(t, decision, t->method, red, reason, policy);
 		if (!strcmp(decision, "deny")) {
 			const struct px_l7_deny d = {.policy = policy ? policy : "",

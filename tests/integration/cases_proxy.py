@@ -153,10 +153,16 @@ def ini_rest_endpoint_judges_tunnel_requests_tls_skip_is_l4():
               "http://%s:8080/tunnel" % FAKE_IP)
     check(r.out.startswith("HTTP/1.1 403") and '"layer":"l7"' in r.out,
           "a POST on a read-only rest endpoint was not denied", r)
-    # Forward-proxy requests to a rest endpoint are not judged yet: refused, never widened.
-    r = agent(policy(REST_POLICY), "-i", "http://%s:8080/x" % FAKE_IP)
-    check(r.out.startswith("HTTP/1.1 403") and "path=/x" not in r.out,
-          "a rest endpoint let a forward request through", r)
+    # Forward-proxy requests get the same rules and the forward-proxy denial body.
+    r = agent(policy(REST_POLICY), "-i", "http://%s:8080/x?a=1" % FAKE_IP)
+    check("path=/x?a=1" in r.out and "L7_REQUEST allow GET %s:8080/x reason=" % FAKE_IP in r.err,
+          "an allowed forward request to a rest endpoint did not pass", r)
+    r = agent(policy(REST_POLICY), "-i", "-X", "DELETE", "http://%s:8080/x?a=1" % FAKE_IP)
+    body = r.out.split("\r\n\r\n", 1)[-1]
+    check(r.out.startswith("HTTP/1.1 403") and "path=/x" not in r.out and
+          body == '{"detail":"DELETE %s:8080/x denied by L7 policy: DELETE /x not permitted by '
+          'policy","error":"policy_denied"}' % FAKE_IP,
+          "a forward DELETE on a read-only rest endpoint was not denied with the L7 body", r)
     r = agent(policy(REST_POLICY + "tls = skip\n"), "-p", "http://%s:8080/tunnel" % FAKE_IP)
     check(r.rc == 0 and "path=/tunnel" in r.out, "a tls: skip endpoint is not plain L4", r)
 
