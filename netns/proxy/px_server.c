@@ -5,9 +5,10 @@
  * Runs in the unprivileged proxy process, identity and integrity answered by PID 1
  * (px_server_new_remote); unit tests run it in-process with both on workers (px_server_new).
  * Never blocks the loop: identity, hashing and DNS run on workers; sockets are non-blocking and
- * relayed with splice(2) through a pipe per direction, so buffers stay bounded by the pipes.
+ * relayed (px_relay.c) with splice(2) or through the tunnel (px_tunnel.c).
  */
 #include "netns/proxy/px_server.h"
+#include "netns/proxy/px_server_int.h"
 
 #include <fcntl.h>
 #include <netdb.h>
@@ -34,122 +35,6 @@
 #include "supervisor/worker.h"
 
 #define COMP "proxy"
-#define PX_CONNS_MAX 4096         /* open client connections; beyond, accept waits */
-#define PX_BACKOFF_MIN_MS 100     /* accept back-off on fd exhaustion, contract §8 */
-#define PX_BACKOFF_MAX_MS 5000
-#define PX_ADDRS_MAX 16           /* resolved addresses kept per destination */
-#define PX_PIPE_CHUNK ((size_t)64 * 1024) /* one splice */
-#define PX_WORKERS 4
-/* Ours (§8 is silent): a client must complete its request head within this time after connecting,
- * or it gets 408 and is closed, so silent clients cannot pin connection slots. */
-#define PX_HEAD_TIMEOUT_MS 10000
-#define PX_HEAD_SWEEP_MS 1000
-#define PX_IDENT_SPARE PX_WORKERS /* identities kept for reuse: one per busy worker */
-/* Connection and parse state kept for reuse: allocating and freeing them per connection made
- * musl's allocator map and unmap their pages each time (a TLB shootdown on every CPU running
- * a worker). */
-#define PX_CONN_SPARE 4
-
-enum px_state { PX_HEAD, PX_DECIDING, PX_CONNECTING, PX_RELAY, PX_TUNNEL };
-
-/* One direction of the relay: src → pipe → dst. */
-struct px_dir {
-	int pipe[2];
-	size_t in_pipe; /* bytes spliced into the pipe and not yet out */
-	bool src_eof;
-	bool shut;      /* dst was shut down for writing */
-};
-
-struct px_conn {
-	struct px_server *srv;
-	struct px_conn *prev, *next;
-	uint64_t retired; /* loop batch it was closed in, while on the spare list */
-	struct sv_watch cw, uw; /* client, upstream */
-	enum px_state state;
-	uint64_t head_deadline; /* CLOCK_MONOTONIC ms, while state == PX_HEAD */
-	struct sockaddr_storage peer, local;
-	socklen_t peer_len, local_len;
-	/* Until the upstream is connected (freed afterwards). */
-	struct px_parse *p;
-	/* Bytes to send upstream before relaying (forward head, early body or TLS bytes). */
-	char *pre;
-	size_t pre_len, pre_off;
-	struct px_dir c2u, u2c;
-	struct px_tun *tun; /* PX_TUNNEL: TLS termination and HTTP inspection (px_tunnel.c) */
-};
-
-/* Everything the decision needs and produces; lives only until the dial. */
-struct px_parse {
-	struct sv_job job;
-	struct px_server *srv; /* for the loop thread only */
-	struct px_conn *conn;
-	char head[PX_HEAD_MAX + 1];
-	size_t len, head_len, resume;
-	struct px_http_req req;
-	bool is_connect;
-	struct px_http_authority auth;
-	struct px_http_uri uri;
-	/* What the worker reads: copied here, because the loop may close the connection while the
-	 * decision runs; the worker never touches struct px_conn. */
-	pid_t entry;
-	struct sockaddr_storage peer, local;
-	socklen_t peer_len, local_len;
-	struct px_snap *policy; /* a reference taken at submit (NULL: deny all), put in parse_free */
-	struct px_tofu *tofu;            /* thread-safe */
-	const struct px_ident_ctx *ictx; /* thread-safe, lives as long as the server */
-	bool endpoint_only;
-	/* Worker results. The identity is large (64 ancestor paths): taken from the server's spares
-	 * only for the decision, so idle connections stay small. */
-	struct px_ident *ident;
-	bool ident_ok;
-	/* Identity from PID 1 (px_server_new_remote): asked on the loop, answered on the loop. */
-	bool ident_remote;
-	bool ident_wait; /* on the server's waiting list */
-	uint32_t seq;
-	struct px_parse *wprev, *wnext;
-	struct px_decision dec;
-	bool l7_judged; /* a forward request to an L7 endpoint was judged by its rules */
-	bool l7_deny;	/* ... and denied (p->reason; the redacted path in l7_path) */
-	bool l7_bad;	/* ... and could not be judged (malformed query, glob error) */
-	char *l7_path;	/* owned */
-	enum px_ssrf_verdict ssrf;
-	char detail[512];
-	struct px_ssrf_ip addrs[PX_ADDRS_MAX];
-	size_t n_addrs, next_addr;
-	char reason[PX_REASON_MAX];
-};
-
-struct px_server {
-	struct sv_loop *loop;
-	struct sv_watch lw;
-	struct sv_timer backoff;
-	uint64_t backoff_ms;
-	struct sv_timer head_timer; /* sweeps heads past PX_HEAD_TIMEOUT_MS */
-	bool head_timer_armed;
-	struct sv_workers *workers;
-	struct px_snap *policy; /* what new requests decide with; NULL: deny all (copy failed) */
-	struct px_tofu *tofu;
-	struct px_ident_ctx ictx;
-	struct px_ident *spare[PX_IDENT_SPARE]; /* loop thread only */
-	size_t n_spare;
-	struct px_conn *conn_spare[PX_CONN_SPARE]; /* newest last */
-	size_t n_conn_spare;
-	struct px_parse *parse_spare[PX_CONN_SPARE];
-	size_t n_parse_spare;
-	pid_t entry;
-	bool endpoint_only;
-	bool has_remote;
-	struct px_ident_remote remote;
-	uint32_t next_seq;
-	struct px_parse *waiting; /* identity questions asked and not answered */
-	unsigned nconns;
-	struct px_conn *conns;
-	/* TLS termination (px_server_set_tls): borrowed; NULL = the CA is unavailable. */
-	struct px_tun_tls *tls;
-	bool tls_strict; /* without a CA every non-skip CONNECT gets the 503 (l7 contract §1.2) */
-};
-
-static void conn_close(struct px_conn *c);
 
 /* The identity goes back to the spares as soon as the decision is logged: a dial can take
  * minutes against an unreachable upstream, and the spares are what keeps decisions from
@@ -165,7 +50,7 @@ static void ident_release(struct px_parse *p)
 	p->ident_ok = false;
 }
 
-static void parse_free(struct px_parse *p)
+void px_parse_free(struct px_parse *p)
 {
 	if (!p)
 		return;
@@ -205,7 +90,7 @@ static struct px_conn *conn_new(struct px_server *s)
 
 /* ------------------------------------------------------------------------------------ logs */
 
-static void log_decision(struct px_conn *c, bool allowed, const char *reason)
+void px_log_decision(struct px_conn *c, bool allowed, const char *reason)
 {
 	struct px_parse *p = c->p;
 	/* Executable paths are the agent's choice: each is printed as one token (quoted when it
@@ -239,11 +124,11 @@ static void log_decision(struct px_conn *c, bool allowed, const char *reason)
 /* ----------------------------------------------------------------------------- responses */
 
 /* Best effort: responses are small and the socket buffer is empty at this point. */
-static void conn_reply_and_close(struct px_conn *c, const char *buf, size_t len)
+void px_conn_reply_and_close(struct px_conn *c, const char *buf, size_t len)
 {
 	if (len)
 		(void)send(c->cw.fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-	conn_close(c);
+	px_conn_close(c);
 }
 
 static uint64_t now_ms(void)
@@ -266,9 +151,9 @@ static void conn_refuse(struct px_conn *c, int status, const char *error, const 
 	char buf[PX_RESP_MAX];
 	int n = px_http_resp_json(buf, sizeof(buf), status, error, detail, reason);
 	if (n > 0)
-		conn_reply_and_close(c, buf, (size_t)n);
+		px_conn_reply_and_close(c, buf, (size_t)n);
 	else
-		conn_reply_and_close(c, PX_HTTP_400, strlen(PX_HTTP_400));
+		px_conn_reply_and_close(c, PX_HTTP_400, strlen(PX_HTTP_400));
 }
 
 static void conn_deny(struct px_conn *c, bool ssrf, const char *reason)
@@ -276,7 +161,7 @@ static void conn_deny(struct px_conn *c, bool ssrf, const char *reason)
 	struct px_parse *p = c->p;
 	char buf[PX_RESP_MAX];
 	int n;
-	log_decision(c, false, reason);
+	px_log_decision(c, false, reason);
 	if (ssrf && p->is_connect) {
 		n = px_http_resp_connect_ssrf(buf, sizeof(buf), &p->auth, reason);
 	} else if (ssrf) {
@@ -286,7 +171,7 @@ static void conn_deny(struct px_conn *c, bool ssrf, const char *reason)
 	} else {
 		n = px_http_resp_forward_denied(buf, sizeof(buf), &p->req, &p->uri);
 	}
-	conn_reply_and_close(c, buf, n > 0 ? (size_t)n : 0);
+	px_conn_reply_and_close(c, buf, n > 0 ? (size_t)n : 0);
 }
 
 /* --------------------------------------------------------------------------- the decision */
@@ -323,61 +208,6 @@ static bool decide_ident(struct px_parse *p)
 	return true;
 }
 
-/* A forward-proxy request to a REST endpoint is judged like a request inside a tunnel (l7
- * contract §2.8 forward-proxy denial). Worker thread. Returns -1 when the request must not go
- * on (p->l7_deny or p->l7_bad set). */
-static int forward_judge(struct px_parse *p, const struct px_query *q)
-{
-	char method[32];
-	sv_fmt(method, sizeof(method), "%.*s", (int)(p->req.method_len < 31 ? p->req.method_len : 31),
-	       p->req.method);
-	char *canon = malloc(PX_L7_CANON_MAX), *red = malloc(PX_L7_CANON_MAX + 256);
-	char *qbuf = malloc(p->uri.query_len + 1);
-	if (!canon || !red || !qbuf) {
-		free(canon), free(red), free(qbuf);
-		p->l7_bad = true;
-		return -1;
-	}
-	struct px_l7_canon cn = {0};
-	enum px_l7_path_err why = PX_L7_PATH_OK;
-	int cr = px_l7_path_canon(p->uri.path, p->uri.path_len, true, canon, PX_L7_CANON_MAX, &cn,
-				  &why);
-	if (cr < 0 || px_l7_redact_path(canon, cn.path_len, red, PX_L7_CANON_MAX + 256) < 0)
-		sv_fmt(red, PX_L7_CANON_MAX, "%s", cr < 0 ? "/" : "/[CREDENTIAL]");
-	const struct px_l7_judge_req jr = {
-	    .method = method, .path = red, .canon = canon, .canon_len = cr < 0 ? 0 : cn.path_len,
-	    .canon_err = cr < 0 ? px_l7_path_strerror(why) : NULL, .query = p->uri.query,
-	    .query_len = p->uri.query_len, .qbuf = qbuf, .qbuf_size = p->uri.query_len + 1};
-	struct px_l7_judgement j;
-	int r = px_l7_judge(p->policy ? &p->policy->pol : NULL, q, &jr, &j);
-	free(canon);
-	free(qbuf);
-	if (r < 0) {
-		free(red);
-		p->l7_bad = true;
-		sv_fmt(p->reason, sizeof(p->reason), "%s", j.reason);
-		return -1;
-	}
-	char line[PX_L7_CANON_MAX + 1024];
-	if (px_l7_log_request(line, sizeof(line), j.decision, method, p->auth.host, p->auth.port,
-			      red, NULL, j.reason) < 0)
-		sv_fmt(line, sizeof(line), "L7_REQUEST %s %s", j.decision, method);
-	char rule[300];
-	sv_fmt(rule, sizeof(rule), "%s,l7", j.policy ? j.policy : "-");
-	bool deny = !strcmp(j.decision, "deny");
-	sv_log_ocsf("HTTP:ACTIVITY", deny ? SV_SEV_MED : SV_SEV_INFO, deny ? "DENIED" : "ALLOWED",
-		    "l7_request", line, SV_KVS({"policy", rule}, {"engine", "supervisor"}));
-	if (deny) {
-		p->l7_deny = true;
-		p->l7_path = red;
-		sv_fmt(p->reason, sizeof(p->reason), "%s", j.reason);
-		return -1;
-	}
-	free(red);
-	p->l7_judged = true;
-	return 0;
-}
-
 static void decide_run(struct sv_job *job)
 {
 	struct px_parse *p = (struct px_parse *)job;
@@ -401,7 +231,7 @@ static void decide_run(struct sv_job *job)
 		sv_fmt(p->reason, sizeof(p->reason), "%s", p->dec.reason);
 		return;
 	}
-	if (!p->is_connect && p->dec.inspect && forward_judge(p, &q) < 0)
+	if (!p->is_connect && p->dec.inspect && px_forward_judge(p, &q) < 0)
 		return;
 	struct px_ssrf_plan plan;
 	p->ssrf = px_ssrf_plan(p->auth.host, p->auth.port, p->dec.endpoint, p->dec.exact_declared,
@@ -428,7 +258,6 @@ static void decide_run(struct sv_job *job)
 				 p->detail, sizeof(p->detail));
 }
 
-static void conn_dial_next(struct px_conn *c);
 static void ident_ask(struct px_server *s, struct px_parse *p);
 
 static void decide_done(struct sv_loop *loop, struct sv_job *job)
@@ -437,7 +266,7 @@ static void decide_done(struct sv_loop *loop, struct sv_job *job)
 	struct px_parse *p = (struct px_parse *)job;
 	struct px_conn *c = p->conn;
 	if (!c) { /* the client went away meanwhile */
-		parse_free(p);
+		px_parse_free(p);
 		return;
 	}
 	c->state = PX_CONNECTING; /* from here the connection owns its parse state again */
@@ -453,7 +282,7 @@ static void decide_done(struct sv_loop *loop, struct sv_job *job)
 		       (int)(p->req.method_len < 31 ? p->req.method_len : 31), p->req.method);
 		int n = px_l7_resp_forward_deny(buf, sizeof(buf), method, p->auth.host, p->auth.port,
 						p->l7_path ? p->l7_path : "/", p->reason);
-		conn_reply_and_close(c, buf, n > 0 ? (size_t)n : 0);
+		px_conn_reply_and_close(c, buf, n > 0 ? (size_t)n : 0);
 		return;
 	}
 	if (p->reason[0]) {
@@ -468,11 +297,11 @@ static void decide_done(struct sv_loop *loop, struct sv_job *job)
 	struct px_server *s = c->srv;
 	if (p->is_connect && !p->dec.tls_skip && !s->tls && (s->tls_strict || p->dec.inspect)) {
 		/* l7 contract §1.2: refused before the 200, nothing dialled. */
-		log_decision(c, false, "TLS termination unavailable (CA initialization failed)");
+		px_log_decision(c, false, "TLS termination unavailable (CA initialization failed)");
 		char buf[PX_RESP_MAX];
 		int n = px_http_resp_json(buf, sizeof(buf), 503, "tls_termination_unavailable",
 					  PX_TLS_UNAVAILABLE_DETAIL, NULL);
-		conn_reply_and_close(c, buf, n > 0 ? (size_t)n : 0);
+		px_conn_reply_and_close(c, buf, n > 0 ? (size_t)n : 0);
 		return;
 	}
 	if (!p->is_connect && p->dec.inspect && !p->l7_judged) {
@@ -480,283 +309,10 @@ static void decide_done(struct sv_loop *loop, struct sv_job *job)
 				    "by this supervisor yet: use CONNECT");
 		return;
 	}
-	log_decision(c, true, NULL);
+	px_log_decision(c, true, NULL);
 	if (!(p->is_connect && p->dec.inspect))
 		ident_release(p); /* an inspected tunnel judges each request by this identity */
-	conn_dial_next(c);
-}
-
-/* ------------------------------------------------------------------------------ the relay */
-
-static uint32_t want(const struct px_dir *in, const struct px_dir *out, bool pre_pending)
-{
-	/* Read from this fd while its direction's pipe has room; write while the other
-	 * direction has bytes queued for it. */
-	uint32_t ev = 0;
-	if (!in->src_eof && in->in_pipe == 0 && !pre_pending)
-		ev |= EPOLLIN;
-	if (out->in_pipe > 0 || pre_pending)
-		ev |= EPOLLOUT;
-	return ev;
-}
-
-static void conn_rearm(struct px_conn *c)
-{
-	bool pre = c->pre_off < c->pre_len;
-	uint32_t cev = want(&c->c2u, &c->u2c, false);
-	uint32_t uev = want(&c->u2c, &c->c2u, false) | (pre ? EPOLLOUT : 0);
-	if (pre)
-		cev &= ~(uint32_t)EPOLLIN; /* the early bytes go first */
-	(void)sv_loop_mod(c->srv->loop, &c->cw, cev);
-	(void)sv_loop_mod(c->srv->loop, &c->uw, uev);
-}
-
-/* Move bytes src → pipe → dst. Returns -1 when the connection must close. */
-static int pump(struct px_dir *d, int src, int dst)
-{
-	for (;;) {
-		if (d->in_pipe > 0) {
-			ssize_t n = splice(d->pipe[0], NULL, dst, NULL, d->in_pipe,
-					   SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
-			if (n < 0)
-				return errno == EAGAIN ? 0 : -1;
-			d->in_pipe -= (size_t)n;
-			if (d->in_pipe > 0)
-				return 0;
-		}
-		if (d->src_eof)
-			break;
-		ssize_t n = splice(src, NULL, d->pipe[1], NULL, PX_PIPE_CHUNK,
-				   SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
-		if (n < 0)
-			return errno == EAGAIN ? 0 : -1;
-		if (n == 0) {
-			d->src_eof = true;
-			break;
-		}
-		d->in_pipe += (size_t)n;
-	}
-	if (d->src_eof && d->in_pipe == 0 && !d->shut) {
-		(void)shutdown(dst, SHUT_WR);
-		d->shut = true;
-	}
-	return 0;
-}
-
-static void conn_relay(struct px_conn *c)
-{
-	while (c->pre_off < c->pre_len) {
-		ssize_t n = send(c->uw.fd, c->pre + c->pre_off, c->pre_len - c->pre_off,
-				 MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n < 0) {
-			if (errno == EAGAIN)
-				break;
-			conn_close(c);
-			return;
-		}
-		c->pre_off += (size_t)n;
-	}
-	if (c->pre_off == c->pre_len && c->pre) {
-		free(c->pre);
-		c->pre = NULL;
-		c->pre_len = c->pre_off = 0;
-	}
-	if (!c->pre && (pump(&c->c2u, c->cw.fd, c->uw.fd) < 0 ||
-			pump(&c->u2c, c->uw.fd, c->cw.fd) < 0)) {
-		conn_close(c);
-		return;
-	}
-	if (c->c2u.shut && c->u2c.shut) {
-		conn_close(c);
-		return;
-	}
-	conn_rearm(c);
-}
-
-/* HUP: the peer closed both directions; what it sent is drained, then the connection ends
- * (its remaining output has nowhere to go). ERR: a reset. */
-static void relay_event(struct px_conn *c, uint32_t events)
-{
-	if (events & EPOLLERR) {
-		conn_close(c);
-		return;
-	}
-	conn_relay(c);
-}
-
-/* Bytes both ways through a pipe per direction (c->pre first). */
-static int conn_relay_begin(struct px_conn *c)
-{
-	if (pipe2(c->c2u.pipe, O_CLOEXEC | O_NONBLOCK) < 0 ||
-	    pipe2(c->u2c.pipe, O_CLOEXEC | O_NONBLOCK) < 0)
-		return -1;
-	parse_free(c->p);
-	c->p = NULL;
-	c->state = PX_RELAY;
-	if (!c->cw.added && sv_loop_add(c->srv->loop, &c->cw, 0) < 0)
-		return -1;
-	conn_relay(c);
-	return 0;
-}
-
-/* What the tunnel reports: go on, relay raw bytes ourselves, or close. */
-static void tunnel_result(struct px_conn *c, int r)
-{
-	if (r == PX_TUN_CONTINUE)
-		return;
-	px_tun_free(c->tun);
-	c->tun = NULL;
-	if (r == PX_TUN_RAW && conn_relay_begin(c) == 0)
-		return;
-	conn_close(c);
-}
-
-static void tunnel_done(void *ctx, int result)
-{
-	tunnel_result(ctx, result);
-}
-
-/* After the 200 of a CONNECT that may be terminated or inspected (l7 contract §1.1). */
-static int conn_start_tunnel(struct px_conn *c)
-{
-	struct px_parse *p = c->p;
-	const char *anc[PX_IDENT_ANCESTORS_MAX];
-	size_t n_anc = 0;
-	for (size_t i = 0; p->ident_ok && i < p->ident->n_ancestors; i++)
-		anc[n_anc++] = p->ident->ancestors[i].path;
-	const struct px_tun_params tp = {
-	    .host = p->auth.host,
-	    .port = p->auth.port,
-	    .inspect = p->dec.inspect,
-	    .policy = p->policy,
-	    .exe = p->ident_ok ? p->ident->exe.path : NULL,
-	    .ancestors = anc,
-	    .n_ancestors = n_anc,
-	    .endpoint_only = p->endpoint_only,
-	    .pre = c->pre,
-	    .pre_len = c->pre_len,
-	};
-	struct sv_err err = {0};
-	if (px_tun_new(c->srv->loop, c->srv->tls, &c->cw, &c->uw, &tp, tunnel_done, c, &c->tun,
-		       &err) < 0) {
-		sv_warn(COMP, "tunnel_failed", "%s", err.msg);
-		return -1;
-	}
-	parse_free(c->p); /* the tunnel copied what it needs */
-	c->p = NULL;
-	if (!c->cw.added && sv_loop_add(c->srv->loop, &c->cw, 0) < 0)
-		return -1;
-	c->state = PX_TUNNEL;
-	int r = px_tun_start(c->tun);
-	if (r == PX_TUN_CLOSE)
-		return -1;
-	if (r == PX_TUN_RAW) {
-		px_tun_free(c->tun);
-		c->tun = NULL;
-		return conn_relay_begin(c);
-	}
-	return 0;
-}
-
-static int conn_start_relay(struct px_conn *c)
-{
-	struct px_parse *p = c->p;
-	size_t extra = p->len - p->head_len;
-	if (p->is_connect) {
-		static const char ok[] = PX_HTTP_200_CONNECT;
-		if (send(c->cw.fd, ok, sizeof(ok) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) !=
-		    (ssize_t)(sizeof(ok) - 1))
-			return -1;
-		if (extra) {
-			if (!(c->pre = malloc(extra)))
-				return -1;
-			memcpy(c->pre, p->head + p->head_len, extra);
-			c->pre_len = extra;
-		}
-	} else {
-		char *buf = malloc(PX_REWRITE_MAX + extra);
-		if (!buf)
-			return -1;
-		struct sv_err err = {0};
-		int n = px_http_forward_rewrite(&p->req, &p->uri, buf, PX_REWRITE_MAX, &err);
-		if (n < 0) {
-			free(buf);
-			if (n == -E2BIG)
-				(void)send(c->cw.fd, PX_HTTP_431, strlen(PX_HTTP_431),
-					   MSG_NOSIGNAL | MSG_DONTWAIT);
-			return -1;
-		}
-		memcpy(buf + n, p->head + p->head_len, extra);
-		c->pre = buf;
-		c->pre_len = (size_t)n + extra;
-	}
-	if (p->is_connect && !p->dec.tls_skip && c->srv->tls_strict)
-		return conn_start_tunnel(c);
-	if (p->is_connect && p->dec.inspect)
-		return conn_start_tunnel(c);
-	return conn_relay_begin(c);
-}
-
-/* ------------------------------------------------------------------------------- dialling */
-
-static void on_upstream(struct sv_loop *loop, struct sv_watch *w, uint32_t events)
-{
-	(void)loop;
-	struct px_conn *c = w->data;
-	if (c->state == PX_RELAY) {
-		relay_event(c, events);
-		return;
-	}
-	if (c->state == PX_TUNNEL) {
-		tunnel_result(c, px_tun_event(c->tun, false, events));
-		return;
-	}
-	int soerr = 0;
-	socklen_t l = sizeof(soerr);
-	if (!(events & EPOLLOUT) || getsockopt(w->fd, SOL_SOCKET, SO_ERROR, &soerr, &l) < 0 ||
-	    soerr != 0) {
-		sv_loop_del(c->srv->loop, &c->uw);
-		close(c->uw.fd);
-		c->uw.fd = -1;
-		conn_dial_next(c);
-		return;
-	}
-	if (conn_start_relay(c) < 0)
-		conn_close(c);
-}
-
-static void conn_dial_next(struct px_conn *c)
-{
-	struct px_parse *p = c->p;
-	while (p->next_addr < p->n_addrs) {
-		struct sockaddr_storage ss;
-		socklen_t len = px_ssrf_ip_to_sockaddr(&p->addrs[p->next_addr++], p->auth.port, &ss);
-		int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (fd < 0)
-			continue;
-		if (connect(fd, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS) {
-			close(fd);
-			continue;
-		}
-		c->uw = (struct sv_watch){.fd = fd, .fn = on_upstream, .data = c};
-		if (sv_loop_add(c->srv->loop, &c->uw, EPOLLOUT) < 0) {
-			close(fd);
-			c->uw.fd = -1;
-			continue;
-		}
-		return;
-	}
-	/* Every validated address failed: CONNECT drops the connection (contract §8), forward
-	 * requests get a 502. */
-	sv_log_kv(SV_LOG_WARN, COMP, "upstream_unreachable", "cannot reach upstream",
-		  SV_KVS({"host", p->auth.host}));
-	if (p->is_connect) {
-		conn_close(c);
-		return;
-	}
-	char buf[PX_RESP_MAX];
-	int n = px_http_resp_upstream_unreachable(buf, sizeof(buf), &p->auth);
-	conn_reply_and_close(c, buf, n > 0 ? (size_t)n : 0);
+	px_conn_dial_next(c);
 }
 
 /* ---------------------------------------------------------------------------- the request */
@@ -784,14 +340,14 @@ static void conn_parse(struct px_conn *c)
 	} else {
 		int r = px_http_parse_forward_target(p->req.target, p->req.target_len, &p->uri, &err);
 		if (r == 0 && p->uri.scheme == PX_SCHEME_HTTPS) {
-			conn_reply_and_close(c, PX_HTTP_400_HTTPS, strlen(PX_HTTP_400_HTTPS));
+			px_conn_reply_and_close(c, PX_HTTP_400_HTTPS, strlen(PX_HTTP_400_HTTPS));
 			return;
 		}
 		if (r < 0 || p->uri.scheme != PX_SCHEME_HTTP) {
 			char buf[PX_RESP_MAX];
 			int n = r == 0 ? px_http_resp_unsupported_scheme(buf, sizeof(buf)) : -1;
 			if (n > 0)
-				conn_reply_and_close(c, buf, (size_t)n);
+				px_conn_reply_and_close(c, buf, (size_t)n);
 			else
 				conn_refuse(c, 400, "bad_request", "invalid forward-proxy target",
 					    err.msg);
@@ -818,7 +374,7 @@ static void conn_parse(struct px_conn *c)
 		return;
 	}
 	if (sv_workers_submit(c->srv->workers, &p->job) < 0) {
-		conn_close(c);
+		px_conn_close(c);
 		return;
 	}
 }
@@ -895,7 +451,7 @@ int px_server_ident_answer(struct px_server *s, uint32_t seq, const struct px_id
 		return 0;
 	}
 	if (sv_workers_submit(s->workers, &p->job) < 0)
-		conn_close(p->conn);
+		px_conn_close(p->conn);
 	return 0;
 }
 
@@ -904,11 +460,11 @@ static void on_client(struct sv_loop *loop, struct sv_watch *w, uint32_t events)
 	(void)loop;
 	struct px_conn *c = w->data;
 	if (c->state == PX_RELAY) {
-		relay_event(c, events);
+		px_conn_relay_event(c, events);
 		return;
 	}
 	if (c->state == PX_TUNNEL) {
-		tunnel_result(c, px_tun_event(c->tun, true, events));
+		px_conn_tunnel_result(c, px_tun_event(c->tun, true, events));
 		return;
 	}
 	struct px_parse *p = c->p;
@@ -916,7 +472,7 @@ static void on_client(struct sv_loop *loop, struct sv_watch *w, uint32_t events)
 	if (n < 0 && errno == EAGAIN)
 		return;
 	if (n <= 0) {
-		conn_close(c);
+		px_conn_close(c);
 		return;
 	}
 	p->len += (size_t)n;
@@ -925,7 +481,7 @@ static void on_client(struct sv_loop *loop, struct sv_watch *w, uint32_t events)
 		p->head_len = (size_t)end;
 		conn_parse(c);
 	} else if (p->len >= PX_HEAD_MAX) {
-		conn_reply_and_close(c, PX_HTTP_431, strlen(PX_HTTP_431));
+		px_conn_reply_and_close(c, PX_HTTP_431, strlen(PX_HTTP_431));
 	} else if (memmem(p->head, p->len, "\n\n", 2)) {
 		/* A head ended by bare LFs would otherwise wait for a CRLFCRLF that never comes. */
 		conn_refuse(c, 400, "bad_request", "malformed request head",
@@ -935,7 +491,7 @@ static void on_client(struct sv_loop *loop, struct sv_watch *w, uint32_t events)
 
 /* ---------------------------------------------------------------------------- connections */
 
-static void conn_close(struct px_conn *c)
+void px_conn_close(struct px_conn *c)
 {
 	struct px_server *s = c->srv;
 	px_tun_free(c->tun);
@@ -956,11 +512,11 @@ static void conn_close(struct px_conn *c)
 	if (c->p) {
 		if (c->state == PX_DECIDING && c->p->ident_wait) {
 			waiting_unlink(s, c->p); /* a late answer finds nothing: ignored */
-			parse_free(c->p);
+			px_parse_free(c->p);
 		} else if (c->state == PX_DECIDING) {
 			c->p->conn = NULL; /* the worker's result will be dropped */
 		} else {
-			parse_free(c->p);
+			px_parse_free(c->p);
 		}
 	}
 	free(c->pre);
@@ -1079,7 +635,7 @@ static void on_accept(struct sv_loop *loop, struct sv_watch *w, uint32_t events)
 		s->conns = c;
 		s->nconns++;
 		if (sv_loop_add(loop, &c->cw, EPOLLIN) < 0)
-			conn_close(c);
+			px_conn_close(c);
 	}
 	accept_pause(s, false); /* at the limit: resume when a connection closes */
 }
@@ -1183,7 +739,7 @@ void px_server_free(struct px_server *s)
 	if (!s)
 		return;
 	while (s->conns)
-		conn_close(s->conns);
+		px_conn_close(s->conns);
 	sv_loop_del(s->loop, &s->lw);
 	sv_timer_close(s->loop, &s->backoff);
 	sv_timer_close(s->loop, &s->head_timer);
