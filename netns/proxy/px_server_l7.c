@@ -22,7 +22,9 @@ int px_forward_judge(struct px_parse *p, const struct px_query *q)
 	char *canon = malloc(PX_L7_CANON_MAX), *red = malloc(PX_L7_CANON_MAX + 256);
 	char *qbuf = malloc(p->uri.query_len + 1);
 	if (!canon || !red || !qbuf) {
-		free(canon), free(red), free(qbuf);
+		free(canon);
+		free(red);
+		free(qbuf);
 		p->l7_bad = true;
 		return -1;
 	}

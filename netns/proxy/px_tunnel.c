@@ -11,6 +11,8 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -516,10 +518,16 @@ int px_tun_new(struct sv_loop *loop, struct px_tun_tls *tls, struct sv_watch *cw
 		if (p->pre_len > t->cin.cap)
 			r = -E2BIG;
 		else
-			memcpy(t->cin.b, p->pre, p->pre_len), t->cin.len = p->pre_len;
+			memcpy(t->cin.b, p->pre, p->pre_len);
+		t->cin.len = r == 0 ? p->pre_len : 0;
 	}
 	if (r == 0)
 		r = sv_timer_init(loop, &t->timer, on_timer, t);
+	/* Heads and bodies go out as separate TLS records: without this, Nagle holds the second
+	 * until the peer's delayed ACK (40 ms per response). */
+	int one = 1;
+	(void)setsockopt(cw->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	(void)setsockopt(uw->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (r < 0) {
 		px_tun_free(t);
 		return sv_err_set(err, -r, "tunnel: %s", strerror(-r));
