@@ -34,6 +34,8 @@ class H(http.server.BaseHTTPRequestHandler):
         got = self.rfile.read(n) if n else b""
         body = ("%s path=%s host=%s body=%d\n" % (self.command, self.path,
                 self.headers.get("Host"), len(got))).encode()
+        if self.path.startswith("/ok/big/"):
+            body = b"x" * int(self.path.split("/")[3])
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -235,6 +237,20 @@ def l7_keep_alive_judges_each_request():
     check("HTTP/1.1 403" in r.out and "GET path=/no/3" not in r.out,
           "the third request on the tunnel was not judged", r)
     check(r.err.count("NET:OPEN") >= 1, "no CONNECT decision", r)
+
+
+@test(kind="host")
+def l7_bodies_stream_both_ways_through_the_inspected_tunnel():
+    rules = ("rule.1.method = GET\nrule.1.path = /ok/**\nrule.2.method = POST\n"
+             "rule.2.path = /ok/**\n")
+    r = agent(policy(rest_policy(rules=rules)), shell=(
+        "yes y | head -c 300000 | curl -sS -m 20 --data-binary @- %s/ok/up && "
+        "echo size=$(curl -sS -m 20 %s/ok/big/5000000 | wc -c) && "
+        "curl -sS -m 20 %s/ok/big/3 --next -sS -m 20 %s/ok/after" % (URL, URL, URL, URL)))
+    check("POST path=/ok/up host=%s:8443 body=300000" % IP in r.out,
+          "a 300 kB request body did not stream through whole", r)
+    check("size=5000000" in r.out, "a 5 MB response did not stream through whole", r)
+    check("xxxGET path=/ok/after" in r.out, "keep-alive broke after a framed response", r)
 
 
 @test(kind="host")
