@@ -160,6 +160,7 @@ static int conn_start_tunnel(struct px_conn *c)
 	    .port = p->auth.port,
 	    .inspect = p->dec.inspect,
 	    .policy = p->policy,
+	    .current = &c->srv->policy,
 	    .exe = p->ident_ok ? p->ident->exe.path : NULL,
 	    .ancestors = anc,
 	    .n_ancestors = n_anc,

@@ -30,8 +30,9 @@ int px_server_new(struct sv_loop *loop, int listen_fd, const struct pol_policy *
 		  struct px_server **out, struct sv_err *err);
 /* Loop thread only. Requests whose head completes after this call decide with @policy (copied
  * as above; NULL or a policy without rules denies all egress); connections already decided or
- * with a decision in flight keep the snapshot they started with, and relayed connections are
- * never cut. If the copy fails (out of memory) the proxy denies all new requests until the next
+ * with a decision in flight keep the snapshot they started with, and spliced (raw) relays are
+ * never cut; a terminated or inspected tunnel closes at its next request boundary (l7 contract
+ * §2.6). If the copy fails (out of memory) the proxy denies all new requests until the next
  * successful set: it fails closed, never keeps the old policy silently. Logs "policy_set". */
 void px_server_set_policy(struct px_server *s, const struct pol_policy *policy);
 /* TLS termination (l7 contract §1): @tls (borrowed, outlives the server; NULL: the CA could not

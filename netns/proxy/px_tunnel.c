@@ -494,6 +494,7 @@ int px_tun_new(struct sv_loop *loop, struct px_tun_tls *tls, struct sv_watch *cw
 	t->port = p->port;
 	t->inspect = p->inspect;
 	t->policy = p->policy ? px_snap_get(p->policy) : NULL;
+	t->current = p->current;
 	sv_fmt(t->exe, sizeof(t->exe), "%s", p->exe ? p->exe : "");
 	t->endpoint_only = p->endpoint_only;
 	t->done = done;

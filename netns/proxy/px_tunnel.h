@@ -42,6 +42,9 @@ struct px_tun_params {
 	uint16_t port;
 	bool inspect; /* a REST/websocket endpoint admits the tunnel: judge every request */
 	struct px_snap *policy; /* the decision's snapshot (a reference is taken) */
+	/* The server's current snapshot (borrowed, outlives the tunnel): once it differs from
+	 * @policy, the tunnel closes at the next request boundary (l7 contract §2.6). NULL: never. */
+	struct px_snap *const *current;
 	const char *exe;	/* the agent binary (copied) */
 	const char *const *ancestors;
 	size_t n_ancestors;

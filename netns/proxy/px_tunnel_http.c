@@ -330,6 +330,14 @@ static bool req_head(struct px_tun *t, bool *close)
 		return false;
 	}
 	if (hl > 0) {
+		if (t->current && *t->current != t->policy) {
+			/* §2.6: a reloaded policy ends the tunnel at the request boundary. */
+			sv_info(COMP, "tunnel_policy_reloaded",
+				"%s:%u: policy changed: tunnel closed before the next request",
+				t->host, (unsigned)t->port);
+			*close = true;
+			return false;
+		}
 		handle_request(t, (size_t)hl);
 		return true;
 	}

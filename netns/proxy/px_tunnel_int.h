@@ -67,6 +67,7 @@ struct px_tun {
 	char host[256];
 	uint16_t port;
 	struct px_snap *policy;
+	struct px_snap *const *current;
 	char exe[PX_IDENT_PATH_MAX];
 	char (*anc)[PX_IDENT_PATH_MAX];
 	const char *anc_ptr[PX_IDENT_ANCESTORS_MAX];
