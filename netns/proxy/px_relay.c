@@ -7,6 +7,8 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
@@ -118,6 +120,11 @@ void px_conn_relay_event(struct px_conn *c, uint32_t events)
 /* Bytes both ways through a pipe per direction (c->pre first). */
 static int conn_relay_begin(struct px_conn *c)
 {
+	/* A peer's small writes (a TLS record per header and body) must not wait for the other
+	 * side's delayed ACK behind Nagle: 40 ms per response on keep-alive connections. */
+	int one = 1;
+	(void)setsockopt(c->cw.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	(void)setsockopt(c->uw.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (pipe2(c->c2u.pipe, O_CLOEXEC | O_NONBLOCK) < 0 ||
 	    pipe2(c->u2c.pipe, O_CLOEXEC | O_NONBLOCK) < 0)
 		return -1;
