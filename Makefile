@@ -8,6 +8,7 @@
 # The product is built with musl-gcc against static dependencies from Debian sources; tests
 # build the same sources for glibc with ASan and UBSan.
 
+.DEFAULT_GOAL := all
 BUILD       := build
 VERSION     := $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0)
 

@@ -190,6 +190,10 @@ void sshd_server_main_output(struct sshd_server *s, int stream, const char *buf,
 void sshd_server_main_exited(struct sshd_server *s, int code);
 
 /* Close every connection (children get SIGHUP) and the socket. NULL is a no-op. */
+/* The sandbox is ending and every process is gone: returns true and calls @done later once every
+ * session channel has sent its exit report and every connection's output is flushed (at most
+ * SSHD_FINISH_MS); false when there is nothing to wait for. */
+bool sshd_server_finish(struct sshd_server *s, void (*done)(void *), void *arg);
 void sshd_server_free(struct sshd_server *s);
 
 #endif

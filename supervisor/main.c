@@ -187,6 +187,7 @@ struct services {
 	struct gwp *gwp;
 	void (*done)(void *arg); /* services_finish's, kept for the log push after the session */
 	void *done_arg;
+	int code; /* the sandbox's exit code, for the gateway's exit report */
 	int ssh_fd; /* -1: no SSH server (--ssh-socket-path / OPENSHELL_SSH_SOCKET_PATH unset) */
 	struct sshd_opts ssh_opts;
 	const struct sv_env *env; /* the main process's, final by the time the loop runs */
@@ -262,16 +263,32 @@ static void services_session_finished(void *ctx)
 		s->done(s->done_arg);
 }
 
-/* Every process is gone: the gateway session reports the exit before the supervisor exits, then
- * the log push sends what is left. */
+/* After the SSH exit reports: the gateway session reports the exit, then the log push. */
+static bool services_finish_gateway(struct services *s)
+{
+	if (s->gw && gw_session_finish(s->gw, s->code, services_session_finished, s))
+		return true;
+	return gw_logs_finish(s->done, s->done_arg);
+}
+
+static void services_sshd_finished(void *ctx)
+{
+	struct services *s = ctx;
+	if (!services_finish_gateway(s))
+		s->done(s->done_arg);
+}
+
+/* Every process is gone: SSH clients get their sessions' exit reports, the gateway session reports
+ * the exit, then the log push sends what is left, before the supervisor exits. */
 static bool services_finish(void *ctx, int code, void (*done)(void *), void *done_arg)
 {
 	struct services *s = ctx;
 	s->done = done;
 	s->done_arg = done_arg;
-	if (s->gw && gw_session_finish(s->gw, code, services_session_finished, s))
+	s->code = code;
+	if (sshd_server_finish(s->sshd, services_sshd_finished, s))
 		return true;
-	return gw_logs_finish(done, done_arg);
+	return services_finish_gateway(s);
 }
 
 static void services_detach(void *ctx)

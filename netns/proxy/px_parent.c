@@ -43,6 +43,8 @@
 
 #define COMP		     "proxy"
 #define PXP_IDENT_THREADS    3
+/* How long an identity answer waits for the main process's pid to be recorded (wait_entry). */
+#define PXP_ENTRY_WAIT_S     2
 #define PXP_BACKOFF_MIN_MS   100
 #define PXP_BACKOFF_MAX_MS   5000
 #define PXP_STABLE_MS	     10000 /* up this long: the next restart starts at the minimum */
@@ -94,7 +96,8 @@ struct px_proxy {
 	 * reference while it answers. NULL: no policy could be copied, nothing is pinned. */
 	struct px_snap *snap;
 	struct px_ident_ctx ictx;
-	pid_t entry; /* atomic */
+	pid_t entry; /* atomic; set once under @lock, with @entry_cond broadcast */
+	pthread_cond_t entry_cond; /* CLOCK_MONOTONIC */
 	uint8_t buf[PX_MSG_MAX];
 };
 
@@ -167,6 +170,25 @@ static bool addr_equal(const struct sockaddr_storage *a, socklen_t alen,
 	       memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
 }
 
+/* The agent can connect between the main process's exec and the loop thread recording its pid
+ * (a busy machine stretches that moment): an identity thread waits for it a little, off the loop,
+ * rather than deny a connection made by the main process itself. */
+static pid_t wait_entry(struct px_proxy *p)
+{
+	pid_t e = __atomic_load_n(&p->entry, __ATOMIC_ACQUIRE);
+	if (e > 0)
+		return e;
+	struct timespec dl;
+	clock_gettime(CLOCK_MONOTONIC, &dl);
+	dl.tv_sec += PXP_ENTRY_WAIT_S;
+	pthread_mutex_lock(&p->lock);
+	while (!p->quit && (e = __atomic_load_n(&p->entry, __ATOMIC_ACQUIRE)) <= 0)
+		if (pthread_cond_timedwait(&p->entry_cond, &p->lock, &dl) == ETIMEDOUT)
+			break;
+	pthread_mutex_unlock(&p->lock);
+	return __atomic_load_n(&p->entry, __ATOMIC_ACQUIRE);
+}
+
 /* The decision steps the proxy used to run itself: identity, then integrity. */
 static int ident_answer(struct px_proxy *p, const struct pxp_gen *g,
 			const struct px_msg_ident_req *q, struct px_ident *id, uint8_t *buf)
@@ -174,7 +196,7 @@ static int ident_answer(struct px_proxy *p, const struct pxp_gen *g,
 	struct sv_err err = {0};
 	struct px_ident_ctx ctx = p->ictx;
 	ctx.helper = g->pid;
-	pid_t entry = __atomic_load_n(&p->entry, __ATOMIC_ACQUIRE);
+	pid_t entry = wait_entry(p);
 	enum px_ident_status st = PX_IDENT_OK;
 	char reason[PX_IDENT_REASON_MAX] = "";
 	if (entry <= 0) {
@@ -554,6 +576,11 @@ static int proxy_init(struct sv_loop *loop, int listen_fd, const struct pol_poli
 	p->relaxed = px_binary_identity_is_relaxed(getenv("OPENSHELL_NETWORK_BINARY_IDENTITY"));
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->cond, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&p->entry_cond, &ca);
+	pthread_condattr_destroy(&ca);
 	*out = p; /* px_proxy_free undoes any part from here */
 	p->laddr_len = sizeof(p->laddr);
 	if (getsockname(listen_fd, (struct sockaddr *)&p->laddr, &p->laddr_len) < 0)
@@ -674,8 +701,12 @@ void px_proxy_set_policy(struct px_proxy *p, const struct pol_policy *policy)
 
 void px_proxy_set_entrypoint(struct px_proxy *p, pid_t pid)
 {
-	if (p)
-		__atomic_store_n(&p->entry, pid, __ATOMIC_RELEASE);
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->lock);
+	__atomic_store_n(&p->entry, pid, __ATOMIC_RELEASE);
+	pthread_cond_broadcast(&p->entry_cond);
+	pthread_mutex_unlock(&p->lock);
 }
 
 void px_proxy_free(struct px_proxy *p)
@@ -695,11 +726,13 @@ void px_proxy_free(struct px_proxy *p)
 	pthread_mutex_lock(&p->lock);
 	p->quit = true;
 	pthread_cond_broadcast(&p->cond);
+	pthread_cond_broadcast(&p->entry_cond);
 	pthread_mutex_unlock(&p->lock);
 	for (size_t i = 0; i < p->nthreads; i++)
 		pthread_join(p->threads[i], NULL);
 	pthread_mutex_destroy(&p->lock);
 	pthread_cond_destroy(&p->cond);
+	pthread_cond_destroy(&p->entry_cond);
 	px_tofu_free(p->tofu);
 	px_snap_put(p->snap);
 	px_diag_close(p->ictx.diag);

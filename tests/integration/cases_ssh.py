@@ -884,7 +884,7 @@ def session_ends_on_sigterm(sb):
         check(not res.timed_out and res.rc == 143, "supervisor did not stop on SIGTERM", res)
         err.wait(b"\x00never", 1)  # the rest of the client's stderr
         check(rc == 255 and b"rtype exit-signal" in err.buf,
-              "the session did not end with an exit-signal: rc %r %r" % (rc, err.buf[-800:]))
+              "the session did not end with an exit-signal: rc %r %r" % (rc, err.buf[-800:]), res)
         return res
     finally:
         if client.poll() is None:
