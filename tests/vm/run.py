@@ -167,20 +167,33 @@ def debian_kernel(work):
     cached = sorted(glob.glob(os.path.join(d, "boot", "vmlinuz-*")))
     if cached:
         return cached[-1], None
-    dep = subprocess.run(["apt-cache", "depends", "linux-image-amd64"], capture_output=True,
-                         text=True)
-    m = re.search(r"Depends: (linux-image-[0-9][^\s]*)", dep.stdout)
-    if not m:
-        return None, "apt-cache knows no linux-image-amd64 (not a Debian machine?)"
     shutil.rmtree(d, ignore_errors=True)
     tmp = d + ".tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
-    p = subprocess.run(["apt-get", "download", m.group(1)], cwd=tmp, capture_output=True,
-                       text=True, timeout=600)
+    # Stale package lists (an image built earlier; a security update since) name a version the
+    # archive no longer has: as root, refresh them once and try again.
+    why = None
+    for attempt in (1, 2):
+        if attempt == 2:
+            if os.geteuid() != 0:
+                break
+            subprocess.run(["apt-get", "update", "-q"], capture_output=True, timeout=600)
+        dep = subprocess.run(["apt-cache", "depends", "linux-image-amd64"],
+                             capture_output=True, text=True)
+        m = re.search(r"Depends: (linux-image-[0-9][^\s]*)", dep.stdout)
+        if not m:
+            why = "apt-cache knows no linux-image-amd64 (not a Debian machine?)"
+            continue
+        p = subprocess.run(["apt-get", "download", m.group(1)], cwd=tmp, capture_output=True,
+                           text=True, timeout=600)
+        if glob.glob(os.path.join(tmp, "*.deb")):
+            break
+        why = "apt-get download %s failed: %s" % (m.group(1), p.stderr.strip()[-300:])
     debs = glob.glob(os.path.join(tmp, "*.deb"))
     if not debs:
-        return None, "apt-get download %s failed: %s" % (m.group(1), p.stderr.strip()[-300:])
+        shutil.rmtree(tmp, ignore_errors=True)
+        return None, why
     # The image is near the start of the package's data: stream the tar and stop there (the
     # whole archive is ~400 MB of modules).
     os.makedirs(os.path.join(d, "boot"))
