@@ -4,8 +4,8 @@ starts it, the escape battery as its main process. Part of `make check` (`make v
 
 Usage: run.py [NAME_SUBSTRING...]
 Env: SUPERVISOR; VM_KERNEL (a vmlinuz standing in for Debian 12's); VM_HOST_KERNEL (this
-machine's, default /boot/vmlinuz-$(uname -r)); QEMU; VM_TIMEOUT (seconds per boot); CI=true
-(a missing qemu or Debian kernel fails instead of skipping).
+machine's, default /boot/vmlinuz-$(uname -r)); QEMU; VM_JOBS (guests at once, default 2);
+VM_TIMEOUT (seconds per boot); CI=true (a missing qemu or Debian kernel fails, not skips).
 
 Guests (one boot each, several checks per boot): Debian 12's kernel (6.1, Landlock ABI 2) with
 hard_requirement and with best_effort; the same kernel booted with `lsm=` without landlock; and
