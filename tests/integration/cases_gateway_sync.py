@@ -141,3 +141,38 @@ def ocsf_json_enabled_setting_writes_the_ocsf_jsonl_file():
         check(not glob.glob(pattern), "the OCSF JSONL file was written with the setting off", r)
     finally:
         gw.stop()
+
+
+@test()
+def a_gateway_rule_naming_a_symlinked_binary_matches_after_a_reload():
+    make_links()
+    py.fake_internet()
+    rule = {"endpoints": [{"host": "10.99.0.2", "port": 8080}],
+            "binaries": [{"path": "/usr/local/bin/pc-link"}]}
+    other = {"endpoints": [{"host": "example.com", "port": 443}],
+             "binaries": [{"path": py.HELPER}]}
+    gw = g.Gateway(sandbox_id="sb-sync-link")
+    run = None
+    try:
+        gw.set_policy({"network_policies": {"other": other}})
+        loop = "i=0; while [ $i -lt 200 ]; do pc-link 10.99.0.2:8080; sleep 0.2; i=$((i+1)); done"
+        run = h.start_pid1(py.rootfs({}), ["--log-level", "info", "--", "sh", "-c", loop],
+                           extra_env=gateway_env(gw, "sb-sync-link"))
+        if not run.wait_stdout("status=403", 15):
+            raise h.Fail("the first CONNECT was not denied\n" + run.finish(0.1).describe())
+        mark = len(run.out.data())
+        # The new generation names the link; the kernel reports the target: the proxy child
+        # must have been given both.
+        gw.set_policy({"network_policies": {"other": other, "linked": rule}})
+        deadline = time.monotonic() + 6
+        ok = False
+        while time.monotonic() < deadline and not ok:
+            ok = b"status=200" in run.out.data()[mark:]
+            time.sleep(0.1)
+        if not ok:
+            raise h.Fail("a reloaded rule naming a symlink did not allow its target\n" +
+                         run.finish(0.1).describe())
+    finally:
+        if run and run.proc.poll() is None:
+            run.kill()
+        gw.stop()
