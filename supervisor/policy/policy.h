@@ -333,13 +333,13 @@ bool pol_middleware_selects(const struct pol_middleware *m, const char *host);
  * added or promoted, or -errno. */
 int pol_enrich(struct pol_policy *p, const char *root, unsigned int flags, struct sv_err *err);
 
-/* --- binary symlinks (policy_binres.c, docs/policy.md "Binaries") ------------------------------ */
+/* --- binary symlinks (policy_binres.c, docs/policy.md "Symlinked binaries") ------------------------------ */
 
 /* Resolve absolute @path inside @root (NULL, "" or "/" = the real root) as the kernel would
  * for a process whose root it is: every component, symlinks followed (at most 40), an absolute
  * target restarting at @root, ".." never above it. Writes the path inside the root to @out.
- * A symlink not owned by uid 0 is never followed (-EPERM). -ENOENT (missing, or a dangling
- * link), -ELOOP, -ENOTDIR, -ENAMETOOLONG, -EINVAL (not absolute). */
+ * -ENOENT (missing, or a dangling link), -ELOOP, -ENOTDIR, -ENAMETOOLONG, -EINVAL (not
+ * absolute). */
 int pol_binary_resolve(const char *root, const char *path, char *out, size_t size);
 
 /* For each rule binary without a glob, add its resolved target (pol_binary_resolve) to the

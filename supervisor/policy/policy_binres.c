@@ -1,8 +1,8 @@
 /* Policy binary paths resolved through symlinks inside the sandbox's root (contract §8: the
  * kernel reports /proc/<pid>/exe as the canonical target, so a rule naming /usr/bin/python3 must
  * also match /usr/bin/python3.11). Resolution only adds the target next to the link; it never
- * removes or rewrites what the policy says, never leaves the root, and never follows a symlink
- * that root does not own (the agent could have made it).
+ * removes or rewrites what the policy says and never leaves the root. Whoever owns a link, it is
+ * followed: an agent that can make a link at a rule's path could put any program there anyway.
  */
 #include "policy.h"
 
@@ -85,8 +85,6 @@ int pol_binary_resolve(const char *root, const char *path, char *out, size_t siz
 			pos = next;
 			continue;
 		}
-		if (st.st_uid != 0)
-			return -EPERM; /* not the image's: never followed */
 		if (++links > POL_SYMLINKS_MAX)
 			return -ELOOP;
 		ssize_t n = readlink(probe, target, sizeof(target) - 1);
@@ -116,8 +114,6 @@ static const char *why(int r)
 		return "does not exist in the sandbox (or a link in its chain dangles)";
 	case -ELOOP:
 		return "symlink loop (more than 40 links)";
-	case -EPERM:
-		return "a symlink on its way is not owned by root: not followed";
 	case -ENOTDIR:
 		return "a component is not a directory";
 	default:
