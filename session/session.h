@@ -109,19 +109,35 @@ bool gw_config_wanted(const char *endpoint, const char *sandbox_id, const char *
 
 struct gw_policy_src;
 
-/* Setup phase, before the main process, on @c's connection: GetSandboxConfig (5 attempts, sleeping 1, 2, 4, 4 s
- * after transport failures), then the policy in force into @out (empty on entry): the
- * gateway's if valid (status LOADED queued), /etc/openshell/policy.ini or the restrictive
- * default if the gateway has none, the restrictive default if it is invalid (status FAILED
- * queued with the message). Returns 0 and *@src (owned: gw_policy_src_free) or -errno with
- * @err saying why: the caller exits 1. */
-int gw_config_fetch(struct gw_client *c, struct pol_policy *out, struct gw_policy_src **src,
-		    struct sv_err *err);
+/* What gw_config_fetch needs besides the client. */
+struct gw_fetch_opts {
+	const char *sandbox_name; /* OPENSHELL_SANDBOX / --sandbox: the UpdateConfig name */
+	const char *root;	  /* baseline and binary paths are looked up here; NULL = "/" */
+};
+
+/* Setup phase, before the main process, on @c's connection: GetSandboxConfig (5 attempts,
+ * sleeping 1, 2, 4, 4 s after transport failures), then the policy in force into @out (empty on
+ * entry): the gateway's if valid (status LOADED queued; when baseline enrichment changes it, it
+ * is synced back with UpdateConfig and re-fetched, best effort), the restrictive default if it
+ * is invalid (status FAILED queued with the message). When the gateway has none, the image's
+ * policy (file mode's discovery, or the restrictive default) is enriched, synced with
+ * UpdateConfig{name: @o->sandbox_name} and re-fetched; no name, or a sync that fails after the
+ * retries, is an error. Binary symlinks are resolved under @o->root (pol_resolve_binaries) and
+ * the response's settings taken (gw_agent_proposals_enabled, the OCSF JSONL file). Returns 0 and
+ * *@src (owned: gw_policy_src_free) or -errno with @err saying why: the caller exits 1. @o may be
+ * NULL (no name, the real root). */
+int gw_config_fetch(struct gw_client *c, const struct gw_fetch_opts *o, struct pol_policy *out,
+		    struct gw_policy_src **src, struct sv_err *err);
+
+/* The setting agent_policy_proposals_enabled as last read from the gateway (false until then
+ * and without a gateway). Any thread. */
+bool gw_agent_proposals_enabled(void);
 
 /* Run phase: poll GetSandboxConfig every OPENSHELL_POLICY_POLL_INTERVAL_SECS on @loop (the client
  * attached to it: the calls share its connection), send the queued statuses, and hand changed
  * network rules to @sink (copied; called on the loop until gw_policy_poll_stop) for new
- * connections. Never fails the sandbox: problems are logged. */
+ * connections. Each response's settings are taken when its config_revision changed (the OCSF
+ * JSONL file, gw_agent_proposals_enabled). Never fails the sandbox: problems are logged. */
 struct gw_policy_sink {
 	void (*set)(void *ctx, const struct pol_policy *policy); /* NULL policy: deny all */
 	void *ctx;

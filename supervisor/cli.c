@@ -57,7 +57,7 @@ static const struct opt opts[] = {
 	{OPT_TIMEOUT, "--timeout", 't', true, NULL, false},
 	{OPT_INTERACTIVE, "--interactive", 'i', false, NULL, false},
 	{OPT_SANDBOX_ID, "--sandbox-id", 0, true, "OPENSHELL_SANDBOX_ID", false},
-	{OPT_SANDBOX, "--sandbox", 0, true, "OPENSHELL_SANDBOX", true},
+	{OPT_SANDBOX, "--sandbox", 0, true, "OPENSHELL_SANDBOX", false},
 	{OPT_ENDPOINT, "--openshell-endpoint", 0, true, "OPENSHELL_ENDPOINT", false},
 	{OPT_POLICY_RULES, "--policy-rules", 0, true, "OPENSHELL_POLICY_RULES", true},
 	{OPT_POLICY_DATA, "--policy-data", 0, true, "OPENSHELL_POLICY_DATA", true},
@@ -381,6 +381,7 @@ void sv_cli_usage(int fd)
 		"      --openshell-endpoint URL  gateway (http:// or https:// with mTLS)\n"
 		"                           [env OPENSHELL_ENDPOINT]\n"
 		"      --sandbox-id ID      this sandbox's id at the gateway [env OPENSHELL_SANDBOX_ID]\n"
+		"      --sandbox NAME       this sandbox's name (policy sync) [env OPENSHELL_SANDBOX]\n"
 		"      --ssh-socket-path P  serve SSH on unix socket P, where gateway relays connect\n"
 		"                           (@name: abstract) [env OPENSHELL_SSH_SOCKET_PATH]\n"
 		"      --exit-report-timeout SECONDS  give up reporting the exit to the gateway\n"
@@ -389,7 +390,7 @@ void sv_cli_usage(int fd)
 		"  -h, --help               print this help and exit\n"
 		"\n"
 		"OpenShell options accepted for compatibility (warned about while their feature is\n"
-		"not in this build): --sandbox, --policy-rules,\n"
+		"not in this build): --policy-rules,\n"
 		"--policy-data, --inference-routes, --health-check, --health-port,\n"
 		"--mode, --proxy-uid, --proxy-gid, --sidecar-state-dir, --sidecar-tls-dir,\n"
 		"--upstream-proxy, --upstream-no-proxy, --upstream-proxy-auth-file,\n"

@@ -121,7 +121,8 @@ static int gwp_policy(struct gwp *g, const struct sv_cli *cli, struct sv_sandbox
 {
 	if (!g->client || !gw_config_wanted(cli->endpoint, cli->sandbox_id, cli->policy_file))
 		return 0;
-	int r = gw_config_fetch(g->client, &g->policy, &g->src, err);
+	const struct gw_fetch_opts o = {.sandbox_name = cli->sandbox_name, .root = "/"};
+	int r = gw_config_fetch(g->client, &o, &g->policy, &g->src, err);
 	if (r < 0)
 		return r;
 	sbo->policy = &g->policy;

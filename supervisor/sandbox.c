@@ -173,6 +173,9 @@ int sv_sandbox_prepare(struct sv_sandbox *sb, const struct sv_sandbox_opts *o, s
 	r = pol_enrich(&sb->policy, "/", flags, err);
 	if (r >= 0) /* pol_enrich returns how many paths it added */
 		r = add_baseline(&sb->policy, err);
+	/* The agent's root mirrors ours: a rule naming a symlink also matches its target. */
+	if (r >= 0 && (r = pol_resolve_binaries(&sb->policy, "/")) < 0)
+		sv_err_set(err, -r, "binary paths: out of memory");
 	if (r < 0) {
 		sv_err_prefix(err, "policy baseline");
 		return r;

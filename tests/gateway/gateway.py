@@ -297,6 +297,8 @@ class Gateway:
         self.policy_hash = ""
         self.failure_mode = ""
         self.settings = {}
+        self.config_revision = None  # None: a fingerprint of the policy hash and the settings
+        self.sandbox_name = None  # UpdateConfig's name must equal it when set (else NOT_FOUND)
         self.provider_env = {}
         self.provider_env_revision = 1
         self.relay_mode = "bridge"
@@ -541,6 +543,8 @@ class Gateway:
             "GetSandboxProviderEnvironment": self._unary(
                 "GetSandboxProviderEnvironment", self._provider_env,
                 pb.GetSandboxProviderEnvironmentRequest, pb.GetSandboxProviderEnvironmentResponse),
+            "UpdateConfig": self._unary("UpdateConfig", self._update_config,
+                                        pb.UpdateConfigRequest, pb.UpdateConfigResponse),
             "ReportMainProcessExit": self._unary("ReportMainProcessExit",
                                                  lambda r, c: pb.ReportMainProcessExitResponse(),
                                                  pb.ReportMainProcessExitRequest,
@@ -566,7 +570,7 @@ class Gateway:
         with self._lock:
             resp = self.sb.GetSandboxConfigResponse(
                 version=self.policy_version, policy_hash=self.policy_hash,
-                config_revision=self.policy_version,
+                config_revision=self._config_revision(),
                 provider_env_revision=self.provider_env_revision,
                 policy_validation_failure_mode=self.failure_mode)
             if self.policy is not None:
@@ -579,6 +583,24 @@ class Gateway:
                 else:
                     resp.settings[k].value.string_value = str(v)
         return resp
+
+    def _config_revision(self):
+        """OpenShell's config_revision fingerprints the policy and the settings."""
+        if self.config_revision is not None:
+            return self.config_revision
+        data = json.dumps([self.policy_hash, self.settings], sort_keys=True).encode()
+        return int(hashlib.sha256(data).hexdigest()[:15], 16)
+
+    def _update_config(self, request, context):
+        """A sandbox-scoped policy update (the supervisor's sync): stored as the next version."""
+        if self.sandbox_name is not None and request.name != self.sandbox_name:
+            context.abort(grpc.StatusCode.NOT_FOUND, "sandbox not found")
+        if not request.HasField("policy"):
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "policy is required")
+        self.set_policy(request.policy)
+        with self._lock:
+            return self.pb.UpdateConfigResponse(version=self.policy_version,
+                                                policy_hash=self.policy_hash)
 
     def _provider_env(self, request, context):
         resp = self.pb.GetSandboxProviderEnvironmentResponse(
