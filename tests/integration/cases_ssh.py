@@ -1060,6 +1060,32 @@ def ssh_main_attach_input_of_a_mebibyte_arrives_intact():
 
 
 @test()
+def ssh_main_attach_input_still_buffered_at_the_clients_eof_reaches_a_slow_main():
+    needs_ssh()
+    # The main reads nothing for 3 s: the client's 512 KiB and its EOF arrive meanwhile, so at
+    # the EOF the pipe is full and the rest waits in the supervisor (its buffer and libssh's).
+    # The EOF only ends the lease once all of that is delivered.
+    n = 512 * 1024
+    sb = Sandbox(main=("sh", "-c", "echo up; sleep 3; head -c %d > /sandbox/slow-in; echo done; "
+                       "exit 9" % n))
+    try:
+        check(sb.run.wait_stdout("up", 10), "main never started")
+        data = os.urandom(n).replace(b"\x10", b"p")  # no Ctrl-P in it
+        try:
+            p = subprocess.run(ssh_argv(sb.sock, "openshell-main", opts=["-s"]), input=data,
+                               capture_output=True, timeout=30)
+            rc, out = p.returncode, p.stdout
+        except subprocess.TimeoutExpired:
+            rc, out = None, b""
+        with open(CTX.path("/sandbox/slow-in"), "rb") as f:
+            got = f.read()
+        check(rc == 9 and b"done\n" in out and got == data,
+              "attach: rc %r, the main got %d of %d bytes" % (rc, len(got), n))
+    finally:
+        sb.close()
+
+
+@test()
 def ssh_main_attach_that_falls_behind_the_replay_ring_is_told_and_closed():
     needs_ssh()
     sb = Sandbox(main=("sh", "-c", "echo up; read go; head -c 16777216 /dev/zero; echo end; "
