@@ -208,6 +208,29 @@ def ssh_exec_stdin_reaches_the_command_and_eof_ends_it():
 
 
 @test()
+def ssh_exec_stdin_left_in_libssh_follows_once_the_pipe_grows():
+    needs_ssh()
+    # The command reads nothing for 3 s: all 512 KiB and the EOF arrive meanwhile and wait in
+    # the 64 KiB pipe, the supervisor's buffer and libssh's. Then the pipe grows to 1 MiB, so
+    # each write takes all the supervisor offers. The client only waits by now (no output to
+    # acknowledge either), so the supervisor must keep pulling the rest from libssh on its own.
+    sb = Sandbox()
+    try:
+        data = os.urandom(512 * 1024)
+        try:
+            rc, out, err = sb.ssh("/usr/local/bin/pipegrow 3000 1000 > /sandbox/exec-in",
+                                  stdin=data, timeout=30)
+        except subprocess.TimeoutExpired:
+            rc, out, err = None, b"", b""
+        with open(CTX.path("/sandbox/exec-in"), "rb") as f:
+            got = f.read()
+        check(rc == 0 and got == data, "rc %r, the command got %d of %d bytes %r"
+              % (rc, len(got), len(data), err[-300:]))
+    finally:
+        sb.close()
+
+
+@test()
 def ssh_exec_killed_by_a_signal_gets_exit_signal_like_openssh():
     needs_ssh()
     sb = Sandbox()
