@@ -5,6 +5,7 @@
  * the proxy's own listener.
  */
 #include <check.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -306,7 +307,8 @@ START_TEST(identity_answer_keeps_what_fits_and_says_truncated)
 		id->ancestors[i].path[0] = '/';
 	}
 	static uint8_t buf[PX_MSG_MAX];
-	int n = px_msg_ident_resp_encode(buf, sizeof(buf), 3, PX_IDENT_OK, "", id);
+	int n = px_msg_ident_resp_encode(buf, sizeof(buf), 3, PX_IDENT_OK, "", id,
+					 PX_CREATOR_MISSING, NULL);
 	ck_assert_int_gt(n, 0);
 	ck_assert_uint_le((size_t)n, PX_MSG_MAX);
 	struct px_msg_ident_resp r;
@@ -317,6 +319,97 @@ START_TEST(identity_answer_keeps_what_fits_and_says_truncated)
 	ck_assert_uint_lt(r.n_ancestors, PX_IDENT_ANCESTORS_MAX);
 	ck_assert_str_eq(r.exe, "/usr/bin/curl");
 	ck_assert_int_eq(r.pid, 42);
+	free(id);
+}
+END_TEST
+
+
+/* Issue 17 item 1: the creator travels beside the holders, and both keep room. */
+START_TEST(identity_answer_carries_the_creator_beside_the_holders)
+{
+	struct px_ident *id = calloc(1, sizeof(*id));
+	id->exe.pid = 42;
+	sv_fmt(id->exe.path, sizeof(id->exe.path), "/usr/local/bin/holdfd");
+	id->n_ancestors = 1;
+	sv_fmt(id->ancestors[0].path, sizeof(id->ancestors[0].path), "/bin/sh");
+	struct px_creator cr;
+	const char *anc[] = {"/bin/sh", "/sbin/init"};
+	ck_assert_int_eq(px_creator_from(&cr, 41, false, "/usr/local/bin/borrow", anc, 2), 0);
+	static uint8_t buf[PX_MSG_MAX];
+	int n = px_msg_ident_resp_encode(buf, sizeof(buf), 9, PX_IDENT_OK, "", id,
+					 PX_CREATOR_FOUND, &cr);
+	ck_assert_int_gt(n, 0);
+	struct px_msg_ident_resp r;
+	struct sv_err e = {0};
+	ck_assert_msg(px_msg_ident_resp_decode(buf, (size_t)n, &r, &e) == 0, "%s", e.msg);
+	ck_assert_str_eq(r.exe, "/usr/local/bin/holdfd");
+	ck_assert_int_eq(r.creator, PX_CREATOR_FOUND);
+	ck_assert_int_eq(r.creator_pid, 41);
+	ck_assert_str_eq(r.creator_exe, "/usr/local/bin/borrow");
+	ck_assert_uint_eq(r.n_creator_ancestors, 2);
+	ck_assert_str_eq(r.creator_ancestors[1], "/sbin/init");
+	ck_assert(!r.creator_truncated && !r.creator_too_long);
+
+	/* Without an identity nothing of the creator is sent, whatever the caller passed. */
+	n = px_msg_ident_resp_encode(buf, sizeof(buf), 9, PX_IDENT_DENY_NONE, "no", id,
+				     PX_CREATOR_FOUND, &cr);
+	ck_assert_msg(px_msg_ident_resp_decode(buf, (size_t)n, &r, &e) == 0, "%s", e.msg);
+	ck_assert_int_eq(r.creator, PX_CREATOR_MISSING);
+	ck_assert_str_eq(r.creator_exe, "");
+
+	/* Long holders' ancestry: the creator's ancestors still get half the room. */
+	id->n_ancestors = PX_IDENT_ANCESTORS_MAX;
+	for (size_t i = 0; i < id->n_ancestors; i++) {
+		memset(id->ancestors[i].path, 'a', 2000);
+		id->ancestors[i].path[0] = '/';
+		id->ancestors[i].path[2000] = '\0';
+	}
+	const char *long_anc[PX_IDENT_ANCESTORS_MAX];
+	static char lbuf[8][2001];
+	for (size_t i = 0; i < 8; i++) {
+		memset(lbuf[i], 'b', 2000);
+		lbuf[i][0] = '/';
+		long_anc[i] = lbuf[i];
+	}
+	px_creator_release(&cr);
+	ck_assert_int_eq(px_creator_from(&cr, 41, false, "/x", long_anc, 8), 0);
+	n = px_msg_ident_resp_encode(buf, sizeof(buf), 9, PX_IDENT_OK, "", id, PX_CREATOR_FOUND,
+				     &cr);
+	ck_assert_int_gt(n, 0);
+	ck_assert_msg(px_msg_ident_resp_decode(buf, (size_t)n, &r, &e) == 0, "%s", e.msg);
+	ck_assert(r.truncated);
+	ck_assert_uint_eq(r.n_creator_ancestors, 8);
+	ck_assert(!r.creator_truncated);
+	px_creator_release(&cr);
+	free(id);
+}
+END_TEST
+
+/* The decoder refuses creator fields that disagree with the creator state. */
+START_TEST(identity_answer_with_inconsistent_creator_fields_is_refused)
+{
+	struct px_ident *id = calloc(1, sizeof(*id));
+	sv_fmt(id->exe.path, sizeof(id->exe.path), "/usr/bin/curl");
+	static uint8_t buf[PX_MSG_MAX];
+	int n = px_msg_ident_resp_encode(buf, sizeof(buf), 1, PX_IDENT_OK, "", id,
+					 PX_CREATOR_MISSING, NULL);
+	ck_assert_int_gt(n, 0);
+	struct px_msg_ident_resp r;
+	struct sv_err e = {0};
+	ck_assert_int_eq(px_msg_ident_resp_decode(buf, (size_t)n, &r, &e), 0);
+	/* Header 8, seq 4, st/trunc/count/pid 8: the creator state is byte 20, pid 24..27. */
+	static uint8_t bad[PX_MSG_MAX];
+	memcpy(bad, buf, (size_t)n);
+	bad[20] = 3; /* no such state */
+	ck_assert_int_eq(px_msg_ident_resp_decode(bad, (size_t)n, &r, &e), -EPROTO);
+	ck_assert_msg(strstr(e.msg, "creator field out of range"), "%s", e.msg);
+	memcpy(bad, buf, (size_t)n);
+	bad[24] = 7; /* a creator pid without a creator */
+	ck_assert_int_eq(px_msg_ident_resp_decode(bad, (size_t)n, &r, &e), -EPROTO);
+	memcpy(bad, buf, (size_t)n);
+	bad[20] = PX_CREATOR_FOUND; /* a creator without its exe */
+	ck_assert_int_eq(px_msg_ident_resp_decode(bad, (size_t)n, &r, &e), -EPROTO);
+	ck_assert_msg(strstr(e.msg, "creator exe"), "%s", e.msg);
 	free(id);
 }
 END_TEST
@@ -337,6 +430,8 @@ int main(void)
 	tcase_add_test(tc, truncated_identity_question_gets_the_child_killed);
 	tcase_add_test(tc, identity_question_before_the_entrypoint_is_answered_not_spawned);
 	tcase_add_test(tc, identity_answer_keeps_what_fits_and_says_truncated);
+	tcase_add_test(tc, identity_answer_carries_the_creator_beside_the_holders);
+	tcase_add_test(tc, identity_answer_with_inconsistent_creator_fields_is_refused);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
