@@ -91,7 +91,7 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* The thread group of thread @tid (pidfd_open wants a leader before Linux 6.9). */
+/* The thread group of thread @tid (pidfd_open without PIDFD_THREAD wants a leader). */
 static pid_t tgid_of(pid_t tid)
 {
 	char path[64], buf[1024];
@@ -111,7 +111,8 @@ static pid_t tgid_of(pid_t tid)
 static int socket_of(pid_t tid, int fd, unsigned long long *cookie, unsigned long long *inode)
 {
 	_cleanup_close_ int pidfd = (int)syscall(SYS_pidfd_open, tid, 0);
-	if (pidfd < 0 && errno == EINVAL) {
+	/* A thread that is not its group's leader: EINVAL before 6.9, ENOENT since. */
+	if (pidfd < 0 && (errno == EINVAL || errno == ENOENT)) {
 		pid_t tgid = tgid_of(tid);
 		if (tgid > 0)
 			pidfd = (int)syscall(SYS_pidfd_open, tgid, 0);

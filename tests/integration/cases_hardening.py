@@ -196,3 +196,14 @@ def ssh_session_connections_get_creator_records_and_the_borrow_attack_is_denied(
           "the borrowed identity got past the policy in a session: %r" % lines[1], res)
     check("connection created by '/usr/local/bin/borrow'" in res.err,
           "the denial does not name the creator binary", res)
+
+
+@test()
+def connection_made_from_a_second_thread_is_recorded_too():
+    # connect(2) from a thread that is not its group's leader (runtimes with connection pools).
+    r = sv(["--log-level", "info", "--policy", borrow_policy(), "--",
+            "/usr/local/bin/proxyconnect", "127.0.0.1:9"],
+           extra_env={"PROXYCONNECT_THREAD": "1"}, timeout=30)
+    lines = decisions(r)
+    check(lines and PAST_IDENTITY in lines[0],
+          "a threaded connection did not pass identity: %r" % lines, r)
