@@ -18,7 +18,7 @@
 struct pol_policy;
 
 #define PX_CREATOR_CAP	     2048
-#define PX_CREATOR_TTL_MS    (10 * 60 * 1000) /* connect → request head; older records go */
+#define PX_CREATOR_TTL_MS    (10ULL * 60 * 1000) /* connect → request head; older records go */
 #define PX_CREATOR_BYTES_MAX 16384	      /* exe + ancestor paths of one record */
 
 /* The deny reason when a connection has no record (exact; tests match it). */

@@ -247,7 +247,7 @@ static void start_once(void)
 	pthread_t t;
 	pthread_attr_init(&a);
 	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&a, 256 * 1024);
+	pthread_attr_setstacksize(&a, (size_t)256 * 1024);
 	g_start_err = pthread_create(&t, &a, monitor, NULL);
 	pthread_attr_destroy(&a);
 	if (g_start_err) {
