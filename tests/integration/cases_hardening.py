@@ -136,8 +136,6 @@ PAST_IDENTITY = "allowed_ips check failed"
 
 
 def borrow_policy():
-    import os
-    from suite import CTX
     path = CTX.path("/etc/openshell/borrow.ini")
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as f:

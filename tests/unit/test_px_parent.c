@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -414,6 +415,35 @@ START_TEST(identity_answer_with_inconsistent_creator_fields_is_refused)
 }
 END_TEST
 
+/* The fuzzer's seeds (tests/fuzz/px_ipc_seeds.py) are valid answers: a seed the decoder refused
+ * would only ever exercise the first checks. Run from the repository root, as make does. */
+START_TEST(fuzz_seeds_of_identity_answers_decode)
+{
+	static const char *const names[] = {
+	    "ident_resp_creator_found",	     "ident_resp_creator_too_long",
+	    "ident_resp_creator_missing",    "ident_resp_creator_unavailable",
+	    "ident_resp_denied_tofu",	     "ident_resp_not_spawned",
+	};
+	static uint8_t buf[PX_MSG_MAX];
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		char path[256];
+		sv_fmt(path, sizeof(path), "tests/fuzz/corpus/fuzz_px_ipc/%s", names[i]);
+		FILE *f = fopen(path, "rb");
+		ck_assert_msg(f, "%s: missing", path);
+		size_t n = fread(buf, 1, sizeof(buf), f);
+		fclose(f);
+		struct px_msg_ident_resp r;
+		struct sv_err e = {0};
+		ck_assert_msg(px_msg_ident_resp_decode(buf, n, &r, &e) == 0, "%s: %s", path, e.msg);
+		if (i == 0) {
+			ck_assert_int_eq(r.creator, PX_CREATOR_FOUND);
+			ck_assert_str_eq(r.creator_exe, "/usr/local/bin/borrow");
+			ck_assert_uint_eq(r.n_creator_ancestors, 2);
+		}
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("px_parent");
@@ -432,6 +462,7 @@ int main(void)
 	tcase_add_test(tc, identity_answer_keeps_what_fits_and_says_truncated);
 	tcase_add_test(tc, identity_answer_carries_the_creator_beside_the_holders);
 	tcase_add_test(tc, identity_answer_with_inconsistent_creator_fields_is_refused);
+	tcase_add_test(tc, fuzz_seeds_of_identity_answers_decode);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
