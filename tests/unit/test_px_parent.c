@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "loop_wait.h"
@@ -444,6 +445,79 @@ START_TEST(fuzz_seeds_of_identity_answers_decode)
 }
 END_TEST
 
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Ask about @q and decode the answer into @r (@buf keeps its texts). */
+static void ask(const struct px_msg_ident_req *q, uint8_t *buf, struct px_msg_ident_resp *r)
+{
+	int n = px_msg_ident_req_encode(buf, PX_MSG_MAX, q);
+	ck_assert_int_gt(n, 0);
+	send_raw(idt, buf, (size_t)n);
+	size_t nfds = 0;
+	ssize_t got = px_ipc_recv(idt, buf, NULL, &nfds, 0);
+	ck_assert_int_gt(got, 0);
+	struct sv_err e = {0};
+	ck_assert_msg(px_msg_ident_resp_decode(buf, (size_t)got, r, &e) == 0, "%s", e.msg);
+}
+
+/* Issue 17 item 1, PID 1's side: the identity answer carries the record of the socket it
+ * resolved (this process holds it), taken once: the same question again finds none. */
+START_TEST(identity_answer_takes_the_creator_record_of_the_resolved_socket)
+{
+	start(1000);
+	px_proxy_set_entrypoint(px, getpid());
+	int cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(cfd, 0);
+	ck_assert_int_eq(connect(cfd, (struct sockaddr *)&laddr, sizeof(laddr)), 0);
+	int afd = -1;
+	for (int i = 0; i < 500 && afd < 0; i++) {
+		afd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (afd < 0)
+			usleep(1000);
+	}
+	ck_assert_int_ge(afd, 0);
+	struct stat st;
+	unsigned long long cookie = 0;
+	socklen_t cl = sizeof(cookie);
+	ck_assert_int_eq(fstat(cfd, &st), 0);
+	ck_assert_int_eq(getsockopt(cfd, SOL_SOCKET, SO_COOKIE, &cookie, &cl), 0);
+	struct px_ident *id = calloc(1, sizeof(*id));
+	sv_fmt(id->exe.path, sizeof(id->exe.path), "/usr/local/bin/borrow");
+	px_creator_reset();
+	ck_assert_int_eq(px_creator_put(id, 41, cookie, st.st_ino, mono_ms()), 0);
+
+	struct px_msg_ident_req q;
+	ident_req(&q, laddr.sin_port);
+	socklen_t pl = sizeof(q.peer);
+	ck_assert_int_eq(getsockname(cfd, (struct sockaddr *)&q.peer, &pl), 0);
+	q.peer_len = pl;
+	static uint8_t buf[PX_MSG_MAX];
+	struct px_msg_ident_resp r;
+	ask(&q, buf, &r);
+	ck_assert_msg(r.status != PX_IDENT_DENY_NONE, "no identity: %s", r.reason);
+	ck_assert_int_eq(r.pid, getpid());
+	ck_assert_int_eq(r.creator, PX_CREATOR_FOUND);
+	ck_assert_int_eq(r.creator_pid, 41);
+	ck_assert_str_eq(r.creator_exe, "/usr/local/bin/borrow");
+	ck_assert_uint_eq(px_creator_count(), 0);
+
+	ask(&q, buf, &r);
+	ck_assert_msg(r.status != PX_IDENT_DENY_NONE, "no identity: %s", r.reason);
+	ck_assert_int_eq(r.creator, PX_CREATOR_MISSING);
+	ck_assert_str_eq(r.creator_exe, "");
+	expect_alive();
+	close(afd);
+	close(cfd);
+	free(id);
+	stop();
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("px_parent");
@@ -463,6 +537,7 @@ int main(void)
 	tcase_add_test(tc, identity_answer_carries_the_creator_beside_the_holders);
 	tcase_add_test(tc, identity_answer_with_inconsistent_creator_fields_is_refused);
 	tcase_add_test(tc, fuzz_seeds_of_identity_answers_decode);
+	tcase_add_test(tc, identity_answer_takes_the_creator_record_of_the_resolved_socket);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
