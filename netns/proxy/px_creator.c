@@ -95,7 +95,7 @@ int px_creator_put(const struct px_ident *id, pid_t pid, unsigned long long cook
 		   unsigned long long inode, uint64_t now_ms)
 {
 	struct px_creator rec = {.cookie = cookie, .inode = inode, .pid = pid};
-	const char *anc[PX_IDENT_ANCESTORS_MAX];
+	const char *anc[PX_IDENT_ANCESTORS_MAX] = {0};
 	size_t n = id->n_ancestors < PX_IDENT_ANCESTORS_MAX ? id->n_ancestors
 							     : PX_IDENT_ANCESTORS_MAX;
 	for (size_t i = 0; i < n; i++)
