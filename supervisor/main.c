@@ -389,9 +389,12 @@ static int run_sandbox(const struct sv_cli *cli, struct gwp *gwp)
 
 	/* Isolation is prepared before anything runs: a policy, identity, Landlock or seccomp
 	 * problem stops the sandbox here, with nothing started. */
+	/* The test-only variable can only take the monitor away (then every request is denied). */
+	const char *cm_off = getenv(SV_CONNMON_TEST_OFF_ENV);
 	struct sv_sandbox_opts sbo = {.policy_file = cli->policy_file,
 				      .workdir = workdir,
-				      .notify_connect = sv_connmon_supported()};
+				      .notify_connect = sv_connmon_supported() &&
+							!(cm_off && strcmp(cm_off, "1") == 0)};
 	px_creator_set_monitored(sbo.notify_connect);
 	if (!sbo.notify_connect)
 		sv_log_ocsf("FINDING:OPEN", SV_SEV_HIGH, "DEGRADED", "connect_monitor_unavailable",

@@ -12,6 +12,10 @@
 
 #include "supervisor/err.h"
 
+/* Test-only: "1" runs the sandbox as on a kernel without user notification (no monitor; the
+ * proxy then denies every request). It can only take the monitor away. */
+#define SV_CONNMON_TEST_OFF_ENV "OPENSHELL_TEST_NO_CONNECT_MONITOR"
+
 /* Does this kernel offer what the monitor needs (user notification with CONTINUE, 5.5+)?
  * Cheap: two seccomp() queries, no filter installed. */
 bool sv_connmon_supported(void);

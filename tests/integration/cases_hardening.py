@@ -205,3 +205,19 @@ def connection_made_from_a_second_thread_is_recorded_too():
     lines = decisions(r)
     check(lines and PAST_IDENTITY in lines[0],
           "a threaded connection did not pass identity: %r" % lines, r)
+
+
+@test()
+def without_the_connect_monitor_every_request_is_denied_and_start_says_degraded():
+    # As on a kernel without seccomp user notification (the test-only variable takes the
+    # monitor away): the creator of no connection is known, so even an allowed binary's own
+    # connection is denied, with the reason saying why, and start logs a DEGRADED finding.
+    r = sv(["--log-level", "info", "--policy", borrow_policy(), "--",
+            "/usr/local/bin/proxyconnect", "127.0.0.1:9"], timeout=30,
+           extra_env={"OPENSHELL_TEST_NO_CONNECT_MONITOR": "1"})
+    check("DEGRADED seccomp user notification is not available" in r.err,
+          "no DEGRADED finding for the missing connect monitor", r)
+    lines = decisions(r)
+    check(lines and "DENIED" in lines[0] and PAST_IDENTITY not in lines[0],
+          "an unmonitored connection got past identity: %r" % lines, r)
+    check("connection creator unknown" in r.err, "the denial does not say why", r)
