@@ -12,6 +12,7 @@
 
 #include "netns/netns.h"
 #include "netns/proxy/l7/px_tls.h"
+#include "netns/proxy/px_creator.h"
 #include "netns/proxy/px_ident.h"
 #include "session/session.h"
 #include "cli.h"
@@ -21,6 +22,7 @@
 #include "run.h"
 #include "sandbox.h"
 #include "supervisor/isolation/caps.h"
+#include "supervisor/isolation/connmon.h"
 #include "supervisor/isolation/seccomp.h"
 #include "supervisor/selftest/selftest.h"
 #include "spawn.h"
@@ -405,7 +407,18 @@ static int run_sandbox(const struct sv_cli *cli, struct gwp *gwp)
 
 	/* Isolation is prepared before anything runs: a policy, identity, Landlock or seccomp
 	 * problem stops the sandbox here, with nothing started. */
-	struct sv_sandbox_opts sbo = {.policy_file = cli->policy_file, .workdir = workdir};
+	/* The test-only variable can only take the monitor away (then every request is denied). */
+	const char *cm_off = getenv(SV_CONNMON_TEST_OFF_ENV);
+	struct sv_sandbox_opts sbo = {.policy_file = cli->policy_file,
+				      .workdir = workdir,
+				      .notify_connect = sv_connmon_supported() &&
+							!(cm_off && strcmp(cm_off, "1") == 0)};
+	px_creator_set_monitored(sbo.notify_connect);
+	if (!sbo.notify_connect)
+		sv_log_ocsf("FINDING:OPEN", SV_SEV_HIGH, "DEGRADED", "connect_monitor_unavailable",
+			    "seccomp user notification is not available (Linux 5.5+): the proxy "
+			    "cannot learn who made a connection and denies every request",
+			    NULL, 0);
 	if (gwp_policy(gwp, cli, &sbo, &err) < 0) {
 		sv_error(COMP, "gateway_policy_failed", "%s", err.msg);
 		sv_spec_free(&spec);
@@ -500,6 +513,19 @@ static int run_sandbox(const struct sv_cli *cli, struct gwp *gwp)
 		return SV_EXIT_SETUP;
 	}
 	log_kept_caps();
+	/* After the drop (the thread inherits the kept set), before the first child. */
+	if (sbo.notify_connect) {
+		if (sv_connmon_start(&err) < 0) {
+			sv_error(COMP, "connmon_failed", "%s", err.msg);
+			close(services.listen_fd);
+			sv_env_free(&env);
+			sv_sandbox_free(sb);
+			free(sb);
+			sv_spec_free(&spec);
+			return SV_EXIT_SETUP;
+		}
+		sv_spawn_set_fd_sink(sv_connmon_add);
+	}
 
 	sv_log_kv(SV_LOG_INFO, COMP, "sandbox_starting", "Starting sandbox",
 		  SV_KVS({"version", SV_VERSION}, {"source", sv_spec_source_name(spec.source)}));

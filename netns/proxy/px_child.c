@@ -180,7 +180,11 @@ static void on_ident(struct sv_loop *loop, struct sv_watch *w, uint32_t events)
 		}
 		const struct px_ident_answer a = {
 		    .status = (int)m.status, .reason = m.reason, .pid = m.pid, .exe = m.exe,
-		    .ancestors = m.ancestors, .n_ancestors = m.n_ancestors};
+		    .ancestors = m.ancestors, .n_ancestors = m.n_ancestors,
+		    .creator = (int)m.creator, .creator_too_long = m.creator_too_long,
+		    .creator_pid = m.creator_pid, .creator_exe = m.creator_exe,
+		    .creator_ancestors = m.creator_ancestors,
+		    .n_creator_ancestors = m.n_creator_ancestors};
 		(void)px_server_ident_answer(c->srv, m.seq, &a);
 	}
 }

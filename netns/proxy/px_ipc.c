@@ -182,12 +182,38 @@ int px_msg_ident_req_encode(uint8_t *buf, size_t size, const struct px_msg_ident
 	return w_end(&w);
 }
 
+/* Up to @n texts of @v, while @w stays within @limit bytes: how many went in. */
+static size_t w_txts(struct w *w, const char *const *v, size_t n, size_t limit)
+{
+	size_t i = 0;
+	for (; i < n; i++) {
+		size_t before = w->len;
+		w_txt(w, v[i], PX_IDENT_PATH_MAX);
+		if (w->full || w->len > limit) {
+			w->full = false;
+			w->len = before;
+			break;
+		}
+	}
+	return i;
+}
+
+static void put_u16_at(uint8_t *buf, size_t at, size_t v)
+{
+	buf[at] = (uint8_t)v;
+	buf[at + 1] = (uint8_t)(v >> 8);
+}
+
 int px_msg_ident_resp_encode(uint8_t *buf, size_t size, uint32_t seq, enum px_ident_status st,
-			     const char *reason, const struct px_ident *id)
+			     const char *reason, const struct px_ident *id,
+			     enum px_creator_state cst, const struct px_creator *cr)
 {
 	if (size > PX_MSG_MAX)
 		size = PX_MSG_MAX;
 	bool has_id = st != PX_IDENT_DENY_NONE && id;
+	if (!has_id || (cst == PX_CREATOR_FOUND && (!cr || !cr->exe)) || cst > PX_CREATOR_FOUND)
+		cst = PX_CREATOR_MISSING;
+	bool has_cr = cst == PX_CREATOR_FOUND;
 	struct w w;
 	w_begin(&w, buf, size, PX_MSG_IDENT_RESP);
 	w_u32(&w, seq);
@@ -197,23 +223,32 @@ int px_msg_ident_resp_encode(uint8_t *buf, size_t size, uint32_t seq, enum px_id
 	size_t count_at = w.len;
 	w_u16(&w, 0);
 	w_u32(&w, has_id ? (uint32_t)id->exe.pid : 0);
+	w_u8(&w, cst);
+	size_t cflag_at = w.len;
+	w_u8(&w, has_cr && cr->too_long ? 1 : 0);
+	size_t ccount_at = w.len;
+	w_u16(&w, 0);
+	w_u32(&w, has_cr ? (uint32_t)cr->pid : 0);
 	w_txt(&w, reason ? reason : "", PX_IDENT_REASON_MAX);
 	w_txt(&w, has_id ? id->exe.path : "", PX_IDENT_PATH_MAX);
+	w_txt(&w, has_cr ? cr->exe : "", PX_IDENT_PATH_MAX);
 	if (w.full)
 		return -E2BIG;
-	size_t n = 0, total = has_id ? id->n_ancestors : 0;
-	for (; n < total; n++) {
-		size_t before = w.len;
-		w_txt(&w, id->ancestors[n].path, PX_IDENT_PATH_MAX);
-		if (w.full) {
-			w.full = false;
-			w.len = before;
-			break;
-		}
-	}
+	const char *anc[PX_IDENT_ANCESTORS_MAX];
+	size_t total = has_id ? id->n_ancestors : 0;
+	if (total > PX_IDENT_ANCESTORS_MAX)
+		total = PX_IDENT_ANCESTORS_MAX;
+	for (size_t i = 0; i < total; i++)
+		anc[i] = id->ancestors[i].path;
+	size_t ctotal = has_cr ? cr->n_ancestors : 0;
+	if (ctotal > PX_IDENT_ANCESTORS_MAX)
+		ctotal = PX_IDENT_ANCESTORS_MAX;
+	size_t n = w_txts(&w, anc, total, has_cr ? w.len + (w.size - w.len) / 2 : w.size);
+	size_t cn = w_txts(&w, has_cr ? cr->ancestors : anc, ctotal, w.size);
 	buf[flag_at] = n < total;
-	buf[count_at] = (uint8_t)n;
-	buf[count_at + 1] = (uint8_t)(n >> 8);
+	put_u16_at(buf, count_at, n);
+	buf[cflag_at] |= (uint8_t)(cn < ctotal ? 2 : 0);
+	put_u16_at(buf, ccount_at, cn);
 	return w_end(&w);
 }
 
@@ -473,16 +508,37 @@ int px_msg_ident_resp_decode(const uint8_t *buf, size_t len, struct px_msg_ident
 	m->seq = r_u32(&r);
 	unsigned st = r_u8(&r), trunc = r_u8(&r), n = r_u16(&r);
 	m->pid = (pid_t)r_u32(&r);
+	unsigned cst = r_u8(&r), cflags = r_u8(&r), cn = r_u16(&r);
+	m->creator_pid = (pid_t)r_u32(&r);
 	if (!r.bad && (st > PX_IDENT_OK || trunc > 1 || n > PX_IDENT_ANCESTORS_MAX))
 		r_fail(&r, "field out of range");
+	if (!r.bad && (cst > PX_CREATOR_FOUND || cflags > 3 || cn > PX_IDENT_ANCESTORS_MAX))
+		r_fail(&r, "creator field out of range");
+	/* A creator only beside an identity; no creator: every creator field zero. */
+	if (!r.bad && cst == PX_CREATOR_FOUND && st == PX_IDENT_DENY_NONE)
+		r_fail(&r, "creator without an identity");
+	if (!r.bad && cst != PX_CREATOR_FOUND && (cflags || cn || m->creator_pid))
+		r_fail(&r, "creator fields without a creator");
 	m->status = (enum px_ident_status)st;
 	m->truncated = trunc;
+	m->creator = (enum px_creator_state)cst;
+	m->creator_too_long = cflags & 1;
+	m->creator_truncated = (cflags & 2) != 0;
 	m->reason = r_txt(&r, PX_IDENT_REASON_MAX, false, "reason invalid");
 	m->exe = r_txt(&r, PX_IDENT_PATH_MAX - 1, false, "exe invalid");
+	m->creator_exe = r_txt(&r, PX_IDENT_PATH_MAX - 1, false, "creator exe invalid");
+	if (!r.bad && (cst == PX_CREATOR_FOUND) != (m->creator_exe[0] != '\0'))
+		r_fail(&r, "creator exe must be given exactly with a creator");
 	m->n_ancestors = 0;
 	for (size_t i = 0; i < n && !r.bad; i++) {
 		m->ancestors[i] = r_txt(&r, PX_IDENT_PATH_MAX - 1, false, "ancestor invalid");
 		m->n_ancestors = i + 1;
+	}
+	m->n_creator_ancestors = 0;
+	for (size_t i = 0; i < cn && !r.bad; i++) {
+		m->creator_ancestors[i] =
+		    r_txt(&r, PX_IDENT_PATH_MAX - 1, false, "creator ancestor invalid");
+		m->n_creator_ancestors = i + 1;
 	}
 	return r_end(&r);
 }

@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include "netns/proxy/px_creator.h"
 #include "netns/proxy/px_ident.h"
 #include "supervisor/log.h"
 
@@ -68,7 +69,10 @@ enum px_ident_status {
 };
 
 /* A decoded identity answer: pointers into the datagram. @truncated: the ancestors did not all
- * fit (fewer ancestors can only make the policy deny). */
+ * fit (fewer ancestors can only make the policy deny). The holders' identity (@pid, @exe,
+ * @ancestors) and, beside it, the connection's creator (issue 17 item 1): @creator is
+ * PX_CREATOR_FOUND only with an identity, and then @creator_exe is set; otherwise every
+ * creator field is zero/empty on the wire (the decoder refuses anything else). */
 struct px_msg_ident_resp {
 	uint32_t seq;
 	enum px_ident_status status;
@@ -78,6 +82,13 @@ struct px_msg_ident_resp {
 	size_t n_ancestors;
 	const char *ancestors[PX_IDENT_ANCESTORS_MAX];
 	bool truncated;
+	enum px_creator_state creator;
+	bool creator_too_long;	/* PID 1 recorded only its exe: judged as denied */
+	bool creator_truncated; /* like @truncated, for the creator's ancestors */
+	pid_t creator_pid;
+	const char *creator_exe;
+	size_t n_creator_ancestors;
+	const char *creator_ancestors[PX_IDENT_ANCESTORS_MAX];
 };
 
 /* Encoders write one whole datagram into @buf (@size bytes) and return its length, or -E2BIG. */
@@ -87,9 +98,12 @@ int px_msg_ready_encode(uint8_t *buf, size_t size);
 /* Texts longer than fit in PX_LOG_WIRE_MAX are cut; never fails for @size >= PX_LOG_WIRE_MAX. */
 int px_msg_log_encode(uint8_t *buf, size_t size, const struct sv_log_fwd *rec, uint32_t dropped);
 int px_msg_ident_req_encode(uint8_t *buf, size_t size, const struct px_msg_ident_req *m);
-/* Ancestors that do not fit in @size are left out (the answer says truncated). */
+/* Ancestors that do not fit in @size are left out (the answer says truncated); with a creator
+ * record, the holders' ancestors take at most half of the room the texts leave, the creator's
+ * the rest. @cst/@cr (NULL: MISSING) are sent only with an identity. */
 int px_msg_ident_resp_encode(uint8_t *buf, size_t size, uint32_t seq, enum px_ident_status st,
-			     const char *reason, const struct px_ident *id);
+			     const char *reason, const struct px_ident *id,
+			     enum px_creator_state cst, const struct px_creator *cr);
 
 /* The type of a datagram whose header says exactly @len bytes, or -EPROTO. */
 int px_msg_type(const uint8_t *buf, size_t len);

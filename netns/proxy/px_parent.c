@@ -4,7 +4,8 @@
  *
  * Everything the child sends is untrusted: one malformed message (unknown type, wrong size,
  * invalid field, an identity question about any socket but the proxy's own listener) and the
- * child is SIGKILLed and restarted. Identity answers come from px_ident and px_tofu unchanged.
+ * child is SIGKILLed and restarted. Identity answers come from px_ident and px_tofu unchanged,
+ * with the connection's creator from px_creator beside them.
  */
 #include "netns/proxy/px_parent.h"
 
@@ -21,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "netns/proxy/px_creator.h"
 #include "netns/proxy/px_ident.h"
 #include "netns/proxy/px_ipc.h"
 #include "netns/proxy/px_pack.h"
@@ -189,7 +191,9 @@ static pid_t wait_entry(struct px_proxy *p)
 	return __atomic_load_n(&p->entry, __ATOMIC_ACQUIRE);
 }
 
-/* The decision steps the proxy used to run itself: identity, then integrity. */
+/* The decision steps the proxy used to run itself: identity, then integrity; and beside the
+ * holders, the connection's creator as PID 1's connect monitor recorded it (px_creator.h),
+ * taken once: the proxy process judges both against the policy. */
 static int ident_answer(struct px_proxy *p, const struct pxp_gen *g,
 			const struct px_msg_ident_req *q, struct px_ident *id, uint8_t *buf)
 {
@@ -198,6 +202,8 @@ static int ident_answer(struct px_proxy *p, const struct pxp_gen *g,
 	ctx.helper = g->pid;
 	pid_t entry = wait_entry(p);
 	enum px_ident_status st = PX_IDENT_OK;
+	enum px_creator_state cst = PX_CREATOR_MISSING;
+	struct px_creator cr = {0};
 	char reason[PX_IDENT_REASON_MAX] = "";
 	if (entry <= 0) {
 		st = PX_IDENT_DENY_NONE;
@@ -208,6 +214,7 @@ static int ident_answer(struct px_proxy *p, const struct pxp_gen *g,
 		st = PX_IDENT_DENY_NONE;
 		sv_fmt(reason, sizeof(reason), "%s", id->reason[0] ? id->reason : err.msg);
 	} else {
+		cst = px_creator_take(id->inode, id->cookie, now_ms(), &cr);
 		pthread_mutex_lock(&p->lock);
 		struct px_snap *snap = px_snap_get(p->snap);
 		pthread_mutex_unlock(&p->lock);
@@ -220,7 +227,9 @@ static int ident_answer(struct px_proxy *p, const struct pxp_gen *g,
 		}
 		px_snap_put(snap);
 	}
-	return px_msg_ident_resp_encode(buf, PX_MSG_MAX, q->seq, st, reason, id);
+	int n = px_msg_ident_resp_encode(buf, PX_MSG_MAX, q->seq, st, reason, id, cst, &cr);
+	px_creator_release(&cr);
+	return n;
 }
 
 /* Serve @g until the child closes it (or PID 1 shuts it down). */

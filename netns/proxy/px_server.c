@@ -20,6 +20,7 @@
 
 #include "netns/netns.h"
 #include "netns/proxy/px_http.h"
+#include "netns/proxy/px_creator.h"
 #include "netns/proxy/px_ident.h"
 #include "netns/proxy/px_ipc.h"
 #include "netns/proxy/px_policy.h"
@@ -99,6 +100,8 @@ struct px_parse {
 	 * only for the decision, so idle connections stay small. */
 	struct px_ident *ident;
 	bool ident_ok;
+	enum px_creator_state creator; /* who connected (issue 17 item 1), with @ident */
+	struct px_creator cr;
 	/* Identity from PID 1 (px_server_new_remote): asked on the loop, answered on the loop. */
 	bool ident_remote;
 	bool ident_wait; /* on the server's waiting list */
@@ -153,6 +156,8 @@ static void ident_release(struct px_parse *p)
 		free(p->ident);
 	p->ident = NULL;
 	p->ident_ok = false;
+	px_creator_release(&p->cr);
+	p->creator = PX_CREATOR_MISSING;
 }
 
 static void parse_free(struct px_parse *p)
@@ -301,6 +306,11 @@ static bool decide_ident(struct px_parse *p)
 		return false;
 	}
 	p->ident_ok = true;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	p->creator = px_creator_take(p->ident->inode, p->ident->cookie,
+				     (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000,
+				     &p->cr);
 	unsigned char digest[PX_SHA256_LEN];
 	/* Only binaries some rule could allow are hashed and pinned (issue 17). */
 	if (px_tofu_verify_ident_policy(p->tofu, p->ident, p->policy ? &p->policy->pol : NULL,
@@ -334,6 +344,13 @@ static void decide_run(struct sv_job *job)
 		sv_fmt(p->reason, sizeof(p->reason), "%s", p->dec.reason);
 		return;
 	}
+	/* Issue 17 item 1: the binary that connected must be allowed here too, however the socket
+	 * travelled since (px_creator.h). */
+	if (!p->endpoint_only && !px_creator_allowed(p->creator, &p->cr,
+						     p->policy ? &p->policy->pol : NULL,
+						     p->auth.host, p->auth.port, p->reason,
+						     sizeof(p->reason)))
+		return;
 	struct px_ssrf_plan plan;
 	p->ssrf = px_ssrf_plan(p->auth.host, p->auth.port, p->dec.endpoint, p->dec.exact_declared,
 			       &plan, p->detail, sizeof(p->detail));
@@ -710,6 +727,11 @@ int px_server_ident_answer(struct px_server *s, uint32_t seq, const struct px_id
 		sv_fmt(id->ancestors[i].path, sizeof(id->ancestors[i].path), "%s",
 		       a->ancestors[i]);
 	p->ident_ok = true;
+	p->creator = a->creator;
+	if (a->creator == PX_CREATOR_FOUND &&
+	    px_creator_from(&p->cr, a->creator_pid, a->creator_too_long, a->creator_exe,
+			    a->creator_ancestors, a->n_creator_ancestors) < 0)
+		p->creator = PX_CREATOR_MISSING; /* out of memory: denied as unrecorded */
 	if (a->status != PX_IDENT_OK) {
 		decide_denied(p, a->reason);
 		return 0;

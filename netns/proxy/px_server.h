@@ -49,6 +49,14 @@ struct px_ident_answer {
 	const char *exe;
 	const char *const *ancestors;
 	size_t n_ancestors;
+	/* Who connected (issue 17 item 1): enum px_creator_state (px_creator.h), and when FOUND
+	 * the record's parts. Anything but an allowed creator denies. */
+	int creator;
+	bool creator_too_long;
+	pid_t creator_pid;
+	const char *creator_exe;
+	const char *const *creator_ancestors;
+	size_t n_creator_ancestors;
 };
 
 /* @ask runs on the loop thread for each request head: send the question for @seq; 0, or -errno
