@@ -117,6 +117,25 @@ void px_proxy_set_entrypoint(struct px_proxy *p, pid_t pid);
 bool px_proxy_child_exited(struct px_proxy *p, const siginfo_t *si);
 /* True when @pid is the live proxy process: it never keeps the supervisor running. */
 bool px_proxy_is_child(const struct px_proxy *p, pid_t pid);
+/* One request the proxy denied (contract §8 "Denial event"), as PID 1 receives it from the
+ * proxy process: strings borrowed for the call, checked for size and NUL-freedom, otherwise the
+ * agent's (host, binary and paths are whatever it asked for). */
+#define PX_DENIAL_ANCESTORS_MAX 16
+#define PX_DENIAL_TEXT_MAX	1024 /* host, reason, L7 path: longer texts are cut */
+struct px_denial {
+	const char *host;
+	uint16_t port;
+	const char *binary; /* "" when the identity is unknown */
+	const char *ancestors[PX_DENIAL_ANCESTORS_MAX];
+	size_t n_ancestors;
+	const char *reason;
+	const char *stage;		 /* connect | forward | ssrf | l7 */
+	const char *l7_method, *l7_path; /* NULL unless an L7 rule denied */
+};
+typedef void (*px_denial_fn)(const struct px_denial *d, void *data);
+/* Loop thread: every denial from now on is handed to @fn (NULL: dropped) on the loop thread.
+ * NULL @p is a no-op. */
+void px_proxy_set_denial_sink(struct px_proxy *p, px_denial_fn fn, void *data);
 /* Kill the proxy process (SIGKILL, reaped here), stop the identity threads, free. NULL: no-op. */
 void px_proxy_free(struct px_proxy *p);
 

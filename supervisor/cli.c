@@ -57,7 +57,7 @@ static const struct opt opts[] = {
 	{OPT_TIMEOUT, "--timeout", 't', true, NULL, false},
 	{OPT_INTERACTIVE, "--interactive", 'i', false, NULL, false},
 	{OPT_SANDBOX_ID, "--sandbox-id", 0, true, "OPENSHELL_SANDBOX_ID", false},
-	{OPT_SANDBOX, "--sandbox", 0, true, "OPENSHELL_SANDBOX", true},
+	{OPT_SANDBOX, "--sandbox", 0, true, "OPENSHELL_SANDBOX", false},
 	{OPT_ENDPOINT, "--openshell-endpoint", 0, true, "OPENSHELL_ENDPOINT", false},
 	{OPT_POLICY_RULES, "--policy-rules", 0, true, "OPENSHELL_POLICY_RULES", true},
 	{OPT_POLICY_DATA, "--policy-data", 0, true, "OPENSHELL_POLICY_DATA", true},

@@ -96,6 +96,7 @@ struct gwp {
 	struct gw_client *client;  /* NULL: no gateway; the one connection, backoff and token */
 	struct gw_policy_src *src; /* the gateway is the policy source */
 	struct pol_policy policy;  /* what gw_config_fetch chose, handed to the sandbox */
+	struct gw_denials *denials; /* the proxy's denials, summarised to the gateway */
 };
 
 /* Gateway identity set: the one client is made (no connection yet) and the log push starts
@@ -113,6 +114,8 @@ static void gwp_init(struct gwp *g, const struct sv_cli *cli)
 	}
 	if (gw_logs_install(g->client, &err) < 0)
 		sv_warn(COMP, "log_push_unavailable", "log push: %s", err.msg);
+	if (gw_denials_new(g->client, cli->sandbox_name, &g->denials, &err) < 0)
+		sv_warn(COMP, "denial_summaries_unavailable", "denial summaries: %s", err.msg);
 }
 
 /* Gateway mode: the policy comes from GetSandboxConfig (contract §3.4). */
@@ -139,6 +142,23 @@ static void gwp_set_policy(void *ctx, const struct pol_policy *policy)
 	px_proxy_set_policy(ctx, policy);
 }
 
+/* A proxy denial (netns.h) for the summaries (session.h): the same fields. */
+static void gwp_denial(const struct px_denial *d, void *ctx)
+{
+	const struct gw_denial ev = {
+	    .host = d->host,
+	    .port = d->port,
+	    .binary = d->binary,
+	    .ancestors = d->ancestors,
+	    .n_ancestors = d->n_ancestors,
+	    .reason = d->reason,
+	    .stage = d->stage,
+	    .l7_method = d->l7_method,
+	    .l7_path = d->l7_path,
+	};
+	gw_denials_add(ctx, &ev);
+}
+
 /* The client's loop joins the run loop; false when it cannot (nothing of the gateway runs). */
 static bool gwp_attach(struct gwp *g, struct sv_loop *loop, struct px_proxy *proxy)
 {
@@ -154,12 +174,21 @@ static bool gwp_attach(struct gwp *g, struct sv_loop *loop, struct px_proxy *pro
 		sv_warn(COMP, "policy_poll_unavailable", "policy poll: %s", err.msg);
 	if (gw_logs_attach(loop, &err) < 0)
 		sv_warn(COMP, "log_push_unavailable", "log push: %s", err.msg);
+	if (g->denials && gw_denials_attach(g->denials, loop, &err) < 0) {
+		sv_warn(COMP, "denial_summaries_unavailable", "denial summaries: %s", err.msg);
+		gw_denials_free(g->denials);
+		g->denials = NULL;
+	}
+	if (g->denials)
+		px_proxy_set_denial_sink(proxy, gwp_denial, g->denials);
 	return true;
 }
 
 static void gwp_detach(struct gwp *g)
 {
 	gw_policy_poll_stop(g->src);
+	gw_denials_free(g->denials); /* before the client it calls on */
+	g->denials = NULL;
 	if (g->client) {
 		gw_logs_detach();
 		gw_client_detach(g->client);
@@ -171,6 +200,8 @@ static void gwp_free(struct gwp *g)
 	gw_policy_src_free(g->src);
 	g->src = NULL;
 	pol_free(&g->policy);
+	gw_denials_free(g->denials);
+	g->denials = NULL;
 	gw_client_free(g->client);
 	g->client = NULL;
 }
@@ -279,6 +310,7 @@ static void services_detach(void *ctx)
 	struct services *s = ctx;
 	gw_session_free(s->gw);
 	s->gw = NULL;
+	px_proxy_set_denial_sink(s->proxy, NULL, NULL);
 	gwp_detach(s->gwp); /* before the proxy it borrows goes */
 	px_proxy_free(s->proxy);
 	s->proxy = NULL;

@@ -56,6 +56,21 @@ static void log_forward(const struct sv_log_fwd *rec, void *data)
 		__atomic_add_fetch(&g_dropped, dropped + 1, __ATOMIC_RELAXED);
 }
 
+static uint32_t g_denials_dropped; /* loop thread only */
+
+/* A denial for PID 1's aggregator: like a log record, dropped and counted when the control
+ * socket is full (the proxy never waits for PID 1). */
+static void denial_forward(const struct px_denial *d, void *data)
+{
+	(void)data;
+	static uint8_t buf[PX_MSG_MAX]; /* loop thread only */
+	int n = px_msg_denial_encode(buf, sizeof(buf), d, g_denials_dropped);
+	if (n < 0 || px_ipc_send(PX_FD_CONTROL, buf, (size_t)n, NULL, 0, MSG_DONTWAIT) < 0)
+		g_denials_dropped++;
+	else
+		g_denials_dropped = 0;
+}
+
 static bool fd_is_seqpacket(int fd)
 {
 	int type = 0;
@@ -284,6 +299,7 @@ int px_child_main(int argc, char **argv)
 		sv_error(COMP, "proxy_child_setup_failed", "proxy process: %s", err.msg);
 		return PXC_EXIT_SETUP;
 	}
+	px_server_set_denial_sink(c->srv, denial_forward, NULL);
 	c->ctl = (struct sv_watch){.fd = PX_FD_CONTROL, .fn = on_control, .data = c};
 	c->ident = (struct sv_watch){.fd = PX_FD_IDENT, .fn = on_ident, .data = c};
 	uint8_t ready[PX_MSG_HDR];

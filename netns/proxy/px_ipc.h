@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include "netns/netns.h"
 #include "netns/proxy/px_ident.h"
 #include "supervisor/log.h"
 
@@ -25,7 +26,9 @@ enum px_msg_type {
 	PX_MSG_LOG,	   /* child → parent, control: one structured log record */
 	PX_MSG_IDENT_REQ,  /* child → parent, identity socket */
 	PX_MSG_IDENT_RESP, /* parent → child, identity socket */
+	PX_MSG_DENIAL,	   /* child → parent, control: one denied request (px_denial) */
 };
+#define PX_MSG_LAST PX_MSG_DENIAL
 
 #define PX_MSG_HDR     8
 #define PX_MSG_MAX     ((size_t)64 * 1024) /* a whole datagram, header included */
@@ -86,6 +89,9 @@ int px_msg_policy_encode(uint8_t *buf, size_t size, uint64_t len);
 int px_msg_ready_encode(uint8_t *buf, size_t size);
 /* Texts longer than fit in PX_LOG_WIRE_MAX are cut; never fails for @size >= PX_LOG_WIRE_MAX. */
 int px_msg_log_encode(uint8_t *buf, size_t size, const struct sv_log_fwd *rec, uint32_t dropped);
+/* Texts are cut to PX_DENIAL_TEXT_MAX (paths to PX_IDENT_PATH_MAX - 1); ancestors past
+ * PX_DENIAL_ANCESTORS_MAX are left out. @dropped: denials lost before this one. */
+int px_msg_denial_encode(uint8_t *buf, size_t size, const struct px_denial *d, uint32_t dropped);
 int px_msg_ident_req_encode(uint8_t *buf, size_t size, const struct px_msg_ident_req *m);
 /* Ancestors that do not fit in @size are left out (the answer says truncated). */
 int px_msg_ident_resp_encode(uint8_t *buf, size_t size, uint32_t seq, enum px_ident_status st,
@@ -101,6 +107,9 @@ int px_msg_start_decode(const uint8_t *buf, size_t len, struct px_msg_start *m,
 int px_msg_policy_decode(const uint8_t *buf, size_t len, uint64_t *policy_len,
 			 struct sv_err *err);
 int px_msg_log_decode(const uint8_t *buf, size_t len, struct px_msg_log *m, struct sv_err *err);
+/* @d's strings point into @buf; the stage is a lower-case name, the port not 0. */
+int px_msg_denial_decode(const uint8_t *buf, size_t len, struct px_denial *d, uint32_t *dropped,
+			 struct sv_err *err);
 int px_msg_ident_req_decode(const uint8_t *buf, size_t len, struct px_msg_ident_req *m,
 			    struct sv_err *err);
 int px_msg_ident_resp_decode(const uint8_t *buf, size_t len, struct px_msg_ident_resp *m,

@@ -64,6 +64,9 @@ struct pxp_gen {
 
 struct px_proxy {
 	struct sv_loop *loop;
+	px_denial_fn on_denial; /* NULL: denials are only logged (by the child) */
+	void *denial_data;
+	uint64_t denials_dropped; /* lost in the child (control socket full) */
 	int listen_fd;
 	struct sockaddr_storage laddr;
 	socklen_t laddr_len;
@@ -322,6 +325,28 @@ static void child_log(struct px_proxy *p, const uint8_t *buf, size_t len)
 		sv_log_kv(f->level, f->component, f->event, f->msg, f->kv, f->nkv);
 }
 
+static void child_denial(struct px_proxy *p, const uint8_t *buf, size_t len)
+{
+	struct px_denial d;
+	uint32_t dropped = 0;
+	struct sv_err err = {0};
+	if (px_msg_denial_decode(buf, len, &d, &dropped, &err) < 0) {
+		child_kill(p, err.msg);
+		return;
+	}
+	p->denials_dropped += dropped;
+	if (p->on_denial)
+		p->on_denial(&d, p->denial_data);
+}
+
+void px_proxy_set_denial_sink(struct px_proxy *p, px_denial_fn fn, void *data)
+{
+	if (!p)
+		return;
+	p->on_denial = fn;
+	p->denial_data = data;
+}
+
 static void on_ctl(struct sv_loop *loop, struct sv_watch *w, uint32_t events)
 {
 	(void)loop;
@@ -343,6 +368,9 @@ static void on_ctl(struct sv_loop *loop, struct sv_watch *w, uint32_t events)
 		switch (px_msg_type(p->buf, (size_t)n)) {
 		case PX_MSG_LOG:
 			child_log(p, p->buf, (size_t)n);
+			break;
+		case PX_MSG_DENIAL:
+			child_denial(p, p->buf, (size_t)n);
 			break;
 		case PX_MSG_READY: {
 			if (n != PX_MSG_HDR) {

@@ -137,6 +137,8 @@ struct px_server {
 	struct px_parse *waiting; /* identity questions asked and not answered */
 	unsigned nconns;
 	struct px_conn *conns;
+	px_denial_fn on_denial; /* NULL: denials are only logged */
+	void *denial_data;
 };
 
 static void conn_close(struct px_conn *c);
@@ -259,12 +261,34 @@ static void conn_refuse(struct px_conn *c, int status, const char *error, const 
 		conn_reply_and_close(c, PX_HTTP_400, strlen(PX_HTTP_400));
 }
 
+/* The denial event (contract §8) for the aggregator in PID 1. */
+static void report_denial(struct px_conn *c, bool ssrf, const char *reason)
+{
+	struct px_parse *p = c->p;
+	struct px_server *s = c->srv;
+	if (!s->on_denial)
+		return;
+	struct px_denial d = {
+	    .host = p->auth.host,
+	    .port = p->auth.port,
+	    .binary = p->ident_ok ? p->ident->exe.path : "",
+	    .reason = reason ? reason : "",
+	    .stage = ssrf ? "ssrf" : p->is_connect ? "connect" : "forward",
+	};
+	for (size_t i = 0; p->ident_ok && i < p->ident->n_ancestors &&
+			   d.n_ancestors < PX_DENIAL_ANCESTORS_MAX; i++)
+		d.ancestors[d.n_ancestors++] = p->ident->ancestors[i].path;
+	if (d.host[0] && d.port)
+		s->on_denial(&d, s->denial_data);
+}
+
 static void conn_deny(struct px_conn *c, bool ssrf, const char *reason)
 {
 	struct px_parse *p = c->p;
 	char buf[PX_RESP_MAX];
 	int n;
 	log_decision(c, false, reason);
+	report_denial(c, ssrf, reason);
 	if (ssrf && p->is_connect) {
 		n = px_http_resp_connect_ssrf(buf, sizeof(buf), &p->auth, reason);
 	} else if (ssrf) {
@@ -991,6 +1015,12 @@ void px_server_set_policy(struct px_server *s, const struct pol_policy *policy)
 void px_server_set_entrypoint(struct px_server *s, pid_t pid)
 {
 	s->entry = pid;
+}
+
+void px_server_set_denial_sink(struct px_server *s, px_denial_fn fn, void *data)
+{
+	s->on_denial = fn;
+	s->denial_data = data;
 }
 
 void px_server_free(struct px_server *s)

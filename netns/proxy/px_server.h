@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include "netns/netns.h"
 #include "supervisor/err.h"
 
 struct pol_policy;
@@ -36,6 +37,9 @@ int px_server_new(struct sv_loop *loop, int listen_fd, const struct pol_policy *
 void px_server_set_policy(struct px_server *s, const struct pol_policy *policy);
 /* The agent's entrypoint (main process): identity lookups start from it. 0 until spawned. */
 void px_server_set_entrypoint(struct px_server *s, pid_t pid);
+/* Loop thread: every request denied from now on (policy, identity, SSRF) is also handed to @fn
+ * (NULL: only logged), on the loop thread, strings borrowed for the call. */
+void px_server_set_denial_sink(struct px_server *s, px_denial_fn fn, void *data);
 void px_server_free(struct px_server *s);
 
 /* --- identity from another process (PID 1's identity service) --- */

@@ -3,7 +3,7 @@
  *
  * Arbitrary bytes go through every message decoder and the policy unpacker. Invariants: a
  * decoded LOG record has valid names and NUL-free texts within their bounds and re-encodes to a
- * message that decodes again; a decoded IDENT_REQ re-encodes to the same bytes; an unpacked
+ * message that decodes again; a decoded IDENT_REQ or DENIAL re-encodes to the same bytes; an unpacked
  * policy packs to exactly the input.
  */
 #include <stdint.h>
@@ -40,6 +40,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct px_msg_ident_resp r;
 		if (px_msg_ident_resp_decode(buf, size, &r, &err) == 0)
 			FUZZ_CHECK(r.n_ancestors <= PX_IDENT_ANCESTORS_MAX);
+		struct px_denial d;
+		uint32_t dropped;
+		if (px_msg_denial_decode(buf, size, &d, &dropped, &err) == 0) {
+			/* A decoded DENIAL re-encodes to the very bytes. */
+			FUZZ_CHECK(d.port != 0 && d.host[0] && d.n_ancestors <= PX_DENIAL_ANCESTORS_MAX);
+			int n = px_msg_denial_encode(out, sizeof(out), &d, dropped);
+			FUZZ_CHECK(n == (int)size && memcmp(out, data, size) == 0);
+		}
 		struct px_msg_start s;
 		(void)px_msg_start_decode(buf, size, &s, &err);
 		uint64_t len;
