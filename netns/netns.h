@@ -97,6 +97,11 @@ struct px_proxy;
  * setup, before anything could replace the file. Returns 0 or -errno with @err. */
 int px_proxy_prepare(struct sv_err *err);
 
+/* Setup phase, before px_proxy_start: every proxy process from now on dials through the
+ * upstream proxy @u (netns/proxy/px_upstream.h; copied, NULL: directly). Returns 0 or -errno. */
+struct px_upstream;
+int px_proxy_set_upstream(const struct px_upstream *u, struct sv_err *err);
+
 /* Spawn the proxy process serving @listen_fd (borrowed: kept open by the caller until
  * px_proxy_free, so connections wait in its backlog across restarts) with @policy (read during
  * the call only: packed and sent). @agent_uid is the agent's resolved uid: the proxy runs as

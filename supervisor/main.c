@@ -13,6 +13,7 @@
 #include "netns/netns.h"
 #include "netns/proxy/l7/px_tls.h"
 #include "netns/proxy/px_ident.h"
+#include "netns/proxy/px_upstream.h"
 #include "session/session.h"
 #include "cli.h"
 #include "copyself.h"
@@ -88,6 +89,29 @@ static int absolute_workdir(const char *workdir, char *buf, size_t size, struct 
 	if (sv_fmt(buf, size, "%s/%s", strcmp(cwd, "/") == 0 ? "" : cwd, workdir) >= size - 1)
 		return sv_err_set(err, ENAMETOOLONG, "--workdir: path too long");
 	return 0;
+}
+
+/* --upstream-proxy and its options: checked, the credential read, handed to the proxy. */
+static int upstream_setup(const struct sv_cli *cli, struct sv_err *err)
+{
+	const struct px_upstream_args a = {
+	    .url = cli->upstream_proxy,
+	    .no_proxy = cli->upstream_no_proxy,
+	    .auth_file = cli->upstream_auth_file,
+	    .auth_allow_insecure = cli->upstream_auth_insecure,
+	    .by_hostname = cli->upstream_by_hostname,
+	};
+	struct px_upstream *u = NULL;
+	int r = px_upstream_new(&a, &u, err);
+	if (r < 0 || !u)
+		return r;
+	char d[512];
+	px_upstream_describe(u, d, sizeof(d));
+	sv_log_kv(SV_LOG_INFO, COMP, "upstream_proxy_configured",
+		  "egress goes through an upstream proxy", SV_KVS({"upstream", d}));
+	r = px_proxy_set_upstream(u, err);
+	px_upstream_free(u);
+	return r;
 }
 
 /* ---- the gateway as policy source, provider environment, log push --------------------------- */
@@ -475,8 +499,9 @@ static int run_sandbox(const struct sv_cli *cli, struct gwp *gwp)
 		return SV_EXIT_SETUP;
 	}
 
-	/* The proxy process is our own executable re-executed: opened once, now. */
-	if (px_proxy_prepare(&err) < 0) {
+	/* The proxy process is our own executable re-executed: opened once, now. The upstream
+	 * proxy options (contract §1.2): any present-but-invalid value is fatal. */
+	if (px_proxy_prepare(&err) < 0 || upstream_setup(cli, &err) < 0) {
 		sv_error(COMP, "proxy_prepare_failed", "egress proxy: %s", err.msg);
 		close(services.listen_fd);
 		sv_env_free(&env);

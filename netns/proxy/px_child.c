@@ -24,6 +24,7 @@
 #include "netns/proxy/px_ipc.h"
 #include "netns/proxy/px_pack.h"
 #include "netns/proxy/px_server.h"
+#include "netns/proxy/px_upstream.h"
 #include "supervisor/isolation/seccomp.h"
 #include "supervisor/log.h"
 #include "supervisor/loop.h"
@@ -259,6 +260,18 @@ static int start_receive(struct pxc *c, struct px_msg_start *m, int *listen_fd,
 	return policy_read(fds[1], m->policy_len, pol, err);
 }
 
+/* UPSTREAM, blocking, when START announced it: before anything is served. */
+static int upstream_receive(struct pxc *c, struct px_upstream **out, struct sv_err *err)
+{
+	size_t nfds = 0;
+	ssize_t n = px_ipc_recv(PX_FD_CONTROL, c->buf, NULL, &nfds, 0);
+	if (n <= 0)
+		return sv_err_set(err, EPROTO, "no UPSTREAM message");
+	int r = px_upstream_decode(c->buf, (size_t)n, out, err);
+	explicit_bzero(c->buf, (size_t)n);
+	return r;
+}
+
 int px_child_main(int argc, char **argv)
 {
 	(void)argc;
@@ -277,7 +290,9 @@ int px_child_main(int argc, char **argv)
 	struct pol_policy pol;
 	int listen_fd = -1;
 	struct sv_err err = {0};
-	if (start_receive(c, &m, &listen_fd, &pol, &err) < 0) {
+	struct px_upstream *up = NULL;
+	if (start_receive(c, &m, &listen_fd, &pol, &err) < 0 ||
+	    (m.upstream && upstream_receive(c, &up, &err) < 0)) {
 		(void)sv_write_all(STDERR_FILENO, err.msg, strlen(err.msg));
 		return PXC_EXIT_SETUP;
 	}
@@ -300,6 +315,7 @@ int px_child_main(int argc, char **argv)
 		return PXC_EXIT_SETUP;
 	}
 	px_server_set_denial_sink(c->srv, denial_forward, NULL);
+	px_server_set_upstream(c->srv, up); /* owned by the server from here */
 	c->ctl = (struct sv_watch){.fd = PX_FD_CONTROL, .fn = on_control, .data = c};
 	c->ident = (struct sv_watch){.fd = PX_FD_IDENT, .fn = on_ident, .data = c};
 	uint8_t ready[PX_MSG_HDR];

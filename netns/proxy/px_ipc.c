@@ -96,7 +96,7 @@ int px_msg_start_encode(uint8_t *buf, size_t size, const struct px_msg_start *m)
 	w_u8(&w, m->relaxed);
 	w_u32(&w, m->uid);
 	w_u32(&w, m->gid);
-	w_u32(&w, 0);
+	w_u32(&w, m->upstream ? 1 : 0); /* flags */
 	w_u64(&w, m->policy_len);
 	return w_end(&w);
 }
@@ -389,7 +389,7 @@ int px_msg_start_decode(const uint8_t *buf, size_t len, struct px_msg_start *m,
 	uint32_t pad = r_u32(&r);
 	m->policy_len = r_u64(&r);
 	if (!r.bad && (lvl > SV_LOG_TRACE || fwd > SV_LOG_TRACE || fmt > SV_LOG_JSON ||
-		       relaxed > 1 || pad != 0))
+		       relaxed > 1 || pad > 1))
 		r_fail(&r, "field out of range");
 	if (!r.bad && (m->uid == 0 || m->gid == 0 || m->uid == (uint32_t)-1 ||
 		       m->gid == (uint32_t)-1))
@@ -398,6 +398,7 @@ int px_msg_start_decode(const uint8_t *buf, size_t len, struct px_msg_start *m,
 	m->log_format = (enum sv_log_format)fmt;
 	m->fwd_level = (enum sv_log_level)fwd;
 	m->relaxed = relaxed;
+	m->upstream = pad == 1;
 	return r_end(&r);
 }
 

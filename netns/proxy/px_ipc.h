@@ -27,8 +27,9 @@ enum px_msg_type {
 	PX_MSG_IDENT_REQ,  /* child → parent, identity socket */
 	PX_MSG_IDENT_RESP, /* parent → child, identity socket */
 	PX_MSG_DENIAL,	   /* child → parent, control: one denied request (px_denial) */
+	PX_MSG_UPSTREAM,   /* parent → child, control: the upstream proxy (px_upstream.c) */
 };
-#define PX_MSG_LAST PX_MSG_DENIAL
+#define PX_MSG_LAST PX_MSG_UPSTREAM
 
 #define PX_MSG_HDR     8
 #define PX_MSG_MAX     ((size_t)64 * 1024) /* a whole datagram, header included */
@@ -49,6 +50,7 @@ struct px_msg_start {
 	bool relaxed;		     /* OPENSHELL_NETWORK_BINARY_IDENTITY: endpoint only */
 	uint32_t uid, gid;	     /* the proxy's identity, never 0 */
 	uint64_t policy_len;	     /* bytes of the px_pack blob in the memfd */
+	bool upstream;		     /* an UPSTREAM message follows START at once */
 };
 
 /* A decoded log record: pointers into the datagram (NUL-terminated there). */

@@ -27,6 +27,7 @@
 #include "netns/proxy/px_policy.h"
 #include "netns/proxy/px_snap.h"
 #include "netns/proxy/px_tofu.h"
+#include "netns/proxy/px_upstream.h"
 #include "supervisor/log.h"
 #include "supervisor/loop.h"
 #include "supervisor/policy/policy.h"
@@ -52,6 +53,31 @@
 #define PXP_EXE_FD	     5 /* in the child until exec (close-on-exec) */
 
 static int g_exe_fd = -1; /* our own executable, O_PATH (px_proxy_prepare) */
+/* PX_MSG_UPSTREAM, sent after every START (px_proxy_set_upstream); holds the credential. */
+static uint8_t *g_upstream_msg;
+static size_t g_upstream_len;
+
+int px_proxy_set_upstream(const struct px_upstream *u, struct sv_err *err)
+{
+	if (g_upstream_msg) {
+		explicit_bzero(g_upstream_msg, PX_MSG_MAX);
+		free(g_upstream_msg);
+		g_upstream_msg = NULL;
+		g_upstream_len = 0;
+	}
+	if (!u)
+		return 0;
+	if (!(g_upstream_msg = malloc(PX_MSG_MAX)))
+		return sv_err_set(err, ENOMEM, "upstream proxy: out of memory");
+	int n = px_upstream_encode(u, g_upstream_msg, PX_MSG_MAX);
+	if (n < 0) {
+		free(g_upstream_msg);
+		g_upstream_msg = NULL;
+		return sv_err_set(err, E2BIG, "upstream proxy: the settings do not fit a message");
+	}
+	g_upstream_len = (size_t)n;
+	return 0;
+}
 
 /* One child's identity socket, shared by the threads serving it; freed by the last user. */
 struct pxp_gen {
@@ -445,6 +471,7 @@ static int child_adopt(struct px_proxy *p, int ctl_fd, int ident_fd, pid_t pid,
 	    .uid = p->uid,
 	    .gid = p->gid,
 	    .policy_len = p->policy_len,
+	    .upstream = g_upstream_len > 0,
 	};
 	uint8_t buf[64];
 	int n = px_msg_start_encode(buf, sizeof(buf), &m);
@@ -456,6 +483,9 @@ static int child_adopt(struct px_proxy *p, int ctl_fd, int ident_fd, pid_t pid,
 	close(mfd);
 	if (r < 0)
 		return sv_err_set(err, -r, "proxy: cannot send START: %s", strerror(-r));
+	if (g_upstream_len &&
+	    (r = px_ipc_send(p->ctl.fd, g_upstream_msg, g_upstream_len, NULL, 0, MSG_DONTWAIT)) < 0)
+		return sv_err_set(err, -r, "proxy: cannot send UPSTREAM: %s", strerror(-r));
 	return 0;
 }
 

@@ -26,6 +26,7 @@
 #include "netns/proxy/px_snap.h"
 #include "netns/proxy/px_ssrf.h"
 #include "netns/proxy/px_tofu.h"
+#include "netns/proxy/px_upstream.h"
 #include "supervisor/log.h"
 #include "supervisor/loop.h"
 #include "supervisor/policy/policy.h"
@@ -73,6 +74,7 @@ struct px_conn {
 	char *pre;
 	size_t pre_len, pre_off;
 	struct px_dir c2u, u2c;
+	struct px_uphs *uph; /* the upstream proxy's CONNECT under way (px_upstream.c) */
 };
 
 /* Everything the decision needs and produces; lives only until the dial. */
@@ -110,6 +112,7 @@ struct px_parse {
 	struct px_ssrf_ip addrs[PX_ADDRS_MAX];
 	size_t n_addrs, next_addr;
 	char reason[PX_REASON_MAX];
+	bool routed, via_upstream; /* px_upstream_route asked; dial the upstream proxy */
 };
 
 struct px_server {
@@ -137,6 +140,7 @@ struct px_server {
 	struct px_parse *waiting; /* identity questions asked and not answered */
 	unsigned nconns;
 	struct px_conn *conns;
+	struct px_upstream *upstream; /* NULL: dial directly (owned) */
 	px_denial_fn on_denial; /* NULL: denials are only logged */
 	void *denial_data;
 };
@@ -384,6 +388,7 @@ static void decide_run(struct sv_job *job)
 }
 
 static void conn_dial_next(struct px_conn *c);
+static void head_timer_arm(struct px_server *s);
 static void ident_ask(struct px_server *s, struct px_parse *p);
 
 static void decide_done(struct sv_loop *loop, struct sv_job *job)
@@ -562,6 +567,28 @@ static void on_upstream(struct sv_loop *loop, struct sv_watch *w, uint32_t event
 		relay_event(c, events);
 		return;
 	}
+	if (c->uph) {
+		int r = (events & EPOLLERR) ? -1 : px_uphs_step(c->uph, w->fd);
+		if (r == 0)
+			return;
+		if (r < 0) {
+			sv_log_kv(SV_LOG_WARN, COMP, "upstream_proxy_failed",
+				  "upstream proxy CONNECT failed",
+				  SV_KVS({"host", c->p->auth.host}, {"error", px_uphs_error(c->uph)}));
+		}
+		px_uphs_free(c->uph);
+		c->uph = NULL;
+		if (r > 0) {
+			if (conn_start_relay(c) < 0)
+				conn_close(c);
+			return;
+		}
+		sv_loop_del(c->srv->loop, &c->uw);
+		close(c->uw.fd);
+		c->uw.fd = -1;
+		conn_dial_next(c);
+		return;
+	}
 	int soerr = 0;
 	socklen_t l = sizeof(soerr);
 	if (!(events & EPOLLOUT) || getsockopt(w->fd, SOL_SOCKET, SO_ERROR, &soerr, &l) < 0 ||
@@ -572,6 +599,24 @@ static void on_upstream(struct sv_loop *loop, struct sv_watch *w, uint32_t event
 		conn_dial_next(c);
 		return;
 	}
+	if (c->p->via_upstream) {
+		struct px_parse *p = c->p;
+		bool by_name = px_upstream_by_hostname(c->srv->upstream);
+		if (px_uphs_start(c->srv->upstream, w->fd, by_name ? NULL : &p->addrs[p->next_addr - 1],
+				  p->auth.host, p->auth.port, &c->uph) < 0 ||
+		    sv_loop_mod(c->srv->loop, &c->uw, EPOLLIN) < 0) {
+			px_uphs_free(c->uph);
+			c->uph = NULL;
+			sv_loop_del(c->srv->loop, &c->uw);
+			close(c->uw.fd);
+			c->uw.fd = -1;
+			conn_dial_next(c);
+			return;
+		}
+		c->head_deadline = now_ms() + PX_UPSTREAM_HANDSHAKE_MS;
+		head_timer_arm(c->srv);
+		return;
+	}
 	if (conn_start_relay(c) < 0)
 		conn_close(c);
 }
@@ -579,9 +624,21 @@ static void on_upstream(struct sv_loop *loop, struct sv_watch *w, uint32_t event
 static void conn_dial_next(struct px_conn *c)
 {
 	struct px_parse *p = c->p;
+	if (c->srv->upstream && !p->routed) {
+		/* Where, not whether: the policy and SSRF checks already passed. */
+		p->routed = true;
+		p->via_upstream = px_upstream_route(c->srv->upstream, p->auth.host, p->auth.port,
+						    p->addrs, &p->n_addrs);
+		if (p->via_upstream && px_upstream_by_hostname(c->srv->upstream) && p->n_addrs)
+			p->n_addrs = 1; /* one CONNECT by name */
+	}
 	while (p->next_addr < p->n_addrs) {
 		struct sockaddr_storage ss;
-		socklen_t len = px_ssrf_ip_to_sockaddr(&p->addrs[p->next_addr++], p->auth.port, &ss);
+		socklen_t len =
+		    p->via_upstream
+			? px_upstream_addr(c->srv->upstream, &ss)
+			: px_ssrf_ip_to_sockaddr(&p->addrs[p->next_addr], p->auth.port, &ss);
+		p->next_addr++;
 		int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (fd < 0)
 			continue;
@@ -785,6 +842,8 @@ static void on_client(struct sv_loop *loop, struct sv_watch *w, uint32_t events)
 static void conn_close(struct px_conn *c)
 {
 	struct px_server *s = c->srv;
+	px_uphs_free(c->uph);
+	c->uph = NULL;
 	sv_loop_del(s->loop, &c->cw);
 	sv_loop_del(s->loop, &c->uw);
 	if (c->cw.fd >= 0)
@@ -844,6 +903,17 @@ static void on_head_timer(struct sv_loop *loop, struct sv_timer *t)
 	struct px_conn *next;
 	for (struct px_conn *c = s->conns; c; c = next) {
 		next = c->next;
+		if (c->uph && now >= c->head_deadline) { /* the upstream proxy never answered */
+			sv_log_kv(SV_LOG_WARN, COMP, "upstream_proxy_failed",
+				  "upstream proxy CONNECT failed",
+				  SV_KVS({"host", c->p->auth.host}, {"error", "handshake timed out"}));
+			conn_close(c);
+			continue;
+		}
+		if (c->uph) {
+			waiting = true;
+			continue;
+		}
 		if (c->state != PX_HEAD)
 			continue;
 		if (now < c->head_deadline) {
@@ -1017,6 +1087,18 @@ void px_server_set_entrypoint(struct px_server *s, pid_t pid)
 	s->entry = pid;
 }
 
+void px_server_set_upstream(struct px_server *s, struct px_upstream *u)
+{
+	px_upstream_free(s->upstream);
+	s->upstream = u;
+	if (u) {
+		char d[512];
+		px_upstream_describe(u, d, sizeof(d));
+		sv_log_kv(SV_LOG_INFO, COMP, "upstream_proxy_set",
+			  "egress goes through the upstream proxy", SV_KVS({"upstream", d}));
+	}
+}
+
 void px_server_set_denial_sink(struct px_server *s, px_denial_fn fn, void *data)
 {
 	s->on_denial = fn;
@@ -1042,5 +1124,6 @@ void px_server_free(struct px_server *s)
 	while (s->n_conn_spare) /* closed in this batch, maybe: their events may still come */
 		sv_loop_defer_free(s->loop, s->conn_spare[--s->n_conn_spare]);
 	px_snap_put(s->policy);
+	px_upstream_free(s->upstream);
 	free(s);
 }

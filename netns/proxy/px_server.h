@@ -39,6 +39,10 @@ void px_server_set_policy(struct px_server *s, const struct pol_policy *policy);
 void px_server_set_entrypoint(struct px_server *s, pid_t pid);
 /* Loop thread: every request denied from now on (policy, identity, SSRF) is also handed to @fn
  * (NULL: only logged), on the loop thread, strings borrowed for the call. */
+/* Loop thread: dial allowed destinations through the upstream proxy @u (owned from now; NULL:
+ * directly) for connections whose dial starts after this call. */
+struct px_upstream;
+void px_server_set_upstream(struct px_server *s, struct px_upstream *u);
 void px_server_set_denial_sink(struct px_server *s, px_denial_fn fn, void *data);
 void px_server_free(struct px_server *s);
 

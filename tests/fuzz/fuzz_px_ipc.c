@@ -3,8 +3,8 @@
  *
  * Arbitrary bytes go through every message decoder and the policy unpacker. Invariants: a
  * decoded LOG record has valid names and NUL-free texts within their bounds and re-encodes to a
- * message that decodes again; a decoded IDENT_REQ or DENIAL re-encodes to the same bytes; an unpacked
- * policy packs to exactly the input.
+ * message that decodes again; a decoded IDENT_REQ, DENIAL or UPSTREAM re-encodes to the same
+ * bytes; an unpacked policy packs to exactly the input.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -12,6 +12,7 @@
 
 #include "netns/proxy/px_ipc.h"
 #include "netns/proxy/px_pack.h"
+#include "netns/proxy/px_upstream.h"
 #include "tests/fuzz/fuzz.h"
 
 static uint8_t buf[PX_MSG_MAX];
@@ -47,6 +48,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			FUZZ_CHECK(d.port != 0 && d.host[0] && d.n_ancestors <= PX_DENIAL_ANCESTORS_MAX);
 			int n = px_msg_denial_encode(out, sizeof(out), &d, dropped);
 			FUZZ_CHECK(n == (int)size && memcmp(out, data, size) == 0);
+		}
+		struct px_upstream *u = NULL;
+		if (px_upstream_decode(buf, size, &u, &err) == 0) {
+			int n = px_upstream_encode(u, out, sizeof(out));
+			FUZZ_CHECK(n == (int)size && memcmp(out, data, size) == 0);
+			px_upstream_free(u);
 		}
 		struct px_msg_start s;
 		(void)px_msg_start_decode(buf, size, &s, &err);
