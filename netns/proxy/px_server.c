@@ -669,6 +669,27 @@ static void conn_dial_next(struct px_conn *c)
 
 /* ---------------------------------------------------------------------------- the request */
 
+/* http://policy.local (contract §8 "Forward HTTP"), answered before any policy decision, as
+ * OpenShell does: another scheme or port is refused; the agent proposal API itself is off in
+ * this build (the gateway setting agent_policy_proposals_enabled is not read yet), so every
+ * route answers OpenShell's feature_disabled 404. */
+static void policy_local(struct px_conn *c)
+{
+	struct px_parse *p = c->p;
+	char buf[PX_RESP_MAX];
+	int n;
+	if (p->uri.scheme != PX_SCHEME_HTTP || p->uri.auth.port != 80)
+		n = px_http_resp_json(buf, sizeof(buf), 400, "invalid_policy_local_scheme",
+				      "Use http://policy.local only", NULL);
+	else
+		n = px_http_resp_json(buf, sizeof(buf), 404, "feature_disabled",
+				      "agent-driven policy proposals are not enabled in this "
+				      "sandbox; set the `agent_policy_proposals_enabled` setting "
+				      "to true to enable",
+				      NULL);
+	conn_reply_and_close(c, buf, n > 0 ? (size_t)n : 0);
+}
+
 static void conn_parse(struct px_conn *c)
 {
 	struct px_parse *p = c->p;
@@ -691,6 +712,10 @@ static void conn_parse(struct px_conn *c)
 		}
 	} else {
 		int r = px_http_parse_forward_target(p->req.target, p->req.target_len, &p->uri, &err);
+		if (r == 0 && strcmp(p->uri.auth.host, "policy.local") == 0) {
+			policy_local(c);
+			return;
+		}
 		if (r == 0 && p->uri.scheme == PX_SCHEME_HTTPS) {
 			conn_reply_and_close(c, PX_HTTP_400_HTTPS, strlen(PX_HTTP_400_HTTPS));
 			return;

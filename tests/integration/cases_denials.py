@@ -123,3 +123,16 @@ def denials_are_dropped_and_counted_when_the_gateway_refuses_them():
               "without --sandbox the request is not named by the sandbox id: %r" % msgs, r)
     finally:
         gw.stop()
+
+
+@test(kind="host")
+def policy_local_answers_before_the_policy_and_says_proposals_are_off():
+    import cases_proxy as cp
+    pol = cp.policy(cp.CURL_POLICY)  # no rule for policy.local: a policy decision would deny
+    r = cp.agent(pol, "-i", "http://policy.local/v1/policy/current")
+    check("HTTP/1.1 404 Not Found" in r.out and '"error":"feature_disabled"' in r.out and
+          "agent_policy_proposals_enabled" in r.out and "policy_denied" not in r.out,
+          "policy.local did not answer feature_disabled", r)
+    r = cp.agent(pol, "-i", "http://policy.local:8080/v1/denials")
+    check("HTTP/1.1 400 Bad Request" in r.out and "invalid_policy_local_scheme" in r.out,
+          "policy.local on another port was not refused", r)
