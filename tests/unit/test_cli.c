@@ -312,21 +312,23 @@ START_TEST(unsupported_flags_are_listed_once_each)
 {
 	struct sv_cli cli;
 	struct sv_err err = {0};
-	ck_assert_int_eq(PARSE(&cli, &err, NULL, "--sandbox", "abc", "--openshell-endpoint",
-			       "http://gw:1", "--health-check", "--health-port", "8080",
-			       "--sandbox", "again", "--sandbox-id", "id"),
+	ck_assert_int_eq(PARSE(&cli, &err, NULL, "--inference-routes", "a.yaml", "--sandbox",
+			       "abc", "--openshell-endpoint", "http://gw:1", "--health-check",
+			       "--health-port", "8080", "--inference-routes", "b.yaml", "--sandbox",
+			       "again", "--sandbox-id", "id"),
 			 0);
 	ck_assert_str_eq(cli.sandbox_name, "again");
 	/* Each entry must stay valid after parsing returns (it is read later for the warning). */
-	static const char *const want[] = {"--health-check", "--health-port"};
+	static const char *const want[] = {"--inference-routes", "--health-check",
+					   "--health-port"};
 	for (size_t i = 0; i < SV_ARRAY_SIZE(want); i++)
 		ck_assert_msg(has_unsupported(&cli, want[i]), "%s not listed; list is [%s]",
 			      want[i], unsupported_list(&cli));
-	/* The gateway session uses these now (--sandbox names the denial summaries). */
+	/* The gateway session uses these now (--sandbox: the UpdateConfig policy sync). */
+	ck_assert(!has_unsupported(&cli, "--sandbox"));
 	ck_assert(!has_unsupported(&cli, "--sandbox-id"));
 	ck_assert(!has_unsupported(&cli, "--openshell-endpoint"));
-	ck_assert(!has_unsupported(&cli, "--sandbox"));
-	ck_assert_uint_eq(cli.nunsupported, 2);
+	ck_assert_uint_eq(cli.nunsupported, 3);
 }
 END_TEST
 
