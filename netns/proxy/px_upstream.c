@@ -411,7 +411,7 @@ int px_upstream_decode(const uint8_t *buf, size_t len, struct px_upstream **out,
 		why = "host invalid";
 	else if (!why)
 		sv_fmt(u->host, sizeof(u->host), "%s", s);
-	if (!why && !(s = get_txt(buf, len, &at, tmp, PX_UPSTREAM_CRED_MAX * 2)))
+	if (!why && !(s = get_txt(buf, len, &at, tmp, (size_t)PX_UPSTREAM_CRED_MAX * 2)))
 		why = "auth invalid";
 	else if (!why && *s && !(u->auth = strdup(s)))
 		why = "out of memory";
@@ -530,7 +530,7 @@ int px_uphs_start(const struct px_upstream *u, int fd, const struct px_ssrf_ip *
 		sv_fmt(h->target, sizeof(h->target), strchr(host, ':') ? "[%s]:%u" : "%s:%u", host,
 		       port);
 	}
-	char req[PX_UPSTREAM_CRED_MAX * 2 + 2 * sizeof(h->target) + 128];
+	char req[(size_t)PX_UPSTREAM_CRED_MAX * 2 + 2 * sizeof(h->target) + 128];
 	size_t n = sv_fmt(req, sizeof(req), "CONNECT %s HTTP/1.1\r\nHost: %s\r\n%s%s%s\r\n",
 			  h->target, h->target, u->auth ? "Proxy-Authorization: " : "",
 			  u->auth ? u->auth : "", u->auth ? "\r\n" : "");

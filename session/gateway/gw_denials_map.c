@@ -337,7 +337,10 @@ static int l7_rules(struct gw_dreq *r, const struct gw_dentry *e,
 		size_t at = 0;
 		bool dup = false;
 		for (; at < ep->n_rules; at++) {
-			const Openshell__Sandbox__V1__L7Allow *o = ep->rules[at]->allow;
+			const Openshell__Sandbox__V1__L7Rule *ru = ep->rules[at];
+			const Openshell__Sandbox__V1__L7Allow *o = ru ? ru->allow : NULL;
+			if (!o)
+				continue; /* never: every rule here is set, with its allow */
 			int c = strcmp(o->method, e->l7[i].method);
 			if (c == 0)
 				c = strcmp(o->path, path);
@@ -357,7 +360,7 @@ static int l7_rules(struct gw_dreq *r, const struct gw_dentry *e,
 		allow->method = e->l7[i].method;
 		allow->path = path;
 		rule->allow = allow;
-		memmove(ep->rules + at + 1, ep->rules + at, (ep->n_rules - at) * sizeof(*ep->rules));
+		memmove(ep->rules + at + 1, ep->rules + at, (ep->n_rules - at) * sizeof(Openshell__Sandbox__V1__L7Rule *));
 		ep->rules[at] = rule;
 		ep->n_rules++;
 	}
@@ -505,7 +508,7 @@ int gw_dreq_build(const struct gw_dagg *a, const char *name, struct gw_dreq *out
 		while (at > 0 && q->proposed_chunks[at - 1]->confidence < ch->confidence)
 			at--;
 		memmove(q->proposed_chunks + at + 1, q->proposed_chunks + at,
-			(q->n_proposed_chunks - at) * sizeof(*q->proposed_chunks));
+			(q->n_proposed_chunks - at) * sizeof(Openshell__V1__PolicyChunk *));
 		q->proposed_chunks[at] = ch;
 		q->n_proposed_chunks++;
 	}
