@@ -16,9 +16,12 @@
 #include "openshell.pb-c.h"
 #include "session/session.h"
 
-#define GW_DENIAL_L7_SAMPLES	20   /* distinct (method, path) per entry, as OpenShell */
-#define GW_DENIAL_ANCESTORS_MAX 16
-#define GW_DENIAL_TEXT_MAX	1024 /* host, binary, ancestors, reason, L7 path: cut past this */
+#define GW_DENIAL_L7_SAMPLES	20  /* distinct (method, path) per entry, as OpenShell */
+#define GW_DENIAL_ANCESTORS_MAX 8   /* nearest first; more are left out */
+#define GW_DENIAL_TEXT_MAX	512 /* host, binary, ancestors, reason: cut past this */
+#define GW_DENIAL_PATH_MAX	256 /* an L7 sample's path: cut past this */
+/* So one entry holds at most 11 texts of 512 bytes and 20 samples of 256 + 32: the table's
+ * worst case is about 256 * 11.5 KiB = 2.9 MiB, whatever the agent does. */
 
 struct gw_dsample {
 	char *method, *path;

@@ -68,9 +68,10 @@ static struct gw_dentry *entry_new(const struct gw_denial *ev, int64_t now)
 static void sample_add(struct gw_dentry *e, const char *method, const char *path)
 {
 	for (size_t i = 0; i < e->n_l7; i++) {
-		if (strcmp(e->l7[i].method, method) == 0 &&
-		    strncmp(e->l7[i].path, path, GW_DENIAL_TEXT_MAX) == 0 &&
-		    strlen(e->l7[i].path) == strnlen(path, GW_DENIAL_TEXT_MAX)) {
+		if (strncmp(e->l7[i].method, method, 32) == 0 &&
+		    strlen(e->l7[i].method) == strnlen(method, 32) &&
+		    strncmp(e->l7[i].path, path, GW_DENIAL_PATH_MAX) == 0 &&
+		    strlen(e->l7[i].path) == strnlen(path, GW_DENIAL_PATH_MAX)) {
 			e->l7[i].count++;
 			return;
 		}
@@ -79,7 +80,7 @@ static void sample_add(struct gw_dentry *e, const char *method, const char *path
 		return;
 	struct gw_dsample *s = &e->l7[e->n_l7];
 	s->method = strndup(method, 32);
-	s->path = dup_cut(path);
+	s->path = strndup(path, GW_DENIAL_PATH_MAX);
 	if (!s->method || !s->path) {
 		free(s->method);
 		free(s->path);

@@ -76,14 +76,21 @@ START_TEST(long_agent_texts_are_cut)
 	e.reason = host;
 	e.l7_method = "GET";
 	e.l7_path = host;
+	const char *anc[20];
+	for (int i = 0; i < 20; i++)
+		anc[i] = host;
+	e.ancestors = anc;
+	e.n_ancestors = 20;
 	ck_assert_int_eq(gw_dagg_add(&a, &e, 1), 0);
 	ck_assert_int_eq(gw_dagg_add(&a, &e, 2), 0); /* same (cut) key */
 	ck_assert_uint_eq(a.n, 1);
 	ck_assert_uint_eq(a.e[0]->count, 2);
 	ck_assert_uint_eq(strlen(a.e[0]->host), GW_DENIAL_TEXT_MAX);
 	ck_assert_uint_eq(strlen(a.e[0]->reason), GW_DENIAL_TEXT_MAX);
-	ck_assert_uint_eq(strlen(a.e[0]->l7[0].path), GW_DENIAL_TEXT_MAX);
+	ck_assert_uint_eq(strlen(a.e[0]->l7[0].path), GW_DENIAL_PATH_MAX);
 	ck_assert_uint_eq(a.e[0]->l7[0].count, 2);
+	ck_assert_uint_eq(a.e[0]->n_ancestors, GW_DENIAL_ANCESTORS_MAX);
+	ck_assert_uint_eq(strlen(a.e[0]->ancestors[GW_DENIAL_ANCESTORS_MAX - 1]), GW_DENIAL_TEXT_MAX);
 	gw_dagg_clear(&a);
 	free(host);
 }
