@@ -117,6 +117,10 @@ int px_proxy_start(struct sv_loop *loop, int listen_fd, const struct pol_policy 
 void px_proxy_set_policy(struct px_proxy *p, const struct pol_policy *policy);
 /* The agent's entrypoint (main process): identity lookups start from it. 0 until spawned. */
 void px_proxy_set_entrypoint(struct px_proxy *p, pid_t pid);
+/* Loop thread: handle what the proxy process has already sent (log records, denials) now, as
+ * the loop would (one burst). For the exit, so nothing it said before the agent ended is lost
+ * to event ordering. NULL is a no-op. */
+void px_proxy_drain(struct px_proxy *p);
 /* From run.c's child_reaped hook: true when @si is the proxy process's exit (logged, restart
  * scheduled), false for any other child. */
 bool px_proxy_child_exited(struct px_proxy *p, const siginfo_t *si);

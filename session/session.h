@@ -184,6 +184,10 @@ int gw_denials_new(struct gw_client *c, const char *name, struct gw_denials **ou
 int gw_denials_attach(struct gw_denials *d, struct sv_loop *loop, struct sv_err *err);
 /* Loop thread. NULL @d is a no-op. */
 void gw_denials_add(struct gw_denials *d, const struct gw_denial *ev);
+/* Every process has exited: send the window so far now (the timer stops) and call
+ * @done(@arg) once that call has an answer, or after at most 2 s. Returns true when @done will
+ * be called (later, from a loop callback), false when there was nothing to send. */
+bool gw_denials_finish(struct gw_denials *d, void (*done)(void *arg), void *arg);
 /* Totals since start, for logs and tests. */
 struct gw_denials_stats {
 	uint64_t received, flushed_summaries, dropped, calls_ok, calls_failed;

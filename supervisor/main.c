@@ -242,6 +242,7 @@ struct services {
 	struct gwp *gwp;
 	void (*done)(void *arg); /* services_finish's, kept for the log push after the session */
 	void *done_arg;
+	int code; /* the exit code services_finish was given */
 	int ssh_fd; /* -1: no SSH server (--ssh-socket-path / OPENSHELL_SSH_SOCKET_PATH unset) */
 	struct sshd_opts ssh_opts;
 	const struct sv_env *env; /* the main process's, final by the time the loop runs */
@@ -317,16 +318,35 @@ static void services_session_finished(void *ctx)
 		s->done(s->done_arg);
 }
 
-/* Every process is gone: the gateway session reports the exit before the supervisor exits, then
- * the log push sends what is left. */
+/* The gateway session reports the exit before the supervisor exits, then the log push sends
+ * what is left. */
+static bool services_finish_report(struct services *s)
+{
+	if (s->gw && gw_session_finish(s->gw, s->code, services_session_finished, s))
+		return true;
+	return gw_logs_finish(s->done, s->done_arg);
+}
+
+/* The last denial window has gone (or its time ran out): on to the exit report. */
+static void services_denials_sent(void *ctx)
+{
+	struct services *s = ctx;
+	if (!services_finish_report(s))
+		s->done(s->done_arg);
+}
+
+/* Every process is gone: the last denial summaries go first, then the gateway session reports
+ * the exit before the supervisor exits, then the log push sends what is left. */
 static bool services_finish(void *ctx, int code, void (*done)(void *), void *done_arg)
 {
 	struct services *s = ctx;
 	s->done = done;
 	s->done_arg = done_arg;
-	if (s->gw && gw_session_finish(s->gw, code, services_session_finished, s))
+	s->code = code;
+	px_proxy_drain(s->proxy); /* denials sent just before the agent ended */
+	if (gw_denials_finish(s->gwp->denials, services_denials_sent, s))
 		return true;
-	return gw_logs_finish(done, done_arg);
+	return services_finish_report(s);
 }
 
 static void services_detach(void *ctx)

@@ -418,6 +418,12 @@ static void on_ctl(struct sv_loop *loop, struct sv_watch *w, uint32_t events)
 	}
 }
 
+void px_proxy_drain(struct px_proxy *p)
+{
+	if (p && p->ctl.fd >= 0)
+		on_ctl(p->loop, &p->ctl, EPOLLIN);
+}
+
 /* A memfd holding @p's packed policy (the child reads it with pread). */
 static int policy_memfd(const struct px_proxy *p)
 {

@@ -19,13 +19,16 @@
 #define GW_DENIAL_FLUSH_MAX_S 86400
 /* A call still running when the next window is due is given up on (its window dropped). */
 #define GW_DENIAL_CALL_MS 10000u
+#define GW_DENIAL_FINISH_MS 2000u /* ours: how long the last window may take at exit */
 
 struct gw_denials {
 	struct gw_client *c;
 	char *name;
 	struct sv_loop *loop;
-	struct sv_timer flush;
+	struct sv_timer flush, fin;
 	bool timer;
+	void (*fin_done)(void *arg); /* gw_denials_finish's, called once */
+	void *fin_arg;
 	uint64_t interval_ms;
 	struct gw_dagg agg;
 	struct gw_client_user user;
@@ -84,12 +87,33 @@ static void drop(struct gw_denials *d, uint64_t n, const char *why)
 	d->dropped_logged = d->st.dropped;
 }
 
+static void call_result(struct gw_denials *d, int status, const char *message,
+			const uint8_t *resp, size_t len, uint64_t n);
+
+/* The exit's wait is over (the last call ended, or its time ran out). */
+static void finished(struct gw_denials *d)
+{
+	void (*done)(void *) = d->fin_done;
+	if (!done)
+		return;
+	d->fin_done = NULL;
+	(void)sv_timer_disarm(&d->fin);
+	done(d->fin_arg);
+}
+
 static void call_done(int status, const char *message, const uint8_t *resp, size_t len, void *data)
 {
 	struct gw_denials *d = data;
 	uint64_t n = d->pending;
 	d->call = NULL;
 	d->pending = 0;
+	call_result(d, status, message, resp, len, n);
+	finished(d);
+}
+
+static void call_result(struct gw_denials *d, int status, const char *message,
+			const uint8_t *resp, size_t len, uint64_t n)
+{
 	if (status != GW_STATUS_OK) {
 		d->st.calls_failed++;
 		char why[300];
@@ -162,6 +186,34 @@ static void client_lost(const char *why, uint32_t retry_ms, uint64_t up_ms, void
 	d->st.calls_failed++;
 	drop(d, d->pending, why ? why : "connection lost");
 	d->pending = 0;
+	finished(d);
+}
+
+static void fin_fired(struct sv_loop *loop, struct sv_timer *t)
+{
+	(void)loop;
+	struct gw_denials *d = t->data;
+	if (d->call) {
+		gw_unary_cancel(d->call);
+		d->call = NULL;
+		d->st.calls_failed++;
+		drop(d, d->pending, "the gateway did not answer before the exit");
+		d->pending = 0;
+	}
+	finished(d);
+}
+
+bool gw_denials_finish(struct gw_denials *d, void (*done)(void *arg), void *arg)
+{
+	if (!d || !d->timer)
+		return false;
+	(void)sv_timer_disarm(&d->flush);
+	flush(d);
+	if (!d->call || sv_timer_arm(&d->fin, GW_DENIAL_FINISH_MS, 0) < 0)
+		return false;
+	d->fin_done = done;
+	d->fin_arg = arg;
+	return true;
 }
 
 static void flush_fired(struct sv_loop *loop, struct sv_timer *t)
@@ -175,6 +227,10 @@ int gw_denials_attach(struct gw_denials *d, struct sv_loop *loop, struct sv_err 
 	int r = sv_timer_init(loop, &d->flush, flush_fired, d);
 	if (r < 0)
 		return sv_err_set(err, -r, "denial flush timer: %s", strerror(-r));
+	if ((r = sv_timer_init(loop, &d->fin, fin_fired, d)) < 0) {
+		sv_timer_close(loop, &d->flush);
+		return sv_err_set(err, -r, "denial finish timer: %s", strerror(-r));
+	}
 	d->loop = loop;
 	d->timer = true;
 	d->user = (struct gw_client_user){.on_lost = client_lost, .data = d};
@@ -210,8 +266,10 @@ void gw_denials_free(struct gw_denials *d)
 		gw_unary_cancel(d->call);
 	if (d->listening)
 		gw_client_unlisten(d->c, &d->user);
-	if (d->timer)
+	if (d->timer) {
 		sv_timer_close(d->loop, &d->flush);
+		sv_timer_close(d->loop, &d->fin);
+	}
 	gw_dagg_clear(&d->agg);
 	free(d->name);
 	free(d);

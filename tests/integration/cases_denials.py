@@ -125,6 +125,22 @@ def denials_are_dropped_and_counted_when_the_gateway_refuses_them():
         gw.stop()
 
 
+@test()
+def the_last_window_is_sent_before_the_supervisor_exits():
+    gw = g.Gateway(sandbox_id=SANDBOX_ID)
+    try:
+        gw.set_policy(policy())
+        r = sv(["--log-level", "info", "--", "sh", "-c", "proxyconnect late.example.com:443"],
+               extra_env=env_for(gw, OPENSHELL_DENIAL_FLUSH_INTERVAL_SECS="60"), timeout=30)
+        check(r.rc == 0 and "status=403" in r.out, "the CONNECT was not denied", r)
+        sums = gw.analysis_summaries()
+        check([x for x in sums if x.get("host") == "late.example.com"],
+              "a denial of the last window never reached the gateway: %r" % sums, r)
+        check(r.elapsed < 10, "the exit waited for the flush interval", r)
+    finally:
+        gw.stop()
+
+
 @test(kind="host")
 def policy_local_answers_before_the_policy_and_says_proposals_are_off():
     import cases_proxy as cp
