@@ -282,8 +282,7 @@ static void report_denial(struct px_conn *c, bool ssrf, const char *reason)
 	for (size_t i = 0; p->ident_ok && i < p->ident->n_ancestors &&
 			   d.n_ancestors < PX_DENIAL_ANCESTORS_MAX; i++)
 		d.ancestors[d.n_ancestors++] = p->ident->ancestors[i].path;
-	if (d.host[0] && d.port)
-		s->on_denial(&d, s->denial_data);
+	px_server_denial(s, &d);
 }
 
 static void conn_deny(struct px_conn *c, bool ssrf, const char *reason)
@@ -1122,6 +1121,12 @@ void px_server_set_upstream(struct px_server *s, struct px_upstream *u)
 		sv_log_kv(SV_LOG_INFO, COMP, "upstream_proxy_set",
 			  "egress goes through the upstream proxy", SV_KVS({"upstream", d}));
 	}
+}
+
+void px_server_denial(struct px_server *s, const struct px_denial *d)
+{
+	if (s->on_denial && d->host && d->host[0] && d->port)
+		s->on_denial(d, s->denial_data);
 }
 
 void px_server_set_denial_sink(struct px_server *s, px_denial_fn fn, void *data)

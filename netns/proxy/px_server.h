@@ -44,6 +44,9 @@ void px_server_set_entrypoint(struct px_server *s, pid_t pid);
 struct px_upstream;
 void px_server_set_upstream(struct px_server *s, struct px_upstream *u);
 void px_server_set_denial_sink(struct px_server *s, px_denial_fn fn, void *data);
+/* Loop thread: report a denial decided elsewhere (the L7 relay: stage "l7" with its method and
+ * path, the path without its query) to the sink like the proxy's own. */
+void px_server_denial(struct px_server *s, const struct px_denial *d);
 void px_server_free(struct px_server *s);
 
 /* --- identity from another process (PID 1's identity service) --- */

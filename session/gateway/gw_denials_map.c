@@ -65,8 +65,11 @@ static struct gw_dentry *entry_new(const struct gw_denial *ev, int64_t now)
 	return e;
 }
 
-static void sample_add(struct gw_dentry *e, const char *method, const char *path)
+static void sample_add(struct gw_dentry *e, const char *method, const char *full)
 {
+	/* The query never leaves the sandbox (it may carry secrets): the path up to '?'. */
+	char path[GW_DENIAL_PATH_MAX + 1];
+	sv_fmt(path, sizeof(path), "%.*s", (int)strcspn(full, "?"), full);
 	for (size_t i = 0; i < e->n_l7; i++) {
 		if (strncmp(e->l7[i].method, method, 32) == 0 &&
 		    strlen(e->l7[i].method) == strnlen(method, 32) &&

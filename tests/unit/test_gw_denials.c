@@ -168,7 +168,7 @@ START_TEST(request_carries_summaries_and_proposals)
 	l7.l7_path = "/repos/o/r/issues/43"; /* generalises to the same rule */
 	ck_assert_int_eq(gw_dagg_add(&a, &l7, 4001), 0);
 	l7.l7_method = "GET";
-	l7.l7_path = "/user";
+	l7.l7_path = "/user?token=s3cret";
 	ck_assert_int_eq(gw_dagg_add(&a, &l7, 4002), 0);
 
 	struct gw_dreq r;
@@ -185,6 +185,7 @@ START_TEST(request_carries_summaries_and_proposals)
 	ck_assert_int_eq(q->summaries[0]->last_seen_ms, 1011);
 	ck_assert_uint_eq(q->summaries[3]->n_l7_request_samples, 3);
 	ck_assert_str_eq(q->summaries[3]->l7_request_samples[0]->decision, "deny");
+	ck_assert_str_eq(q->summaries[3]->l7_request_samples[2]->path, "/user"); /* no query */
 	/* The loopback destination is summarised but never proposed. */
 	ck_assert_uint_eq(q->n_proposed_chunks, 3);
 	for (size_t i = 0; i < q->n_proposed_chunks; i++) {
