@@ -169,6 +169,49 @@ int gw_logs_attach(struct sv_loop *loop, struct sv_err *err);
 bool gw_logs_finish(void (*done)(void *arg), void *arg);
 void gw_logs_detach(void);
 
+/* Denial summaries (contract §8 "Denial event", §10 SubmitPolicyAnalysis, docs/gateway.md):
+ * the proxy's denials, aggregated per (host, port, binary) in a table of at most
+ * GW_DENIALS_MAX entries (further keys in the same window are dropped and counted), sent every
+ * OPENSHELL_DENIAL_FLUSH_INTERVAL_SECS (10) as SubmitPolicyAnalysis{name, summaries,
+ * mechanistic proposals, analysis_mode "mechanistic"} on the client's connection. A window
+ * that cannot be sent (connection down, a call still in flight past its deadline, an error) is
+ * dropped and counted: denials are never queued without limit, and nothing here blocks. */
+#define GW_DENIAL_FLUSH_ENV	  "OPENSHELL_DENIAL_FLUSH_INTERVAL_SECS"
+#define GW_DENIAL_FLUSH_DEFAULT_S 10
+#define GW_DENIALS_MAX		  256
+
+/* One denial (borrowed for the call). */
+struct gw_denial {
+	const char *host;
+	uint16_t port;
+	const char *binary; /* "" when unknown */
+	const char *const *ancestors;
+	size_t n_ancestors;
+	const char *reason;
+	const char *stage;		 /* connect | forward | ssrf | l7 */
+	const char *l7_method, *l7_path; /* both or neither */
+};
+
+struct gw_denials;
+/* @name: the sandbox name (--sandbox / OPENSHELL_SANDBOX), or the id when unset (copied). */
+int gw_denials_new(struct gw_client *c, const char *name, struct gw_denials **out,
+		   struct sv_err *err);
+/* Run phase: the flush timer on @loop (the client attached to it). */
+int gw_denials_attach(struct gw_denials *d, struct sv_loop *loop, struct sv_err *err);
+/* Loop thread. NULL @d is a no-op. */
+void gw_denials_add(struct gw_denials *d, const struct gw_denial *ev);
+/* Every process has exited: send the window so far now (the timer stops) and call
+ * @done(@arg) once that call has an answer, or after at most 2 s. Returns true when @done will
+ * be called (later, from a loop callback), false when there was nothing to send. */
+bool gw_denials_finish(struct gw_denials *d, void (*done)(void *arg), void *arg);
+/* Totals since start, for logs and tests. */
+struct gw_denials_stats {
+	uint64_t received, flushed_summaries, dropped, calls_ok, calls_failed;
+};
+void gw_denials_stats(const struct gw_denials *d, struct gw_denials_stats *out);
+/* Stop (a call in flight is cancelled) and free. NULL is a no-op. */
+void gw_denials_free(struct gw_denials *d);
+
 /* --- SSH server (contract §9, docs/ssh.md) ---------------------------------------------------- */
 
 #define SSHD_SOCKET_ENV "OPENSHELL_SSH_SOCKET_PATH"

@@ -24,6 +24,7 @@
 #include "netns/proxy/px_ipc.h"
 #include "netns/proxy/px_pack.h"
 #include "netns/proxy/px_server.h"
+#include "netns/proxy/px_upstream.h"
 #include "supervisor/isolation/seccomp.h"
 #include "supervisor/log.h"
 #include "supervisor/loop.h"
@@ -54,6 +55,21 @@ static void log_forward(const struct sv_log_fwd *rec, void *data)
 	int n = px_msg_log_encode(buf, sizeof(buf), rec, dropped);
 	if (n < 0 || px_ipc_send(PX_FD_CONTROL, buf, (size_t)n, NULL, 0, MSG_DONTWAIT) < 0)
 		__atomic_add_fetch(&g_dropped, dropped + 1, __ATOMIC_RELAXED);
+}
+
+static uint32_t g_denials_dropped; /* loop thread only */
+
+/* A denial for PID 1's aggregator: like a log record, dropped and counted when the control
+ * socket is full (the proxy never waits for PID 1). */
+static void denial_forward(const struct px_denial *d, void *data)
+{
+	(void)data;
+	static uint8_t buf[PX_MSG_MAX]; /* loop thread only */
+	int n = px_msg_denial_encode(buf, sizeof(buf), d, g_denials_dropped);
+	if (n < 0 || px_ipc_send(PX_FD_CONTROL, buf, (size_t)n, NULL, 0, MSG_DONTWAIT) < 0)
+		g_denials_dropped++;
+	else
+		g_denials_dropped = 0;
 }
 
 static bool fd_is_seqpacket(int fd)
@@ -248,6 +264,18 @@ static int start_receive(struct pxc *c, struct px_msg_start *m, int *listen_fd,
 	return policy_read(fds[1], m->policy_len, pol, err);
 }
 
+/* UPSTREAM, blocking, when START announced it: before anything is served. */
+static int upstream_receive(struct pxc *c, struct px_upstream **out, struct sv_err *err)
+{
+	size_t nfds = 0;
+	ssize_t n = px_ipc_recv(PX_FD_CONTROL, c->buf, NULL, &nfds, 0);
+	if (n <= 0)
+		return sv_err_set(err, EPROTO, "no UPSTREAM message");
+	int r = px_upstream_decode(c->buf, (size_t)n, out, err);
+	explicit_bzero(c->buf, (size_t)n);
+	return r;
+}
+
 int px_child_main(int argc, char **argv)
 {
 	(void)argc;
@@ -266,7 +294,9 @@ int px_child_main(int argc, char **argv)
 	struct pol_policy pol;
 	int listen_fd = -1;
 	struct sv_err err = {0};
-	if (start_receive(c, &m, &listen_fd, &pol, &err) < 0) {
+	struct px_upstream *up = NULL;
+	if (start_receive(c, &m, &listen_fd, &pol, &err) < 0 ||
+	    (m.upstream && upstream_receive(c, &up, &err) < 0)) {
 		(void)sv_write_all(STDERR_FILENO, err.msg, strlen(err.msg));
 		return PXC_EXIT_SETUP;
 	}
@@ -288,6 +318,8 @@ int px_child_main(int argc, char **argv)
 		sv_error(COMP, "proxy_child_setup_failed", "proxy process: %s", err.msg);
 		return PXC_EXIT_SETUP;
 	}
+	px_server_set_denial_sink(c->srv, denial_forward, NULL);
+	px_server_set_upstream(c->srv, up); /* owned by the server from here */
 	c->ctl = (struct sv_watch){.fd = PX_FD_CONTROL, .fn = on_control, .data = c};
 	c->ident = (struct sv_watch){.fd = PX_FD_IDENT, .fn = on_ident, .data = c};
 	uint8_t ready[PX_MSG_HDR];

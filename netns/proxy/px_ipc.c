@@ -96,7 +96,7 @@ int px_msg_start_encode(uint8_t *buf, size_t size, const struct px_msg_start *m)
 	w_u8(&w, m->relaxed);
 	w_u32(&w, m->uid);
 	w_u32(&w, m->gid);
-	w_u32(&w, 0);
+	w_u32(&w, m->upstream ? 1 : 0); /* flags */
 	w_u64(&w, m->policy_len);
 	return w_end(&w);
 }
@@ -159,6 +159,40 @@ static void w_addr(struct w *w, const struct sockaddr_storage *ss, uint16_t *por
 		*port = ntohs(in6->sin6_port);
 	}
 	w_put(w, a, 16);
+}
+
+int px_msg_denial_encode(uint8_t *buf, size_t size, const struct px_denial *d, uint32_t dropped)
+{
+	if (size > PX_MSG_MAX)
+		size = PX_MSG_MAX;
+	size_t n = d->n_ancestors > PX_DENIAL_ANCESTORS_MAX ? PX_DENIAL_ANCESTORS_MAX
+							    : d->n_ancestors;
+	struct w w;
+	w_begin(&w, buf, size, PX_MSG_DENIAL);
+	w_u32(&w, dropped);
+	w_u16(&w, d->port);
+	size_t count_at = w.len;
+	w_u8(&w, (unsigned)n);
+	w_txt(&w, d->host ? d->host : "", PX_DENIAL_TEXT_MAX);
+	w_txt(&w, d->binary ? d->binary : "", PX_IDENT_PATH_MAX - 1);
+	w_txt(&w, d->reason ? d->reason : "", PX_DENIAL_TEXT_MAX);
+	w_txt(&w, d->stage ? d->stage : "connect", PX_LOG_NAME_MAX);
+	w_txt(&w, d->l7_method, PX_LOG_NAME_MAX);
+	w_txt(&w, d->l7_path, PX_DENIAL_TEXT_MAX);
+	if (w.full)
+		return -E2BIG;
+	size_t i = 0;
+	for (; i < n; i++) { /* the ancestors that fit */
+		size_t before = w.len;
+		w_txt(&w, d->ancestors[i] ? d->ancestors[i] : "", PX_IDENT_PATH_MAX - 1);
+		if (w.full) {
+			w.full = false;
+			w.len = before;
+			break;
+		}
+	}
+	buf[count_at] = (uint8_t)i;
+	return w_end(&w);
 }
 
 int px_msg_ident_req_encode(uint8_t *buf, size_t size, const struct px_msg_ident_req *m)
@@ -373,7 +407,7 @@ int px_msg_type(const uint8_t *buf, size_t len)
 	unsigned flags = (unsigned)buf[2] | (unsigned)buf[3] << 8;
 	uint32_t n = (uint32_t)buf[4] | (uint32_t)buf[5] << 8 | (uint32_t)buf[6] << 16 |
 		     (uint32_t)buf[7] << 24;
-	if (flags != 0 || n != len - PX_MSG_HDR || type < PX_MSG_START || type > PX_MSG_IDENT_RESP)
+	if (flags != 0 || n != len - PX_MSG_HDR || type < PX_MSG_START || type > PX_MSG_LAST)
 		return -EPROTO;
 	return (int)type;
 }
@@ -390,7 +424,7 @@ int px_msg_start_decode(const uint8_t *buf, size_t len, struct px_msg_start *m,
 	uint32_t pad = r_u32(&r);
 	m->policy_len = r_u64(&r);
 	if (!r.bad && (lvl > SV_LOG_TRACE || fwd > SV_LOG_TRACE || fmt > SV_LOG_JSON ||
-		       relaxed > 1 || pad != 0))
+		       relaxed > 1 || pad > 1))
 		r_fail(&r, "field out of range");
 	if (!r.bad && (m->uid == 0 || m->gid == 0 || m->uid == (uint32_t)-1 ||
 		       m->gid == (uint32_t)-1))
@@ -399,6 +433,7 @@ int px_msg_start_decode(const uint8_t *buf, size_t len, struct px_msg_start *m,
 	m->log_format = (enum sv_log_format)fmt;
 	m->fwd_level = (enum sv_log_level)fwd;
 	m->relaxed = relaxed;
+	m->upstream = pad == 1;
 	return r_end(&r);
 }
 
@@ -480,6 +515,37 @@ static void r_addr(struct r *r, int family, uint16_t port, struct sockaddr_stora
 		memcpy(&in6->sin6_addr, a, 16);
 		*len = sizeof(*in6);
 	}
+}
+
+int px_msg_denial_decode(const uint8_t *buf, size_t len, struct px_denial *d, uint32_t *dropped,
+			 struct sv_err *err)
+{
+	struct r r;
+	memset(d, 0, sizeof(*d));
+	if (!r_begin(&r, buf, len, PX_MSG_DENIAL, "DENIAL", err))
+		return -EPROTO;
+	*dropped = r_u32(&r);
+	d->port = (uint16_t)r_u16(&r);
+	unsigned n = r_u8(&r);
+	if (!r.bad && (d->port == 0 || n > PX_DENIAL_ANCESTORS_MAX))
+		r_fail(&r, "field out of range");
+	d->host = r_txt(&r, PX_DENIAL_TEXT_MAX, false, "host invalid");
+	d->binary = r_txt(&r, PX_IDENT_PATH_MAX - 1, false, "binary invalid");
+	d->reason = r_txt(&r, PX_DENIAL_TEXT_MAX, false, "reason invalid");
+	d->stage = r_txt(&r, PX_LOG_NAME_MAX, false, "stage invalid");
+	if (!r.bad && !name_ok(d->stage, false))
+		r_fail(&r, "stage invalid");
+	d->l7_method = r_txt(&r, PX_LOG_NAME_MAX, true, "l7 method invalid");
+	d->l7_path = r_txt(&r, PX_DENIAL_TEXT_MAX, true, "l7 path invalid");
+	if (!r.bad && (!d->l7_method) != (!d->l7_path))
+		r_fail(&r, "l7 method without path");
+	for (unsigned i = 0; i < n && !r.bad; i++) {
+		d->ancestors[i] = r_txt(&r, PX_IDENT_PATH_MAX - 1, false, "ancestor invalid");
+		d->n_ancestors = i + 1;
+	}
+	if (!r.bad && !d->host[0])
+		r_fail(&r, "host empty");
+	return r_end(&r);
 }
 
 int px_msg_ident_req_decode(const uint8_t *buf, size_t len, struct px_msg_ident_req *m,

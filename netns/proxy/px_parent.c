@@ -29,6 +29,7 @@
 #include "netns/proxy/px_policy.h"
 #include "netns/proxy/px_snap.h"
 #include "netns/proxy/px_tofu.h"
+#include "netns/proxy/px_upstream.h"
 #include "supervisor/log.h"
 #include "supervisor/loop.h"
 #include "supervisor/policy/policy.h"
@@ -56,6 +57,31 @@
 #define PXP_EXE_FD	     5 /* in the child until exec (close-on-exec) */
 
 static int g_exe_fd = -1; /* our own executable, O_PATH (px_proxy_prepare) */
+/* PX_MSG_UPSTREAM, sent after every START (px_proxy_set_upstream); holds the credential. */
+static uint8_t *g_upstream_msg;
+static size_t g_upstream_len;
+
+int px_proxy_set_upstream(const struct px_upstream *u, struct sv_err *err)
+{
+	if (g_upstream_msg) {
+		explicit_bzero(g_upstream_msg, PX_MSG_MAX);
+		free(g_upstream_msg);
+		g_upstream_msg = NULL;
+		g_upstream_len = 0;
+	}
+	if (!u)
+		return 0;
+	if (!(g_upstream_msg = malloc(PX_MSG_MAX)))
+		return sv_err_set(err, ENOMEM, "upstream proxy: out of memory");
+	int n = px_upstream_encode(u, g_upstream_msg, PX_MSG_MAX);
+	if (n < 0) {
+		free(g_upstream_msg);
+		g_upstream_msg = NULL;
+		return sv_err_set(err, E2BIG, "upstream proxy: the settings do not fit a message");
+	}
+	g_upstream_len = (size_t)n;
+	return 0;
+}
 
 /* One child's identity socket, shared by the threads serving it; freed by the last user. */
 struct pxp_gen {
@@ -68,6 +94,9 @@ struct pxp_gen {
 
 struct px_proxy {
 	struct sv_loop *loop;
+	px_denial_fn on_denial; /* NULL: denials are only logged (by the child) */
+	void *denial_data;
+	uint64_t denials_dropped; /* lost in the child (control socket full) */
 	int listen_fd;
 	struct sockaddr_storage laddr;
 	socklen_t laddr_len;
@@ -353,6 +382,28 @@ static void child_log(struct px_proxy *p, const uint8_t *buf, size_t len)
 		sv_log_kv(f->level, f->component, f->event, f->msg, f->kv, f->nkv);
 }
 
+static void child_denial(struct px_proxy *p, const uint8_t *buf, size_t len)
+{
+	struct px_denial d;
+	uint32_t dropped = 0;
+	struct sv_err err = {0};
+	if (px_msg_denial_decode(buf, len, &d, &dropped, &err) < 0) {
+		child_kill(p, err.msg);
+		return;
+	}
+	p->denials_dropped += dropped;
+	if (p->on_denial)
+		p->on_denial(&d, p->denial_data);
+}
+
+void px_proxy_set_denial_sink(struct px_proxy *p, px_denial_fn fn, void *data)
+{
+	if (!p)
+		return;
+	p->on_denial = fn;
+	p->denial_data = data;
+}
+
 static void on_ctl(struct sv_loop *loop, struct sv_watch *w, uint32_t events)
 {
 	(void)loop;
@@ -375,6 +426,9 @@ static void on_ctl(struct sv_loop *loop, struct sv_watch *w, uint32_t events)
 		case PX_MSG_LOG:
 			child_log(p, p->buf, (size_t)n);
 			break;
+		case PX_MSG_DENIAL:
+			child_denial(p, p->buf, (size_t)n);
+			break;
 		case PX_MSG_READY: {
 			if (n != PX_MSG_HDR) {
 				child_kill(p, "READY: message has a payload");
@@ -393,6 +447,12 @@ static void on_ctl(struct sv_loop *loop, struct sv_watch *w, uint32_t events)
 			return;
 		}
 	}
+}
+
+void px_proxy_drain(struct px_proxy *p)
+{
+	if (p && p->ctl.fd >= 0)
+		on_ctl(p->loop, &p->ctl, EPOLLIN);
 }
 
 /* A memfd holding @p's packed policy (the child reads it with pread). */
@@ -448,6 +508,7 @@ static int child_adopt(struct px_proxy *p, int ctl_fd, int ident_fd, pid_t pid,
 	    .uid = p->uid,
 	    .gid = p->gid,
 	    .policy_len = p->policy_len,
+	    .upstream = g_upstream_len > 0,
 	};
 	uint8_t buf[64];
 	int n = px_msg_start_encode(buf, sizeof(buf), &m);
@@ -459,6 +520,9 @@ static int child_adopt(struct px_proxy *p, int ctl_fd, int ident_fd, pid_t pid,
 	close(mfd);
 	if (r < 0)
 		return sv_err_set(err, -r, "proxy: cannot send START: %s", strerror(-r));
+	if (g_upstream_len &&
+	    (r = px_ipc_send(p->ctl.fd, g_upstream_msg, g_upstream_len, NULL, 0, MSG_DONTWAIT)) < 0)
+		return sv_err_set(err, -r, "proxy: cannot send UPSTREAM: %s", strerror(-r));
 	return 0;
 }
 

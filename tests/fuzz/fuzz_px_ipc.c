@@ -3,10 +3,10 @@
  *
  * Arbitrary bytes go through every message decoder and the policy unpacker. Invariants: a
  * decoded LOG record has valid names and NUL-free texts within their bounds and re-encodes to a
- * message that decodes again; a decoded IDENT_REQ re-encodes to the same bytes; a decoded
- * IDENT_RESP carries a creator only beside an identity and with its exe, and re-encodes to an
- * answer that decodes to the same creator; an unpacked policy packs to exactly the input.
- * Seeds: tests/fuzz/corpus/fuzz_px_ipc (tests/fuzz/px_ipc_seeds.py writes them).
+ * message that decodes again; a decoded IDENT_REQ, DENIAL or UPSTREAM re-encodes to the same
+ * bytes; a decoded IDENT_RESP carries a creator only beside an identity and with its exe, and
+ * re-encodes to an answer that decodes to the same creator; an unpacked policy packs to exactly
+ * the input. Seeds: tests/fuzz/corpus/fuzz_px_ipc (tests/fuzz/px_ipc_seeds.py writes them).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -14,6 +14,7 @@
 
 #include "netns/proxy/px_ipc.h"
 #include "netns/proxy/px_pack.h"
+#include "netns/proxy/px_upstream.h"
 #include "tests/fuzz/fuzz.h"
 
 static uint8_t buf[PX_MSG_MAX];
@@ -76,6 +77,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct px_msg_ident_resp r;
 		if (px_msg_ident_resp_decode(buf, size, &r, &err) == 0)
 			check_resp(&r);
+		struct px_denial d;
+		uint32_t dropped;
+		if (px_msg_denial_decode(buf, size, &d, &dropped, &err) == 0) {
+			/* A decoded DENIAL re-encodes to the very bytes. */
+			FUZZ_CHECK(d.port != 0 && d.host[0] && d.n_ancestors <= PX_DENIAL_ANCESTORS_MAX);
+			int n = px_msg_denial_encode(out, sizeof(out), &d, dropped);
+			FUZZ_CHECK(n == (int)size && memcmp(out, data, size) == 0);
+		}
+		struct px_upstream *u = NULL;
+		if (px_upstream_decode(buf, size, &u, &err) == 0) {
+			int n = px_upstream_encode(u, out, sizeof(out));
+			FUZZ_CHECK(n == (int)size && memcmp(out, data, size) == 0);
+			px_upstream_free(u);
+		}
 		struct px_msg_start s;
 		(void)px_msg_start_decode(buf, size, &s, &err);
 		uint64_t len;

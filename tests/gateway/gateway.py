@@ -40,6 +40,8 @@ Knobs (attributes, changeable at any time; read on each call):
   policy / policy_version / policy_hash / failure_mode   GetSandboxConfig's answer; set_policy()
                       sets the policy and bumps version and hash; policy None = unset
   provider_env, provider_env_revision   GetSandboxProviderEnvironment's answer
+  SubmitPolicyAnalysis  recorded; answers accepted_chunks = the number of proposals, ids
+                      "chunk-N" (gw.analysis_summaries() lists every summary received)
   relay_mode          "echo" | "bridge": what happens with RelayStream bytes when no
                       open_relay() is waiting for that channel (bridge = refuse NOT_FOUND)
 
@@ -555,6 +557,9 @@ class Gateway:
             "RefreshSandboxToken": self._unary("RefreshSandboxToken", self._refresh,
                                                pb.RefreshSandboxTokenRequest,
                                                pb.RefreshSandboxTokenResponse),
+            "SubmitPolicyAnalysis": self._unary("SubmitPolicyAnalysis", self._analysis,
+                                                pb.SubmitPolicyAnalysisRequest,
+                                                pb.SubmitPolicyAnalysisResponse),
             "PushSandboxLogs": grpc.stream_unary_rpc_method_handler(
                 self._push_logs, request_deserializer=pb.PushSandboxLogsRequest.FromString,
                 response_serializer=pb.PushSandboxLogsResponse.SerializeToString),
@@ -601,6 +606,17 @@ class Gateway:
         with self._lock:
             return self.pb.UpdateConfigResponse(version=self.policy_version,
                                                 policy_hash=self.policy_hash)
+    def _analysis(self, request, context):
+        n = len(request.proposed_chunks)
+        return self.pb.SubmitPolicyAnalysisResponse(
+            accepted_chunks=n, accepted_chunk_ids=["chunk-%d" % i for i in range(n)])
+
+    def analysis_summaries(self):
+        """Every DenialSummary submitted so far (dicts), in arrival order."""
+        out = []
+        for e in self.events("SubmitPolicyAnalysis", "message"):
+            out.extend(e["message"].get("summaries", []))
+        return out
 
     def _provider_env(self, request, context):
         resp = self.pb.GetSandboxProviderEnvironmentResponse(

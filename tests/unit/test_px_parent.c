@@ -181,6 +181,76 @@ START_TEST(valid_log_records_are_logged_as_pid1s_own)
 }
 END_TEST
 
+static struct {
+	int calls;
+	char host[64], binary[64], stage[16], anc1[64];
+	uint16_t port;
+	size_t n_anc;
+} dgot;
+
+static void denial_sink(const struct px_denial *d, void *data)
+{
+	(void)data;
+	dgot.calls++;
+	snprintf(dgot.host, sizeof(dgot.host), "%s", d->host);
+	snprintf(dgot.binary, sizeof(dgot.binary), "%s", d->binary);
+	snprintf(dgot.stage, sizeof(dgot.stage), "%s", d->stage);
+	dgot.port = d->port;
+	dgot.n_anc = d->n_ancestors;
+	snprintf(dgot.anc1, sizeof(dgot.anc1), "%s", d->n_ancestors > 1 ? d->ancestors[1] : "");
+}
+
+static bool denial_seen(void *arg)
+{
+	(void)arg;
+	return dgot.calls > 0;
+}
+
+START_TEST(denials_reach_the_sink_and_a_malformed_one_gets_the_child_killed)
+{
+	start(1000);
+	memset(&dgot, 0, sizeof(dgot));
+	px_proxy_set_denial_sink(px, denial_sink, NULL);
+	uint8_t buf[PX_MSG_MAX];
+	struct px_denial d = {.host = "evil.example", .port = 443, .binary = "/usr/bin/curl",
+			      .ancestors = {"/bin/sh", "/usr/bin/python3"}, .n_ancestors = 2,
+			      .reason = "endpoint evil.example:443 is not allowed by any policy",
+			      .stage = "connect"};
+	int n = px_msg_denial_encode(buf, sizeof(buf), &d, 0);
+	ck_assert_int_gt(n, 0);
+	send_raw(ctl, buf, (size_t)n);
+	ck_assert(run_until(&loop, denial_seen, NULL, 3000));
+	ck_assert_str_eq(dgot.host, "evil.example");
+	ck_assert_uint_eq(dgot.port, 443);
+	ck_assert_str_eq(dgot.binary, "/usr/bin/curl");
+	ck_assert_str_eq(dgot.stage, "connect");
+	ck_assert_uint_eq(dgot.n_anc, 2);
+	ck_assert_str_eq(dgot.anc1, "/usr/bin/python3");
+	expect_alive();
+	/* Port 0 is no destination: the child lies, and is killed. */
+	d.port = 0;
+	n = px_msg_denial_encode(buf, sizeof(buf), &d, 0);
+	ck_assert_int_gt(n, 0);
+	send_raw(ctl, buf, (size_t)n);
+	expect_killed();
+	stop();
+}
+END_TEST
+
+START_TEST(denial_stage_that_is_no_name_gets_the_child_killed)
+{
+	start(1000);
+	uint8_t buf[PX_MSG_MAX];
+	struct px_denial d = {.host = "h", .port = 1, .binary = "", .reason = "",
+			      .stage = "Not A Stage"};
+	int n = px_msg_denial_encode(buf, sizeof(buf), &d, 0);
+	ck_assert_int_gt(n, 0);
+	send_raw(ctl, buf, (size_t)n);
+	expect_killed();
+	stop();
+}
+END_TEST
+
 START_TEST(unknown_message_type_gets_the_child_killed)
 {
 	start(1000);
@@ -538,6 +608,8 @@ int main(void)
 	tcase_add_test(tc, identity_answer_with_inconsistent_creator_fields_is_refused);
 	tcase_add_test(tc, fuzz_seeds_of_identity_answers_decode);
 	tcase_add_test(tc, identity_answer_takes_the_creator_record_of_the_resolved_socket);
+	tcase_add_test(tc, denials_reach_the_sink_and_a_malformed_one_gets_the_child_killed);
+	tcase_add_test(tc, denial_stage_that_is_no_name_gets_the_child_killed);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
