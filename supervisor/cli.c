@@ -396,7 +396,7 @@ void sv_cli_usage(int fd)
 		"      --openshell-endpoint URL  gateway (http:// or https:// with mTLS)\n"
 		"                           [env OPENSHELL_ENDPOINT]\n"
 		"      --sandbox-id ID      this sandbox's id at the gateway [env OPENSHELL_SANDBOX_ID]\n"
-		"      --sandbox NAME       name at the gateway (policy sync, denials) [env OPENSHELL_SANDBOX]\n"
+		"      --sandbox NAME       this sandbox's name at the gateway [env OPENSHELL_SANDBOX]\n"
 		"      --ssh-socket-path P  serve SSH on unix socket P, where gateway relays connect\n"
 		"                           (@name: abstract) [env OPENSHELL_SSH_SOCKET_PATH]\n"
 		"      --exit-report-timeout SECONDS  give up reporting the exit to the gateway\n"
