@@ -25,6 +25,7 @@
 #include "netns/proxy/px_pack.h"
 #include "netns/proxy/px_server.h"
 #include "netns/proxy/px_tunnel.h"
+#include "netns/proxy/px_upstream.h"
 #include "supervisor/isolation/seccomp.h"
 #include "supervisor/log.h"
 #include "supervisor/loop.h"
@@ -56,6 +57,21 @@ static void log_forward(const struct sv_log_fwd *rec, void *data)
 	int n = px_msg_log_encode(buf, sizeof(buf), rec, dropped);
 	if (n < 0 || px_ipc_send(PX_FD_CONTROL, buf, (size_t)n, NULL, 0, MSG_DONTWAIT) < 0)
 		__atomic_add_fetch(&g_dropped, dropped + 1, __ATOMIC_RELAXED);
+}
+
+static uint32_t g_denials_dropped; /* loop thread only */
+
+/* A denial for PID 1's aggregator: like a log record, dropped and counted when the control
+ * socket is full (the proxy never waits for PID 1). */
+static void denial_forward(const struct px_denial *d, void *data)
+{
+	(void)data;
+	static uint8_t buf[PX_MSG_MAX]; /* loop thread only */
+	int n = px_msg_denial_encode(buf, sizeof(buf), d, g_denials_dropped);
+	if (n < 0 || px_ipc_send(PX_FD_CONTROL, buf, (size_t)n, NULL, 0, MSG_DONTWAIT) < 0)
+		g_denials_dropped++;
+	else
+		g_denials_dropped = 0;
 }
 
 static bool fd_is_seqpacket(int fd)
@@ -182,7 +198,11 @@ static void on_ident(struct sv_loop *loop, struct sv_watch *w, uint32_t events)
 		}
 		const struct px_ident_answer a = {
 		    .status = (int)m.status, .reason = m.reason, .pid = m.pid, .exe = m.exe,
-		    .ancestors = m.ancestors, .n_ancestors = m.n_ancestors};
+		    .ancestors = m.ancestors, .n_ancestors = m.n_ancestors,
+		    .creator = (int)m.creator, .creator_too_long = m.creator_too_long,
+		    .creator_pid = m.creator_pid, .creator_exe = m.creator_exe,
+		    .creator_ancestors = m.creator_ancestors,
+		    .n_creator_ancestors = m.n_creator_ancestors};
 		(void)px_server_ident_answer(c->srv, m.seq, &a);
 	}
 }
@@ -246,6 +266,18 @@ static int start_receive(struct pxc *c, struct px_msg_start *m, int *listen_fd,
 	return policy_read(fds[1], m->policy_len, pol, err);
 }
 
+/* UPSTREAM, blocking, when START announced it: before anything is served. */
+static int upstream_receive(struct pxc *c, struct px_upstream **out, struct sv_err *err)
+{
+	size_t nfds = 0;
+	ssize_t n = px_ipc_recv(PX_FD_CONTROL, c->buf, NULL, &nfds, 0);
+	if (n <= 0)
+		return sv_err_set(err, EPROTO, "no UPSTREAM message");
+	int r = px_upstream_decode(c->buf, (size_t)n, out, err);
+	explicit_bzero(c->buf, (size_t)n);
+	return r;
+}
+
 int px_child_main(int argc, char **argv)
 {
 	(void)argc;
@@ -264,6 +296,7 @@ int px_child_main(int argc, char **argv)
 	struct pol_policy pol;
 	int listen_fd = -1;
 	struct sv_err err = {0};
+	struct px_upstream *up = NULL;
 	if (start_receive(c, &m, &listen_fd, &pol, &err) < 0) {
 		(void)sv_write_all(STDERR_FILENO, err.msg, strlen(err.msg));
 		return PXC_EXIT_SETUP;
@@ -271,7 +304,8 @@ int px_child_main(int argc, char **argv)
 	sv_log_setup(m.log_level, m.log_format);
 	sv_log_set_forward(log_forward, NULL, m.fwd_level);
 	/* The CA from PID 1 and the upstream trust store (system bundle + bundled roots), read
-	 * before confinement. The key lives only in this process's memory (l7 contract §1.2). */
+	 * before confinement. The key lives only in this process's memory (l7 contract §1.2).
+	 * m.ca_cert and m.ca_key point into c->buf: used before UPSTREAM is read into it. */
 	if (m.ca_cert_len) {
 		struct sv_err terr = {0};
 		if (px_tun_tls_new(m.ca_cert, m.ca_cert_len, m.ca_key, m.ca_key_len, NULL, 0, &c->tls,
@@ -282,6 +316,11 @@ int px_child_main(int argc, char **argv)
 				    SV_KVS({"error", terr.msg}));
 	}
 	explicit_bzero(c->buf, sizeof(c->buf));
+	m.ca_cert = m.ca_key = NULL;
+	if (m.upstream && upstream_receive(c, &up, &err) < 0) {
+		(void)sv_write_all(STDERR_FILENO, err.msg, strlen(err.msg));
+		return PXC_EXIT_SETUP;
+	}
 	const struct px_ident_remote remote = {.ask = ident_ask, .ctx = c};
 	int r = confine(m.uid, m.gid, &err);
 	if (r == 0 && fcntl(PX_FD_CONTROL, F_SETFL, O_NONBLOCK) < 0)
@@ -299,6 +338,8 @@ int px_child_main(int argc, char **argv)
 		return PXC_EXIT_SETUP;
 	}
 	px_server_set_tls(c->srv, c->tls, true);
+	px_server_set_denial_sink(c->srv, denial_forward, NULL);
+	px_server_set_upstream(c->srv, up); /* owned by the server from here */
 	c->ctl = (struct sv_watch){.fd = PX_FD_CONTROL, .fn = on_control, .data = c};
 	c->ident = (struct sv_watch){.fd = PX_FD_IDENT, .fn = on_ident, .data = c};
 	uint8_t ready[PX_MSG_HDR];

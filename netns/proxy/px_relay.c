@@ -15,6 +15,7 @@
 #include "netns/proxy/px_http.h"
 #include "netns/proxy/px_server_int.h"
 #include "netns/proxy/px_tunnel.h"
+#include "netns/proxy/px_upstream.h"
 #include "supervisor/log.h"
 
 #define COMP "proxy"
@@ -149,6 +150,11 @@ void px_conn_tunnel_result(struct px_conn *c, int r)
 	px_conn_close(c);
 }
 
+static void tunnel_denial(const struct px_denial *d, void *srv)
+{
+	px_server_denial(srv, d);
+}
+
 static void tunnel_done(void *ctx, int result)
 {
 	px_conn_tunnel_result(ctx, result);
@@ -174,6 +180,8 @@ static int conn_start_tunnel(struct px_conn *c)
 	    .endpoint_only = p->endpoint_only,
 	    .pre = c->pre,
 	    .pre_len = c->pre_len,
+	    .on_denial = tunnel_denial,
+	    .denial_data = c->srv,
 	};
 	struct sv_err err = {0};
 	if (px_tun_new(c->srv->loop, c->srv->tls, &c->cw, &c->uw, &tp, tunnel_done, c, &c->tun,
@@ -250,6 +258,28 @@ static void on_upstream(struct sv_loop *loop, struct sv_watch *w, uint32_t event
 		px_conn_tunnel_result(c, px_tun_event(c->tun, false, events));
 		return;
 	}
+	if (c->uph) {
+		int r = (events & EPOLLERR) ? -1 : px_uphs_step(c->uph, w->fd);
+		if (r == 0)
+			return;
+		if (r < 0) {
+			sv_log_kv(SV_LOG_WARN, COMP, "upstream_proxy_failed",
+				  "upstream proxy CONNECT failed",
+				  SV_KVS({"host", c->p->auth.host}, {"error", px_uphs_error(c->uph)}));
+		}
+		px_uphs_free(c->uph);
+		c->uph = NULL;
+		if (r > 0) {
+			if (conn_start_relay(c) < 0)
+				px_conn_close(c);
+			return;
+		}
+		sv_loop_del(c->srv->loop, &c->uw);
+		close(c->uw.fd);
+		c->uw.fd = -1;
+		px_conn_dial_next(c);
+		return;
+	}
 	int soerr = 0;
 	socklen_t l = sizeof(soerr);
 	if (!(events & EPOLLOUT) || getsockopt(w->fd, SOL_SOCKET, SO_ERROR, &soerr, &l) < 0 ||
@@ -260,6 +290,24 @@ static void on_upstream(struct sv_loop *loop, struct sv_watch *w, uint32_t event
 		px_conn_dial_next(c);
 		return;
 	}
+	if (c->p->via_upstream) {
+		struct px_parse *p = c->p;
+		bool by_name = px_upstream_by_hostname(c->srv->upstream);
+		if (px_uphs_start(c->srv->upstream, w->fd, by_name ? NULL : &p->addrs[p->next_addr - 1],
+				  p->auth.host, p->auth.port, &c->uph) < 0 ||
+		    sv_loop_mod(c->srv->loop, &c->uw, EPOLLIN) < 0) {
+			px_uphs_free(c->uph);
+			c->uph = NULL;
+			sv_loop_del(c->srv->loop, &c->uw);
+			close(c->uw.fd);
+			c->uw.fd = -1;
+			px_conn_dial_next(c);
+			return;
+		}
+		c->head_deadline = px_now_ms() + PX_UPSTREAM_HANDSHAKE_MS;
+		px_head_timer_arm(c->srv);
+		return;
+	}
 	if (conn_start_relay(c) < 0)
 		px_conn_close(c);
 }
@@ -267,9 +315,21 @@ static void on_upstream(struct sv_loop *loop, struct sv_watch *w, uint32_t event
 void px_conn_dial_next(struct px_conn *c)
 {
 	struct px_parse *p = c->p;
+	if (c->srv->upstream && !p->routed) {
+		/* Where, not whether: the policy and SSRF checks already passed. */
+		p->routed = true;
+		p->via_upstream = px_upstream_route(c->srv->upstream, p->auth.host, p->auth.port,
+						    p->addrs, &p->n_addrs);
+		if (p->via_upstream && px_upstream_by_hostname(c->srv->upstream) && p->n_addrs)
+			p->n_addrs = 1; /* one CONNECT by name */
+	}
 	while (p->next_addr < p->n_addrs) {
 		struct sockaddr_storage ss;
-		socklen_t len = px_ssrf_ip_to_sockaddr(&p->addrs[p->next_addr++], p->auth.port, &ss);
+		socklen_t len =
+		    p->via_upstream
+			? px_upstream_addr(c->srv->upstream, &ss)
+			: px_ssrf_ip_to_sockaddr(&p->addrs[p->next_addr], p->auth.port, &ss);
+		p->next_addr++;
 		int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (fd < 0)
 			continue;

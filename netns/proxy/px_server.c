@@ -22,6 +22,7 @@
 #include "netns/netns.h"
 #include "netns/proxy/l7/px_l7.h"
 #include "netns/proxy/px_http.h"
+#include "netns/proxy/px_creator.h"
 #include "netns/proxy/px_ident.h"
 #include "netns/proxy/px_ipc.h"
 #include "netns/proxy/px_policy.h"
@@ -29,6 +30,7 @@
 #include "netns/proxy/px_ssrf.h"
 #include "netns/proxy/px_tofu.h"
 #include "netns/proxy/px_tunnel.h"
+#include "netns/proxy/px_upstream.h"
 #include "supervisor/log.h"
 #include "supervisor/loop.h"
 #include "supervisor/policy/policy.h"
@@ -48,6 +50,8 @@ static void ident_release(struct px_parse *p)
 		free(p->ident);
 	p->ident = NULL;
 	p->ident_ok = false;
+	px_creator_release(&p->cr);
+	p->creator = PX_CREATOR_MISSING;
 }
 
 void px_parse_free(struct px_parse *p)
@@ -131,7 +135,7 @@ void px_conn_reply_and_close(struct px_conn *c, const char *buf, size_t len)
 	px_conn_close(c);
 }
 
-static uint64_t now_ms(void)
+uint64_t px_now_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -156,12 +160,42 @@ static void conn_refuse(struct px_conn *c, int status, const char *error, const 
 		px_conn_reply_and_close(c, PX_HTTP_400, strlen(PX_HTTP_400));
 }
 
+/* The denial event (contract §8) for the aggregator in PID 1; @l7_method and @l7_path (NULL:
+ * none) when an L7 rule denied a forward-proxy request. */
+static void report_denial_l7(struct px_conn *c, bool ssrf, const char *reason,
+			     const char *l7_method, const char *l7_path)
+{
+	struct px_parse *p = c->p;
+	struct px_server *s = c->srv;
+	if (!s->on_denial)
+		return;
+	struct px_denial d = {
+	    .host = p->auth.host,
+	    .port = p->auth.port,
+	    .binary = p->ident_ok ? p->ident->exe.path : "",
+	    .reason = reason ? reason : "",
+	    .stage = ssrf ? "ssrf" : l7_path ? "l7" : p->is_connect ? "connect" : "forward",
+	    .l7_method = l7_path ? l7_method : NULL,
+	    .l7_path = l7_method ? l7_path : NULL,
+	};
+	for (size_t i = 0; p->ident_ok && i < p->ident->n_ancestors &&
+			   d.n_ancestors < PX_DENIAL_ANCESTORS_MAX; i++)
+		d.ancestors[d.n_ancestors++] = p->ident->ancestors[i].path;
+	px_server_denial(s, &d);
+}
+
+static void report_denial(struct px_conn *c, bool ssrf, const char *reason)
+{
+	report_denial_l7(c, ssrf, reason, NULL, NULL);
+}
+
 static void conn_deny(struct px_conn *c, bool ssrf, const char *reason)
 {
 	struct px_parse *p = c->p;
 	char buf[PX_RESP_MAX];
 	int n;
 	px_log_decision(c, false, reason);
+	report_denial(c, ssrf, reason);
 	if (ssrf && p->is_connect) {
 		n = px_http_resp_connect_ssrf(buf, sizeof(buf), &p->auth, reason);
 	} else if (ssrf) {
@@ -198,6 +232,11 @@ static bool decide_ident(struct px_parse *p)
 		return false;
 	}
 	p->ident_ok = true;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	p->creator = px_creator_take(p->ident->inode, p->ident->cookie,
+				     (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000,
+				     &p->cr);
 	unsigned char digest[PX_SHA256_LEN];
 	/* Only binaries some rule could allow are hashed and pinned (issue 17). */
 	if (px_tofu_verify_ident_policy(p->tofu, p->ident, p->policy ? &p->policy->pol : NULL,
@@ -231,6 +270,13 @@ static void decide_run(struct sv_job *job)
 		sv_fmt(p->reason, sizeof(p->reason), "%s", p->dec.reason);
 		return;
 	}
+	/* Issue 17 item 1: the binary that connected must be allowed here too, however the socket
+	 * travelled since (px_creator.h). */
+	if (!p->endpoint_only && !px_creator_allowed(p->creator, &p->cr,
+						     p->policy ? &p->policy->pol : NULL,
+						     p->auth.host, p->auth.port, p->reason,
+						     sizeof(p->reason)))
+		return;
 	if (!p->is_connect && p->dec.inspect && px_forward_judge(p, &q) < 0)
 		return;
 	struct px_ssrf_plan plan;
@@ -282,6 +328,7 @@ static void decide_done(struct sv_loop *loop, struct sv_job *job)
 		       (int)(p->req.method_len < 31 ? p->req.method_len : 31), p->req.method);
 		int n = px_l7_resp_forward_deny(buf, sizeof(buf), method, p->auth.host, p->auth.port,
 						p->l7_path ? p->l7_path : "/", p->reason);
+		report_denial_l7(c, false, p->reason, method, p->l7_path ? p->l7_path : "/");
 		px_conn_reply_and_close(c, buf, n > 0 ? (size_t)n : 0);
 		return;
 	}
@@ -317,6 +364,27 @@ static void decide_done(struct sv_loop *loop, struct sv_job *job)
 
 /* ---------------------------------------------------------------------------- the request */
 
+/* http://policy.local (contract §8 "Forward HTTP"), answered before any policy decision, as
+ * OpenShell does: another scheme or port is refused; the agent proposal API itself is off in
+ * this build (the gateway setting agent_policy_proposals_enabled is not read yet), so every
+ * route answers OpenShell's feature_disabled 404. */
+static void policy_local(struct px_conn *c)
+{
+	struct px_parse *p = c->p;
+	char buf[PX_RESP_MAX];
+	int n;
+	if (p->uri.scheme != PX_SCHEME_HTTP || p->uri.auth.port != 80)
+		n = px_http_resp_json(buf, sizeof(buf), 400, "invalid_policy_local_scheme",
+				      "Use http://policy.local only", NULL);
+	else
+		n = px_http_resp_json(buf, sizeof(buf), 404, "feature_disabled",
+				      "agent-driven policy proposals are not enabled in this "
+				      "sandbox; set the `agent_policy_proposals_enabled` setting "
+				      "to true to enable",
+				      NULL);
+	px_conn_reply_and_close(c, buf, n > 0 ? (size_t)n : 0);
+}
+
 static void conn_parse(struct px_conn *c)
 {
 	struct px_parse *p = c->p;
@@ -339,6 +407,10 @@ static void conn_parse(struct px_conn *c)
 		}
 	} else {
 		int r = px_http_parse_forward_target(p->req.target, p->req.target_len, &p->uri, &err);
+		if (r == 0 && strcmp(p->uri.auth.host, "policy.local") == 0) {
+			policy_local(c);
+			return;
+		}
 		if (r == 0 && p->uri.scheme == PX_SCHEME_HTTPS) {
 			px_conn_reply_and_close(c, PX_HTTP_400_HTTPS, strlen(PX_HTTP_400_HTTPS));
 			return;
@@ -439,6 +511,11 @@ int px_server_ident_answer(struct px_server *s, uint32_t seq, const struct px_id
 		sv_fmt(id->ancestors[i].path, sizeof(id->ancestors[i].path), "%s",
 		       a->ancestors[i]);
 	p->ident_ok = true;
+	p->creator = a->creator;
+	if (a->creator == PX_CREATOR_FOUND &&
+	    px_creator_from(&p->cr, a->creator_pid, a->creator_too_long, a->creator_exe,
+			    a->creator_ancestors, a->n_creator_ancestors) < 0)
+		p->creator = PX_CREATOR_MISSING; /* out of memory: denied as unrecorded */
 	if (a->status != PX_IDENT_OK) {
 		decide_denied(p, a->reason);
 		return 0;
@@ -496,6 +573,8 @@ void px_conn_close(struct px_conn *c)
 	struct px_server *s = c->srv;
 	px_tun_free(c->tun);
 	c->tun = NULL;
+	px_uphs_free(c->uph);
+	c->uph = NULL;
 	sv_loop_del(s->loop, &c->cw);
 	sv_loop_del(s->loop, &c->uw);
 	if (c->cw.fd >= 0)
@@ -538,7 +617,7 @@ void px_conn_close(struct px_conn *c)
 		(void)sv_loop_add(s->loop, &s->lw, EPOLLIN); /* below the limit again */
 }
 
-static void head_timer_arm(struct px_server *s)
+void px_head_timer_arm(struct px_server *s)
 {
 	if (!s->head_timer_armed && sv_timer_arm(&s->head_timer, PX_HEAD_SWEEP_MS, 0) == 0)
 		s->head_timer_armed = true;
@@ -550,11 +629,22 @@ static void on_head_timer(struct sv_loop *loop, struct sv_timer *t)
 	(void)loop;
 	struct px_server *s = t->data;
 	s->head_timer_armed = false;
-	uint64_t now = now_ms();
+	uint64_t now = px_now_ms();
 	bool waiting = false;
 	struct px_conn *next;
 	for (struct px_conn *c = s->conns; c; c = next) {
 		next = c->next;
+		if (c->uph && now >= c->head_deadline) { /* the upstream proxy never answered */
+			sv_log_kv(SV_LOG_WARN, COMP, "upstream_proxy_failed",
+				  "upstream proxy CONNECT failed",
+				  SV_KVS({"host", c->p->auth.host}, {"error", "handshake timed out"}));
+			px_conn_close(c);
+			continue;
+		}
+		if (c->uph) {
+			waiting = true;
+			continue;
+		}
 		if (c->state != PX_HEAD)
 			continue;
 		if (now < c->head_deadline) {
@@ -567,7 +657,7 @@ static void on_head_timer(struct sv_loop *loop, struct sv_timer *t)
 		conn_refuse(c, 408, "request_timeout", "request head not received in time", reason);
 	}
 	if (waiting)
-		head_timer_arm(s);
+		px_head_timer_arm(s);
 }
 
 static void accept_pause(struct px_server *s, bool backoff)
@@ -627,8 +717,8 @@ static void on_accept(struct sv_loop *loop, struct sv_watch *w, uint32_t events)
 		c->uw.fd = -1;
 		c->c2u.pipe[0] = c->c2u.pipe[1] = c->u2c.pipe[0] = c->u2c.pipe[1] = -1;
 		c->cw = (struct sv_watch){.fd = fd, .fn = on_client, .data = c};
-		c->head_deadline = now_ms() + PX_HEAD_TIMEOUT_MS;
-		head_timer_arm(s);
+		c->head_deadline = px_now_ms() + PX_HEAD_TIMEOUT_MS;
+		px_head_timer_arm(s);
 		c->next = s->conns;
 		if (s->conns)
 			s->conns->prev = c;
@@ -734,6 +824,30 @@ void px_server_set_entrypoint(struct px_server *s, pid_t pid)
 	s->entry = pid;
 }
 
+void px_server_set_upstream(struct px_server *s, struct px_upstream *u)
+{
+	px_upstream_free(s->upstream);
+	s->upstream = u;
+	if (u) {
+		char d[512];
+		px_upstream_describe(u, d, sizeof(d));
+		sv_log_kv(SV_LOG_INFO, COMP, "upstream_proxy_set",
+			  "egress goes through the upstream proxy", SV_KVS({"upstream", d}));
+	}
+}
+
+void px_server_denial(struct px_server *s, const struct px_denial *d)
+{
+	if (s->on_denial && d->host && d->host[0] && d->port)
+		s->on_denial(d, s->denial_data);
+}
+
+void px_server_set_denial_sink(struct px_server *s, px_denial_fn fn, void *data)
+{
+	s->on_denial = fn;
+	s->denial_data = data;
+}
+
 void px_server_free(struct px_server *s)
 {
 	if (!s)
@@ -753,5 +867,6 @@ void px_server_free(struct px_server *s)
 	while (s->n_conn_spare) /* closed in this batch, maybe: their events may still come */
 		sv_loop_defer_free(s->loop, s->conn_spare[--s->n_conn_spare]);
 	px_snap_put(s->policy);
+	px_upstream_free(s->upstream);
 	free(s);
 }

@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include "netns/proxy/px_creator.h"
 #include "netns/proxy/px_http.h"
 #include "netns/proxy/px_ident.h"
 #include "netns/proxy/px_policy.h"
@@ -20,6 +21,7 @@
 #include "netns/proxy/px_snap.h"
 #include "netns/proxy/px_ssrf.h"
 #include "netns/proxy/px_tofu.h"
+#include "netns/proxy/px_upstream.h"
 #include "supervisor/loop.h"
 #include "supervisor/worker.h"
 
@@ -65,6 +67,7 @@ struct px_conn {
 	size_t pre_len, pre_off;
 	struct px_dir c2u, u2c;
 	struct px_tun *tun; /* PX_TUNNEL: TLS termination and HTTP inspection (px_tunnel.c) */
+	struct px_uphs *uph; /* the upstream proxy's CONNECT under way (px_upstream.c) */
 };
 
 /* Everything the decision needs and produces; lives only until the dial. */
@@ -91,6 +94,8 @@ struct px_parse {
 	 * only for the decision, so idle connections stay small. */
 	struct px_ident *ident;
 	bool ident_ok;
+	enum px_creator_state creator; /* who connected (issue 17 item 1), with @ident */
+	struct px_creator cr;
 	/* Identity from PID 1 (px_server_new_remote): asked on the loop, answered on the loop. */
 	bool ident_remote;
 	bool ident_wait; /* on the server's waiting list */
@@ -106,6 +111,7 @@ struct px_parse {
 	struct px_ssrf_ip addrs[PX_ADDRS_MAX];
 	size_t n_addrs, next_addr;
 	char reason[PX_REASON_MAX];
+	bool routed, via_upstream; /* px_upstream_route asked; dial the upstream proxy */
 };
 
 struct px_server {
@@ -133,6 +139,9 @@ struct px_server {
 	struct px_parse *waiting; /* identity questions asked and not answered */
 	unsigned nconns;
 	struct px_conn *conns;
+	struct px_upstream *upstream; /* NULL: dial directly (owned) */
+	px_denial_fn on_denial; /* NULL: denials are only logged */
+	void *denial_data;
 	/* TLS termination (px_server_set_tls): borrowed; NULL = the CA is unavailable. */
 	struct px_tun_tls *tls;
 	bool tls_strict; /* without a CA every non-skip CONNECT gets the 503 (l7 contract §1.2) */
@@ -144,6 +153,9 @@ void px_parse_free(struct px_parse *p);
 /* Best effort: responses are small and the socket buffer is empty at this point. */
 void px_conn_reply_and_close(struct px_conn *c, const char *buf, size_t len);
 void px_log_decision(struct px_conn *c, bool allowed, const char *reason);
+uint64_t px_now_ms(void);
+/* Arm the sweep that also times out upstream-proxy handshakes (c->head_deadline). */
+void px_head_timer_arm(struct px_server *s);
 
 /* px_relay.c */
 void px_conn_dial_next(struct px_conn *c);

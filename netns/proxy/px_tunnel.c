@@ -497,6 +497,8 @@ int px_tun_new(struct sv_loop *loop, struct px_tun_tls *tls, struct sv_watch *cw
 	t->current = p->current;
 	sv_fmt(t->exe, sizeof(t->exe), "%s", p->exe ? p->exe : "");
 	t->endpoint_only = p->endpoint_only;
+	t->on_denial = p->on_denial;
+	t->denial_data = p->denial_data;
 	t->done = done;
 	t->ctx = ctx;
 	int r = 0;

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "netns/netns.h"
 #include "netns/proxy/l7/px_l7.h"
 #include "netns/proxy/px_policy.h"
 #include "supervisor/err.h"
@@ -51,6 +52,10 @@ struct px_tun_params {
 	bool endpoint_only;
 	const char *pre; /* client bytes read past the CONNECT head (copied) */
 	size_t pre_len;
+	/* Each request the L7 rules deny is also handed to @on_denial (stage "l7", its method and
+	 * redacted path; strings borrowed for the call). NULL: only logged. */
+	px_denial_fn on_denial;
+	void *denial_data;
 };
 
 /* What px_tun_event and the done callback report. */

@@ -191,6 +191,19 @@ static void log_l7(struct px_tun *t, const char *decision, const char *method, c
 		    SV_KVS({"policy", rule}, {"engine", "supervisor"}));
 }
 
+/* An L7 denial for PID 1's denial summaries (issue 15). */
+static void report_l7(struct px_tun *t, const char *method, const char *path, const char *reason)
+{
+	if (!t->on_denial)
+		return;
+	struct px_denial d = {.host = t->host, .port = t->port, .binary = t->exe,
+			      .reason = reason ? reason : "", .stage = "l7", .l7_method = method,
+			      .l7_path = path};
+	for (size_t i = 0; i < t->n_anc && d.n_ancestors < PX_DENIAL_ANCESTORS_MAX; i++)
+		d.ancestors[d.n_ancestors++] = t->anc_ptr[i];
+	t->on_denial(&d, t->denial_data);
+}
+
 /* Parse, judge and forward (or answer) the request whose head is the first @hl bytes of cin. */
 static void handle_request(struct px_tun *t, size_t hl)
 {
@@ -236,6 +249,7 @@ static void handle_request(struct px_tun *t, size_t hl)
 		if (!px_l7_req_authority_ok(req, t->host, t->port, t->tls)) {
 			char buf[512];
 			log_l7(t, "deny", t->method, red, "request authority mismatch", NULL);
+			report_l7(t, t->method, red, "request authority mismatch");
 			answer_close(t, buf, px_l7_resp_authority_mismatch(buf, sizeof(buf)));
 			return;
 		}
@@ -258,6 +272,7 @@ static void handle_request(struct px_tun *t, size_t hl)
 		const char *decision = j.decision, *reason = j.reason;
 		log_l7(t, decision, t->method, red, reason, policy);
 		if (!strcmp(decision, "deny")) {
+			report_l7(t, t->method, red, reason);
 			const struct px_l7_deny d = {.policy = policy ? policy : "",
 						     .method = t->method, .path = red,
 						     .host = t->host, .port = t->port,

@@ -73,6 +73,8 @@ struct px_tun {
 	const char *anc_ptr[PX_IDENT_ANCESTORS_MAX];
 	size_t n_anc;
 	bool endpoint_only;
+	px_denial_fn on_denial; /* NULL: L7 denials are only logged */
+	void *denial_data;
 	struct sv_timer timer;
 	uint64_t deadline; /* CLOCK_MONOTONIC ms: peek / handshake deadline */
 	bool timer_armed;
