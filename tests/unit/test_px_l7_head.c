@@ -211,6 +211,10 @@ START_TEST(parse_http_request_rejects_absolute_authority_mismatched_with_host)
 	REJECTS("GET http://api.example.com:8080/x HTTP/1.1\r\nHost: api.example.com\r\n\r\n");
 	REJECTS("GET http://api.example.com/x HTTP/1.0\r\n\r\n");
 	REJECTS("GET http:///x HTTP/1.1\r\nHost: a\r\n\r\n");
+	/* An authority either side cannot parse is refused, never compared (fuzz_px_tunnel read
+	 * the unset host pointer of "V#0a"). */
+	REJECTS("GET kopen3LVE://V#0a HTTP/1.1\r\nHost: com\r\n\r\n");
+	REJECTS("GET http://api.example.com/x HTTP/1.1\r\nHost: api.example.com:99999\r\n\r\n");
 	PARSES("GET http://API.example.com./x HTTP/1.1\r\nHost: api.example.com:80\r\n\r\n");
 	ck_assert(req.absolute_form);
 }
