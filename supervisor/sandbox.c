@@ -201,7 +201,7 @@ int sv_sandbox_prepare(struct sv_sandbox *sb, const struct sv_sandbox_opts *o, s
 		sv_err_prefix(err, "landlock (hard_requirement)");
 		return r;
 	}
-	if ((r = sv_seccomp_build_agent(&sb->seccomp, 0, err)) < 0) {
+	if ((r = sv_seccomp_early_agent(&sb->seccomp, err)) < 0) { /* see run_sandbox */
 		sv_err_prefix(err, "seccomp");
 		return r;
 	}
