@@ -6,7 +6,8 @@ proxy, in one invocation, reported as ratios (never a pass/fail verdict).
 Builds a throw-away network namespace holding a sink (counts bytes) and an echo server at
 10.97.N.2 (N from the pid: tests and other benches on the host use other subnets) on a veth
 from this namespace, then measures: bulk CONNECT throughput (1 GiB by
-default), CONNECT set-up latency p50/p99, connections per second, a burst of 200 clients
+default), CONNECT set-up latency p50/p99 and connections per second (sequential, in blocks
+alternating between the agent through the proxy and this harness directly), a burst of 200 clients
 connecting at once (behind one client that connects and sends nothing), and the supervisor's RSS
 with 1000 idle tunnels open. Everything it creates is removed at exit.
 """
@@ -25,6 +26,7 @@ IP = NET + ".2"
 NS = "svbench-%d" % os.getpid()
 VETH = "svbh%d" % (os.getpid() % 100000)
 PROXY = ("10.200.0.1", 3128)
+RATE_BLOCK, RATE_BLOCKS = 50, 10  # sequential connections: 10 blocks of 50 each way
 SERVERS = r"""
 import socket, socketserver, threading
 class Sink(socketserver.BaseRequestHandler):
@@ -108,6 +110,20 @@ def burst(proxied, n):
             "burst_wall_ms": wall * 1e3, "burst_p99_us": pct(lat, 0.99) if lat else 0}
 
 
+def conn_block(proxied, n):
+    """n sequential CONNECT + one echoed byte; per-connection latencies (us) and wall (s)."""
+    lat = []
+    t0 = time.monotonic()
+    for _ in range(n):
+        a = time.monotonic()
+        s = dial(proxied, 7000)
+        s.sendall(b"p")
+        s.recv(1)
+        lat.append((time.monotonic() - a) * 1e6)
+        s.close()
+    return {"lat": lat, "wall": time.monotonic() - t0}
+
+
 def client(proxied, mib):
     out = {}
     chunk = b"x" * (1 << 20)
@@ -120,18 +136,14 @@ def client(proxied, mib):
     out["throughput_mib_s"] = mib / (time.monotonic() - t0)
     out["bytes_ok"] = got == mib << 20
     s.close()
-    lat = []
-    t0 = time.monotonic()
-    for _ in range(500):
-        a = time.monotonic()
-        s = dial(proxied, 7000)
-        s.sendall(b"p")
-        s.recv(1)
-        lat.append((time.monotonic() - a) * 1e6)
-        s.close()
-    out["conn_per_s"] = 500 / (time.monotonic() - t0)
-    out["latency_p50_us"] = pct(lat, 0.5)
-    out["latency_p99_us"] = pct(lat, 0.99)
+    if proxied:
+        # Sequential connections in blocks, interleaved by the harness with the same blocks
+        # made directly, so machine noise hits both alike.
+        while True:
+            cmd = sys.stdin.readline().split()
+            if not cmd or cmd[0] != "block":
+                break
+            print("BLOCK " + json.dumps(conn_block(True, int(cmd[1]))), flush=True)
     out.update(burst(proxied, 200))
     if proxied:
         # The agent cannot read PID 1's /proc (hidepid): the harness samples the memory of
@@ -222,8 +234,22 @@ def main():
                                  str(mib), IP], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, env=env, cwd=tmp)
         mem, last = {}, ""
+        rate = {"direct": {"lat": [], "wall": 0.0}, "proxied": {"lat": [], "wall": 0.0}}
+        blocks = 0
+        prox.stdin.write("block %d\n" % RATE_BLOCK)
+        prox.stdin.flush()
         for line in prox.stdout:
-            if line.startswith("RSS "):
+            if line.startswith("BLOCK "):
+                b = json.loads(line[6:])
+                rate["proxied"]["lat"] += b["lat"]
+                rate["proxied"]["wall"] += b["wall"]
+                b = conn_block(False, RATE_BLOCK)
+                rate["direct"]["lat"] += b["lat"]
+                rate["direct"]["wall"] += b["wall"]
+                blocks += 1
+                prox.stdin.write("block %d\n" % RATE_BLOCK if blocks < RATE_BLOCKS else "end\n")
+                prox.stdin.flush()
+            elif line.startswith("RSS "):
                 mem[line.split()[1]] = memory(prox.pid)
                 prox.stdin.write("\n")
                 prox.stdin.flush()
@@ -235,6 +261,10 @@ def main():
             return 1
         d = json.loads(direct.stdout.strip().splitlines()[-1])
         p = json.loads(last)
+        for out, r in ((d, rate["direct"]), (p, rate["proxied"])):
+            out["conn_per_s"] = len(r["lat"]) / r["wall"]
+            out["latency_p50_us"] = pct(r["lat"], 0.5)
+            out["latency_p99_us"] = pct(r["lat"], 0.99)
         for when, (sup_rss, sup_anon, px_rss, px_anon) in mem.items():
             key = "idle" if when == "idle" else "1000_conns"
             p["rss_%s_kib" % key], p["anon_%s_kib" % key] = sup_rss, sup_anon
