@@ -123,7 +123,7 @@ int sv_caps_drop_after_setup(const char *extra_drop, struct sv_err *err)
 	 * clears its tid, before the task leaves the group): wait up to ~100 ms for it to go. */
 	unsigned threads = thread_count();
 	for (int i = 0; threads > 1 && i < 400; i++) {
-		nanosleep(&(struct timespec){.tv_nsec = 250 * 1000}, NULL);
+		nanosleep(&(struct timespec){.tv_nsec = 250000L}, NULL);
 		threads = thread_count();
 	}
 	if (threads > 1)
