@@ -49,6 +49,9 @@
  * musl's allocator map and unmap their pages each time (a TLB shootdown on every CPU running
  * a worker). */
 #define PX_CONN_SPARE 4
+/* Empty relay pipes kept for the next connection (pairs per direction): two pipe2 and four close
+ * calls per connection otherwise. Only a pipe with nothing left in it is kept. */
+#define PX_PIPE_SPARE 16
 
 enum px_state { PX_HEAD, PX_DECIDING, PX_CONNECTING, PX_RELAY };
 
@@ -76,6 +79,7 @@ struct px_conn {
 	size_t pre_len, pre_off;
 	struct px_dir c2u, u2c;
 	struct px_uphs *uph; /* the upstream proxy's CONNECT under way (px_upstream.c) */
+	uint32_t cev, uev; /* events armed on cw, uw during the relay (no epoll_ctl when unchanged) */
 };
 
 /* Everything the decision needs and produces; lives only until the dial. */
@@ -146,6 +150,12 @@ struct px_server {
 	struct px_upstream *upstream; /* NULL: dial directly (owned) */
 	px_denial_fn on_denial; /* NULL: denials are only logged */
 	void *denial_data;
+	int pipe_spare[PX_PIPE_SPARE][2]; /* empty pipes, see PX_PIPE_SPARE */
+	size_t n_pipe_spare;
+	/* The listener's own address when it is bound to one (not a wildcard): every accepted
+	 * socket has it as its local address, so no getsockname per connection. */
+	struct sockaddr_storage laddr;
+	socklen_t laddr_len; /* 0: ask each accepted socket */
 };
 
 static void conn_close(struct px_conn *c);
@@ -445,19 +455,31 @@ static uint32_t want(const struct px_dir *in, const struct px_dir *out, bool pre
 	return ev;
 }
 
-static void conn_rearm(struct px_conn *c)
+/* Returns -1 when the client's watch cannot be put back (the connection must close). */
+static int conn_rearm(struct px_conn *c)
 {
 	bool pre = c->pre_off < c->pre_len;
 	uint32_t cev = want(&c->c2u, &c->u2c, false);
 	uint32_t uev = want(&c->u2c, &c->c2u, false) | (pre ? EPOLLOUT : 0);
 	if (pre)
 		cev &= ~(uint32_t)EPOLLIN; /* the early bytes go first */
-	(void)sv_loop_mod(c->srv->loop, &c->cw, cev);
-	(void)sv_loop_mod(c->srv->loop, &c->uw, uev);
+	/* The client's watch was taken off during the decision: back on with its first mask. */
+	if (!c->cw.added) {
+		if (sv_loop_add(c->srv->loop, &c->cw, cev) < 0)
+			return -1;
+		c->cev = cev;
+	} else if (cev != c->cev && sv_loop_mod(c->srv->loop, &c->cw, cev) == 0) {
+		c->cev = cev;
+	}
+	if (uev != c->uev && sv_loop_mod(c->srv->loop, &c->uw, uev) == 0)
+		c->uev = uev;
+	return 0;
 }
 
-/* Move bytes src → pipe → dst. Returns -1 when the connection must close. */
-static int pump(struct px_dir *d, int src, int dst)
+/* Move bytes src → pipe → dst. Returns -1 when the connection must close. @other_shut: the
+ * other direction is done, so the connection closes right after this one: close(2) sends the
+ * FIN (dst has nothing unread, its side reached EOF), no shutdown needed. */
+static int pump(struct px_dir *d, int src, int dst, bool other_shut)
 {
 	for (;;) {
 		if (d->in_pipe > 0) {
@@ -482,7 +504,8 @@ static int pump(struct px_dir *d, int src, int dst)
 		d->in_pipe += (size_t)n;
 	}
 	if (d->src_eof && d->in_pipe == 0 && !d->shut) {
-		(void)shutdown(dst, SHUT_WR);
+		if (!other_shut)
+			(void)shutdown(dst, SHUT_WR);
 		d->shut = true;
 	}
 	return 0;
@@ -506,8 +529,8 @@ static void conn_relay(struct px_conn *c)
 		c->pre = NULL;
 		c->pre_len = c->pre_off = 0;
 	}
-	if (!c->pre && (pump(&c->c2u, c->cw.fd, c->uw.fd) < 0 ||
-			pump(&c->u2c, c->uw.fd, c->cw.fd) < 0)) {
+	if (!c->pre && (pump(&c->c2u, c->cw.fd, c->uw.fd, c->u2c.shut) < 0 ||
+			pump(&c->u2c, c->uw.fd, c->cw.fd, c->c2u.shut) < 0)) {
 		conn_close(c);
 		return;
 	}
@@ -515,7 +538,8 @@ static void conn_relay(struct px_conn *c)
 		conn_close(c);
 		return;
 	}
-	conn_rearm(c);
+	if (conn_rearm(c) < 0)
+		conn_close(c);
 }
 
 /* HUP: the peer closed both directions; what it sent is drained, then the connection ends
@@ -527,6 +551,29 @@ static void relay_event(struct px_conn *c, uint32_t events)
 		return;
 	}
 	conn_relay(c);
+}
+
+static int pipe_get(struct px_server *s, int fds[2])
+{
+	if (s->n_pipe_spare) {
+		memcpy(fds, s->pipe_spare[--s->n_pipe_spare], 2 * sizeof(int));
+		return 0;
+	}
+	return pipe2(fds, O_CLOEXEC | O_NONBLOCK);
+}
+
+/* A pipe goes back to the spares only when empty: nothing of one connection reaches another. */
+static void pipe_put(struct px_server *s, struct px_dir *d)
+{
+	if (d->pipe[0] < 0)
+		return;
+	if (d->in_pipe == 0 && s->n_pipe_spare < PX_PIPE_SPARE) {
+		memcpy(s->pipe_spare[s->n_pipe_spare++], d->pipe, 2 * sizeof(int));
+	} else {
+		close(d->pipe[0]);
+		close(d->pipe[1]);
+	}
+	d->pipe[0] = d->pipe[1] = -1;
 }
 
 static int conn_start_relay(struct px_conn *c)
@@ -561,14 +608,12 @@ static int conn_start_relay(struct px_conn *c)
 		c->pre = buf;
 		c->pre_len = (size_t)n + extra;
 	}
-	if (pipe2(c->c2u.pipe, O_CLOEXEC | O_NONBLOCK) < 0 ||
-	    pipe2(c->u2c.pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+	if (pipe_get(c->srv, c->c2u.pipe) < 0 || pipe_get(c->srv, c->u2c.pipe) < 0)
 		return -1;
 	parse_free(c->p);
 	c->p = NULL;
 	c->state = PX_RELAY;
-	if (sv_loop_add(c->srv->loop, &c->cw, 0) < 0)
-		return -1;
+	c->uev = EPOLLOUT; /* as conn_dial_next armed it; cw is added by conn_rearm */
 	conn_relay(c);
 	return 0;
 }
@@ -896,13 +941,8 @@ static void conn_close(struct px_conn *c)
 		close(c->cw.fd);
 	if (c->uw.fd >= 0)
 		close(c->uw.fd);
-	struct px_dir *dirs[] = {&c->c2u, &c->u2c};
-	for (size_t i = 0; i < 2; i++) {
-		for (int k = 0; k < 2; k++) {
-			if (dirs[i]->pipe[k] >= 0)
-				close(dirs[i]->pipe[k]);
-		}
-	}
+	pipe_put(s, &c->c2u);
+	pipe_put(s, &c->u2c);
 	if (c->p) {
 		if (c->state == PX_DECIDING && c->p->ident_wait) {
 			waiting_unlink(s, c->p); /* a late answer finds nothing: ignored */
@@ -1023,8 +1063,13 @@ static void on_accept(struct sv_loop *loop, struct sv_watch *w, uint32_t events)
 		}
 		c->peer = peer;
 		c->peer_len = peer_len;
-		c->local_len = sizeof(c->local);
-		(void)getsockname(fd, (struct sockaddr *)&c->local, &c->local_len);
+		if (s->laddr_len) {
+			memcpy(&c->local, &s->laddr, s->laddr_len);
+			c->local_len = s->laddr_len;
+		} else {
+			c->local_len = sizeof(c->local);
+			(void)getsockname(fd, (struct sockaddr *)&c->local, &c->local_len);
+		}
 		c->srv = s;
 		c->p = p;
 		p->conn = c;
@@ -1046,6 +1091,17 @@ static void on_accept(struct sv_loop *loop, struct sv_watch *w, uint32_t events)
 }
 
 /* -------------------------------------------------------------------------------- public */
+
+static bool laddr_is_specific(const struct sockaddr_storage *a, socklen_t len)
+{
+	if (a->ss_family == AF_INET && len >= sizeof(struct sockaddr_in))
+		return ((const struct sockaddr_in *)a)->sin_addr.s_addr != htonl(INADDR_ANY);
+	if (a->ss_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+		const struct in6_addr *ip = &((const struct sockaddr_in6 *)a)->sin6_addr;
+		return !IN6_IS_ADDR_UNSPECIFIED(ip) && !IN6_IS_ADDR_V4MAPPED(ip);
+	}
+	return false;
+}
 
 static int server_new(struct sv_loop *loop, int listen_fd, const struct pol_policy *policy,
 		      bool relaxed, const struct px_ident_remote *remote, struct px_server **out,
@@ -1090,6 +1146,10 @@ static int server_new(struct sv_loop *loop, int listen_fd, const struct pol_poli
 		px_server_free(s);
 		return sv_err_set(err, r, "proxy: timerfd: %s", strerror(-r));
 	}
+	s->laddr_len = sizeof(s->laddr);
+	if (getsockname(listen_fd, (struct sockaddr *)&s->laddr, &s->laddr_len) < 0 ||
+	    !laddr_is_specific(&s->laddr, s->laddr_len))
+		s->laddr_len = 0;
 	s->lw = (struct sv_watch){.fd = listen_fd, .fn = on_accept, .data = s};
 	if ((r = sv_loop_add(loop, &s->lw, EPOLLIN)) < 0) {
 		px_server_free(s);
@@ -1173,6 +1233,11 @@ void px_server_free(struct px_server *s)
 		free(s->spare[--s->n_spare]);
 	while (s->n_parse_spare)
 		free(s->parse_spare[--s->n_parse_spare]);
+	while (s->n_pipe_spare) {
+		s->n_pipe_spare--;
+		close(s->pipe_spare[s->n_pipe_spare][0]);
+		close(s->pipe_spare[s->n_pipe_spare][1]);
+	}
 	while (s->n_conn_spare) /* closed in this batch, maybe: their events may still come */
 		sv_loop_defer_free(s->loop, s->conn_spare[--s->n_conn_spare]);
 	px_snap_put(s->policy);
