@@ -15,7 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_INITS 4
+#define MAX_INITS 6
 
 struct init {
 	const char *label;

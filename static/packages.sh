@@ -12,7 +12,7 @@ build_pkgs="make gcc musl-tools dpkg-dev file binutils ca-certificates flex biso
 # OpenSSH's client and compare against their own sshd (openssh-server). The VM guest tests
 # (tests/vm) boot QEMU (qemu-system-x86).
 test_pkgs="$build_pkgs check pkg-config libseccomp-dev libcap-dev libnl-3-dev libnl-route-3-dev
-  busybox-static runc tini python3 clang libclang-rt-14-dev cppcheck clang-tidy util-linux
+  busybox-static runc tini bubblewrap python3 clang libclang-rt-14-dev cppcheck clang-tidy util-linux
   iproute2 procps libmbedtls-dev curl
   libnghttp2-dev libprotobuf-c-dev libssh-dev libyaml-dev
   python3-grpcio python3-protobuf protobuf-compiler openssl openssh-client openssh-server

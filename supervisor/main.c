@@ -443,6 +443,9 @@ static int run_sandbox(const struct sv_cli *cli, struct gwp *gwp)
 	/* The sandbox CA is made on a thread while the sandbox is prepared (l7 contract §1.2);
 	 * proxy_listen joins it. Only its directory is made here, for the policy baseline. */
 	(void)px_tls_boot_start();
+	/* Both seccomp programs are compiled on a thread too, joined where each is first used
+	 * (sv_sandbox_prepare, the prelude below), before the capability drop. */
+	sv_seccomp_early_start(SV_SECCOMP_NOTIFY_CONNECT); /* the usual case: see sbo below */
 	struct sv_err err = {0};
 	struct sv_spec spec = {0};
 	int r = sv_spec_resolve(cli->args, cli->nargs, cli->interactive, getenv(SV_SPEC_ENV),

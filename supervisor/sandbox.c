@@ -129,7 +129,23 @@ static int prepare_landlock(struct sv_sandbox *sb, struct sv_err *err)
 	return ll_prepare(&spec, &sb->landlock, err);
 }
 
-static int prepare_fence(struct sv_sandbox *sb, const char *workdir, struct sv_err *err)
+/* The network namespace is made while the fence helper builds the mount namespace. */
+struct netns_job {
+	struct nns *ns;
+	bool done;
+	int r;
+	struct sv_err err;
+};
+
+static void netns_make(void *ctx)
+{
+	struct netns_job *j = ctx;
+	j->done = true;
+	j->r = nns_create(j->ns, &j->err);
+}
+
+static int prepare_fence(struct sv_sandbox *sb, const char *workdir, struct netns_job *nj,
+			 struct sv_err *err)
 {
 	const struct sv_fence_spec spec = {
 	    .read_only = (const char *const *)sb->policy.read_only.v,
@@ -138,6 +154,8 @@ static int prepare_fence(struct sv_sandbox *sb, const char *workdir, struct sv_e
 	    .n_read_write = sb->policy.read_write.n,
 	    .hard = sb->policy.landlock_compat == POL_HARD_REQUIREMENT,
 	    .workdir = workdir,
+	    .overlap = netns_make,
+	    .overlap_ctx = nj,
 	};
 	return sv_fence_prepare(&sb->fence, &spec, err);
 }
@@ -192,21 +210,28 @@ int sv_sandbox_prepare(struct sv_sandbox *sb, const struct sv_sandbox_opts *o, s
 		return r;
 	if ((r = sv_identity_plan_init(&sb->plan, &sb->id, err)) < 0)
 		return r;
+	/* The fence first: Landlock's rules must name the inodes the agent will see there. The
+	 * network namespace is made while its helper works (or after, when no helper ran); its
+	 * failure is reported first, as when it was made first. */
+	struct netns_job nj = {.ns = &sb->netns};
+	int fr = prepare_fence(sb, o->workdir, &nj, err);
+	if (!nj.done)
+		netns_make(&nj);
 	/* Never a silent fallback to the container's network (contract §13 fix 1). */
-	if ((r = nns_create(&sb->netns, err)) < 0) {
+	if (nj.r < 0) {
+		*err = nj.err;
 		sv_err_prefix(err, "network namespace (the agent is never given the container's "
 				   "network)");
-		return r;
+		return nj.r;
 	}
-	/* The fence first: Landlock's rules must name the inodes the agent will see there. */
-	if ((r = prepare_fence(sb, o->workdir, err)) < 0)
+	if ((r = fr) < 0)
 		return r;
 	if ((r = prepare_landlock(sb, err)) < 0) {
 		sv_err_prefix(err, "landlock (hard_requirement)");
 		return r;
 	}
 	unsigned int sc_opts = o->notify_connect ? SV_SECCOMP_NOTIFY_CONNECT : 0;
-	if ((r = sv_seccomp_build_agent(&sb->seccomp, sc_opts, err)) < 0) {
+	if ((r = sv_seccomp_early_agent(&sb->seccomp, sc_opts, err)) < 0) { /* see run_sandbox */
 		sv_err_prefix(err, "seccomp");
 		return r;
 	}

@@ -34,19 +34,31 @@ static uint32_t want(const struct px_dir *in, const struct px_dir *out, bool pre
 	return ev;
 }
 
-static void conn_rearm(struct px_conn *c)
+/* Returns -1 when the client's watch cannot be put back (the connection must close). */
+static int conn_rearm(struct px_conn *c)
 {
 	bool pre = c->pre_off < c->pre_len;
 	uint32_t cev = want(&c->c2u, &c->u2c, false);
 	uint32_t uev = want(&c->u2c, &c->c2u, false) | (pre ? EPOLLOUT : 0);
 	if (pre)
 		cev &= ~(uint32_t)EPOLLIN; /* the early bytes go first */
-	(void)sv_loop_mod(c->srv->loop, &c->cw, cev);
-	(void)sv_loop_mod(c->srv->loop, &c->uw, uev);
+	/* The client's watch was taken off during the decision: back on with its first mask. */
+	if (!c->cw.added) {
+		if (sv_loop_add(c->srv->loop, &c->cw, cev) < 0)
+			return -1;
+		c->cev = cev;
+	} else if (cev != c->cev && sv_loop_mod(c->srv->loop, &c->cw, cev) == 0) {
+		c->cev = cev;
+	}
+	if (uev != c->uev && sv_loop_mod(c->srv->loop, &c->uw, uev) == 0)
+		c->uev = uev;
+	return 0;
 }
 
-/* Move bytes src → pipe → dst. Returns -1 when the connection must close. */
-static int pump(struct px_dir *d, int src, int dst)
+/* Move bytes src → pipe → dst. Returns -1 when the connection must close. @other_shut: the
+ * other direction is done, so the connection closes right after this one: close(2) sends the
+ * FIN (dst has nothing unread, its side reached EOF), no shutdown needed. */
+static int pump(struct px_dir *d, int src, int dst, bool other_shut)
 {
 	for (;;) {
 		if (d->in_pipe > 0) {
@@ -71,7 +83,8 @@ static int pump(struct px_dir *d, int src, int dst)
 		d->in_pipe += (size_t)n;
 	}
 	if (d->src_eof && d->in_pipe == 0 && !d->shut) {
-		(void)shutdown(dst, SHUT_WR);
+		if (!other_shut)
+			(void)shutdown(dst, SHUT_WR);
 		d->shut = true;
 	}
 	return 0;
@@ -95,8 +108,8 @@ static void conn_relay(struct px_conn *c)
 		c->pre = NULL;
 		c->pre_len = c->pre_off = 0;
 	}
-	if (!c->pre && (pump(&c->c2u, c->cw.fd, c->uw.fd) < 0 ||
-			pump(&c->u2c, c->uw.fd, c->cw.fd) < 0)) {
+	if (!c->pre && (pump(&c->c2u, c->cw.fd, c->uw.fd, c->u2c.shut) < 0 ||
+			pump(&c->u2c, c->uw.fd, c->cw.fd, c->c2u.shut) < 0)) {
 		px_conn_close(c);
 		return;
 	}
@@ -104,7 +117,8 @@ static void conn_relay(struct px_conn *c)
 		px_conn_close(c);
 		return;
 	}
-	conn_rearm(c);
+	if (conn_rearm(c) < 0)
+		px_conn_close(c);
 }
 
 /* HUP: the peer closed both directions; what it sent is drained, then the connection ends
@@ -118,7 +132,32 @@ void px_conn_relay_event(struct px_conn *c, uint32_t events)
 	conn_relay(c);
 }
 
-/* Bytes both ways through a pipe per direction (c->pre first). */
+static int pipe_get(struct px_server *s, int fds[2])
+{
+	if (s->n_pipe_spare) {
+		memcpy(fds, s->pipe_spare[--s->n_pipe_spare], 2 * sizeof(int));
+		return 0;
+	}
+	return pipe2(fds, O_CLOEXEC | O_NONBLOCK);
+}
+
+/* A pipe goes back to the spares only when empty: nothing of one connection reaches another. */
+void px_pipe_put(struct px_server *s, struct px_dir *d)
+{
+	if (d->pipe[0] < 0)
+		return;
+	if (d->in_pipe == 0 && s->n_pipe_spare < PX_PIPE_SPARE) {
+		memcpy(s->pipe_spare[s->n_pipe_spare++], d->pipe, 2 * sizeof(int));
+	} else {
+		close(d->pipe[0]);
+		close(d->pipe[1]);
+	}
+	d->pipe[0] = d->pipe[1] = -1;
+}
+
+/* Bytes both ways through a pipe per direction (c->pre first). c->uev is the mask armed on
+ * the upstream watch (PX_EV_UNKNOWN after a tunnel); the client's watch is added by
+ * conn_rearm when it is not on the loop. */
 static int conn_relay_begin(struct px_conn *c)
 {
 	/* A peer's small writes (a TLS record per header and body) must not wait for the other
@@ -126,14 +165,11 @@ static int conn_relay_begin(struct px_conn *c)
 	int one = 1;
 	(void)setsockopt(c->cw.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	(void)setsockopt(c->uw.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (pipe2(c->c2u.pipe, O_CLOEXEC | O_NONBLOCK) < 0 ||
-	    pipe2(c->u2c.pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+	if (pipe_get(c->srv, c->c2u.pipe) < 0 || pipe_get(c->srv, c->u2c.pipe) < 0)
 		return -1;
 	px_parse_free(c->p);
 	c->p = NULL;
 	c->state = PX_RELAY;
-	if (!c->cw.added && sv_loop_add(c->srv->loop, &c->cw, 0) < 0)
-		return -1;
 	conn_relay(c);
 	return 0;
 }
@@ -189,6 +225,7 @@ static int conn_start_tunnel(struct px_conn *c)
 		sv_warn(COMP, "tunnel_failed", "%s", err.msg);
 		return -1;
 	}
+	c->cev = c->uev = PX_EV_UNKNOWN; /* the tunnel sets the masks from here */
 	px_parse_free(c->p); /* the tunnel copied what it needs */
 	c->p = NULL;
 	if (!c->cw.added && sv_loop_add(c->srv->loop, &c->cw, 0) < 0)
@@ -304,6 +341,7 @@ static void on_upstream(struct sv_loop *loop, struct sv_watch *w, uint32_t event
 			px_conn_dial_next(c);
 			return;
 		}
+		c->uev = EPOLLIN;
 		c->head_deadline = px_now_ms() + PX_UPSTREAM_HANDSHAKE_MS;
 		px_head_timer_arm(c->srv);
 		return;
@@ -343,6 +381,7 @@ void px_conn_dial_next(struct px_conn *c)
 			c->uw.fd = -1;
 			continue;
 		}
+		c->uev = EPOLLOUT;
 		return;
 	}
 	/* Every validated address failed: CONNECT drops the connection (contract §8), forward

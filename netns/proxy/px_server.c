@@ -581,13 +581,8 @@ void px_conn_close(struct px_conn *c)
 		close(c->cw.fd);
 	if (c->uw.fd >= 0)
 		close(c->uw.fd);
-	struct px_dir *dirs[] = {&c->c2u, &c->u2c};
-	for (size_t i = 0; i < 2; i++) {
-		for (int k = 0; k < 2; k++) {
-			if (dirs[i]->pipe[k] >= 0)
-				close(dirs[i]->pipe[k]);
-		}
-	}
+	px_pipe_put(s, &c->c2u);
+	px_pipe_put(s, &c->u2c);
 	if (c->p) {
 		if (c->state == PX_DECIDING && c->p->ident_wait) {
 			waiting_unlink(s, c->p); /* a late answer finds nothing: ignored */
@@ -708,8 +703,13 @@ static void on_accept(struct sv_loop *loop, struct sv_watch *w, uint32_t events)
 		}
 		c->peer = peer;
 		c->peer_len = peer_len;
-		c->local_len = sizeof(c->local);
-		(void)getsockname(fd, (struct sockaddr *)&c->local, &c->local_len);
+		if (s->laddr_len) {
+			memcpy(&c->local, &s->laddr, s->laddr_len);
+			c->local_len = s->laddr_len;
+		} else {
+			c->local_len = sizeof(c->local);
+			(void)getsockname(fd, (struct sockaddr *)&c->local, &c->local_len);
+		}
 		c->srv = s;
 		c->p = p;
 		p->conn = c;
@@ -731,6 +731,17 @@ static void on_accept(struct sv_loop *loop, struct sv_watch *w, uint32_t events)
 }
 
 /* -------------------------------------------------------------------------------- public */
+
+static bool laddr_is_specific(const struct sockaddr_storage *a, socklen_t len)
+{
+	if (a->ss_family == AF_INET && len >= sizeof(struct sockaddr_in))
+		return ((const struct sockaddr_in *)a)->sin_addr.s_addr != htonl(INADDR_ANY);
+	if (a->ss_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+		const struct in6_addr *ip = &((const struct sockaddr_in6 *)a)->sin6_addr;
+		return !IN6_IS_ADDR_UNSPECIFIED(ip) && !IN6_IS_ADDR_V4MAPPED(ip);
+	}
+	return false;
+}
 
 static int server_new(struct sv_loop *loop, int listen_fd, const struct pol_policy *policy,
 		      bool relaxed, const struct px_ident_remote *remote, struct px_server **out,
@@ -775,6 +786,10 @@ static int server_new(struct sv_loop *loop, int listen_fd, const struct pol_poli
 		px_server_free(s);
 		return sv_err_set(err, r, "proxy: timerfd: %s", strerror(-r));
 	}
+	s->laddr_len = sizeof(s->laddr);
+	if (getsockname(listen_fd, (struct sockaddr *)&s->laddr, &s->laddr_len) < 0 ||
+	    !laddr_is_specific(&s->laddr, s->laddr_len))
+		s->laddr_len = 0;
 	s->lw = (struct sv_watch){.fd = listen_fd, .fn = on_accept, .data = s};
 	if ((r = sv_loop_add(loop, &s->lw, EPOLLIN)) < 0) {
 		px_server_free(s);
@@ -864,6 +879,11 @@ void px_server_free(struct px_server *s)
 		free(s->spare[--s->n_spare]);
 	while (s->n_parse_spare)
 		free(s->parse_spare[--s->n_parse_spare]);
+	while (s->n_pipe_spare) {
+		s->n_pipe_spare--;
+		close(s->pipe_spare[s->n_pipe_spare][0]);
+		close(s->pipe_spare[s->n_pipe_spare][1]);
+	}
 	while (s->n_conn_spare) /* closed in this batch, maybe: their events may still come */
 		sv_loop_defer_free(s->loop, s->conn_spare[--s->n_conn_spare]);
 	px_snap_put(s->policy);

@@ -40,6 +40,12 @@
  * musl's allocator map and unmap their pages each time (a TLB shootdown on every CPU running
  * a worker). */
 #define PX_CONN_SPARE 4
+/* Empty relay pipes kept for the next connection (pairs per direction): two pipe2 and four close
+ * calls per connection otherwise. Only a pipe with nothing left in it is kept. */
+#define PX_PIPE_SPARE 16
+/* c->cev / c->uev when the armed mask is not known (the tunnel changed it): forces the next
+ * epoll_ctl. */
+#define PX_EV_UNKNOWN UINT32_MAX
 
 enum px_state { PX_HEAD, PX_DECIDING, PX_CONNECTING, PX_RELAY, PX_TUNNEL };
 
@@ -66,6 +72,7 @@ struct px_conn {
 	char *pre;
 	size_t pre_len, pre_off;
 	struct px_dir c2u, u2c;
+	uint32_t cev, uev; /* events armed on cw, uw during the relay (no epoll_ctl when unchanged) */
 	struct px_tun *tun; /* PX_TUNNEL: TLS termination and HTTP inspection (px_tunnel.c) */
 	struct px_uphs *uph; /* the upstream proxy's CONNECT under way (px_upstream.c) */
 };
@@ -142,6 +149,12 @@ struct px_server {
 	struct px_upstream *upstream; /* NULL: dial directly (owned) */
 	px_denial_fn on_denial; /* NULL: denials are only logged */
 	void *denial_data;
+	int pipe_spare[PX_PIPE_SPARE][2]; /* empty pipes, see PX_PIPE_SPARE */
+	size_t n_pipe_spare;
+	/* The listener's own address when it is bound to one (not a wildcard): every accepted
+	 * socket has it as its local address, so no getsockname per connection. */
+	struct sockaddr_storage laddr;
+	socklen_t laddr_len; /* 0: ask each accepted socket */
 	/* TLS termination (px_server_set_tls): borrowed; NULL = the CA is unavailable. */
 	struct px_tun_tls *tls;
 	bool tls_strict; /* without a CA every non-skip CONNECT gets the 503 (l7 contract §1.2) */
@@ -161,6 +174,8 @@ void px_head_timer_arm(struct px_server *s);
 void px_conn_dial_next(struct px_conn *c);
 void px_conn_relay_event(struct px_conn *c, uint32_t events);
 void px_conn_tunnel_result(struct px_conn *c, int r);
+/* A relay pipe back to the server's spares when empty, else closed; sets @d's fds to -1. */
+void px_pipe_put(struct px_server *s, struct px_dir *d);
 
 /* px_server_l7.c: worker thread. -1 when the request must not go on (p->l7_deny or l7_bad). */
 int px_forward_judge(struct px_parse *p, const struct px_query *q);

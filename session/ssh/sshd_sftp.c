@@ -936,6 +936,26 @@ static int write_all(int fd, const uint8_t *p, size_t n)
 /* The state is static: this runs in a forked child with nothing else to do. */
 static struct sshd_sftp g_sftp;
 static uint8_t g_in[SSHD_SFTP_PACKET_MAX + 4];
+/* Replies to the packets of one read go out in one write: a client keeps many requests in
+ * flight, and each write is a wake-up of the channel relay and an SSH packet of its own. */
+static uint8_t g_reply[(size_t)4 * (SSHD_SFTP_DATA_MAX + 1024)];
+static size_t g_nreply;
+
+static int reply_flush(int out)
+{
+	int r = g_nreply ? write_all(out, g_reply, g_nreply) : 0;
+	g_nreply = 0;
+	return r;
+}
+
+static int reply_add(int out, const uint8_t *p, size_t n)
+{
+	if (g_nreply + n > sizeof(g_reply) && reply_flush(out) < 0)
+		return -1;
+	memcpy(g_reply + g_nreply, p, n); /* n <= sizeof(s->out) < sizeof(g_reply) */
+	g_nreply += n;
+	return 0;
+}
 
 int sshd_sftp_serve(int in, int out)
 {
@@ -962,10 +982,14 @@ int sshd_sftp_serve(int in, int out)
 				break;
 			sshd_sftp_packet(s, p + 4, len);
 			off += 4 + len;
-			if (s->ready && write_all(out, s->out, s->olen) < 0) {
+			if (s->ready && reply_add(out, s->out, s->olen) < 0) {
 				sshd_sftp_close_all(s);
 				return 1;
 			}
+		}
+		if (reply_flush(out) < 0) { /* before waiting for more: nothing is held back */
+			sshd_sftp_close_all(s);
+			return 1;
 		}
 		memmove(g_in, g_in + off, have - off);
 		have -= off;

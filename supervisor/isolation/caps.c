@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/capability.h>
 #include <sys/prctl.h>
+#include <time.h>
 
 /* What the run phase still does with privilege. Each entry names the operation; a test in
  * tests/integration/cases_caps.py breaks when the capability is dropped. */
@@ -118,8 +119,14 @@ int sv_caps_drop_after_setup(const char *extra_drop, struct sv_err *err)
 	int r = parse_extra(extra_drop, &extra, err);
 	if (r < 0)
 		return r;
-	/* Capabilities are per thread: a thread started during setup would keep them all. */
+	/* Capabilities are per thread: a thread started during setup would keep them all. A thread
+	 * already joined can still be counted for a moment (pthread_join returns when the kernel
+	 * clears its tid, before the task leaves the group): wait up to ~100 ms for it to go. */
 	unsigned threads = thread_count();
+	for (int i = 0; threads > 1 && i < 400; i++) {
+		nanosleep(&(struct timespec){.tv_nsec = 250000L}, NULL);
+		threads = thread_count();
+	}
 	if (threads > 1)
 		return sv_err_set(err, EBUSY, "%u threads run: the drop must happen on the only one",
 				  threads);

@@ -577,7 +577,8 @@ static int fence_recv(int sock, struct fence_msg *m, int fds[2])
 	return 0;
 }
 
-static int fence_run_helper(const struct sv_fence_plan *p, struct sv_fence *f, struct sv_err *err)
+static int fence_run_helper(const struct sv_fence_plan *p, struct sv_fence *f,
+			    void (*overlap)(void *), void *overlap_ctx, struct sv_err *err)
 {
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
@@ -594,6 +595,8 @@ static int fence_run_helper(const struct sv_fence_plan *p, struct sv_fence *f, s
 		fence_helper(p, sv[1]);
 	}
 	close(sv[1]);
+	if (overlap)
+		overlap(overlap_ctx);
 	struct fence_msg m;
 	int fds[2];
 	int r = fence_recv(sv[0], &m, fds);
@@ -705,7 +708,7 @@ int sv_fence_prepare(struct sv_fence *f, const struct sv_fence_spec *spec, struc
 		return 0;
 	}
 	struct sv_err herr = {0};
-	r = fence_run_helper(&p, f, &herr);
+	r = fence_run_helper(&p, f, spec->overlap, spec->overlap_ctx, &herr);
 	if (r >= 0 && (r = fence_try_join(f, &herr)) < 0)
 		sv_fence_close(f);
 	size_t n = p.n, nskel = p.n_skeleton, missing = p.n_missing;

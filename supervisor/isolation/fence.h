@@ -43,6 +43,11 @@ struct sv_fence_spec {
 	size_t n_read_write;
 	bool hard; /* hard_requirement: a fence that cannot be built refuses the start */
 	const char *workdir; /* borrowed or NULL: where children start */
+	/* Optional: called once in the parent while the helper child builds the namespace (start-up
+	 * work that does not depend on it, such as the network namespace), never after fork in the
+	 * child. Not called when no helper runs: the caller checks for that. */
+	void (*overlap)(void *ctx);
+	void *overlap_ctx;
 };
 
 #define SV_FENCE_SEEN_MAX 1024

@@ -554,7 +554,7 @@ int sv_seccomp_install(const struct sv_seccomp_prog *p, bool tsync, struct sv_er
 int sv_seccomp_apply_supervisor_prelude(struct sv_err *err)
 {
 	struct sv_seccomp_prog prog;
-	int r = sv_seccomp_build_prelude(&prog, err);
+	int r = sv_seccomp_early_prelude(&prog, err); /* built on the start-up thread if any */
 	if (r < 0)
 		return r;
 	r = sv_seccomp_install(&prog, true, err);

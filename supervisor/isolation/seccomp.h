@@ -54,6 +54,15 @@ int sv_seccomp_install(const struct sv_seccomp_prog *p, bool tsync, struct sv_er
  * Irreversible. Returns 0 or -errno; callers fail closed on error. */
 int sv_seccomp_apply_supervisor_prelude(struct sv_err *err);
 
+/* Start-up (seccomp_early.c): compile the agent filter (with @agent_opts) and the prelude on a thread
+ * started now; sv_seccomp_early_agent / _early_prelude join it and move the program out (a
+ * second call, or no thread, builds it inline). Both must be taken, or the thread is left
+ * unjoined: call them before anything needs a single thread (sv_caps_drop_after_setup).
+ * Same return and @err contract as sv_seccomp_build_agent / _build_prelude. */
+void sv_seccomp_early_start(unsigned int agent_opts);
+int sv_seccomp_early_agent(struct sv_seccomp_prog *out, unsigned int opts, struct sv_err *err);
+int sv_seccomp_early_prelude(struct sv_seccomp_prog *out, struct sv_err *err);
+
 /* Release @p's program; @p may be zeroed or already freed. */
 void sv_seccomp_prog_free(struct sv_seccomp_prog *p);
 
