@@ -214,6 +214,13 @@ def gateway_rest_endpoint_loads_and_requests_are_judged_in_the_tunnel_tls_skip_s
         check(st and st[0].get("status") == "POLICY_STATUS_LOADED",
               "the rest endpoint did not load: %r" % st, r)
         check("policy_endpoint_dropped" not in r.err, "the endpoint was dropped", r)
+        # The L7 denial reaches the gateway's denial summaries (stage l7, its method and path).
+        mine = wait_until(lambda: [s for s in gw.analysis_summaries()
+                                   if s.get("host") == cases_proxy.FAKE_IP], 5)
+        check(mine and mine[0].get("port") == 8080 and mine[0].get("denial_stage") == "l7" and
+              any(x.get("method") == "GET" and x.get("path") == "/"
+                  for x in mine[0].get("l7_request_samples", [])),
+              "the L7 denial is not in the gateway's denial summaries: %r" % mine, r)
     finally:
         gw.stop()
     skip = copy.deepcopy(rest)
