@@ -214,7 +214,7 @@ static pid_t wait_entry(struct px_proxy *p)
 	clock_gettime(CLOCK_MONOTONIC, &dl);
 	dl.tv_sec += PXP_ENTRY_WAIT_S;
 	pthread_mutex_lock(&p->lock);
-	while (!p->quit && (e = __atomic_load_n(&p->entry, __ATOMIC_ACQUIRE)) <= 0)
+	while (!p->quit && __atomic_load_n(&p->entry, __ATOMIC_ACQUIRE) <= 0)
 		if (pthread_cond_timedwait(&p->entry_cond, &p->lock, &dl) == ETIMEDOUT)
 			break;
 	pthread_mutex_unlock(&p->lock);
