@@ -365,8 +365,9 @@ static int check_fields(const char *h, struct px_l7_req *req, struct sv_err *err
 		if (!req->host)
 			return bad(err, 0, "absolute-form request without Host");
 		abs_authority(req, &a, &an);
-		authority_parse(a, an, &hh, &hl, &ap);
-		authority_parse(req->host, req->host_len, &bh, &bl, &hp);
+		if (!authority_parse(a, an, &hh, &hl, &ap) ||
+		    !authority_parse(req->host, req->host_len, &bh, &bl, &hp))
+			return bad(err, 0, "absolute-form authority does not match Host");
 		uint16_t dflt = scheme_port(req->target, abs_scheme(req->target, req->target_len));
 		ap = ap ? ap : dflt;
 		hp = hp ? hp : dflt;
