@@ -109,6 +109,14 @@ int px_msg_policy_encode(uint8_t *buf, size_t size, uint64_t len)
 	return w_end(&w);
 }
 
+int px_msg_creds_encode(uint8_t *buf, size_t size, uint64_t len)
+{
+	struct w w;
+	w_begin(&w, buf, size, PX_MSG_CREDS);
+	w_u64(&w, len);
+	return w_end(&w);
+}
+
 int px_msg_ready_encode(uint8_t *buf, size_t size)
 {
 	struct w w;
@@ -338,7 +346,7 @@ int px_msg_type(const uint8_t *buf, size_t len)
 	unsigned flags = (unsigned)buf[2] | (unsigned)buf[3] << 8;
 	uint32_t n = (uint32_t)buf[4] | (uint32_t)buf[5] << 8 | (uint32_t)buf[6] << 16 |
 		     (uint32_t)buf[7] << 24;
-	if (flags != 0 || n != len - PX_MSG_HDR || type < PX_MSG_START || type > PX_MSG_IDENT_RESP)
+	if (flags != 0 || n != len - PX_MSG_HDR || type < PX_MSG_START || type > PX_MSG_CREDS)
 		return -EPROTO;
 	return (int)type;
 }
@@ -374,6 +382,15 @@ int px_msg_policy_decode(const uint8_t *buf, size_t len, uint64_t *policy_len,
 	if (!r_begin(&r, buf, len, PX_MSG_POLICY, "POLICY", err))
 		return -EPROTO;
 	*policy_len = r_u64(&r);
+	return r_end(&r);
+}
+
+int px_msg_creds_decode(const uint8_t *buf, size_t len, uint64_t *creds_len, struct sv_err *err)
+{
+	struct r r;
+	if (!r_begin(&r, buf, len, PX_MSG_CREDS, "CREDS", err))
+		return -EPROTO;
+	*creds_len = r_u64(&r);
 	return r_end(&r);
 }
 

@@ -25,6 +25,7 @@ enum px_msg_type {
 	PX_MSG_LOG,	   /* child → parent, control: one structured log record */
 	PX_MSG_IDENT_REQ,  /* child → parent, identity socket */
 	PX_MSG_IDENT_RESP, /* parent → child, identity socket */
+	PX_MSG_CREDS,	   /* parent → child, control; fd: credential store memfd (px_cred) */
 };
 
 #define PX_MSG_HDR     8
@@ -83,6 +84,8 @@ struct px_msg_ident_resp {
 /* Encoders write one whole datagram into @buf (@size bytes) and return its length, or -E2BIG. */
 int px_msg_start_encode(uint8_t *buf, size_t size, const struct px_msg_start *m);
 int px_msg_policy_encode(uint8_t *buf, size_t size, uint64_t len);
+/* CREDS: the length of the px_cred_store_pack blob in the memfd that travels with it. */
+int px_msg_creds_encode(uint8_t *buf, size_t size, uint64_t len);
 int px_msg_ready_encode(uint8_t *buf, size_t size);
 /* Texts longer than fit in PX_LOG_WIRE_MAX are cut; never fails for @size >= PX_LOG_WIRE_MAX. */
 int px_msg_log_encode(uint8_t *buf, size_t size, const struct sv_log_fwd *rec, uint32_t dropped);
@@ -100,6 +103,7 @@ int px_msg_start_decode(const uint8_t *buf, size_t len, struct px_msg_start *m,
 			struct sv_err *err);
 int px_msg_policy_decode(const uint8_t *buf, size_t len, uint64_t *policy_len,
 			 struct sv_err *err);
+int px_msg_creds_decode(const uint8_t *buf, size_t len, uint64_t *creds_len, struct sv_err *err);
 int px_msg_log_decode(const uint8_t *buf, size_t len, struct px_msg_log *m, struct sv_err *err);
 int px_msg_ident_req_decode(const uint8_t *buf, size_t len, struct px_msg_ident_req *m,
 			    struct sv_err *err);
