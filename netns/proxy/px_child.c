@@ -30,11 +30,11 @@
 #include "supervisor/loop.h"
 #include "supervisor/policy/policy.h"
 
-#define COMP		"proxy"
-#define PXC_EXIT_USAGE	2
-#define PXC_EXIT_SETUP	1
-#define PXC_RECV_BURST	64 /* messages handled per wake-up, so one socket cannot starve another */
-#define PXC_CAP_LAST	63 /* bounding-set drops go this far; EINVAL past the kernel's last */
+#define COMP	       "proxy"
+#define PXC_EXIT_USAGE 2
+#define PXC_EXIT_SETUP 1
+#define PXC_RECV_BURST 64 /* messages handled per wake-up, so one socket cannot starve another */
+#define PXC_CAP_LAST   63 /* bounding-set drops go this far; EINVAL past the kernel's last */
 
 struct pxc {
 	struct sv_loop loop;
@@ -99,7 +99,8 @@ static int caps_are_zero(struct sv_err *err)
 		return sv_err_set(err, errno, "capget: %s", strerror(errno));
 	for (int i = 0; i < 2; i++) {
 		if (d[i].effective || d[i].permitted || d[i].inheritable)
-			return sv_err_set(err, EPERM, "capabilities left after the identity change");
+			return sv_err_set(err, EPERM,
+					  "capabilities left after the identity change");
 	}
 	return 0;
 }
@@ -115,18 +116,19 @@ static int confine(uint32_t uid, uint32_t gid, struct sv_err *err)
 		return r;
 	for (int cap = 0; cap <= PXC_CAP_LAST; cap++) {
 		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL) {
-			r = sv_err_set(err, errno, "dropping capability %d from the bounding set: %s",
-				       cap, strerror(errno));
+			r = sv_err_set(err, errno,
+				       "dropping capability %d from the bounding set: %s", cap,
+				       strerror(errno));
 			goto out;
 		}
 	}
-	if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0) {
+	if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 ||
+	    setresuid(uid, uid, uid) < 0) {
 		r = sv_err_set(err, errno, "cannot become uid %u gid %u: %s", uid, gid,
 			       strerror(errno));
 		goto out;
 	}
-	if (getuid() == 0 || geteuid() == 0 || getgid() == 0 || getegid() == 0 ||
-	    setuid(0) == 0) {
+	if (getuid() == 0 || geteuid() == 0 || getgid() == 0 || getegid() == 0 || setuid(0) == 0) {
 		r = sv_err_set(err, EPERM, "still root after the identity change");
 		goto out;
 	}
@@ -150,8 +152,11 @@ static int ident_ask(void *ctx, uint32_t seq, const struct sockaddr_storage *pee
 		     socklen_t peer_len, const struct sockaddr_storage *local, socklen_t local_len)
 {
 	(void)ctx;
-	struct px_msg_ident_req q = {.seq = seq, .peer = *peer, .local = *local,
-				     .peer_len = peer_len, .local_len = local_len};
+	struct px_msg_ident_req q = {.seq = seq,
+				     .peer = *peer,
+				     .local = *local,
+				     .peer_len = peer_len,
+				     .local_len = local_len};
 	uint8_t buf[128];
 	int n = px_msg_ident_req_encode(buf, sizeof(buf), &q);
 	if (n < 0)
@@ -179,9 +184,12 @@ static void on_ident(struct sv_loop *loop, struct sv_watch *w, uint32_t events)
 				 err.msg[0] ? err.msg : "truncated");
 			continue;
 		}
-		const struct px_ident_answer a = {
-		    .status = (int)m.status, .reason = m.reason, .pid = m.pid, .exe = m.exe,
-		    .ancestors = m.ancestors, .n_ancestors = m.n_ancestors};
+		const struct px_ident_answer a = {.status = (int)m.status,
+						  .reason = m.reason,
+						  .pid = m.pid,
+						  .exe = m.exe,
+						  .ancestors = m.ancestors,
+						  .n_ancestors = m.n_ancestors};
 		(void)px_server_ident_answer(c->srv, m.seq, &a);
 	}
 }
@@ -212,6 +220,13 @@ static void on_control(struct sv_loop *loop, struct sv_watch *w, uint32_t events
 			} else if (px_creds_load(fds[0], len, &err) < 0) {
 				sv_error(COMP, "credentials_swap_failed", "%s: placeholders fail",
 					 err.msg);
+			} else {
+				char cnt[24];
+				sv_fmt(cnt, sizeof(cnt), "%zu",
+				       px_cred_store_count(px_creds_current()));
+				sv_log_kv(SV_LOG_DEBUG, COMP, "credentials_loaded",
+					  "provider credentials loaded (values not logged)",
+					  SV_KVS({"count", cnt}));
 			}
 			continue;
 		}

@@ -97,7 +97,13 @@ static int env_in_build(const Openshell__V1__GetSandboxProviderEnvironmentRespon
 	e->in.bindings_enforced = GW_ENV_CLAIM_BINDINGS;
 	for (size_t i = 0; i < r->n_environment; i++) {
 		const char *k = r->environment[i]->key, *v = r->environment[i]->value;
-		if (k && v)
+		/* The strip list decides for provider variables too (contract §6.2). */
+		if (k && sv_env_is_secret(k, strlen(k)))
+			sv_log_kv(SV_LOG_WARN, COMP, "provider_env_skipped",
+				  "provider variable is one the agent never gets: skipped",
+				  SV_KVS({"name", k}));
+		/* a variable the agent must never get is not resolvable either */
+		if (k && v && !sv_env_is_secret(k, strlen(k)))
 			e->vars[e->in.n_vars++] = (struct px_cred_var_in){k, v, expiry_of(r, k)};
 	}
 	size_t ep = 0;
@@ -141,13 +147,6 @@ static int env_publish(const struct px_cred_store *store, struct sv_env *env)
 		if (is_identity_var(k) && sv_env_get(env, k)) {
 			sv_log_kv(SV_LOG_WARN, COMP, "provider_env_skipped",
 				  "provider variable would replace the agent's identity: skipped",
-				  SV_KVS({"name", k}));
-			continue;
-		}
-		/* The strip list decides for provider variables too (contract §6.2). */
-		if (sv_env_is_secret(k, strlen(k))) {
-			sv_log_kv(SV_LOG_WARN, COMP, "provider_env_skipped",
-				  "provider variable is one the agent never gets: skipped",
 				  SV_KVS({"name", k}));
 			continue;
 		}

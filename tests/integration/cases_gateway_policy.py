@@ -246,6 +246,11 @@ def provider_environment_reaches_the_agent_and_its_values_stay_out_of_logs():
         check(re.search(r"v=openshell:resolve:env:(v[0-9]+_)?PROVIDER_SECRET\b", r.out),
               "the provider variable is not its placeholder in the agent", r)
         check(secret not in r.out, "the provider value reached the agent's environment", r)
+        # ... and the proxy process holds the store that resolves it (one variable kept)
+        check(re.search(r"provider credentials loaded .*count=1\b", r.err),
+              "the proxy process did not load the credential store", r)
+        check("credentials_swap_failed" not in r.err and "proxy_control_invalid" not in r.err,
+              "the credential store did not reach the proxy process", r)
         check("t=none" in r.out, "a stripped variable reached the agent from the provider", r)
         check(secret not in r.err, "a provider value was logged", r)
         req = gw.events("GetSandboxProviderEnvironment", "message")
