@@ -659,6 +659,34 @@ START_TEST(pack_round_trip_keeps_resolution_and_truncation_is_refused)
 }
 END_TEST
 
+START_TEST(rewrite_in_place_for_the_relay_call_site)
+{
+	struct px_cred_store *s =
+	    one("KEY", "a-much-longer-secret-value-than-the-placeholder-itself-0123456789");
+	char head[512];
+	const char *h = "GET /x HTTP/1.1\r\nHost: x\r\nx-api-key: " PH("KEY") "\r\n\r\n";
+	size_t n = strlen(h);
+	memcpy(head, h, n);
+	struct px_cred_scope sc = {"x", 443, NOW};
+	int r = px_cred_rewrite_inplace(s, &sc, head, n, sizeof(head), NULL);
+	ck_assert_int_gt(r, (int)n);
+	head[r] = '\0';
+	ck_assert_ptr_nonnull(strstr(head, "x-api-key: a-much-longer-secret"));
+	/* no room: refused, the head left as it was */
+	memcpy(head, h, n);
+	ck_assert_int_eq(px_cred_rewrite_inplace(s, &sc, head, n, n + 8, NULL), -ENOBUFS);
+	ck_assert_int_eq(memcmp(head, h, n), 0);
+	/* a mismatch or unknown key leaves it unchanged as well */
+	const char *u = "GET /x HTTP/1.1\r\nHost: x\r\nx-api-key: " PH("NOPE") "\r\n\r\n";
+	memcpy(head, u, strlen(u));
+	ck_assert_int_eq(px_cred_rewrite_inplace(s, &sc, head, strlen(u), sizeof(head), NULL),
+			 PX_CRED_E_UNAVAIL);
+	ck_assert_int_eq(memcmp(head, u, strlen(u)), 0);
+	ck_assert_int_eq(px_cred_rewrite_inplace(s, &sc, head, 5, sizeof(head), NULL), -EBADMSG);
+	px_cred_store_free(s);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("px_cred");
@@ -688,6 +716,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, relay_request_body_rewrites);
 	tcase_add_test(tc, error_responses_are_exact);
 	tcase_add_test(tc, pack_round_trip_keeps_resolution_and_truncation_is_refused);
+	tcase_add_test(tc, rewrite_in_place_for_the_relay_call_site);
 	suite_add_tcase(s, tc);
 	return s;
 }

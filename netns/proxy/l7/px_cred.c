@@ -515,6 +515,26 @@ int px_cred_rewrite(const struct px_cred_store *s, const struct px_cred_scope *s
 	return (int)w.len;
 }
 
+int px_cred_rewrite_inplace(const struct px_cred_store *s, const struct px_cred_scope *scope,
+			    char *head, size_t len, size_t cap, struct px_cred_stats *st)
+{
+	struct px_l7_req *req = malloc(sizeof(*req));
+	char *out = malloc(cap ? cap : 1);
+	int r = -ENOMEM;
+	if (req && out) {
+		r = px_l7_req_parse(head, len, req, NULL) < 0 || req->head_len != len
+			? -EBADMSG
+			: px_cred_rewrite(s, scope, req, NULL, 0, out, cap, st);
+		if (r >= 0)
+			memcpy(head, out, (size_t)r);
+	}
+	if (out)
+		px_cred_wipe(out, cap);
+	free(out);
+	free(req);
+	return r;
+}
+
 /* ---- bodies (§3.3) ------------------------------------------------------------------------ */
 
 bool px_cred_body_type_ok(const char *ct, size_t n)

@@ -129,6 +129,13 @@ int px_cred_rewrite(const struct px_cred_store *s, const struct px_cred_scope *s
 		    const struct px_l7_req *req, const char *tail, size_t tail_len, char *out,
 		    size_t size, struct px_cred_stats *st);
 
+/* The same for a relay that holds only the head it is about to forward: @head (@len bytes, one
+ * complete head as px_l7_req_rewrite writes it) is parsed and rewritten in place within @cap
+ * bytes. Returns the new length or the errors of px_cred_rewrite (-EBADMSG: @head does not
+ * parse). On failure @head is unchanged. */
+int px_cred_rewrite_inplace(const struct px_cred_store *s, const struct px_cred_scope *scope,
+			    char *head, size_t len, size_t cap, struct px_cred_stats *st);
+
 /* Does the request's content type allow a body rewrite (application/json,
  * application/x-www-form-urlencoded, text/x; parameters ignored, case-insensitive)? */
 bool px_cred_body_type_ok(const char *content_type, size_t len);
