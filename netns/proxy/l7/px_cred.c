@@ -40,8 +40,9 @@ static size_t pct_decode(const char *s, size_t n, char *out, bool plus_space)
 			i++;
 		} else if (s[i] == '%' && i + 2 < n && hexv((unsigned char)s[i + 1]) >= 0 &&
 			   hexv((unsigned char)s[i + 2]) >= 0) {
-			out[w++] = (char)(hexv((unsigned char)s[i + 1]) << 4 |
-					  hexv((unsigned char)s[i + 2]));
+			unsigned hi = (unsigned)hexv((unsigned char)s[i + 1]);
+			unsigned lo = (unsigned)hexv((unsigned char)s[i + 2]);
+			out[w++] = (char)(hi << 4 | lo);
 			i += 3;
 		} else {
 			out[w++] = s[i++];
@@ -230,7 +231,7 @@ static int rewrite_segment(const struct pc_view *v, const char *d, size_t n, str
 static int rewrite_path(const struct pc_view *v, const char *p, size_t n, struct px_l7_w *w,
 			size_t *count)
 {
-	char *dec = malloc(n + 1);
+	char *dec = calloc(n + 1, 1);
 	if (!dec)
 		return -ENOMEM;
 	int r = 0;
@@ -255,7 +256,7 @@ static int rewrite_path(const struct pc_view *v, const char *p, size_t n, struct
 static int rewrite_query(const struct pc_view *v, const char *q, size_t n, struct px_l7_w *w,
 			 size_t *count)
 {
-	char *dec = malloc(n + 1);
+	char *dec = calloc(n + 1, 1);
 	if (!dec)
 		return -ENOMEM;
 	int r = 0;
@@ -441,7 +442,7 @@ int px_cred_rewrite(const struct px_cred_store *s, const struct px_cred_scope *s
 		    const struct px_l7_req *req, const char *tail, size_t tail_len, char *out,
 		    size_t size, struct px_cred_stats *st)
 {
-	struct px_cred_stats dummy;
+	struct px_cred_stats dummy = {0};
 	st = st ? st : &dummy;
 	memset(st, 0, sizeof(*st));
 	const char *head = req->method;
@@ -561,7 +562,7 @@ static bool is_form(const char *ct, size_t n)
 static int rewrite_form(const struct pc_view *v, const char *b, size_t n, struct px_l7_w *w,
 			size_t *count)
 {
-	char *dec = malloc(n + 1);
+	char *dec = calloc(n + 1, 1);
 	if (!dec)
 		return -ENOMEM;
 	int r = 0;
@@ -614,7 +615,7 @@ int px_cred_rewrite_body(const struct px_cred_store *s, const struct px_cred_sco
 			 const char *body, size_t len, char *out, size_t size,
 			 struct px_cred_stats *st)
 {
-	struct px_cred_stats dummy;
+	struct px_cred_stats dummy = {0};
 	st = st ? st : &dummy;
 	memset(st, 0, sizeof(*st));
 	st->location = "request_body";

@@ -566,7 +566,7 @@ static int build_vars(const struct px_cred_input *in, bool with_bindings, struct
 	for (size_t i = 0; i < in->n_vars; i++) {
 		const struct px_cred_var_in *x = &in->vars[i];
 		size_t kn = x->key ? strnlen(x->key, PX_CRED_KEY_MAX + 1) : 0;
-		if (!x->value || kn > PX_CRED_KEY_MAX || !all_key_chars(x->key, kn) ||
+		if (!x->key || !x->value || kn > PX_CRED_KEY_MAX || !all_key_chars(x->key, kn) ||
 		    reserved_key(x->key, kn))
 			continue;
 		bool dup = false;
