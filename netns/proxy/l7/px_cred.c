@@ -453,6 +453,18 @@ int px_cred_rewrite(const struct px_cred_store *s, const struct px_cred_scope *s
 	if (tail_len > PX_CRED_RESCAN_TAIL)
 		tail_len = PX_CRED_RESCAN_TAIL;
 
+	/* The common case: no marker anywhere (raw or percent-encoded) and no Basic credentials
+	 * that could hide one. The head goes out as it is. */
+	bool basic = false;
+	for (size_t i = 0; i < req->n_headers && !basic; i++)
+		basic =
+		    req->headers[i].value_len > 6 && px_l7_ieq(req->headers[i].value, 6, "basic ");
+	if (!basic && !any_marker(head, hl) && !(tail && any_marker(tail, tail_len))) {
+		if (hl > size)
+			return -ENOBUFS;
+		memcpy(out, head, hl);
+		return (int)hl;
+	}
 	if (!v.s || !scope_path(req, path, sizeof(path))) {
 		/* no resolver: any marker in the head or the first body bytes fails closed */
 		st->location = "header";
