@@ -134,7 +134,7 @@ def gateway_network_rule_allows_a_new_connect_within_one_poll():
     other = {"other": {"endpoints": [{"host": "example.com", "port": 443}],
                        "binaries": [{"path": "/usr/local/bin/proxyconnect"}]}}
     gw = g.Gateway(sandbox_id=SANDBOX_ID)
-    run = None
+    run = r = None
     try:
         gw.set_policy(fs_policy(rules=other))
         loop = "i=0; while [ $i -lt 400 ]; do proxyconnect %s; sleep 0.2; i=$((i+1)); done" % target
@@ -264,6 +264,35 @@ def provider_environment_reaches_the_agent_and_its_values_stay_out_of_logs():
               "a provider value was pushed to the gateway", r)
     finally:
         gw.stop()
+
+
+@test(kind="host")
+def provider_credentials_reach_a_restarted_proxy_process():
+    from cases_proxy import proxy_child_of
+    gw = g.Gateway(sandbox_id=SANDBOX_ID)
+    run = None
+    try:
+        gw.set_policy(fs_policy())
+        gw.provider_env = {"PROVIDER_SECRET": "pv-restart-%d" % os.getpid()}
+        run = start(["--log-level", "debug", "--", "sh", "-c", "sleep 6"],
+                    extra_env=env_for(gw))
+        check(run.wait_stderr("provider credentials loaded", timeout=10),
+              "the first proxy process did not load the store", None)
+        pid = proxy_child_of(run)
+        os.kill(pid, 9)
+        check(run.wait_stderr("proxy process restarted", timeout=5), "no restart line", None)
+        proxy_child_of(run, exclude=pid)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and \
+                run.err.data().count(b"provider credentials loaded") < 2:
+            time.sleep(0.05)
+        check(run.err.data().count(b"provider credentials loaded") >= 2,
+              "the restarted proxy process did not get the store again", None)
+    finally:
+        if run:
+            r = run.finish(20)
+        gw.stop()
+    check(r is not None and "pv-restart-" not in r.err, "a provider value was logged", r)
 
 
 @test()
