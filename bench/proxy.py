@@ -133,10 +133,14 @@ def client(proxied, mib):
     out.update(burst(proxied, 200))
     if proxied:
         def rss(field="VmRSS:"):
-            with open("/proc/%d/status" % os.getppid()) as f:
-                for line in f:
-                    if line.startswith(field):
-                        return int(line.split()[1])
+            # -1: the agent's /proc (the mount fence's hidepid) does not show the supervisor.
+            try:
+                with open("/proc/%d/status" % os.getppid()) as f:
+                    for line in f:
+                        if line.startswith(field):
+                            return int(line.split()[1])
+            except OSError:
+                return -1
         # VmRSS counts the binary's own pages too (file-backed, shared by every sandbox on
         # the node through the page cache); RssAnon is what this supervisor alone costs.
         out["rss_idle_kib"] = rss()

@@ -1,10 +1,13 @@
 #!/bin/sh
 # Start-up benchmark: our supervisor vs tini (Debian's tini-static when present), same run,
-# interleaved, RUNS times each. Prints medians/p95, the ratios, binary sizes and peak RSS.
-# Usage: bench/startup.sh build/supervisor [RUNS]
+# interleaved, RUNS times each. Prints medians/p95, the ratios, binary sizes and peak RSS. With
+# NOFENCE (build/bench/supervisor-nofence, `make bench` builds it) it also runs the same binary
+# without the mount fence and prints what the fence adds.
+# Usage: bench/startup.sh build/supervisor [RUNS [NOFENCE]]
 set -eu
 sup=$(realpath "$1")
 runs=${2:-200}
+nofence=${3:-}
 mkdir -p build/bench
 out=$(realpath build/bench)
 musl-gcc -static -O2 -o "$out/stamp" bench/stamp.c
@@ -12,9 +15,11 @@ musl-gcc -static -O2 -o "$out/startup" bench/startup.c
 tini=$(command -v tini-static || command -v tini)
 # The host has no sandbox user: the agent gets a numeric identity, as Kubernetes drivers pass it.
 export OPENSHELL_SANDBOX_UID=65534 OPENSHELL_SANDBOX_GID=65534
+# shellcheck disable=SC2046
 "$out/startup" "$runs" "$out/stamp" \
 	bare -- \
 	supervisor "$sup" --log-level error -- \
+	$([ -n "$nofence" ] && echo "supervisor_nofence $(realpath "$nofence") --log-level error --") \
 	tini "$tini" -s -- > "$out/startup.txt"
 cat "$out/startup.txt"
 awk -v sup_size="$(stat -c %s "$sup")" -v tini_size="$(stat -c %s "$tini")" '
@@ -33,4 +38,11 @@ awk -v sup_size="$(stat -c %s "$sup")" -v tini_size="$(stat -c %s "$tini")" '
 			v["supervisor", "max_rss_kb"], v["tini", "max_rss_kb"]
 		printf "binary size: supervisor %d bytes, tini %d bytes (ratio %.2f)\n",
 			sup_size, tini_size, sup_size / tini_size
+		if (("supervisor_nofence", "start_median_us") in v)
+			printf "mount fence: start median %+.0f us (%.0f vs %.0f), p95 %+.0f us, " \
+				"max_rss %+d KiB\n",
+				v["supervisor", "start_median_us"] - v["supervisor_nofence", "start_median_us"],
+				v["supervisor", "start_median_us"], v["supervisor_nofence", "start_median_us"],
+				v["supervisor", "start_p95_us"] - v["supervisor_nofence", "start_p95_us"],
+				v["supervisor", "max_rss_kb"] - v["supervisor_nofence", "max_rss_kb"]
 	}' "$out/startup.txt" | tee -a "$out/startup.txt"

@@ -98,6 +98,11 @@ struct px_cred_store;
  * setup, before anything could replace the file. Returns 0 or -errno with @err. */
 int px_proxy_prepare(struct sv_err *err);
 
+/* Setup phase, before px_proxy_start: every proxy process from now on dials through the
+ * upstream proxy @u (netns/proxy/px_upstream.h; copied, NULL: directly). Returns 0 or -errno. */
+struct px_upstream;
+int px_proxy_set_upstream(const struct px_upstream *u, struct sv_err *err);
+
 /* Spawn the proxy process serving @listen_fd (borrowed: kept open by the caller until
  * px_proxy_free, so connections wait in its backlog across restarts) with @policy (read during
  * the call only: packed and sent). @agent_uid is the agent's resolved uid: the proxy runs as
@@ -117,11 +122,34 @@ void px_proxy_set_policy(struct px_proxy *p, const struct pol_policy *policy);
 void px_proxy_set_creds(struct px_proxy *p, const struct px_cred_store *s);
 /* The agent's entrypoint (main process): identity lookups start from it. 0 until spawned. */
 void px_proxy_set_entrypoint(struct px_proxy *p, pid_t pid);
+/* Loop thread: handle what the proxy process has already sent (log records, denials) now, as
+ * the loop would (one burst). For the exit, so nothing it said before the agent ended is lost
+ * to event ordering. NULL is a no-op. */
+void px_proxy_drain(struct px_proxy *p);
 /* From run.c's child_reaped hook: true when @si is the proxy process's exit (logged, restart
  * scheduled), false for any other child. */
 bool px_proxy_child_exited(struct px_proxy *p, const siginfo_t *si);
 /* True when @pid is the live proxy process: it never keeps the supervisor running. */
 bool px_proxy_is_child(const struct px_proxy *p, pid_t pid);
+/* One request the proxy denied (contract §8 "Denial event"), as PID 1 receives it from the
+ * proxy process: strings borrowed for the call, checked for size and NUL-freedom, otherwise the
+ * agent's (host, binary and paths are whatever it asked for). */
+#define PX_DENIAL_ANCESTORS_MAX 16
+#define PX_DENIAL_TEXT_MAX	1024 /* host, reason, L7 path: longer texts are cut */
+struct px_denial {
+	const char *host;
+	uint16_t port;
+	const char *binary; /* "" when the identity is unknown */
+	const char *ancestors[PX_DENIAL_ANCESTORS_MAX];
+	size_t n_ancestors;
+	const char *reason;
+	const char *stage;		 /* connect | forward | ssrf | l7 */
+	const char *l7_method, *l7_path; /* NULL unless an L7 rule denied */
+};
+typedef void (*px_denial_fn)(const struct px_denial *d, void *data);
+/* Loop thread: every denial from now on is handed to @fn (NULL: dropped) on the loop thread.
+ * NULL @p is a no-op. */
+void px_proxy_set_denial_sink(struct px_proxy *p, px_denial_fn fn, void *data);
 /* Kill the proxy process (SIGKILL, reaped here), stop the identity threads, free. NULL: no-op. */
 void px_proxy_free(struct px_proxy *p);
 

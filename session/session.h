@@ -109,19 +109,35 @@ bool gw_config_wanted(const char *endpoint, const char *sandbox_id, const char *
 
 struct gw_policy_src;
 
-/* Setup phase, before the main process, on @c's connection: GetSandboxConfig (5 attempts, sleeping 1, 2, 4, 4 s
- * after transport failures), then the policy in force into @out (empty on entry): the
- * gateway's if valid (status LOADED queued), /etc/openshell/policy.ini or the restrictive
- * default if the gateway has none, the restrictive default if it is invalid (status FAILED
- * queued with the message). Returns 0 and *@src (owned: gw_policy_src_free) or -errno with
- * @err saying why: the caller exits 1. */
-int gw_config_fetch(struct gw_client *c, struct pol_policy *out, struct gw_policy_src **src,
-		    struct sv_err *err);
+/* What gw_config_fetch needs besides the client. */
+struct gw_fetch_opts {
+	const char *sandbox_name; /* OPENSHELL_SANDBOX / --sandbox: the UpdateConfig name */
+	const char *root;	  /* baseline and binary paths are looked up here; NULL = "/" */
+};
+
+/* Setup phase, before the main process, on @c's connection: GetSandboxConfig (5 attempts,
+ * sleeping 1, 2, 4, 4 s after transport failures), then the policy in force into @out (empty on
+ * entry): the gateway's if valid (status LOADED queued; when baseline enrichment changes it, it
+ * is synced back with UpdateConfig and re-fetched, best effort), the restrictive default if it
+ * is invalid (status FAILED queued with the message). When the gateway has none, the image's
+ * policy (file mode's discovery, or the restrictive default) is enriched, synced with
+ * UpdateConfig{name: @o->sandbox_name} and re-fetched; no name, or a sync that fails after the
+ * retries, is an error. Binary symlinks are resolved under @o->root (pol_resolve_binaries) and
+ * the response's settings taken (gw_agent_proposals_enabled, the OCSF JSONL file). Returns 0 and
+ * *@src (owned: gw_policy_src_free) or -errno with @err saying why: the caller exits 1. @o may be
+ * NULL (no name, the real root). */
+int gw_config_fetch(struct gw_client *c, const struct gw_fetch_opts *o, struct pol_policy *out,
+		    struct gw_policy_src **src, struct sv_err *err);
+
+/* The setting agent_policy_proposals_enabled as last read from the gateway (false until then
+ * and without a gateway). Any thread. */
+bool gw_agent_proposals_enabled(void);
 
 /* Run phase: poll GetSandboxConfig every OPENSHELL_POLICY_POLL_INTERVAL_SECS on @loop (the client
  * attached to it: the calls share its connection), send the queued statuses, and hand changed
  * network rules to @sink (copied; called on the loop until gw_policy_poll_stop) for new
- * connections. Never fails the sandbox: problems are logged. */
+ * connections. Each response's settings are taken when its config_revision changed (the OCSF
+ * JSONL file, gw_agent_proposals_enabled). Never fails the sandbox: problems are logged. */
 struct gw_policy_sink {
 	void (*set)(void *ctx, const struct pol_policy *policy); /* NULL policy: deny all */
 	void *ctx;
@@ -154,6 +170,49 @@ int gw_logs_attach(struct sv_loop *loop, struct sv_err *err);
  * calls @done) when there is nothing to send. */
 bool gw_logs_finish(void (*done)(void *arg), void *arg);
 void gw_logs_detach(void);
+
+/* Denial summaries (contract §8 "Denial event", §10 SubmitPolicyAnalysis, docs/gateway.md):
+ * the proxy's denials, aggregated per (host, port, binary) in a table of at most
+ * GW_DENIALS_MAX entries (further keys in the same window are dropped and counted), sent every
+ * OPENSHELL_DENIAL_FLUSH_INTERVAL_SECS (10) as SubmitPolicyAnalysis{name, summaries,
+ * mechanistic proposals, analysis_mode "mechanistic"} on the client's connection. A window
+ * that cannot be sent (connection down, a call still in flight past its deadline, an error) is
+ * dropped and counted: denials are never queued without limit, and nothing here blocks. */
+#define GW_DENIAL_FLUSH_ENV	  "OPENSHELL_DENIAL_FLUSH_INTERVAL_SECS"
+#define GW_DENIAL_FLUSH_DEFAULT_S 10
+#define GW_DENIALS_MAX		  256
+
+/* One denial (borrowed for the call). */
+struct gw_denial {
+	const char *host;
+	uint16_t port;
+	const char *binary; /* "" when unknown */
+	const char *const *ancestors;
+	size_t n_ancestors;
+	const char *reason;
+	const char *stage;		 /* connect | forward | ssrf | l7 */
+	const char *l7_method, *l7_path; /* both or neither */
+};
+
+struct gw_denials;
+/* @name: the sandbox name (--sandbox / OPENSHELL_SANDBOX), or the id when unset (copied). */
+int gw_denials_new(struct gw_client *c, const char *name, struct gw_denials **out,
+		   struct sv_err *err);
+/* Run phase: the flush timer on @loop (the client attached to it). */
+int gw_denials_attach(struct gw_denials *d, struct sv_loop *loop, struct sv_err *err);
+/* Loop thread. NULL @d is a no-op. */
+void gw_denials_add(struct gw_denials *d, const struct gw_denial *ev);
+/* Every process has exited: send the window so far now (the timer stops) and call
+ * @done(@arg) once that call has an answer, or after at most 2 s. Returns true when @done will
+ * be called (later, from a loop callback), false when there was nothing to send. */
+bool gw_denials_finish(struct gw_denials *d, void (*done)(void *arg), void *arg);
+/* Totals since start, for logs and tests. */
+struct gw_denials_stats {
+	uint64_t received, flushed_summaries, dropped, calls_ok, calls_failed;
+};
+void gw_denials_stats(const struct gw_denials *d, struct gw_denials_stats *out);
+/* Stop (a call in flight is cancelled) and free. NULL is a no-op. */
+void gw_denials_free(struct gw_denials *d);
 
 /* --- SSH server (contract §9, docs/ssh.md) ---------------------------------------------------- */
 
@@ -192,6 +251,10 @@ void sshd_server_main_output(struct sshd_server *s, int stream, const char *buf,
 void sshd_server_main_exited(struct sshd_server *s, int code);
 
 /* Close every connection (children get SIGHUP) and the socket. NULL is a no-op. */
+/* The sandbox is ending and every process is gone: returns true and calls @done later once every
+ * session channel has sent its exit report and every connection's output is flushed (at most
+ * SSHD_FINISH_MS); false when there is nothing to wait for. */
+bool sshd_server_finish(struct sshd_server *s, void (*done)(void *), void *arg);
 void sshd_server_free(struct sshd_server *s);
 
 #endif

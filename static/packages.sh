@@ -9,17 +9,19 @@ build_pkgs="make gcc musl-tools dpkg-dev file binutils ca-certificates flex biso
 # The unit tests link Debian's glibc builds of the static dependencies (the -dev packages).
 # The gateway tests run a Python gRPC gateway (grpcio, protobuf, protoc for its stubs) with
 # certificates made by openssl; the SSH tests and bench drive the sandbox's SSH server with
-# OpenSSH's client and compare against their own sshd (openssh-server).
+# OpenSSH's client and compare against their own sshd (openssh-server). The VM guest tests
+# (tests/vm) boot QEMU (qemu-system-x86).
 test_pkgs="$build_pkgs check pkg-config libseccomp-dev libcap-dev libnl-3-dev libnl-route-3-dev
   busybox-static runc tini python3 clang libclang-rt-14-dev cppcheck clang-tidy util-linux
   iproute2 procps libmbedtls-dev curl
   libnghttp2-dev libprotobuf-c-dev libssh-dev libyaml-dev
-  python3-grpcio python3-protobuf protobuf-compiler openssl openssh-client openssh-server"
+  python3-grpcio python3-protobuf protobuf-compiler openssl openssh-client openssh-server
+  qemu-system-x86"
 
 run_pkgs="$build_pkgs busybox-static python3 util-linux"
 
-# `make vm` (tests/vm): QEMU for the guest; the guest kernel (linux-image-amd64) is fetched with
-# apt-get download by the suite itself, never installed.
+# `make vm` (tests/vm, also part of `make check`): QEMU for the guests; the guest kernel
+# (linux-image-amd64) is fetched with apt-get download by the suite itself, never installed.
 vm_pkgs="$build_pkgs busybox-static python3 qemu-system-x86"
 
 case "${1:-build}" in

@@ -57,7 +57,7 @@ static const struct opt opts[] = {
 	{OPT_TIMEOUT, "--timeout", 't', true, NULL, false},
 	{OPT_INTERACTIVE, "--interactive", 'i', false, NULL, false},
 	{OPT_SANDBOX_ID, "--sandbox-id", 0, true, "OPENSHELL_SANDBOX_ID", false},
-	{OPT_SANDBOX, "--sandbox", 0, true, "OPENSHELL_SANDBOX", true},
+	{OPT_SANDBOX, "--sandbox", 0, true, "OPENSHELL_SANDBOX", false},
 	{OPT_ENDPOINT, "--openshell-endpoint", 0, true, "OPENSHELL_ENDPOINT", false},
 	{OPT_POLICY_RULES, "--policy-rules", 0, true, "OPENSHELL_POLICY_RULES", true},
 	{OPT_POLICY_DATA, "--policy-data", 0, true, "OPENSHELL_POLICY_DATA", true},
@@ -71,11 +71,11 @@ static const struct opt opts[] = {
 	{OPT_PROXY_GID, "--proxy-gid", 0, true, "OPENSHELL_PROXY_GID", true},
 	{OPT_SIDECAR_STATE, "--sidecar-state-dir", 0, true, "OPENSHELL_SIDECAR_STATE_DIR", true},
 	{OPT_SIDECAR_TLS, "--sidecar-tls-dir", 0, true, NULL, true},
-	{OPT_UPSTREAM_PROXY, "--upstream-proxy", 0, true, NULL, true},
-	{OPT_UPSTREAM_NO_PROXY, "--upstream-no-proxy", 0, true, NULL, true},
-	{OPT_UPSTREAM_AUTH_FILE, "--upstream-proxy-auth-file", 0, true, NULL, true},
-	{OPT_UPSTREAM_AUTH_INSECURE, "--upstream-proxy-auth-allow-insecure", 0, false, NULL, true},
-	{OPT_UPSTREAM_BY_HOSTNAME, "--upstream-proxy-connect-by-hostname", 0, false, NULL, true},
+	{OPT_UPSTREAM_PROXY, "--upstream-proxy", 0, true, NULL, false},
+	{OPT_UPSTREAM_NO_PROXY, "--upstream-no-proxy", 0, true, NULL, false},
+	{OPT_UPSTREAM_AUTH_FILE, "--upstream-proxy-auth-file", 0, true, NULL, false},
+	{OPT_UPSTREAM_AUTH_INSECURE, "--upstream-proxy-auth-allow-insecure", 0, false, NULL, false},
+	{OPT_UPSTREAM_BY_HOSTNAME, "--upstream-proxy-connect-by-hostname", 0, false, NULL, false},
 	{OPT_GRACE, "--grace-period", 0, true, NULL, false},
 	{OPT_LOG_FORMAT, "--log-format", 0, true, NULL, false},
 	{OPT_POLICY, "--policy", 0, true, "OPENSHELL_POLICY_FILE", false},
@@ -221,6 +221,21 @@ static int apply(struct sv_cli *cli, const struct opt *o, const char *v, const c
 		break;
 	case OPT_POLICY:
 		cli->policy_file = v;
+		break;
+	case OPT_UPSTREAM_PROXY:
+		cli->upstream_proxy = v;
+		break;
+	case OPT_UPSTREAM_NO_PROXY:
+		cli->upstream_no_proxy = v;
+		break;
+	case OPT_UPSTREAM_AUTH_FILE:
+		cli->upstream_auth_file = v;
+		break;
+	case OPT_UPSTREAM_AUTH_INSECURE:
+		cli->upstream_auth_insecure = true;
+		break;
+	case OPT_UPSTREAM_BY_HOSTNAME:
+		cli->upstream_by_hostname = true;
 		break;
 	case OPT_VERSION:
 		cli->cmd = SV_CMD_VERSION;
@@ -381,19 +396,23 @@ void sv_cli_usage(int fd)
 		"      --openshell-endpoint URL  gateway (http:// or https:// with mTLS)\n"
 		"                           [env OPENSHELL_ENDPOINT]\n"
 		"      --sandbox-id ID      this sandbox's id at the gateway [env OPENSHELL_SANDBOX_ID]\n"
+		"      --sandbox NAME       this sandbox's name at the gateway [env OPENSHELL_SANDBOX]\n"
 		"      --ssh-socket-path P  serve SSH on unix socket P, where gateway relays connect\n"
 		"                           (@name: abstract) [env OPENSHELL_SSH_SOCKET_PATH]\n"
 		"      --exit-report-timeout SECONDS  give up reporting the exit to the gateway\n"
 		"                           after SECONDS (default 300)\n"
+		"      --upstream-proxy URL dial egress through this HTTP proxy (http://host:port)\n"
+		"      --upstream-no-proxy LIST   destinations dialled directly (a,.b,10.0.0.0/8,c:443)\n"
+		"      --upstream-proxy-auth-file F  user:pass sent as Basic Proxy-Authorization\n"
+		"                           (needs --upstream-proxy-auth-allow-insecure)\n"
+		"      --upstream-proxy-connect-by-hostname  CONNECT by name, not validated IP\n"
 		"  -V, --version            print the version and exit\n"
 		"  -h, --help               print this help and exit\n"
 		"\n"
 		"OpenShell options accepted for compatibility (warned about while their feature is\n"
-		"not in this build): --sandbox, --policy-rules,\n"
+		"not in this build): --policy-rules,\n"
 		"--policy-data, --inference-routes, --health-check, --health-port,\n"
-		"--mode, --proxy-uid, --proxy-gid, --sidecar-state-dir, --sidecar-tls-dir,\n"
-		"--upstream-proxy, --upstream-no-proxy, --upstream-proxy-auth-file,\n"
-		"--upstream-proxy-auth-allow-insecure, --upstream-proxy-connect-by-hostname.\n"
+		"--mode, --proxy-uid, --proxy-gid, --sidecar-state-dir, --sidecar-tls-dir.\n"
 		"\n"
 		"Exit status: the main process's, or 128+signal; 124 on timeout; 126/127 when the\n"
 		"command cannot be executed or found; 1 on a setup error; 2 on a usage error.\n";

@@ -47,6 +47,9 @@ struct sv_cli {
 	const char *ssh_socket_path;
 	const char *inference_routes;
 	const char *mode;
+	/* --upstream-proxy* (argv only, no variables: contract §1.2). */
+	const char *upstream_proxy, *upstream_no_proxy, *upstream_auth_file;
+	bool upstream_auth_insecure, upstream_by_hostname;
 	/* The main-process words (after `--` or the first positional). Borrowed from argv. */
 	char *const *args;
 	size_t nargs;

@@ -13,7 +13,9 @@
 #include "netns/netns.h"
 #include "netns/proxy/l7/px_cred.h"
 #include "netns/proxy/l7/px_tls.h"
+#include "netns/proxy/px_creator.h"
 #include "netns/proxy/px_ident.h"
+#include "netns/proxy/px_upstream.h"
 #include "session/session.h"
 #include "cli.h"
 #include "copyself.h"
@@ -22,6 +24,7 @@
 #include "run.h"
 #include "sandbox.h"
 #include "supervisor/isolation/caps.h"
+#include "supervisor/isolation/connmon.h"
 #include "supervisor/isolation/seccomp.h"
 #include "supervisor/selftest/selftest.h"
 #include "spawn.h"
@@ -91,6 +94,29 @@ static int absolute_workdir(const char *workdir, char *buf, size_t size, struct 
 	return 0;
 }
 
+/* --upstream-proxy and its options: checked, the credential read, handed to the proxy. */
+static int upstream_setup(const struct sv_cli *cli, struct sv_err *err)
+{
+	const struct px_upstream_args a = {
+	    .url = cli->upstream_proxy,
+	    .no_proxy = cli->upstream_no_proxy,
+	    .auth_file = cli->upstream_auth_file,
+	    .auth_allow_insecure = cli->upstream_auth_insecure,
+	    .by_hostname = cli->upstream_by_hostname,
+	};
+	struct px_upstream *u = NULL;
+	int r = px_upstream_new(&a, &u, err);
+	if (r < 0 || !u)
+		return r;
+	char d[512];
+	px_upstream_describe(u, d, sizeof(d));
+	sv_log_kv(SV_LOG_INFO, COMP, "upstream_proxy_configured",
+		  "egress goes through an upstream proxy", SV_KVS({"upstream", d}));
+	r = px_proxy_set_upstream(u, err);
+	px_upstream_free(u);
+	return r;
+}
+
 /* ---- the gateway as policy source, provider environment, log push --------------------------- */
 
 struct gwp {
@@ -98,6 +124,7 @@ struct gwp {
 	struct gw_policy_src *src; /* the gateway is the policy source */
 	struct pol_policy policy;  /* what gw_config_fetch chose, handed to the sandbox */
 	struct px_cred_store *creds; /* provider credentials: the only copy of their values */
+	struct gw_denials *denials; /* the proxy's denials, summarised to the gateway */
 };
 
 /* Gateway identity set: the one client is made (no connection yet) and the log push starts
@@ -115,6 +142,8 @@ static void gwp_init(struct gwp *g, const struct sv_cli *cli)
 	}
 	if (gw_logs_install(g->client, &err) < 0)
 		sv_warn(COMP, "log_push_unavailable", "log push: %s", err.msg);
+	if (gw_denials_new(g->client, cli->sandbox_name, &g->denials, &err) < 0)
+		sv_warn(COMP, "denial_summaries_unavailable", "denial summaries: %s", err.msg);
 }
 
 /* Gateway mode: the policy comes from GetSandboxConfig (contract §3.4). */
@@ -123,7 +152,8 @@ static int gwp_policy(struct gwp *g, const struct sv_cli *cli, struct sv_sandbox
 {
 	if (!g->client || !gw_config_wanted(cli->endpoint, cli->sandbox_id, cli->policy_file))
 		return 0;
-	int r = gw_config_fetch(g->client, &g->policy, &g->src, err);
+	const struct gw_fetch_opts o = {.sandbox_name = cli->sandbox_name, .root = "/"};
+	int r = gw_config_fetch(g->client, &o, &g->policy, &g->src, err);
 	if (r < 0)
 		return r;
 	sbo->policy = &g->policy;
@@ -146,6 +176,23 @@ static void gwp_set_policy(void *ctx, const struct pol_policy *policy)
 	px_proxy_set_policy(ctx, policy);
 }
 
+/* A proxy denial (netns.h) for the summaries (session.h): the same fields. */
+static void gwp_denial(const struct px_denial *d, void *ctx)
+{
+	const struct gw_denial ev = {
+	    .host = d->host,
+	    .port = d->port,
+	    .binary = d->binary,
+	    .ancestors = d->ancestors,
+	    .n_ancestors = d->n_ancestors,
+	    .reason = d->reason,
+	    .stage = d->stage,
+	    .l7_method = d->l7_method,
+	    .l7_path = d->l7_path,
+	};
+	gw_denials_add(ctx, &ev);
+}
+
 /* The client's loop joins the run loop; false when it cannot (nothing of the gateway runs). */
 static bool gwp_attach(struct gwp *g, struct sv_loop *loop, struct px_proxy *proxy)
 {
@@ -161,12 +208,21 @@ static bool gwp_attach(struct gwp *g, struct sv_loop *loop, struct px_proxy *pro
 		sv_warn(COMP, "policy_poll_unavailable", "policy poll: %s", err.msg);
 	if (gw_logs_attach(loop, &err) < 0)
 		sv_warn(COMP, "log_push_unavailable", "log push: %s", err.msg);
+	if (g->denials && gw_denials_attach(g->denials, loop, &err) < 0) {
+		sv_warn(COMP, "denial_summaries_unavailable", "denial summaries: %s", err.msg);
+		gw_denials_free(g->denials);
+		g->denials = NULL;
+	}
+	if (g->denials)
+		px_proxy_set_denial_sink(proxy, gwp_denial, g->denials);
 	return true;
 }
 
 static void gwp_detach(struct gwp *g)
 {
 	gw_policy_poll_stop(g->src);
+	gw_denials_free(g->denials); /* before the client it calls on */
+	g->denials = NULL;
 	if (g->client) {
 		gw_logs_detach();
 		gw_client_detach(g->client);
@@ -180,6 +236,8 @@ static void gwp_free(struct gwp *g)
 	pol_free(&g->policy);
 	px_cred_store_free(g->creds);
 	g->creds = NULL;
+	gw_denials_free(g->denials);
+	g->denials = NULL;
 	gw_client_free(g->client);
 	g->client = NULL;
 }
@@ -196,6 +254,7 @@ struct services {
 	struct gwp *gwp;
 	void (*done)(void *arg); /* services_finish's, kept for the log push after the session */
 	void *done_arg;
+	int code; /* the sandbox's exit code, for the gateway's exit report */
 	int ssh_fd; /* -1: no SSH server (--ssh-socket-path / OPENSHELL_SSH_SOCKET_PATH unset) */
 	struct sshd_opts ssh_opts;
 	const struct sv_env *env; /* the main process's, final by the time the loop runs */
@@ -273,16 +332,51 @@ static void services_session_finished(void *ctx)
 		s->done(s->done_arg);
 }
 
-/* Every process is gone: the gateway session reports the exit before the supervisor exits, then
- * the log push sends what is left. */
+/* Last: the gateway session reports the exit before the supervisor exits, then the log push
+ * sends what is left. */
+static bool services_finish_report(struct services *s)
+{
+	if (s->gw && gw_session_finish(s->gw, s->code, services_session_finished, s))
+		return true;
+	return gw_logs_finish(s->done, s->done_arg);
+}
+
+/* The last denial window has gone (or its time ran out): on to the exit report. */
+static void services_denials_sent(void *ctx)
+{
+	struct services *s = ctx;
+	if (!services_finish_report(s))
+		s->done(s->done_arg);
+}
+
+/* After the SSH exit reports: the last denial summaries, then the exit report. */
+static bool services_finish_denials(struct services *s)
+{
+	px_proxy_drain(s->proxy); /* denials sent just before the agent ended */
+	if (gw_denials_finish(s->gwp->denials, services_denials_sent, s))
+		return true;
+	return services_finish_report(s);
+}
+
+static void services_sshd_finished(void *ctx)
+{
+	struct services *s = ctx;
+	if (!services_finish_denials(s))
+		s->done(s->done_arg);
+}
+
+/* Every process is gone: SSH clients get their sessions' exit reports, the last denial summaries
+ * go, the gateway session reports the exit, then the log push sends what is left, before the
+ * supervisor exits. */
 static bool services_finish(void *ctx, int code, void (*done)(void *), void *done_arg)
 {
 	struct services *s = ctx;
 	s->done = done;
 	s->done_arg = done_arg;
-	if (s->gw && gw_session_finish(s->gw, code, services_session_finished, s))
+	s->code = code;
+	if (sshd_server_finish(s->sshd, services_sshd_finished, s))
 		return true;
-	return gw_logs_finish(done, done_arg);
+	return services_finish_denials(s);
 }
 
 static void services_detach(void *ctx)
@@ -290,6 +384,7 @@ static void services_detach(void *ctx)
 	struct services *s = ctx;
 	gw_session_free(s->gw);
 	s->gw = NULL;
+	px_proxy_set_denial_sink(s->proxy, NULL, NULL);
 	gwp_detach(s->gwp); /* before the proxy it borrows goes */
 	px_proxy_free(s->proxy);
 	s->proxy = NULL;
@@ -398,7 +493,18 @@ static int run_sandbox(const struct sv_cli *cli, struct gwp *gwp)
 
 	/* Isolation is prepared before anything runs: a policy, identity, Landlock or seccomp
 	 * problem stops the sandbox here, with nothing started. */
-	struct sv_sandbox_opts sbo = {.policy_file = cli->policy_file, .workdir = workdir};
+	/* The test-only variable can only take the monitor away (then every request is denied). */
+	const char *cm_off = getenv(SV_CONNMON_TEST_OFF_ENV);
+	struct sv_sandbox_opts sbo = {.policy_file = cli->policy_file,
+				      .workdir = workdir,
+				      .notify_connect = sv_connmon_supported() &&
+							!(cm_off && strcmp(cm_off, "1") == 0)};
+	px_creator_set_monitored(sbo.notify_connect);
+	if (!sbo.notify_connect)
+		sv_log_ocsf("FINDING:OPEN", SV_SEV_HIGH, "DEGRADED", "connect_monitor_unavailable",
+			    "seccomp user notification is not available (Linux 5.5+): the proxy "
+			    "cannot learn who made a connection and denies every request",
+			    NULL, 0);
 	if (gwp_policy(gwp, cli, &sbo, &err) < 0) {
 		sv_error(COMP, "gateway_policy_failed", "%s", err.msg);
 		sv_spec_free(&spec);
@@ -454,8 +560,9 @@ static int run_sandbox(const struct sv_cli *cli, struct gwp *gwp)
 		return SV_EXIT_SETUP;
 	}
 
-	/* The proxy process is our own executable re-executed: opened once, now. */
-	if (px_proxy_prepare(&err) < 0) {
+	/* The proxy process is our own executable re-executed: opened once, now. The upstream
+	 * proxy options (contract §1.2): any present-but-invalid value is fatal. */
+	if (px_proxy_prepare(&err) < 0 || upstream_setup(cli, &err) < 0) {
 		sv_error(COMP, "proxy_prepare_failed", "egress proxy: %s", err.msg);
 		close(services.listen_fd);
 		sv_env_free(&env);
@@ -493,6 +600,19 @@ static int run_sandbox(const struct sv_cli *cli, struct gwp *gwp)
 		return SV_EXIT_SETUP;
 	}
 	log_kept_caps();
+	/* After the drop (the thread inherits the kept set), before the first child. */
+	if (sbo.notify_connect) {
+		if (sv_connmon_start(&err) < 0) {
+			sv_error(COMP, "connmon_failed", "%s", err.msg);
+			close(services.listen_fd);
+			sv_env_free(&env);
+			sv_sandbox_free(sb);
+			free(sb);
+			sv_spec_free(&spec);
+			return SV_EXIT_SETUP;
+		}
+		sv_spawn_set_fd_sink(sv_connmon_add);
+	}
 
 	sv_log_kv(SV_LOG_INFO, COMP, "sandbox_starting", "Starting sandbox",
 		  SV_KVS({"version", SV_VERSION}, {"source", sv_spec_source_name(spec.source)}));

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "log.h"
+#include "spawn.h"
 
 #define COMP "sandbox"
 
@@ -173,6 +174,9 @@ int sv_sandbox_prepare(struct sv_sandbox *sb, const struct sv_sandbox_opts *o, s
 	r = pol_enrich(&sb->policy, "/", flags, err);
 	if (r >= 0) /* pol_enrich returns how many paths it added */
 		r = add_baseline(&sb->policy, err);
+	/* The agent's root mirrors ours: a rule naming a symlink also matches its target. */
+	if (r >= 0 && (r = pol_resolve_binaries(&sb->policy, "/")) < 0)
+		sv_err_set(err, -r, "binary paths: out of memory");
 	if (r < 0) {
 		sv_err_prefix(err, "policy baseline");
 		return r;
@@ -201,7 +205,8 @@ int sv_sandbox_prepare(struct sv_sandbox *sb, const struct sv_sandbox_opts *o, s
 		sv_err_prefix(err, "landlock (hard_requirement)");
 		return r;
 	}
-	if ((r = sv_seccomp_build_agent(&sb->seccomp, 0, err)) < 0) {
+	unsigned int sc_opts = o->notify_connect ? SV_SECCOMP_NOTIFY_CONNECT : 0;
+	if ((r = sv_seccomp_build_agent(&sb->seccomp, sc_opts, err)) < 0) {
 		sv_err_prefix(err, "seccomp");
 		return r;
 	}
@@ -232,7 +237,17 @@ int sv_sandbox_child_hook(void *ctx, struct sv_err *err)
 			    err->msg, NULL, 0);
 	}
 	/* Last: after this, only exec. The filter denies adding another one. */
-	return sv_seccomp_install(&sb->seccomp, false, err);
+	r = sv_seccomp_install(&sb->seccomp, false, err);
+	if (r <= 0)
+		return r;
+	/* A connect-notifying filter: PID 1's monitor gets the listener before exec; without it
+	 * every connect would fail (ENOSYS), so failing here is the honest answer. */
+	int listener = r;
+	r = sv_spawn_child_pass_fd(listener);
+	close(listener);
+	if (r < 0)
+		return sv_err_set(err, -r, "cannot hand the seccomp listener to the supervisor");
+	return 0;
 }
 
 void sv_sandbox_free(struct sv_sandbox *sb)

@@ -26,6 +26,9 @@ struct sv_sandbox_opts {
 	 * is then added only when it has network rules (contract §3.3, gateway mode); for a file
 	 * policy it always is. */
 	struct pol_policy *policy;
+	/* connect(2) goes to PID 1's connect monitor (supervisor/isolation/connmon.h): set only
+	 * when the monitor will run, and spawn's fd sink is sv_connmon_add. */
+	bool notify_connect;
 };
 
 struct sv_sandbox {

@@ -1,8 +1,9 @@
 /* fork/exec of sandboxed children.
  *
  * Between fork and exec only async-signal-safe calls are made: no malloc, no stdio, no locks.
- * Failures in the child are written to a CLOEXEC pipe as a fixed-size record and the child
- * _exit()s; EOF on that pipe means exec succeeded.
+ * Failures in the child are written to a CLOEXEC SOCK_SEQPACKET status channel as a fixed-size
+ * record and the child _exit()s; EOF on it means exec succeeded. The same channel carries fds a
+ * hook hands to the parent (the seccomp listener) as one-byte SCM_RIGHTS messages.
  */
 #include "spawn.h"
 
@@ -12,6 +13,7 @@
 #include <stdarg.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
@@ -80,6 +82,72 @@ static int pty_open(int *master_out, int *slave_out, const struct winsize *ws, s
 	*master_out = sv_steal_fd(&master);
 	*slave_out = slave;
 	return 0;
+}
+
+static int g_child_statusfd = -1; /* the child's copy only: set after fork */
+static void (*g_fd_sink)(int fd);
+
+void sv_spawn_set_fd_sink(void (*sink)(int fd))
+{
+	g_fd_sink = sink;
+}
+
+int sv_spawn_child_pass_fd(int fd)
+{
+	if (g_child_statusfd < 0)
+		return -EBADF;
+	char byte = 'F';
+	struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} u;
+	memset(&u, 0, sizeof(u));
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+			    .msg_controllen = sizeof(u.buf)};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	ssize_t n;
+	do
+		n = sendmsg(g_child_statusfd, &mh, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	return n == 1 ? 0 : -errno;
+}
+
+/* One message from the status channel: a failure record (returns its size), an fd (handed to
+ * the sink, returns 1), EOF (0) or -errno. */
+static ssize_t status_recv(int fd, struct sv_spawn_failure *failure)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int) * 4)];
+	} u;
+	struct iovec iov = {.iov_base = failure, .iov_len = sizeof(*failure)};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+			    .msg_controllen = sizeof(u.buf)};
+	ssize_t n;
+	do
+		n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t nfd = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < nfd; i++) {
+			int got;
+			memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			if (g_fd_sink && i == 0)
+				g_fd_sink(got);
+			else
+				close(got);
+		}
+	}
+	return n;
 }
 
 static void child_fail(int statusfd, int exit_code, int errnum, const char *fmt, ...)
@@ -254,6 +322,7 @@ static void child_main(const struct sv_spawn *o, int statusfd, int slave, int in
 		       int err_w, bool outside)
 {
 	struct sv_err err = {0};
+	g_child_statusfd = statusfd;
 	if (o->tty) {
 		if (setsid() < 0)
 			child_fail(statusfd, SV_EXIT_CHILD_SETUP, errno, "setsid: %s",
@@ -329,8 +398,10 @@ int sv_spawn_start(const struct sv_spawn *o, struct sv_child *out,
 	memset(failure, 0, sizeof(*failure));
 	*out = (struct sv_child){.pid = -1, .pidfd = -1, .pty_fd = -1, .in_fd = -1,
 				 .out_fd = -1, .err_fd = -1};
-	if ((r = make_pipe(status, err)) < 0)
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, status) < 0) {
+		r = sv_err_set(err, errno, "socketpair: %s", strerror(errno));
 		goto out;
+	}
 	if (o->tty) {
 		if ((r = pty_open(&master, &slave, &o->ws, err)) < 0)
 			goto out;
@@ -358,9 +429,9 @@ int sv_spawn_start(const struct sv_spawn *o, struct sv_child *out,
 	status[1] = -1;
 	/* Blocks only until the child execs or reports: it does nothing slow before that. */
 	ssize_t n;
-	do {
-		n = read(status[0], failure, sizeof(*failure));
-	} while (n < 0 && errno == EINTR);
+	do
+		n = status_recv(status[0], failure);
+	while (n == 1);
 	if (n != (ssize_t)sizeof(*failure))
 		memset(failure, 0, sizeof(*failure)); /* EOF: exec succeeded */
 	failure->msg[sizeof(failure->msg) - 1] = '\0';

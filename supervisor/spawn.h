@@ -73,6 +73,15 @@ void sv_spawn_raise_nofile(void);
  * launcher may have left ignored. Async-signal-safe. */
 void sv_signals_reset_dispositions(void);
 
+/* In the child only, from a hook: hand @fd to the parent over the status channel (SCM_RIGHTS),
+ * which passes it to the sink set with sv_spawn_set_fd_sink (or closes it). The caller still
+ * closes its own copy. Async-signal-safe. Returns 0 or -errno. */
+int sv_spawn_child_pass_fd(int fd);
+
+/* Where fds passed by children go: @sink takes ownership of each (it must not block: it runs on
+ * the caller of sv_spawn_start). NULL: they are closed. Set before the first child starts. */
+void sv_spawn_set_fd_sink(void (*sink)(int fd));
+
 /* Send @sig to @c's process, through its pidfd where possible (no PID reuse race). */
 int sv_child_signal(const struct sv_child *c, int sig);
 

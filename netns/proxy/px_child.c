@@ -25,16 +25,17 @@
 #include "netns/proxy/px_creds.h"
 #include "netns/proxy/px_pack.h"
 #include "netns/proxy/px_server.h"
+#include "netns/proxy/px_upstream.h"
 #include "supervisor/isolation/seccomp.h"
 #include "supervisor/log.h"
 #include "supervisor/loop.h"
 #include "supervisor/policy/policy.h"
 
-#define COMP	       "proxy"
-#define PXC_EXIT_USAGE 2
-#define PXC_EXIT_SETUP 1
-#define PXC_RECV_BURST 64 /* messages handled per wake-up, so one socket cannot starve another */
-#define PXC_CAP_LAST   63 /* bounding-set drops go this far; EINVAL past the kernel's last */
+#define COMP		"proxy"
+#define PXC_EXIT_USAGE	2
+#define PXC_EXIT_SETUP	1
+#define PXC_RECV_BURST	64 /* messages handled per wake-up, so one socket cannot starve another */
+#define PXC_CAP_LAST	63 /* bounding-set drops go this far; EINVAL past the kernel's last */
 
 struct pxc {
 	struct sv_loop loop;
@@ -55,6 +56,21 @@ static void log_forward(const struct sv_log_fwd *rec, void *data)
 	int n = px_msg_log_encode(buf, sizeof(buf), rec, dropped);
 	if (n < 0 || px_ipc_send(PX_FD_CONTROL, buf, (size_t)n, NULL, 0, MSG_DONTWAIT) < 0)
 		__atomic_add_fetch(&g_dropped, dropped + 1, __ATOMIC_RELAXED);
+}
+
+static uint32_t g_denials_dropped; /* loop thread only */
+
+/* A denial for PID 1's aggregator: like a log record, dropped and counted when the control
+ * socket is full (the proxy never waits for PID 1). */
+static void denial_forward(const struct px_denial *d, void *data)
+{
+	(void)data;
+	static uint8_t buf[PX_MSG_MAX]; /* loop thread only */
+	int n = px_msg_denial_encode(buf, sizeof(buf), d, g_denials_dropped);
+	if (n < 0 || px_ipc_send(PX_FD_CONTROL, buf, (size_t)n, NULL, 0, MSG_DONTWAIT) < 0)
+		g_denials_dropped++;
+	else
+		g_denials_dropped = 0;
 }
 
 static bool fd_is_seqpacket(int fd)
@@ -99,8 +115,7 @@ static int caps_are_zero(struct sv_err *err)
 		return sv_err_set(err, errno, "capget: %s", strerror(errno));
 	for (int i = 0; i < 2; i++) {
 		if (d[i].effective || d[i].permitted || d[i].inheritable)
-			return sv_err_set(err, EPERM,
-					  "capabilities left after the identity change");
+			return sv_err_set(err, EPERM, "capabilities left after the identity change");
 	}
 	return 0;
 }
@@ -116,19 +131,18 @@ static int confine(uint32_t uid, uint32_t gid, struct sv_err *err)
 		return r;
 	for (int cap = 0; cap <= PXC_CAP_LAST; cap++) {
 		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL) {
-			r = sv_err_set(err, errno,
-				       "dropping capability %d from the bounding set: %s", cap,
-				       strerror(errno));
+			r = sv_err_set(err, errno, "dropping capability %d from the bounding set: %s",
+				       cap, strerror(errno));
 			goto out;
 		}
 	}
-	if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 ||
-	    setresuid(uid, uid, uid) < 0) {
+	if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0) {
 		r = sv_err_set(err, errno, "cannot become uid %u gid %u: %s", uid, gid,
 			       strerror(errno));
 		goto out;
 	}
-	if (getuid() == 0 || geteuid() == 0 || getgid() == 0 || getegid() == 0 || setuid(0) == 0) {
+	if (getuid() == 0 || geteuid() == 0 || getgid() == 0 || getegid() == 0 ||
+	    setuid(0) == 0) {
 		r = sv_err_set(err, EPERM, "still root after the identity change");
 		goto out;
 	}
@@ -152,11 +166,8 @@ static int ident_ask(void *ctx, uint32_t seq, const struct sockaddr_storage *pee
 		     socklen_t peer_len, const struct sockaddr_storage *local, socklen_t local_len)
 {
 	(void)ctx;
-	struct px_msg_ident_req q = {.seq = seq,
-				     .peer = *peer,
-				     .local = *local,
-				     .peer_len = peer_len,
-				     .local_len = local_len};
+	struct px_msg_ident_req q = {.seq = seq, .peer = *peer, .local = *local,
+				     .peer_len = peer_len, .local_len = local_len};
 	uint8_t buf[128];
 	int n = px_msg_ident_req_encode(buf, sizeof(buf), &q);
 	if (n < 0)
@@ -184,12 +195,13 @@ static void on_ident(struct sv_loop *loop, struct sv_watch *w, uint32_t events)
 				 err.msg[0] ? err.msg : "truncated");
 			continue;
 		}
-		const struct px_ident_answer a = {.status = (int)m.status,
-						  .reason = m.reason,
-						  .pid = m.pid,
-						  .exe = m.exe,
-						  .ancestors = m.ancestors,
-						  .n_ancestors = m.n_ancestors};
+		const struct px_ident_answer a = {
+		    .status = (int)m.status, .reason = m.reason, .pid = m.pid, .exe = m.exe,
+		    .ancestors = m.ancestors, .n_ancestors = m.n_ancestors,
+		    .creator = (int)m.creator, .creator_too_long = m.creator_too_long,
+		    .creator_pid = m.creator_pid, .creator_exe = m.creator_exe,
+		    .creator_ancestors = m.creator_ancestors,
+		    .n_creator_ancestors = m.n_creator_ancestors};
 		(void)px_server_ident_answer(c->srv, m.seq, &a);
 	}
 }
@@ -273,6 +285,18 @@ static int start_receive(struct pxc *c, struct px_msg_start *m, int *listen_fd,
 	return policy_read(fds[1], m->policy_len, pol, err);
 }
 
+/* UPSTREAM, blocking, when START announced it: before anything is served. */
+static int upstream_receive(struct pxc *c, struct px_upstream **out, struct sv_err *err)
+{
+	size_t nfds = 0;
+	ssize_t n = px_ipc_recv(PX_FD_CONTROL, c->buf, NULL, &nfds, 0);
+	if (n <= 0)
+		return sv_err_set(err, EPROTO, "no UPSTREAM message");
+	int r = px_upstream_decode(c->buf, (size_t)n, out, err);
+	explicit_bzero(c->buf, (size_t)n);
+	return r;
+}
+
 int px_child_main(int argc, char **argv)
 {
 	(void)argc;
@@ -291,7 +315,9 @@ int px_child_main(int argc, char **argv)
 	struct pol_policy pol;
 	int listen_fd = -1;
 	struct sv_err err = {0};
-	if (start_receive(c, &m, &listen_fd, &pol, &err) < 0) {
+	struct px_upstream *up = NULL;
+	if (start_receive(c, &m, &listen_fd, &pol, &err) < 0 ||
+	    (m.upstream && upstream_receive(c, &up, &err) < 0)) {
 		(void)sv_write_all(STDERR_FILENO, err.msg, strlen(err.msg));
 		return PXC_EXIT_SETUP;
 	}
@@ -313,6 +339,8 @@ int px_child_main(int argc, char **argv)
 		sv_error(COMP, "proxy_child_setup_failed", "proxy process: %s", err.msg);
 		return PXC_EXIT_SETUP;
 	}
+	px_server_set_denial_sink(c->srv, denial_forward, NULL);
+	px_server_set_upstream(c->srv, up); /* owned by the server from here */
 	c->ctl = (struct sv_watch){.fd = PX_FD_CONTROL, .fn = on_control, .data = c};
 	c->ident = (struct sv_watch){.fd = PX_FD_IDENT, .fn = on_ident, .data = c};
 	uint8_t ready[PX_MSG_HDR];

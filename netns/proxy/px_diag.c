@@ -119,8 +119,9 @@ static int id_addr(const struct sockaddr *sa, socklen_t len, __be32 out[4], __be
 	return -EAFNOSUPPORT;
 }
 
-/* Send one request and read its answer (lock held). 0 and *@inode, or -errno. */
-static int roundtrip(int fd, const void *req, size_t len, uint32_t seq, unsigned long long *inode)
+/* Send one request and read its answer (lock held). 0 and *@inode, *@cookie, or -errno. */
+static int roundtrip(int fd, const void *req, size_t len, uint32_t seq, unsigned long long *inode,
+		     unsigned long long *cookie)
 {
 	union {
 		struct nlmsghdr h;
@@ -155,6 +156,8 @@ static int roundtrip(int fd, const void *req, size_t len, uint32_t seq, unsigned
 			if (m->idiag_state != TCP_ESTABLISHED || m->idiag_inode == 0)
 				return -ENOENT;
 			*inode = m->idiag_inode;
+			*cookie = (unsigned long long)m->id.idiag_cookie[0] |
+				  (unsigned long long)m->id.idiag_cookie[1] << 32;
 			return 0;
 		}
 	}
@@ -162,8 +165,9 @@ static int roundtrip(int fd, const void *req, size_t len, uint32_t seq, unsigned
 
 int px_diag_socket_inode(struct px_diag *d, const struct sockaddr *client, socklen_t client_len,
 			 const struct sockaddr *proxy, socklen_t proxy_len,
-			 unsigned long long *inode, struct sv_err *err)
+			 unsigned long long *inode, unsigned long long *cookie, struct sv_err *err)
 {
+	unsigned long long ck = 0;
 	struct {
 		struct nlmsghdr nlh;
 		struct inet_diag_req_v2 r;
@@ -184,11 +188,13 @@ int px_diag_socket_inode(struct px_diag *d, const struct sockaddr *client, sockl
 
 	pthread_mutex_lock(&d->lock);
 	req.nlh.nlmsg_seq = ++d->seq;
-	int r = roundtrip(d->fd, &req, sizeof(req), req.nlh.nlmsg_seq, inode);
+	int r = roundtrip(d->fd, &req, sizeof(req), req.nlh.nlmsg_seq, inode, &ck);
 	pthread_mutex_unlock(&d->lock);
 	if (r == -ENOENT)
 		return sv_err_set(err, ENOENT, "no ESTABLISHED TCP connection with that tuple");
 	if (r < 0)
 		return sv_err_set(err, -r, "sock_diag lookup: %s", strerror(-r));
+	if (cookie)
+		*cookie = ck;
 	return 0;
 }

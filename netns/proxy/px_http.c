@@ -706,6 +706,8 @@ static const char *status_phrase(int status)
 		return "Bad Request";
 	case 403:
 		return "Forbidden";
+	case 404:
+		return "Not Found";
 	case 408:
 		return "Request Timeout";
 	case 500:

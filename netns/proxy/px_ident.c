@@ -447,6 +447,12 @@ static int ident_fill(pid_t pid, pid_t entrypoint, pid_t scope, struct px_ident 
 	return 0;
 }
 
+int px_ident_lineage(pid_t pid, pid_t scope, struct px_ident *out, struct sv_err *err)
+{
+	out->n_ancestors = out->n_owners = 0;
+	return ident_fill(pid, 0, scope, out, err);
+}
+
 static bool bin_same(const struct px_ident_bin *a, const struct px_ident_bin *b)
 {
 	return a->dev == b->dev && a->ino == b->ino && strcmp(a->path, b->path) == 0;
@@ -851,7 +857,7 @@ int px_ident_resolve(const struct px_ident_ctx *ctx, pid_t entrypoint,
 	struct sv_err e = {0};
 	/* Not the whole ~270 KiB: only what is read before being written (its pages stay
 	 * untouched, and unfaulted, for a short ancestry). */
-	out->inode = 0;
+	out->inode = out->cookie = 0;
 	out->n_ancestors = out->n_owners = out->n_unexamined = 0;
 	out->reason[0] = '\0';
 	if (entrypoint <= 0) {
@@ -861,7 +867,7 @@ int px_ident_resolve(const struct px_ident_ctx *ctx, pid_t entrypoint,
 	int r = -ENOENT;
 	if (ctx && ctx->diag)
 		r = px_diag_socket_inode(ctx->diag, client, client_len, proxy, proxy_len, &out->inode,
-					 &e);
+					 &out->cookie, &e);
 	if (!ctx || !ctx->diag || (r < 0 && r != -ENOENT)) /* no netlink: the /proc table */
 		r = px_ident_socket_inode(entrypoint, client, client_len, proxy, proxy_len,
 					  &out->inode, &e);

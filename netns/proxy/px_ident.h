@@ -52,7 +52,8 @@ struct px_ident_bin {
 /* The identity of a connection: ~270 KiB, so allocate it on the heap (a musl thread has a 128 KiB
  * stack). Filled by px_ident_resolve(). */
 struct px_ident {
-	unsigned long long inode; /* the client socket's inode */
+	unsigned long long inode;  /* the client socket's inode */
+	unsigned long long cookie; /* its socket cookie (sock_diag), 0 when the /proc table said */
 	struct px_ident_bin exe;  /* the owner with the lowest PID (all owners are equivalent) */
 	size_t n_ancestors;	  /* parent first, up to the entrypoint (included) or PID 1 (not) */
 	struct px_ident_bin ancestors[PX_IDENT_ANCESTORS_MAX];
@@ -70,12 +71,13 @@ struct px_diag;
 int px_diag_open(int sock_in_ns, struct px_diag **out, struct sv_err *err);
 void px_diag_close(struct px_diag *d);
 
-/* The inode of the ESTABLISHED connection local==@client, remote==@proxy: one exact inet_diag
+/* The inode (and socket cookie, the SO_COOKIE value, into @cookie when not NULL) of the
+ * ESTABLISHED connection local==@client, remote==@proxy: one exact inet_diag
  * lookup (v4-mapped addresses asked as IPv4). 0, -ENOENT (no such connection, or not
  * ESTABLISHED), or -errno (netlink failure: fall back to px_ident_socket_inode). */
 int px_diag_socket_inode(struct px_diag *d, const struct sockaddr *client, socklen_t client_len,
 			 const struct sockaddr *proxy, socklen_t proxy_len,
-			 unsigned long long *inode, struct sv_err *err);
+			 unsigned long long *inode, unsigned long long *cookie, struct sv_err *err);
 
 /* Where a resolution looks. All optional (a NULL context: the /proc tables and no scope). */
 struct px_ident_ctx {
@@ -121,6 +123,11 @@ int px_ident_resolve(const struct px_ident_ctx *ctx, pid_t entrypoint,
 int px_ident_socket_inode(pid_t netns_pid, const struct sockaddr *client, socklen_t client_len,
 			  const struct sockaddr *proxy, socklen_t proxy_len,
 			  unsigned long long *inode, struct sv_err *err);
+
+/* @out->exe and ->ancestors of @pid (a thread ID works too): parents up to PID 1 or @scope (the
+ * supervisor), both excluded, as px_ident_resolve reads them for an owner. Blocking /proc reads.
+ * Returns 0 or -errno (-ESTALE: reparented or exec'd meanwhile). */
+int px_ident_lineage(pid_t pid, pid_t scope, struct px_ident *out, struct sv_err *err);
 
 /* The executable @pid runs, into @out (borrowed). " (deleted)" is removed, and @out->deleted
  * set, only when the raw link target is not that very inode in the process's root (a live file

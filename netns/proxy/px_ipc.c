@@ -96,7 +96,7 @@ int px_msg_start_encode(uint8_t *buf, size_t size, const struct px_msg_start *m)
 	w_u8(&w, m->relaxed);
 	w_u32(&w, m->uid);
 	w_u32(&w, m->gid);
-	w_u32(&w, 0);
+	w_u32(&w, m->upstream ? 1 : 0); /* flags */
 	w_u64(&w, m->policy_len);
 	return w_end(&w);
 }
@@ -169,6 +169,40 @@ static void w_addr(struct w *w, const struct sockaddr_storage *ss, uint16_t *por
 	w_put(w, a, 16);
 }
 
+int px_msg_denial_encode(uint8_t *buf, size_t size, const struct px_denial *d, uint32_t dropped)
+{
+	if (size > PX_MSG_MAX)
+		size = PX_MSG_MAX;
+	size_t n = d->n_ancestors > PX_DENIAL_ANCESTORS_MAX ? PX_DENIAL_ANCESTORS_MAX
+							    : d->n_ancestors;
+	struct w w;
+	w_begin(&w, buf, size, PX_MSG_DENIAL);
+	w_u32(&w, dropped);
+	w_u16(&w, d->port);
+	size_t count_at = w.len;
+	w_u8(&w, (unsigned)n);
+	w_txt(&w, d->host ? d->host : "", PX_DENIAL_TEXT_MAX);
+	w_txt(&w, d->binary ? d->binary : "", PX_IDENT_PATH_MAX - 1);
+	w_txt(&w, d->reason ? d->reason : "", PX_DENIAL_TEXT_MAX);
+	w_txt(&w, d->stage ? d->stage : "connect", PX_LOG_NAME_MAX);
+	w_txt(&w, d->l7_method, PX_LOG_NAME_MAX);
+	w_txt(&w, d->l7_path, PX_DENIAL_TEXT_MAX);
+	if (w.full)
+		return -E2BIG;
+	size_t i = 0;
+	for (; i < n; i++) { /* the ancestors that fit */
+		size_t before = w.len;
+		w_txt(&w, d->ancestors[i] ? d->ancestors[i] : "", PX_IDENT_PATH_MAX - 1);
+		if (w.full) {
+			w.full = false;
+			w.len = before;
+			break;
+		}
+	}
+	buf[count_at] = (uint8_t)i;
+	return w_end(&w);
+}
+
 int px_msg_ident_req_encode(uint8_t *buf, size_t size, const struct px_msg_ident_req *m)
 {
 	if ((m->peer.ss_family != AF_INET && m->peer.ss_family != AF_INET6) ||
@@ -190,12 +224,38 @@ int px_msg_ident_req_encode(uint8_t *buf, size_t size, const struct px_msg_ident
 	return w_end(&w);
 }
 
+/* Up to @n texts of @v, while @w stays within @limit bytes: how many went in. */
+static size_t w_txts(struct w *w, const char *const *v, size_t n, size_t limit)
+{
+	size_t i = 0;
+	for (; i < n; i++) {
+		size_t before = w->len;
+		w_txt(w, v[i], PX_IDENT_PATH_MAX);
+		if (w->full || w->len > limit) {
+			w->full = false;
+			w->len = before;
+			break;
+		}
+	}
+	return i;
+}
+
+static void put_u16_at(uint8_t *buf, size_t at, size_t v)
+{
+	buf[at] = (uint8_t)v;
+	buf[at + 1] = (uint8_t)(v >> 8);
+}
+
 int px_msg_ident_resp_encode(uint8_t *buf, size_t size, uint32_t seq, enum px_ident_status st,
-			     const char *reason, const struct px_ident *id)
+			     const char *reason, const struct px_ident *id,
+			     enum px_creator_state cst, const struct px_creator *cr)
 {
 	if (size > PX_MSG_MAX)
 		size = PX_MSG_MAX;
 	bool has_id = st != PX_IDENT_DENY_NONE && id;
+	if (!has_id || (cst == PX_CREATOR_FOUND && (!cr || !cr->exe)) || cst > PX_CREATOR_FOUND)
+		cst = PX_CREATOR_MISSING;
+	bool has_cr = cst == PX_CREATOR_FOUND;
 	struct w w;
 	w_begin(&w, buf, size, PX_MSG_IDENT_RESP);
 	w_u32(&w, seq);
@@ -205,23 +265,32 @@ int px_msg_ident_resp_encode(uint8_t *buf, size_t size, uint32_t seq, enum px_id
 	size_t count_at = w.len;
 	w_u16(&w, 0);
 	w_u32(&w, has_id ? (uint32_t)id->exe.pid : 0);
+	w_u8(&w, cst);
+	size_t cflag_at = w.len;
+	w_u8(&w, has_cr && cr->too_long ? 1 : 0);
+	size_t ccount_at = w.len;
+	w_u16(&w, 0);
+	w_u32(&w, has_cr ? (uint32_t)cr->pid : 0);
 	w_txt(&w, reason ? reason : "", PX_IDENT_REASON_MAX);
 	w_txt(&w, has_id ? id->exe.path : "", PX_IDENT_PATH_MAX);
+	w_txt(&w, has_cr ? cr->exe : "", PX_IDENT_PATH_MAX);
 	if (w.full)
 		return -E2BIG;
-	size_t n = 0, total = has_id ? id->n_ancestors : 0;
-	for (; n < total; n++) {
-		size_t before = w.len;
-		w_txt(&w, id->ancestors[n].path, PX_IDENT_PATH_MAX);
-		if (w.full) {
-			w.full = false;
-			w.len = before;
-			break;
-		}
-	}
+	const char *anc[PX_IDENT_ANCESTORS_MAX];
+	size_t total = has_id ? id->n_ancestors : 0;
+	if (total > PX_IDENT_ANCESTORS_MAX)
+		total = PX_IDENT_ANCESTORS_MAX;
+	for (size_t i = 0; i < total; i++)
+		anc[i] = id->ancestors[i].path;
+	size_t ctotal = has_cr ? cr->n_ancestors : 0;
+	if (ctotal > PX_IDENT_ANCESTORS_MAX)
+		ctotal = PX_IDENT_ANCESTORS_MAX;
+	size_t n = w_txts(&w, anc, total, has_cr ? w.len + (w.size - w.len) / 2 : w.size);
+	size_t cn = w_txts(&w, has_cr ? cr->ancestors : anc, ctotal, w.size);
 	buf[flag_at] = n < total;
-	buf[count_at] = (uint8_t)n;
-	buf[count_at + 1] = (uint8_t)(n >> 8);
+	put_u16_at(buf, count_at, n);
+	buf[cflag_at] |= (uint8_t)(cn < ctotal ? 2 : 0);
+	put_u16_at(buf, ccount_at, cn);
 	return w_end(&w);
 }
 
@@ -346,7 +415,7 @@ int px_msg_type(const uint8_t *buf, size_t len)
 	unsigned flags = (unsigned)buf[2] | (unsigned)buf[3] << 8;
 	uint32_t n = (uint32_t)buf[4] | (uint32_t)buf[5] << 8 | (uint32_t)buf[6] << 16 |
 		     (uint32_t)buf[7] << 24;
-	if (flags != 0 || n != len - PX_MSG_HDR || type < PX_MSG_START || type > PX_MSG_CREDS)
+	if (flags != 0 || n != len - PX_MSG_HDR || type < PX_MSG_START || type > PX_MSG_LAST)
 		return -EPROTO;
 	return (int)type;
 }
@@ -363,7 +432,7 @@ int px_msg_start_decode(const uint8_t *buf, size_t len, struct px_msg_start *m,
 	uint32_t pad = r_u32(&r);
 	m->policy_len = r_u64(&r);
 	if (!r.bad && (lvl > SV_LOG_TRACE || fwd > SV_LOG_TRACE || fmt > SV_LOG_JSON ||
-		       relaxed > 1 || pad != 0))
+		       relaxed > 1 || pad > 1))
 		r_fail(&r, "field out of range");
 	if (!r.bad && (m->uid == 0 || m->gid == 0 || m->uid == (uint32_t)-1 ||
 		       m->gid == (uint32_t)-1))
@@ -372,6 +441,7 @@ int px_msg_start_decode(const uint8_t *buf, size_t len, struct px_msg_start *m,
 	m->log_format = (enum sv_log_format)fmt;
 	m->fwd_level = (enum sv_log_level)fwd;
 	m->relaxed = relaxed;
+	m->upstream = pad == 1;
 	return r_end(&r);
 }
 
@@ -464,6 +534,37 @@ static void r_addr(struct r *r, int family, uint16_t port, struct sockaddr_stora
 	}
 }
 
+int px_msg_denial_decode(const uint8_t *buf, size_t len, struct px_denial *d, uint32_t *dropped,
+			 struct sv_err *err)
+{
+	struct r r;
+	memset(d, 0, sizeof(*d));
+	if (!r_begin(&r, buf, len, PX_MSG_DENIAL, "DENIAL", err))
+		return -EPROTO;
+	*dropped = r_u32(&r);
+	d->port = (uint16_t)r_u16(&r);
+	unsigned n = r_u8(&r);
+	if (!r.bad && (d->port == 0 || n > PX_DENIAL_ANCESTORS_MAX))
+		r_fail(&r, "field out of range");
+	d->host = r_txt(&r, PX_DENIAL_TEXT_MAX, false, "host invalid");
+	d->binary = r_txt(&r, PX_IDENT_PATH_MAX - 1, false, "binary invalid");
+	d->reason = r_txt(&r, PX_DENIAL_TEXT_MAX, false, "reason invalid");
+	d->stage = r_txt(&r, PX_LOG_NAME_MAX, false, "stage invalid");
+	if (!r.bad && !name_ok(d->stage, false))
+		r_fail(&r, "stage invalid");
+	d->l7_method = r_txt(&r, PX_LOG_NAME_MAX, true, "l7 method invalid");
+	d->l7_path = r_txt(&r, PX_DENIAL_TEXT_MAX, true, "l7 path invalid");
+	if (!r.bad && (!d->l7_method) != (!d->l7_path))
+		r_fail(&r, "l7 method without path");
+	for (unsigned i = 0; i < n && !r.bad; i++) {
+		d->ancestors[i] = r_txt(&r, PX_IDENT_PATH_MAX - 1, false, "ancestor invalid");
+		d->n_ancestors = i + 1;
+	}
+	if (!r.bad && !d->host[0])
+		r_fail(&r, "host empty");
+	return r_end(&r);
+}
+
 int px_msg_ident_req_decode(const uint8_t *buf, size_t len, struct px_msg_ident_req *m,
 			    struct sv_err *err)
 {
@@ -490,16 +591,37 @@ int px_msg_ident_resp_decode(const uint8_t *buf, size_t len, struct px_msg_ident
 	m->seq = r_u32(&r);
 	unsigned st = r_u8(&r), trunc = r_u8(&r), n = r_u16(&r);
 	m->pid = (pid_t)r_u32(&r);
+	unsigned cst = r_u8(&r), cflags = r_u8(&r), cn = r_u16(&r);
+	m->creator_pid = (pid_t)r_u32(&r);
 	if (!r.bad && (st > PX_IDENT_OK || trunc > 1 || n > PX_IDENT_ANCESTORS_MAX))
 		r_fail(&r, "field out of range");
+	if (!r.bad && (cst > PX_CREATOR_FOUND || cflags > 3 || cn > PX_IDENT_ANCESTORS_MAX))
+		r_fail(&r, "creator field out of range");
+	/* A creator only beside an identity; no creator: every creator field zero. */
+	if (!r.bad && cst == PX_CREATOR_FOUND && st == PX_IDENT_DENY_NONE)
+		r_fail(&r, "creator without an identity");
+	if (!r.bad && cst != PX_CREATOR_FOUND && (cflags || cn || m->creator_pid))
+		r_fail(&r, "creator fields without a creator");
 	m->status = (enum px_ident_status)st;
 	m->truncated = trunc;
+	m->creator = (enum px_creator_state)cst;
+	m->creator_too_long = cflags & 1;
+	m->creator_truncated = (cflags & 2) != 0;
 	m->reason = r_txt(&r, PX_IDENT_REASON_MAX, false, "reason invalid");
 	m->exe = r_txt(&r, PX_IDENT_PATH_MAX - 1, false, "exe invalid");
+	m->creator_exe = r_txt(&r, PX_IDENT_PATH_MAX - 1, false, "creator exe invalid");
+	if (!r.bad && (cst == PX_CREATOR_FOUND) != (m->creator_exe[0] != '\0'))
+		r_fail(&r, "creator exe must be given exactly with a creator");
 	m->n_ancestors = 0;
 	for (size_t i = 0; i < n && !r.bad; i++) {
 		m->ancestors[i] = r_txt(&r, PX_IDENT_PATH_MAX - 1, false, "ancestor invalid");
 		m->n_ancestors = i + 1;
+	}
+	m->n_creator_ancestors = 0;
+	for (size_t i = 0; i < cn && !r.bad; i++) {
+		m->creator_ancestors[i] =
+		    r_txt(&r, PX_IDENT_PATH_MAX - 1, false, "creator ancestor invalid");
+		m->n_creator_ancestors = i + 1;
 	}
 	return r_end(&r);
 }

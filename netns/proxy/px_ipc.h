@@ -15,6 +15,8 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include "netns/proxy/px_creator.h"
+#include "netns/netns.h"
 #include "netns/proxy/px_ident.h"
 #include "supervisor/log.h"
 
@@ -25,8 +27,11 @@ enum px_msg_type {
 	PX_MSG_LOG,	   /* child → parent, control: one structured log record */
 	PX_MSG_IDENT_REQ,  /* child → parent, identity socket */
 	PX_MSG_IDENT_RESP, /* parent → child, identity socket */
+	PX_MSG_DENIAL,	   /* child → parent, control: one denied request (px_denial) */
+	PX_MSG_UPSTREAM,   /* parent → child, control: the upstream proxy (px_upstream.c) */
 	PX_MSG_CREDS,	   /* parent → child, control; fd: credential store memfd (px_cred) */
 };
+#define PX_MSG_LAST PX_MSG_CREDS
 
 #define PX_MSG_HDR     8
 #define PX_MSG_MAX     ((size_t)64 * 1024) /* a whole datagram, header included */
@@ -47,6 +52,7 @@ struct px_msg_start {
 	bool relaxed;		     /* OPENSHELL_NETWORK_BINARY_IDENTITY: endpoint only */
 	uint32_t uid, gid;	     /* the proxy's identity, never 0 */
 	uint64_t policy_len;	     /* bytes of the px_pack blob in the memfd */
+	bool upstream;		     /* an UPSTREAM message follows START at once */
 };
 
 /* A decoded log record: pointers into the datagram (NUL-terminated there). */
@@ -69,7 +75,10 @@ enum px_ident_status {
 };
 
 /* A decoded identity answer: pointers into the datagram. @truncated: the ancestors did not all
- * fit (fewer ancestors can only make the policy deny). */
+ * fit (fewer ancestors can only make the policy deny). The holders' identity (@pid, @exe,
+ * @ancestors) and, beside it, the connection's creator (issue 17 item 1): @creator is
+ * PX_CREATOR_FOUND only with an identity, and then @creator_exe is set; otherwise every
+ * creator field is zero/empty on the wire (the decoder refuses anything else). */
 struct px_msg_ident_resp {
 	uint32_t seq;
 	enum px_ident_status status;
@@ -79,6 +88,13 @@ struct px_msg_ident_resp {
 	size_t n_ancestors;
 	const char *ancestors[PX_IDENT_ANCESTORS_MAX];
 	bool truncated;
+	enum px_creator_state creator;
+	bool creator_too_long;	/* PID 1 recorded only its exe: judged as denied */
+	bool creator_truncated; /* like @truncated, for the creator's ancestors */
+	pid_t creator_pid;
+	const char *creator_exe;
+	size_t n_creator_ancestors;
+	const char *creator_ancestors[PX_IDENT_ANCESTORS_MAX];
 };
 
 /* Encoders write one whole datagram into @buf (@size bytes) and return its length, or -E2BIG. */
@@ -89,10 +105,16 @@ int px_msg_creds_encode(uint8_t *buf, size_t size, uint64_t len);
 int px_msg_ready_encode(uint8_t *buf, size_t size);
 /* Texts longer than fit in PX_LOG_WIRE_MAX are cut; never fails for @size >= PX_LOG_WIRE_MAX. */
 int px_msg_log_encode(uint8_t *buf, size_t size, const struct sv_log_fwd *rec, uint32_t dropped);
+/* Texts are cut to PX_DENIAL_TEXT_MAX (paths to PX_IDENT_PATH_MAX - 1); ancestors past
+ * PX_DENIAL_ANCESTORS_MAX are left out. @dropped: denials lost before this one. */
+int px_msg_denial_encode(uint8_t *buf, size_t size, const struct px_denial *d, uint32_t dropped);
 int px_msg_ident_req_encode(uint8_t *buf, size_t size, const struct px_msg_ident_req *m);
-/* Ancestors that do not fit in @size are left out (the answer says truncated). */
+/* Ancestors that do not fit in @size are left out (the answer says truncated); with a creator
+ * record, the holders' ancestors take at most half of the room the texts leave, the creator's
+ * the rest. @cst/@cr (NULL: MISSING) are sent only with an identity. */
 int px_msg_ident_resp_encode(uint8_t *buf, size_t size, uint32_t seq, enum px_ident_status st,
-			     const char *reason, const struct px_ident *id);
+			     const char *reason, const struct px_ident *id,
+			     enum px_creator_state cst, const struct px_creator *cr);
 
 /* The type of a datagram whose header says exactly @len bytes, or -EPROTO. */
 int px_msg_type(const uint8_t *buf, size_t len);
@@ -105,6 +127,9 @@ int px_msg_policy_decode(const uint8_t *buf, size_t len, uint64_t *policy_len,
 			 struct sv_err *err);
 int px_msg_creds_decode(const uint8_t *buf, size_t len, uint64_t *creds_len, struct sv_err *err);
 int px_msg_log_decode(const uint8_t *buf, size_t len, struct px_msg_log *m, struct sv_err *err);
+/* @d's strings point into @buf; the stage is a lower-case name, the port not 0. */
+int px_msg_denial_decode(const uint8_t *buf, size_t len, struct px_denial *d, uint32_t *dropped,
+			 struct sv_err *err);
 int px_msg_ident_req_decode(const uint8_t *buf, size_t len, struct px_msg_ident_req *m,
 			    struct sv_err *err);
 int px_msg_ident_resp_decode(const uint8_t *buf, size_t len, struct px_msg_ident_resp *m,

@@ -4,7 +4,8 @@
  *
  * Everything the child sends is untrusted: one malformed message (unknown type, wrong size,
  * invalid field, an identity question about any socket but the proxy's own listener) and the
- * child is SIGKILLed and restarted. Identity answers come from px_ident and px_tofu unchanged.
+ * child is SIGKILLed and restarted. Identity answers come from px_ident and px_tofu unchanged,
+ * with the connection's creator from px_creator beside them.
  */
 #include "netns/proxy/px_parent.h"
 
@@ -21,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "netns/proxy/px_creator.h"
 #include "netns/proxy/px_ident.h"
 #include "netns/proxy/px_ipc.h"
 #include "netns/proxy/l7/px_cred.h"
@@ -28,6 +30,7 @@
 #include "netns/proxy/px_policy.h"
 #include "netns/proxy/px_snap.h"
 #include "netns/proxy/px_tofu.h"
+#include "netns/proxy/px_upstream.h"
 #include "supervisor/log.h"
 #include "supervisor/loop.h"
 #include "supervisor/policy/policy.h"
@@ -44,6 +47,8 @@
 
 #define COMP		     "proxy"
 #define PXP_IDENT_THREADS    3
+/* How long an identity answer waits for the main process's pid to be recorded (wait_entry). */
+#define PXP_ENTRY_WAIT_S     2
 #define PXP_BACKOFF_MIN_MS   100
 #define PXP_BACKOFF_MAX_MS   5000
 #define PXP_STABLE_MS	     10000 /* up this long: the next restart starts at the minimum */
@@ -53,6 +58,31 @@
 #define PXP_EXE_FD	     5 /* in the child until exec (close-on-exec) */
 
 static int g_exe_fd = -1; /* our own executable, O_PATH (px_proxy_prepare) */
+/* PX_MSG_UPSTREAM, sent after every START (px_proxy_set_upstream); holds the credential. */
+static uint8_t *g_upstream_msg;
+static size_t g_upstream_len;
+
+int px_proxy_set_upstream(const struct px_upstream *u, struct sv_err *err)
+{
+	if (g_upstream_msg) {
+		explicit_bzero(g_upstream_msg, PX_MSG_MAX);
+		free(g_upstream_msg);
+		g_upstream_msg = NULL;
+		g_upstream_len = 0;
+	}
+	if (!u)
+		return 0;
+	if (!(g_upstream_msg = malloc(PX_MSG_MAX)))
+		return sv_err_set(err, ENOMEM, "upstream proxy: out of memory");
+	int n = px_upstream_encode(u, g_upstream_msg, PX_MSG_MAX);
+	if (n < 0) {
+		free(g_upstream_msg);
+		g_upstream_msg = NULL;
+		return sv_err_set(err, E2BIG, "upstream proxy: the settings do not fit a message");
+	}
+	g_upstream_len = (size_t)n;
+	return 0;
+}
 
 /* One child's identity socket, shared by the threads serving it; freed by the last user. */
 struct pxp_gen {
@@ -65,6 +95,9 @@ struct pxp_gen {
 
 struct px_proxy {
 	struct sv_loop *loop;
+	px_denial_fn on_denial; /* NULL: denials are only logged (by the child) */
+	void *denial_data;
+	uint64_t denials_dropped; /* lost in the child (control socket full) */
 	int listen_fd;
 	struct sockaddr_storage laddr;
 	socklen_t laddr_len;
@@ -97,7 +130,8 @@ struct px_proxy {
 	 * reference while it answers. NULL: no policy could be copied, nothing is pinned. */
 	struct px_snap *snap;
 	struct px_ident_ctx ictx;
-	pid_t entry; /* atomic */
+	pid_t entry; /* atomic; set once under @lock, with @entry_cond broadcast */
+	pthread_cond_t entry_cond; /* CLOCK_MONOTONIC */
 	uint8_t buf[PX_MSG_MAX];
 };
 
@@ -170,15 +204,38 @@ static bool addr_equal(const struct sockaddr_storage *a, socklen_t alen,
 	       memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
 }
 
-/* The decision steps the proxy used to run itself: identity, then integrity. */
+/* The agent can connect between the main process's exec and the loop thread recording its pid
+ * (a busy machine stretches that moment): an identity thread waits for it a little, off the loop,
+ * rather than deny a connection made by the main process itself. */
+static pid_t wait_entry(struct px_proxy *p)
+{
+	pid_t e = __atomic_load_n(&p->entry, __ATOMIC_ACQUIRE);
+	if (e > 0)
+		return e;
+	struct timespec dl;
+	clock_gettime(CLOCK_MONOTONIC, &dl);
+	dl.tv_sec += PXP_ENTRY_WAIT_S;
+	pthread_mutex_lock(&p->lock);
+	while (!p->quit && (e = __atomic_load_n(&p->entry, __ATOMIC_ACQUIRE)) <= 0)
+		if (pthread_cond_timedwait(&p->entry_cond, &p->lock, &dl) == ETIMEDOUT)
+			break;
+	pthread_mutex_unlock(&p->lock);
+	return __atomic_load_n(&p->entry, __ATOMIC_ACQUIRE);
+}
+
+/* The decision steps the proxy used to run itself: identity, then integrity; and beside the
+ * holders, the connection's creator as PID 1's connect monitor recorded it (px_creator.h),
+ * taken once: the proxy process judges both against the policy. */
 static int ident_answer(struct px_proxy *p, const struct pxp_gen *g,
 			const struct px_msg_ident_req *q, struct px_ident *id, uint8_t *buf)
 {
 	struct sv_err err = {0};
 	struct px_ident_ctx ctx = p->ictx;
 	ctx.helper = g->pid;
-	pid_t entry = __atomic_load_n(&p->entry, __ATOMIC_ACQUIRE);
+	pid_t entry = wait_entry(p);
 	enum px_ident_status st = PX_IDENT_OK;
+	enum px_creator_state cst = PX_CREATOR_MISSING;
+	struct px_creator cr = {0};
 	char reason[PX_IDENT_REASON_MAX] = "";
 	if (entry <= 0) {
 		st = PX_IDENT_DENY_NONE;
@@ -189,6 +246,7 @@ static int ident_answer(struct px_proxy *p, const struct pxp_gen *g,
 		st = PX_IDENT_DENY_NONE;
 		sv_fmt(reason, sizeof(reason), "%s", id->reason[0] ? id->reason : err.msg);
 	} else {
+		cst = px_creator_take(id->inode, id->cookie, now_ms(), &cr);
 		pthread_mutex_lock(&p->lock);
 		struct px_snap *snap = px_snap_get(p->snap);
 		pthread_mutex_unlock(&p->lock);
@@ -201,7 +259,9 @@ static int ident_answer(struct px_proxy *p, const struct pxp_gen *g,
 		}
 		px_snap_put(snap);
 	}
-	return px_msg_ident_resp_encode(buf, PX_MSG_MAX, q->seq, st, reason, id);
+	int n = px_msg_ident_resp_encode(buf, PX_MSG_MAX, q->seq, st, reason, id, cst, &cr);
+	px_creator_release(&cr);
+	return n;
 }
 
 /* Serve @g until the child closes it (or PID 1 shuts it down). */
@@ -325,6 +385,28 @@ static void child_log(struct px_proxy *p, const uint8_t *buf, size_t len)
 		sv_log_kv(f->level, f->component, f->event, f->msg, f->kv, f->nkv);
 }
 
+static void child_denial(struct px_proxy *p, const uint8_t *buf, size_t len)
+{
+	struct px_denial d;
+	uint32_t dropped = 0;
+	struct sv_err err = {0};
+	if (px_msg_denial_decode(buf, len, &d, &dropped, &err) < 0) {
+		child_kill(p, err.msg);
+		return;
+	}
+	p->denials_dropped += dropped;
+	if (p->on_denial)
+		p->on_denial(&d, p->denial_data);
+}
+
+void px_proxy_set_denial_sink(struct px_proxy *p, px_denial_fn fn, void *data)
+{
+	if (!p)
+		return;
+	p->on_denial = fn;
+	p->denial_data = data;
+}
+
 static void on_ctl(struct sv_loop *loop, struct sv_watch *w, uint32_t events)
 {
 	(void)loop;
@@ -347,6 +429,9 @@ static void on_ctl(struct sv_loop *loop, struct sv_watch *w, uint32_t events)
 		case PX_MSG_LOG:
 			child_log(p, p->buf, (size_t)n);
 			break;
+		case PX_MSG_DENIAL:
+			child_denial(p, p->buf, (size_t)n);
+			break;
 		case PX_MSG_READY: {
 			if (n != PX_MSG_HDR) {
 				child_kill(p, "READY: message has a payload");
@@ -365,6 +450,12 @@ static void on_ctl(struct sv_loop *loop, struct sv_watch *w, uint32_t events)
 			return;
 		}
 	}
+}
+
+void px_proxy_drain(struct px_proxy *p)
+{
+	if (p && p->ctl.fd >= 0)
+		on_ctl(p->loop, &p->ctl, EPOLLIN);
 }
 
 /* A memfd holding @p's packed policy (the child reads it with pread). */
@@ -449,6 +540,7 @@ static int child_adopt(struct px_proxy *p, int ctl_fd, int ident_fd, pid_t pid,
 	    .uid = p->uid,
 	    .gid = p->gid,
 	    .policy_len = p->policy_len,
+	    .upstream = g_upstream_len > 0,
 	};
 	uint8_t buf[64];
 	int n = px_msg_start_encode(buf, sizeof(buf), &m);
@@ -460,6 +552,9 @@ static int child_adopt(struct px_proxy *p, int ctl_fd, int ident_fd, pid_t pid,
 	close(mfd);
 	if (r < 0)
 		return sv_err_set(err, -r, "proxy: cannot send START: %s", strerror(-r));
+	if (g_upstream_len &&
+	    (r = px_ipc_send(p->ctl.fd, g_upstream_msg, g_upstream_len, NULL, 0, MSG_DONTWAIT)) < 0)
+		return sv_err_set(err, -r, "proxy: cannot send UPSTREAM: %s", strerror(-r));
 	if ((r = creds_send(p)) < 0)
 		return sv_err_set(err, -r, "proxy: cannot send the credentials: %s", strerror(-r));
 	return 0;
@@ -588,6 +683,11 @@ static int proxy_init(struct sv_loop *loop, int listen_fd, const struct pol_poli
 	p->relaxed = px_binary_identity_is_relaxed(getenv("OPENSHELL_NETWORK_BINARY_IDENTITY"));
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->cond, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&p->entry_cond, &ca);
+	pthread_condattr_destroy(&ca);
 	*out = p; /* px_proxy_free undoes any part from here */
 	p->laddr_len = sizeof(p->laddr);
 	if (getsockname(listen_fd, (struct sockaddr *)&p->laddr, &p->laddr_len) < 0)
@@ -738,8 +838,12 @@ void px_proxy_set_creds(struct px_proxy *p, const struct px_cred_store *s)
 
 void px_proxy_set_entrypoint(struct px_proxy *p, pid_t pid)
 {
-	if (p)
-		__atomic_store_n(&p->entry, pid, __ATOMIC_RELEASE);
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->lock);
+	__atomic_store_n(&p->entry, pid, __ATOMIC_RELEASE);
+	pthread_cond_broadcast(&p->entry_cond);
+	pthread_mutex_unlock(&p->lock);
 }
 
 void px_proxy_free(struct px_proxy *p)
@@ -759,11 +863,13 @@ void px_proxy_free(struct px_proxy *p)
 	pthread_mutex_lock(&p->lock);
 	p->quit = true;
 	pthread_cond_broadcast(&p->cond);
+	pthread_cond_broadcast(&p->entry_cond);
 	pthread_mutex_unlock(&p->lock);
 	for (size_t i = 0; i < p->nthreads; i++)
 		pthread_join(p->threads[i], NULL);
 	pthread_mutex_destroy(&p->lock);
 	pthread_cond_destroy(&p->cond);
+	pthread_cond_destroy(&p->entry_cond);
 	px_tofu_free(p->tofu);
 	px_snap_put(p->snap);
 	px_diag_close(p->ictx.diag);

@@ -20,12 +20,14 @@
 
 #include "netns/netns.h"
 #include "netns/proxy/px_http.h"
+#include "netns/proxy/px_creator.h"
 #include "netns/proxy/px_ident.h"
 #include "netns/proxy/px_ipc.h"
 #include "netns/proxy/px_policy.h"
 #include "netns/proxy/px_snap.h"
 #include "netns/proxy/px_ssrf.h"
 #include "netns/proxy/px_tofu.h"
+#include "netns/proxy/px_upstream.h"
 #include "supervisor/log.h"
 #include "supervisor/loop.h"
 #include "supervisor/policy/policy.h"
@@ -73,6 +75,7 @@ struct px_conn {
 	char *pre;
 	size_t pre_len, pre_off;
 	struct px_dir c2u, u2c;
+	struct px_uphs *uph; /* the upstream proxy's CONNECT under way (px_upstream.c) */
 };
 
 /* Everything the decision needs and produces; lives only until the dial. */
@@ -99,6 +102,8 @@ struct px_parse {
 	 * only for the decision, so idle connections stay small. */
 	struct px_ident *ident;
 	bool ident_ok;
+	enum px_creator_state creator; /* who connected (issue 17 item 1), with @ident */
+	struct px_creator cr;
 	/* Identity from PID 1 (px_server_new_remote): asked on the loop, answered on the loop. */
 	bool ident_remote;
 	bool ident_wait; /* on the server's waiting list */
@@ -110,6 +115,7 @@ struct px_parse {
 	struct px_ssrf_ip addrs[PX_ADDRS_MAX];
 	size_t n_addrs, next_addr;
 	char reason[PX_REASON_MAX];
+	bool routed, via_upstream; /* px_upstream_route asked; dial the upstream proxy */
 };
 
 struct px_server {
@@ -137,6 +143,9 @@ struct px_server {
 	struct px_parse *waiting; /* identity questions asked and not answered */
 	unsigned nconns;
 	struct px_conn *conns;
+	struct px_upstream *upstream; /* NULL: dial directly (owned) */
+	px_denial_fn on_denial; /* NULL: denials are only logged */
+	void *denial_data;
 };
 
 static void conn_close(struct px_conn *c);
@@ -153,6 +162,8 @@ static void ident_release(struct px_parse *p)
 		free(p->ident);
 	p->ident = NULL;
 	p->ident_ok = false;
+	px_creator_release(&p->cr);
+	p->creator = PX_CREATOR_MISSING;
 }
 
 static void parse_free(struct px_parse *p)
@@ -259,12 +270,33 @@ static void conn_refuse(struct px_conn *c, int status, const char *error, const 
 		conn_reply_and_close(c, PX_HTTP_400, strlen(PX_HTTP_400));
 }
 
+/* The denial event (contract §8) for the aggregator in PID 1. */
+static void report_denial(struct px_conn *c, bool ssrf, const char *reason)
+{
+	struct px_parse *p = c->p;
+	struct px_server *s = c->srv;
+	if (!s->on_denial)
+		return;
+	struct px_denial d = {
+	    .host = p->auth.host,
+	    .port = p->auth.port,
+	    .binary = p->ident_ok ? p->ident->exe.path : "",
+	    .reason = reason ? reason : "",
+	    .stage = ssrf ? "ssrf" : p->is_connect ? "connect" : "forward",
+	};
+	for (size_t i = 0; p->ident_ok && i < p->ident->n_ancestors &&
+			   d.n_ancestors < PX_DENIAL_ANCESTORS_MAX; i++)
+		d.ancestors[d.n_ancestors++] = p->ident->ancestors[i].path;
+	px_server_denial(s, &d);
+}
+
 static void conn_deny(struct px_conn *c, bool ssrf, const char *reason)
 {
 	struct px_parse *p = c->p;
 	char buf[PX_RESP_MAX];
 	int n;
 	log_decision(c, false, reason);
+	report_denial(c, ssrf, reason);
 	if (ssrf && p->is_connect) {
 		n = px_http_resp_connect_ssrf(buf, sizeof(buf), &p->auth, reason);
 	} else if (ssrf) {
@@ -301,6 +333,11 @@ static bool decide_ident(struct px_parse *p)
 		return false;
 	}
 	p->ident_ok = true;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	p->creator = px_creator_take(p->ident->inode, p->ident->cookie,
+				     (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000,
+				     &p->cr);
 	unsigned char digest[PX_SHA256_LEN];
 	/* Only binaries some rule could allow are hashed and pinned (issue 17). */
 	if (px_tofu_verify_ident_policy(p->tofu, p->ident, p->policy ? &p->policy->pol : NULL,
@@ -334,6 +371,13 @@ static void decide_run(struct sv_job *job)
 		sv_fmt(p->reason, sizeof(p->reason), "%s", p->dec.reason);
 		return;
 	}
+	/* Issue 17 item 1: the binary that connected must be allowed here too, however the socket
+	 * travelled since (px_creator.h). */
+	if (!p->endpoint_only && !px_creator_allowed(p->creator, &p->cr,
+						     p->policy ? &p->policy->pol : NULL,
+						     p->auth.host, p->auth.port, p->reason,
+						     sizeof(p->reason)))
+		return;
 	struct px_ssrf_plan plan;
 	p->ssrf = px_ssrf_plan(p->auth.host, p->auth.port, p->dec.endpoint, p->dec.exact_declared,
 			       &plan, p->detail, sizeof(p->detail));
@@ -360,6 +404,7 @@ static void decide_run(struct sv_job *job)
 }
 
 static void conn_dial_next(struct px_conn *c);
+static void head_timer_arm(struct px_server *s);
 static void ident_ask(struct px_server *s, struct px_parse *p);
 
 static void decide_done(struct sv_loop *loop, struct sv_job *job)
@@ -538,6 +583,28 @@ static void on_upstream(struct sv_loop *loop, struct sv_watch *w, uint32_t event
 		relay_event(c, events);
 		return;
 	}
+	if (c->uph) {
+		int r = (events & EPOLLERR) ? -1 : px_uphs_step(c->uph, w->fd);
+		if (r == 0)
+			return;
+		if (r < 0) {
+			sv_log_kv(SV_LOG_WARN, COMP, "upstream_proxy_failed",
+				  "upstream proxy CONNECT failed",
+				  SV_KVS({"host", c->p->auth.host}, {"error", px_uphs_error(c->uph)}));
+		}
+		px_uphs_free(c->uph);
+		c->uph = NULL;
+		if (r > 0) {
+			if (conn_start_relay(c) < 0)
+				conn_close(c);
+			return;
+		}
+		sv_loop_del(c->srv->loop, &c->uw);
+		close(c->uw.fd);
+		c->uw.fd = -1;
+		conn_dial_next(c);
+		return;
+	}
 	int soerr = 0;
 	socklen_t l = sizeof(soerr);
 	if (!(events & EPOLLOUT) || getsockopt(w->fd, SOL_SOCKET, SO_ERROR, &soerr, &l) < 0 ||
@@ -548,6 +615,24 @@ static void on_upstream(struct sv_loop *loop, struct sv_watch *w, uint32_t event
 		conn_dial_next(c);
 		return;
 	}
+	if (c->p->via_upstream) {
+		struct px_parse *p = c->p;
+		bool by_name = px_upstream_by_hostname(c->srv->upstream);
+		if (px_uphs_start(c->srv->upstream, w->fd, by_name ? NULL : &p->addrs[p->next_addr - 1],
+				  p->auth.host, p->auth.port, &c->uph) < 0 ||
+		    sv_loop_mod(c->srv->loop, &c->uw, EPOLLIN) < 0) {
+			px_uphs_free(c->uph);
+			c->uph = NULL;
+			sv_loop_del(c->srv->loop, &c->uw);
+			close(c->uw.fd);
+			c->uw.fd = -1;
+			conn_dial_next(c);
+			return;
+		}
+		c->head_deadline = now_ms() + PX_UPSTREAM_HANDSHAKE_MS;
+		head_timer_arm(c->srv);
+		return;
+	}
 	if (conn_start_relay(c) < 0)
 		conn_close(c);
 }
@@ -555,9 +640,21 @@ static void on_upstream(struct sv_loop *loop, struct sv_watch *w, uint32_t event
 static void conn_dial_next(struct px_conn *c)
 {
 	struct px_parse *p = c->p;
+	if (c->srv->upstream && !p->routed) {
+		/* Where, not whether: the policy and SSRF checks already passed. */
+		p->routed = true;
+		p->via_upstream = px_upstream_route(c->srv->upstream, p->auth.host, p->auth.port,
+						    p->addrs, &p->n_addrs);
+		if (p->via_upstream && px_upstream_by_hostname(c->srv->upstream) && p->n_addrs)
+			p->n_addrs = 1; /* one CONNECT by name */
+	}
 	while (p->next_addr < p->n_addrs) {
 		struct sockaddr_storage ss;
-		socklen_t len = px_ssrf_ip_to_sockaddr(&p->addrs[p->next_addr++], p->auth.port, &ss);
+		socklen_t len =
+		    p->via_upstream
+			? px_upstream_addr(c->srv->upstream, &ss)
+			: px_ssrf_ip_to_sockaddr(&p->addrs[p->next_addr], p->auth.port, &ss);
+		p->next_addr++;
 		int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (fd < 0)
 			continue;
@@ -588,6 +685,27 @@ static void conn_dial_next(struct px_conn *c)
 
 /* ---------------------------------------------------------------------------- the request */
 
+/* http://policy.local (contract §8 "Forward HTTP"), answered before any policy decision, as
+ * OpenShell does: another scheme or port is refused; the agent proposal API itself is off in
+ * this build (the gateway setting agent_policy_proposals_enabled is not read yet), so every
+ * route answers OpenShell's feature_disabled 404. */
+static void policy_local(struct px_conn *c)
+{
+	struct px_parse *p = c->p;
+	char buf[PX_RESP_MAX];
+	int n;
+	if (p->uri.scheme != PX_SCHEME_HTTP || p->uri.auth.port != 80)
+		n = px_http_resp_json(buf, sizeof(buf), 400, "invalid_policy_local_scheme",
+				      "Use http://policy.local only", NULL);
+	else
+		n = px_http_resp_json(buf, sizeof(buf), 404, "feature_disabled",
+				      "agent-driven policy proposals are not enabled in this "
+				      "sandbox; set the `agent_policy_proposals_enabled` setting "
+				      "to true to enable",
+				      NULL);
+	conn_reply_and_close(c, buf, n > 0 ? (size_t)n : 0);
+}
+
 static void conn_parse(struct px_conn *c)
 {
 	struct px_parse *p = c->p;
@@ -610,6 +728,10 @@ static void conn_parse(struct px_conn *c)
 		}
 	} else {
 		int r = px_http_parse_forward_target(p->req.target, p->req.target_len, &p->uri, &err);
+		if (r == 0 && strcmp(p->uri.auth.host, "policy.local") == 0) {
+			policy_local(c);
+			return;
+		}
 		if (r == 0 && p->uri.scheme == PX_SCHEME_HTTPS) {
 			conn_reply_and_close(c, PX_HTTP_400_HTTPS, strlen(PX_HTTP_400_HTTPS));
 			return;
@@ -710,6 +832,11 @@ int px_server_ident_answer(struct px_server *s, uint32_t seq, const struct px_id
 		sv_fmt(id->ancestors[i].path, sizeof(id->ancestors[i].path), "%s",
 		       a->ancestors[i]);
 	p->ident_ok = true;
+	p->creator = a->creator;
+	if (a->creator == PX_CREATOR_FOUND &&
+	    px_creator_from(&p->cr, a->creator_pid, a->creator_too_long, a->creator_exe,
+			    a->creator_ancestors, a->n_creator_ancestors) < 0)
+		p->creator = PX_CREATOR_MISSING; /* out of memory: denied as unrecorded */
 	if (a->status != PX_IDENT_OK) {
 		decide_denied(p, a->reason);
 		return 0;
@@ -761,6 +888,8 @@ static void on_client(struct sv_loop *loop, struct sv_watch *w, uint32_t events)
 static void conn_close(struct px_conn *c)
 {
 	struct px_server *s = c->srv;
+	px_uphs_free(c->uph);
+	c->uph = NULL;
 	sv_loop_del(s->loop, &c->cw);
 	sv_loop_del(s->loop, &c->uw);
 	if (c->cw.fd >= 0)
@@ -820,6 +949,17 @@ static void on_head_timer(struct sv_loop *loop, struct sv_timer *t)
 	struct px_conn *next;
 	for (struct px_conn *c = s->conns; c; c = next) {
 		next = c->next;
+		if (c->uph && now >= c->head_deadline) { /* the upstream proxy never answered */
+			sv_log_kv(SV_LOG_WARN, COMP, "upstream_proxy_failed",
+				  "upstream proxy CONNECT failed",
+				  SV_KVS({"host", c->p->auth.host}, {"error", "handshake timed out"}));
+			conn_close(c);
+			continue;
+		}
+		if (c->uph) {
+			waiting = true;
+			continue;
+		}
 		if (c->state != PX_HEAD)
 			continue;
 		if (now < c->head_deadline) {
@@ -993,6 +1133,30 @@ void px_server_set_entrypoint(struct px_server *s, pid_t pid)
 	s->entry = pid;
 }
 
+void px_server_set_upstream(struct px_server *s, struct px_upstream *u)
+{
+	px_upstream_free(s->upstream);
+	s->upstream = u;
+	if (u) {
+		char d[512];
+		px_upstream_describe(u, d, sizeof(d));
+		sv_log_kv(SV_LOG_INFO, COMP, "upstream_proxy_set",
+			  "egress goes through the upstream proxy", SV_KVS({"upstream", d}));
+	}
+}
+
+void px_server_denial(struct px_server *s, const struct px_denial *d)
+{
+	if (s->on_denial && d->host && d->host[0] && d->port)
+		s->on_denial(d, s->denial_data);
+}
+
+void px_server_set_denial_sink(struct px_server *s, px_denial_fn fn, void *data)
+{
+	s->on_denial = fn;
+	s->denial_data = data;
+}
+
 void px_server_free(struct px_server *s)
 {
 	if (!s)
@@ -1012,5 +1176,6 @@ void px_server_free(struct px_server *s)
 	while (s->n_conn_spare) /* closed in this batch, maybe: their events may still come */
 		sv_loop_defer_free(s->loop, s->conn_spare[--s->n_conn_spare]);
 	px_snap_put(s->policy);
+	px_upstream_free(s->upstream);
 	free(s);
 }

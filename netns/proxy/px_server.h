@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include "netns/netns.h"
 #include "supervisor/err.h"
 
 struct pol_policy;
@@ -36,6 +37,16 @@ int px_server_new(struct sv_loop *loop, int listen_fd, const struct pol_policy *
 void px_server_set_policy(struct px_server *s, const struct pol_policy *policy);
 /* The agent's entrypoint (main process): identity lookups start from it. 0 until spawned. */
 void px_server_set_entrypoint(struct px_server *s, pid_t pid);
+/* Loop thread: every request denied from now on (policy, identity, SSRF) is also handed to @fn
+ * (NULL: only logged), on the loop thread, strings borrowed for the call. */
+/* Loop thread: dial allowed destinations through the upstream proxy @u (owned from now; NULL:
+ * directly) for connections whose dial starts after this call. */
+struct px_upstream;
+void px_server_set_upstream(struct px_server *s, struct px_upstream *u);
+void px_server_set_denial_sink(struct px_server *s, px_denial_fn fn, void *data);
+/* Loop thread: report a denial decided elsewhere (the L7 relay: stage "l7" with its method and
+ * path, the path without its query) to the sink like the proxy's own. */
+void px_server_denial(struct px_server *s, const struct px_denial *d);
 void px_server_free(struct px_server *s);
 
 /* --- identity from another process (PID 1's identity service) --- */
@@ -49,6 +60,14 @@ struct px_ident_answer {
 	const char *exe;
 	const char *const *ancestors;
 	size_t n_ancestors;
+	/* Who connected (issue 17 item 1): enum px_creator_state (px_creator.h), and when FOUND
+	 * the record's parts. Anything but an allowed creator denies. */
+	int creator;
+	bool creator_too_long;
+	pid_t creator_pid;
+	const char *creator_exe;
+	const char *const *creator_ancestors;
+	size_t n_creator_ancestors;
 };
 
 /* @ask runs on the loop thread for each request head: send the question for @seq; 0, or -errno

@@ -1,7 +1,8 @@
 /* The gateway as the policy source (contract §3.4, §10 "Policy poll loop").
  *
  * Setup: GetSandboxConfig before the main process, retried on transport failures, then the
- * policy in force. Run: poll every OPENSHELL_POLICY_POLL_INTERVAL_SECS; a changed policy_hash
+ * policy in force (a discovered or enriched one synced back with UpdateConfig first, gw_sync.c).
+ * Run: poll every OPENSHELL_POLICY_POLL_INTERVAL_SECS; a changed policy_hash
  * re-applies the network rules to new proxy connections only. Filesystem, Landlock and process
  * settings are fixed at startup and a change to them is reported, never half-applied. Every
  * LOADED/FAILED goes through a FIFO outbox retried with backoff.
@@ -14,6 +15,7 @@
 #include "gw_core.h"
 #include "gw_policy.h"
 #include "gw_rpc.h"
+#include "gw_sync.h"
 #include "netns/netns.h"
 #include "openshell.pb-c.h"
 #include "sandbox.pb-c.h"
@@ -22,8 +24,6 @@
 
 #define COMP "gateway"
 
-/* Contract §2 step 5: sleeps between the startup attempts. */
-static const unsigned startup_sleep_s[GW_CONFIG_ATTEMPTS - 1] = {1, 2, 4, 4};
 #define GW_CONFIG_DEADLINE_MS 15000u /* one GetSandboxConfig, connect included */
 #define GW_STATUS_DEADLINE_MS 10000u
 #define GW_POLL_MAX_S	      86400u
@@ -53,6 +53,8 @@ struct gw_policy_src {
 	struct pol_policy active;  /* the last valid generation after startup */
 	bool have_active;
 	bool quarantined; /* fail_closed after an invalid generation: all egress denied */
+	struct gw_settings settings; /* config_revision and settings last taken */
+	char root[256];		     /* where policy binaries are resolved ("" = /) */
 
 	struct sv_loop *loop; /* run phase */
 	struct gw_policy_sink sink; /* set is NULL when not polling */
@@ -238,6 +240,8 @@ static void apply_generation(struct gw_policy_src *src,
 			    SV_KVS({"version", ver}, {"error", err.msg}));
 		return;
 	}
+	if (pol_resolve_binaries(&next, src->root) < 0)
+		sv_warn(COMP, "policy_binary_unresolved", "binary paths: out of memory");
 	/* Until the first reload, the rules in force are the startup ones. */
 	const struct pol_policy *cur = src->have_active ? &src->active : &src->base;
 	bool net_changed = src->quarantined || !gw_policy_network_equal(cur, &next);
@@ -286,6 +290,7 @@ static void poll_done(int status, const char *message, const uint8_t *resp, size
 			"malformed GetSandboxConfigResponse ignored");
 		return;
 	}
+	(void)gw_settings_apply(&src->settings, r); /* unchanged config_revision: nothing */
 	if (!src->hash || strcmp(src->hash, r->policy_hash) != 0) {
 		apply_generation(src, r);
 		char *h = dup_hash(r->policy_hash);
@@ -410,66 +415,115 @@ void gw_policy_src_free(struct gw_policy_src *src)
 	if (src->have_active)
 		pol_free(&src->active);
 	free(src->hash);
+	gw_settings_free(&src->settings);
 	free(src);
 }
 
 /* --- the startup fetch --------------------------------------------------------------------- */
 
-static void sleep_s(unsigned s)
+/* The gateway has no policy: discover the image's (file mode's order; invalid -> the
+ * restrictive default), add the baseline, sync it with UpdateConfig and re-fetch (contract
+ * §3.4). Without a sandbox name, or when the sync or the re-fetch still fails after the startup
+ * retries, the sandbox does not start (exit 1), as with OpenShell: it never runs under a policy
+ * the gateway does not know. On success *@rp is the re-fetched response, with a policy. */
+static int sync_discovered(struct gw_client *c, const struct gw_fetch_opts *o,
+			   gw_config_resp **rp, struct sv_err *err)
 {
-	struct timespec ts = {.tv_sec = s, .tv_nsec = 0};
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
-/* GetSandboxConfig with the contract's retries; *resp is owned by the caller. */
-static int fetch(struct gw_client *c, Openshell__Sandbox__V1__GetSandboxConfigResponse **resp,
-		 struct sv_err *err)
-{
-	Openshell__Sandbox__V1__GetSandboxConfigRequest req =
-	    OPENSHELL__SANDBOX__V1__GET_SANDBOX_CONFIG_REQUEST__INIT;
-	req.sandbox_id = (char *)gw_client_sandbox_id(c);
-	for (unsigned attempt = 1;; attempt++) {
-		struct gw_rpc_result res;
-		int r = gw_client_call_sync(c, GW_METHOD("GetSandboxConfig"), &req.base,
-					    GW_CONFIG_DEADLINE_MS, &res, err);
-		if (r < 0) {
-			sv_err_prefix(err, "gateway");
-			return r;
-		}
-		if (res.status == GW_STATUS_OK) {
-			*resp = openshell__sandbox__v1__get_sandbox_config_response__unpack(
-			    NULL, res.len, res.resp);
-			free(res.resp);
-			if (!*resp)
-				return sv_err_set(err, EPROTO,
-						  "gateway: GetSandboxConfig: malformed response");
-			return 0;
-		}
-		free(res.resp);
-		char at[16];
-		sv_fmt(at, sizeof(at), "%u", attempt);
-		if (!gw_status_is_transient(res.status) || attempt == GW_CONFIG_ATTEMPTS)
-			return sv_err_set(
-			    err, gw_status_is_transient(res.status) ? EHOSTUNREACH : EACCES,
-			    "gateway: GetSandboxConfig failed after %u attempt%s: %s: %s", attempt,
-			    attempt == 1 ? "" : "s", gw_status_name(res.status), res.message);
-		sv_log_kv(SV_LOG_WARN, COMP, "policy_fetch_retry",
-			  "GetSandboxConfig failed, retrying",
-			  SV_KVS({"attempt", at}, {"grpc_status", gw_status_name(res.status)},
-				 {"grpc_message", res.message}));
-		sleep_s(startup_sleep_s[attempt - 1]);
+	sv_info(COMP, "gateway_policy_unset",
+		"the gateway has no policy for this sandbox: syncing the image's policy (or the "
+		"restrictive default) to it");
+	if (!o->sandbox_name || !*o->sandbox_name)
+		return sv_err_set(err, EINVAL,
+				  "gateway: the gateway has no policy and the discovered one cannot "
+				  "be synced: the sandbox name is not set (OPENSHELL_SANDBOX or "
+				  "--sandbox)");
+	struct pol_policy disc;
+	int r = load_fallback(&disc, err);
+	if (r < 0)
+		return r;
+	gw_config_resp *next = NULL;
+	r = pol_enrich(&disc, o->root, disc.n_rules ? POL_ENRICH_PROXY : 0, err);
+	if (r >= 0)
+		r = gw_config_sync(c, o->sandbox_name, &disc, (*rp)->workspace,
+				   GW_CONFIG_ATTEMPTS, &next, err);
+	pol_free(&disc);
+	if (r < 0)
+		return r;
+	if (!next->policy) {
+		openshell__sandbox__v1__get_sandbox_config_response__free_unpacked(next, NULL);
+		return sv_err_set(err, EPROTO,
+				  "gateway: GetSandboxConfig still has no policy after UpdateConfig");
 	}
+	openshell__sandbox__v1__get_sandbox_config_response__free_unpacked(*rp, NULL);
+	*rp = next;
+	return 0;
 }
 
-int gw_config_fetch(struct gw_client *c, struct pol_policy *out, struct gw_policy_src **srcp,
-		    struct sv_err *err)
+/* Sync @tmp (the enriched @out) and take the re-fetched policy into @out. */
+static bool sync_enriched_policy(struct gw_client *c, const struct gw_fetch_opts *o,
+				 gw_config_resp **rp, const struct pol_policy *tmp,
+				 struct pol_policy *out)
 {
+	gw_config_resp *next = NULL;
+	struct sv_err e = {0};
+	if (gw_config_sync(c, o->sandbox_name, tmp, (*rp)->workspace, 1, &next, &e) < 0) {
+		sv_log_kv(SV_LOG_WARN, COMP, "policy_sync_failed",
+			  "the enriched policy could not be synced: enforced as enriched locally",
+			  SV_KVS({"error", e.msg}));
+		return false;
+	}
+	struct pol_policy conv;
+	if (!next->policy || gw_policy_convert(next->policy, &conv, false, &e) < 0) {
+		sv_log_kv(SV_LOG_WARN, COMP, "policy_sync_failed",
+			  "the re-fetched policy is not usable: the enriched one is enforced",
+			  SV_KVS({"error", next->policy ? e.msg : "no policy"}));
+		openshell__sandbox__v1__get_sandbox_config_response__free_unpacked(next, NULL);
+		return false;
+	}
+	pol_free(out);
+	*out = conv;
+	openshell__sandbox__v1__get_sandbox_config_response__free_unpacked(*rp, NULL);
+	*rp = next;
+	return true;
+}
+
+/* A valid gateway policy the baseline enrichment changes is synced back and re-fetched, so the
+ * gateway shows the policy in force (contract §3.3). Best effort and one attempt, as OpenShell:
+ * on failure the enriched policy is still what the sandbox enforces (sv_sandbox_prepare
+ * enriches again) and the fetched revision is the one acknowledged. */
+static void sync_enriched(struct gw_client *c, const struct gw_fetch_opts *o,
+			  gw_config_resp **rp, struct pol_policy *out)
+{
+	struct pol_policy tmp;
+	struct sv_err e = {0};
+	if (pol_copy(out, &tmp) < 0)
+		return;
+	int n = pol_enrich(&tmp, o->root, tmp.n_rules ? POL_ENRICH_PROXY : 0, &e);
+	if (n > 0 && (!o->sandbox_name || !*o->sandbox_name))
+		sv_warn(COMP, "policy_sync_skipped",
+			"the policy was enriched but no sandbox name is set (OPENSHELL_SANDBOX): "
+			"not synced to the gateway");
+	else if (n > 0)
+		(void)sync_enriched_policy(c, o, rp, &tmp, out);
+	pol_free(&tmp);
+}
+
+int gw_config_fetch(struct gw_client *c, const struct gw_fetch_opts *o, struct pol_policy *out,
+		    struct gw_policy_src **srcp, struct sv_err *err)
+{
+	static const struct gw_fetch_opts none = {0};
+	if (!o)
+		o = &none;
 	pol_init(out);
-	Openshell__Sandbox__V1__GetSandboxConfigResponse *r = NULL;
-	int rc = fetch(c, &r, err);
+	gw_config_resp *r = NULL;
+	int rc = gw_config_get(c, GW_CONFIG_ATTEMPTS, &r, err);
 	if (rc < 0 || !r)
 		return rc < 0 ? rc : -EPROTO;
+	bool discovered = !r->policy;
+	if (discovered && (rc = sync_discovered(c, o, &r, err)) < 0) {
+		openshell__sandbox__v1__get_sandbox_config_response__free_unpacked(r, NULL);
+		return rc;
+	}
 	struct gw_policy_src *src = calloc(1, sizeof(*src));
 	if (!src || !(src->hash = dup_hash(r->policy_hash))) {
 		free(src);
@@ -480,27 +534,30 @@ int gw_config_fetch(struct gw_client *c, struct pol_policy *out, struct gw_polic
 	src->outbox_backoff =
 	    GW_BACKOFF_INIT(GW_OUTBOX_BACKOFF_MIN_MS, GW_OUTBOX_BACKOFF_MAX_MS, 0);
 	src->last_poll_status = GW_STATUS_OK;
+	sv_fmt(src->root, sizeof(src->root), "%s",
+	       o->root && strcmp(o->root, "/") != 0 ? o->root : "");
 	pol_init(&src->base);
-	char ver[16];
-	sv_fmt(ver, sizeof(ver), "%u", r->version);
 	struct sv_err e = {0};
-	if (!r->policy) {
-		sv_info(COMP, "gateway_policy_unset",
-			"the gateway has no policy for this sandbox: using the local policy file "
-			"or the restrictive default");
-		rc = load_fallback(out, err);
-		if (rc == 0 && (rc = pol_copy(out, &src->base)) < 0)
-			sv_err_set(err, -rc, "gateway policy: out of memory");
-	} else if (gw_policy_convert(r->policy, out, true, &e) == 0) {
+	if (gw_policy_convert(r->policy, out, true, &e) == 0) {
+		if (!discovered)
+			sync_enriched(c, o, &r, out);
+		if (r->policy_hash && (!src->hash || strcmp(src->hash, r->policy_hash) != 0)) {
+			free(src->hash);
+			src->hash = dup_hash(r->policy_hash);
+		}
 		rc = gw_policy_convert(r->policy, &src->base, false, err);
 		outbox_push(src, r->version, OPENSHELL__V1__POLICY_STATUS__POLICY_STATUS_LOADED,
 			    NULL);
-		char rules[16];
+		char ver[16], rules[16];
+		sv_fmt(ver, sizeof(ver), "%u", r->version);
 		sv_fmt(rules, sizeof(rules), "%zu", out->n_rules);
 		sv_log_kv(SV_LOG_INFO, COMP, "gateway_policy_loaded", "gateway policy loaded",
-			  SV_KVS({"version", ver}, {"rules", rules}, {"hash", r->policy_hash}));
+			  SV_KVS({"version", ver}, {"rules", rules}, {"hash", r->policy_hash},
+				 {"origin", discovered ? "synced from the image" : "gateway"}));
 	} else {
 		/* Both failure modes fail closed at startup (contract §3.4). */
+		char ver[16];
+		sv_fmt(ver, sizeof(ver), "%u", r->version);
 		sv_log_kv(SV_LOG_ERROR, COMP, "gateway_policy_invalid",
 			  "invalid gateway policy: the restrictive default applies",
 			  SV_KVS({"version", ver}, {"error", e.msg}));
@@ -510,6 +567,10 @@ int gw_config_fetch(struct gw_client *c, struct pol_policy *out, struct gw_polic
 		if (rc == 0)
 			rc = pol_set_default(&src->base, err);
 	}
+	if (rc == 0 && (pol_resolve_binaries(out, src->root) < 0 ||
+			pol_resolve_binaries(&src->base, src->root) < 0))
+		rc = sv_err_set(err, ENOMEM, "gateway policy: out of memory");
+	(void)gw_settings_apply(&src->settings, r); /* ocsf_json_enabled from the start */
 	openshell__sandbox__v1__get_sandbox_config_response__free_unpacked(r, NULL);
 	if (rc < 0) {
 		pol_free(out);

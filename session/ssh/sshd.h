@@ -32,6 +32,9 @@
 #define SSHD_LOGIN_GRACE_MS 20000
 /* Output may trail a session's exit this long without progress (contract §9: 2 s). */
 #define SSHD_DRAIN_MS 2000
+/* How long the sandbox's end waits for exit reports to reach clients (sshd_server_finish). */
+#define SSHD_FINISH_MS (SSHD_DRAIN_MS + 1000)
+#define SSHD_FINISH_TICK_MS 10
 /* Client input buffered per channel on its way to the child (beyond it libssh keeps the rest and
  * the client's window closes). */
 #define SSHD_INBUF ((size_t)64 * 1024)
@@ -150,6 +153,11 @@ struct sshd_server {
 	struct sshd_conn *conns;
 	unsigned nconns, nchans;
 	unsigned next_conn_id;
+	struct sv_timer fin;         /* sshd_server_finish's poll */
+	bool fin_init;
+	unsigned fin_ticks;
+	void (*fin_done)(void *);
+	void *fin_arg;
 };
 
 /* sshd_server.c */

@@ -19,6 +19,11 @@
 #include "supervisor/log.h"
 #include "supervisor/sandbox.h"
 
+/* pull_input: a main attach's read size (through the detach filter, from the stack), and the
+ * reads one call makes before it yields to the loop. */
+#define SSHD_PULL_CHUNK ((size_t)16 * 1024)
+#define SSHD_PULL_ROUNDS 16
+
 struct sig_name {
 	const char *name;
 	int sig;
@@ -89,10 +94,18 @@ void sshd_chan_close_all_fds(struct sshd_chan *ch)
 static void maybe_finish(struct sshd_chan *ch);
 
 /* The client's side is done (EOF): close the child's stdin once everything is delivered. A PTY
- * has no half-close, so its input simply stops (as in OpenSSH). */
+ * has no half-close, so its input simply stops (as in OpenSSH). A main attach gives up its input
+ * lease instead (the main's stdin stays open), also only once its input is all delivered: input
+ * still buffered here or in libssh when the EOF arrives was dropped before. */
 static void maybe_close_input(struct sshd_chan *ch)
 {
-	if (!ch->client_eof || ch->in_len || ch->lib_pending || !ch->in_open)
+	if (!ch->client_eof || ch->in_len || ch->lib_pending)
+		return;
+	if (ch->kind == SSHD_CHAN_MAIN) {
+		sshd_main_release(ch);
+		return;
+	}
+	if (!ch->in_open)
 		return;
 	if (ch->kind == SSHD_CHAN_TCPIP) {
 		(void)shutdown(ch->inw.fd, SHUT_WR);
@@ -139,43 +152,55 @@ static void flush_input(struct sshd_chan *ch)
 	}
 }
 
-/* Take what libssh kept back while our buffer was full. Called only when libssh's buffer is
- * known to hold data, so it never runs libssh's packet handling from here. */
-static void pull_input(struct sshd_chan *ch)
+/* One read of what libssh kept back into the input buffer, and a flush. Returns whether another
+ * read may follow at once: libssh may hold more and the child's pipe took everything.
+ *
+ * ssh_channel_read_nonblocking first runs libssh's packet loop, which may call on_data: on_data
+ * leaves the data to this read (the room this read is sized for must hold), and the read then
+ * takes it too, because with data buffered libssh reads without polling again. So a short read
+ * means libssh's buffer is empty. */
+static bool pull_once(struct sshd_chan *ch)
 {
-	if (ch->kind == SSHD_CHAN_MAIN) {
-		/* Through the detach filter, which may emit a held Ctrl-P: room for one more. */
-		size_t room = SSHD_INBUF - ch->in_off - ch->in_len;
-		if (!ch->lib_pending || ch->dead || ch->finished || room < 2)
-			return;
-		char tmp[4096];
-		uint32_t want = (uint32_t)(room - 1 < sizeof(tmp) ? room - 1 : sizeof(tmp));
-		ch->conn->in_dispatch = true;
-		ch->pulling = true;
-		int n = ssh_channel_read_nonblocking(ch->ch, tmp, want, 0);
-		ch->pulling = false;
-		ch->conn->in_dispatch = false;
-		if (n < (int)want)
-			ch->lib_pending = false;
-		if (n > 0) {
-			(void)sshd_main_input(ch, (const uint8_t *)tmp, (uint32_t)n);
-			flush_input(ch);
-		}
-		return;
-	}
-	if (!ch->lib_pending || ch->in_len || ch->dead)
-		return;
+	size_t room = SSHD_INBUF - ch->in_off - ch->in_len;
+	if (!ch->lib_pending || ch->dead || ch->finished || ch->detaching)
+		return false;
+	/* The main attach's input goes through the detach filter, which may emit a held Ctrl-P:
+	 * room for one more. The others read only into an empty buffer. */
+	char tmp[SSHD_PULL_CHUNK];
+	bool is_main = ch->kind == SSHD_CHAN_MAIN;
+	if (is_main ? room < 2 : ch->in_len != 0)
+		return false;
+	char *dst = is_main ? tmp : ch->inbuf;
+	uint32_t want = is_main ? (uint32_t)(room - 1 < sizeof(tmp) ? room - 1 : sizeof(tmp))
+			     : (uint32_t)SSHD_INBUF;
 	ch->conn->in_dispatch = true;
 	ch->pulling = true;
-	int n = ssh_channel_read_nonblocking(ch->ch, ch->inbuf, (uint32_t)SSHD_INBUF, 0);
+	int n = ssh_channel_read_nonblocking(ch->ch, dst, want, 0);
 	ch->pulling = false;
 	ch->conn->in_dispatch = false;
-	if (n < (int)SSHD_INBUF)
-		ch->lib_pending = false;
-	if (n > 0) {
+	ch->lib_pending = n == (int)want;
+	if (n <= 0)
+		return false;
+	if (is_main)
+		(void)sshd_main_input(ch, (const uint8_t *)tmp, (uint32_t)n); /* all: room holds */
+	else
 		ch->in_len = (size_t)n;
-		flush_input(ch);
+	flush_input(ch);
+	return ch->lib_pending && !ch->in_len;
+}
+
+/* Take what libssh kept back while our buffer was full, as long as the child takes it: nothing
+ * else would come back for the rest once the client has sent everything (it waits for us). After
+ * SSHD_PULL_ROUNDS reads the loop yields, the input watch bringing it back on its next turn. */
+static void pull_input(struct sshd_chan *ch)
+{
+	for (unsigned i = 0; i < SSHD_PULL_ROUNDS; i++) {
+		if (!pull_once(ch))
+			return;
 	}
+	if (ch->in_open && !ch->in_armed &&
+	    sv_loop_add(ch->conn->srv->loop, &ch->inw, EPOLLOUT) == 0)
+		ch->in_armed = true;
 }
 
 static void on_in_writable(struct sv_loop *loop, struct sv_watch *w, uint32_t events)
@@ -201,13 +226,13 @@ static int on_data(ssh_session session, ssh_channel channel, void *data, uint32_
 	(void)session;
 	(void)channel;
 	struct sshd_chan *ch = userdata;
-	/* With an empty buffer, ssh_channel_read_nonblocking in pull_input runs libssh's packet
-	 * loop, which calls us: taking the data here would put it at the start of the buffer the
-	 * read is about to fill (and out of order). Leave it in libssh's buffer for that read.
-	 * The main-process attach reads into a buffer of its own (no overwrite) and keeps taking
-	 * data here: refusing it there left input stalled in libssh now and then. */
-	if (ch->pulling && !is_stderr && ch->kind != SSHD_CHAN_MAIN)
+	/* Inside pull_once's read (libssh's packet loop calls us): taking the data here would put
+	 * it before the data the read returns, or take the room the read was sized for. Leave it
+	 * in libssh's buffer: that read takes it too. */
+	if (ch->pulling && !is_stderr) {
+		ch->lib_pending = true;
 		return 0;
+	}
 	if (ch->kind == SSHD_CHAN_MAIN && !is_stderr && !ch->dead && !ch->finished) {
 		uint32_t took = sshd_main_input(ch, data, len);
 		ch->lib_pending = took < len;
@@ -311,6 +336,7 @@ void sshd_chan_after_io(struct sshd_chan *ch)
 	if (ch->kind == SSHD_CHAN_MAIN) {
 		flush_input(ch);
 		pull_input(ch);
+		maybe_close_input(ch);
 		sshd_main_pump(ch);
 		return;
 	}
@@ -615,10 +641,7 @@ static void on_eof(ssh_session session, ssh_channel channel, void *userdata)
 	(void)channel;
 	struct sshd_chan *ch = userdata;
 	ch->client_eof = true;
-	if (ch->kind == SSHD_CHAN_MAIN)
-		sshd_main_release(ch); /* the lease only: the main's stdin stays open */
-	else
-		maybe_close_input(ch);
+	maybe_close_input(ch);
 }
 
 static void on_close(ssh_session session, ssh_channel channel, void *userdata)

@@ -470,6 +470,54 @@ bool sshd_server_child_exited(struct sshd_server *s, const siginfo_t *si)
 	return false;
 }
 
+/* Settled: no session channel waits to report its exit, no connection holds unsent bytes. */
+static bool server_settled(const struct sshd_server *s)
+{
+	for (const struct sshd_conn *c = s->conns; c; c = c->next) {
+		if (c->dead)
+			continue;
+		if (ssh_get_poll_flags(c->session) & SSH_WRITE_PENDING)
+			return false;
+		for (const struct sshd_chan *ch = c->chans; ch; ch = ch->next)
+			if (ch->kind == SSHD_CHAN_SESSION && ch->exited && !ch->finished && !ch->dead)
+				return false;
+	}
+	return true;
+}
+
+static void on_finish_tick(struct sv_loop *loop, struct sv_timer *t)
+{
+	(void)loop;
+	struct sshd_server *s = t->data;
+	if (!s->fin_done)
+		return;
+	if (!server_settled(s) && --s->fin_ticks > 0)
+		return;
+	(void)sv_timer_disarm(&s->fin);
+	void (*done)(void *) = s->fin_done;
+	s->fin_done = NULL;
+	done(s->fin_arg);
+}
+
+bool sshd_server_finish(struct sshd_server *s, void (*done)(void *), void *arg)
+{
+	if (!s || server_settled(s))
+		return false;
+	if (!s->fin_init) {
+		if (sv_timer_init(s->loop, &s->fin, on_finish_tick, s) < 0)
+			return false;
+		s->fin_init = true;
+	}
+	s->fin_done = done;
+	s->fin_arg = arg;
+	s->fin_ticks = SSHD_FINISH_MS / SSHD_FINISH_TICK_MS;
+	if (sv_timer_arm(&s->fin, SSHD_FINISH_TICK_MS, SSHD_FINISH_TICK_MS) < 0) {
+		s->fin_done = NULL;
+		return false;
+	}
+	return true;
+}
+
 void sshd_server_free(struct sshd_server *s)
 {
 	if (!s)
@@ -483,6 +531,8 @@ void sshd_server_free(struct sshd_server *s)
 		sv_loop_del(s->loop, &s->lw);
 		close(s->lw.fd);
 	}
+	if (s->fin_init)
+		sv_timer_close(s->loop, &s->fin);
 	if (s->bind)
 		ssh_bind_free(s->bind);
 	sshd_main_free(&s->main);

@@ -28,7 +28,8 @@ static const struct sv_caps_kept kept[] = {
 		    "for gateway relays, SSH direct-tcpip and sock_diag are made inside it"},
     {CAP_NET_ADMIN, "SIOCGSKNS on the proxy's listener when the loop starts, to open sock_diag "
 		    "in the agent's network namespace"},
-    {CAP_SYS_PTRACE, "the proxy's identity: /proc/<pid>/fd and exe of the agent's processes"},
+    {CAP_SYS_PTRACE, "the proxy's identity: /proc/<pid>/fd and exe of the agent's processes; "
+		     "the connect monitor's process_vm_readv and pidfd_getfd"},
     {CAP_DAC_READ_SEARCH, "the proxy's identity of processes running binaries that are not "
 			  "world-readable: their /proc/<pid>/fd and the binary's hash"},
 };

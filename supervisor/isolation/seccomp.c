@@ -8,6 +8,7 @@
 
 #include <fcntl.h>
 #include <linux/seccomp.h>
+#include <poll.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <signal.h>
@@ -17,6 +18,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -25,6 +27,12 @@
 #endif
 #ifndef SECCOMP_FILTER_FLAG_LOG
 #define SECCOMP_FILTER_FLAG_LOG (1UL << 1)
+#endif
+#ifndef SECCOMP_FILTER_FLAG_NEW_LISTENER
+#define SECCOMP_FILTER_FLAG_NEW_LISTENER (1UL << 3)
+#endif
+#ifndef MSG_FASTOPEN
+#define MSG_FASTOPEN 0x20000000
 #endif
 #ifndef SYS_clone3
 #define SYS_clone3 435
@@ -310,6 +318,32 @@ static int prog_from_ctx(scmp_filter_ctx ctx, unsigned int flags, struct sv_secc
 	return 0;
 }
 
+/* connect(2) goes to PID 1's monitor, which records who made a connection to the proxy and
+ * always lets the call proceed (docs/security.md). A TCP Fast Open send connects without
+ * connect(2): refused, so every connection the monitor should see goes through it. */
+static int notify_rules_add(scmp_filter_ctx ctx, struct sv_err *err)
+{
+	int nr = seccomp_syscall_resolve_name("connect");
+	if (nr < 0)
+		return sv_err_set(err, ENOSYS, "seccomp: connect is unknown on this architecture");
+	int r = seccomp_rule_add_exact(ctx, SCMP_ACT_NOTIFY, nr, 0);
+	if (r < 0)
+		return sv_err_set(err, -r, "seccomp: cannot add the notify rule for connect: %s",
+				  strerror(-r));
+	/* flags: arg 3 of sendto, 2 of sendmsg, 3 of sendmmsg (all int: low 32 bits). */
+	static const struct {
+		const char *name;
+		unsigned int arg;
+	} sends[] = {{"sendto", 3}, {"sendmsg", 2}, {"sendmmsg", 3}};
+	for (size_t i = 0; i < SV_ARRAY_SIZE(sends); i++) {
+		struct scmp_arg_cmp c = SC_BITS(sends[i].arg, MSG_FASTOPEN);
+		r = rule_add(ctx, sends[i].name, -1, EOPNOTSUPP, 1, &c, err);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 int sv_seccomp_build_agent(struct sv_seccomp_prog *out, unsigned int opts, struct sv_err *err)
 {
 	memset(out, 0, sizeof(*out));
@@ -326,7 +360,14 @@ int sv_seccomp_build_agent(struct sv_seccomp_prog *out, unsigned int opts, struc
 	r = family_rules_add(ctx, "socketpair", opts, err);
 	if (r < 0)
 		return r;
-	return prog_from_ctx(ctx, (opts & SV_SECCOMP_LOG) ? SECCOMP_FILTER_FLAG_LOG : 0, out, err);
+	unsigned int flags = (opts & SV_SECCOMP_LOG) ? SECCOMP_FILTER_FLAG_LOG : 0;
+	if (opts & SV_SECCOMP_NOTIFY_CONNECT) {
+		r = notify_rules_add(ctx, err);
+		if (r < 0)
+			return r;
+		flags |= SECCOMP_FILTER_FLAG_NEW_LISTENER;
+	}
+	return prog_from_ctx(ctx, flags, out, err);
 }
 
 int sv_seccomp_build_prelude(struct sv_seccomp_prog *out, struct sv_err *err)
@@ -466,7 +507,8 @@ static const char *install_hint(int e)
 {
 	switch (e) {
 	case EINVAL:
-		return "kernel rejected the filter or a flag (no seccomp filter support?)";
+		return "kernel rejected the filter or a flag (no seccomp filter support, or no "
+		       "user notification before Linux 5.0?)";
 	case EACCES:
 		return "no_new_privs is not set and CAP_SYS_ADMIN is missing";
 	case ENOSYS:
@@ -492,6 +534,8 @@ int sv_seccomp_install(const struct sv_seccomp_prog *p, bool tsync, struct sv_er
 	}
 	unsigned long flags = p->flags | (tsync ? SECCOMP_FILTER_FLAG_TSYNC : 0);
 	long r = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &p->prog);
+	if (r >= 0 && (flags & SECCOMP_FILTER_FLAG_NEW_LISTENER))
+		return (int)r; /* the listener fd (TSYNC is never combined with it here) */
 	if (r == 0)
 		return 0;
 	if (r > 0)
@@ -526,6 +570,7 @@ struct sc_probe_out {
 	bool denies;
 	bool allows;
 	bool tsync;
+	bool notify;
 	struct sv_err err;
 };
 
@@ -644,6 +689,90 @@ static void probe_tsync(const struct sv_seccomp_prog *prelude, struct sc_probe_o
 		    t.mount_errno, t.setns_errno);
 }
 
+/* In a forked child: the connect-notify filter, in a grandchild that hands its listener back,
+ * must deliver connect(2) as a notification, and CONTINUE must let the call run. */
+static void probe_notify(const struct sv_seccomp_prog *agent, struct sc_probe_out *o)
+{
+	int sp[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) {
+		sv_err_set(&o->err, errno, "socketpair failed");
+		return;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		sv_err_set(&o->err, errno, "fork failed");
+		return;
+	}
+	if (pid == 0) {
+		struct sv_err e = {0};
+		int lfd = sv_seccomp_install(agent, false, &e);
+		if (lfd < 0)
+			_exit(2);
+		char b = 'L';
+		struct iovec iov = {.iov_base = &b, .iov_len = 1};
+		union {
+			struct cmsghdr h;
+			char buf[CMSG_SPACE(sizeof(int))];
+		} u;
+		memset(&u, 0, sizeof(u));
+		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+				    .msg_controllen = sizeof(u.buf)};
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &lfd, sizeof(int));
+		if (sendmsg(sp[1], &mh, 0) != 1)
+			_exit(3);
+		close(lfd);
+		/* An abstract unix name nobody listens on: refused once the call really runs. */
+		struct sockaddr_un sa = {.sun_family = AF_UNIX};
+		memcpy(sa.sun_path, "\0sv-notify-probe", 16);
+		int s = socket(AF_UNIX, SOCK_STREAM, 0);
+		long r = connect(s, (struct sockaddr *)&sa, sizeof(sa_family_t) + 16);
+		_exit(r < 0 && errno == ECONNREFUSED ? 0 : 4);
+	}
+	close(sp[1]);
+	char b;
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} u;
+	struct iovec iov = {.iov_base = &b, .iov_len = 1};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+			    .msg_controllen = sizeof(u.buf)};
+	struct pollfd pf = {.fd = sp[0], .events = POLLIN};
+	int lfd = -1;
+	if (poll(&pf, 1, SC_SELFTEST_WAIT_MS) == 1 && recvmsg(sp[0], &mh, MSG_CMSG_CLOEXEC) == 1 &&
+	    CMSG_FIRSTHDR(&mh))
+		memcpy(&lfd, CMSG_DATA(CMSG_FIRSTHDR(&mh)), sizeof(int));
+	bool got = false;
+	if (lfd >= 0) {
+		struct seccomp_notif req;
+		memset(&req, 0, sizeof(req));
+		pf = (struct pollfd){.fd = lfd, .events = POLLIN};
+		if (poll(&pf, 1, SC_SELFTEST_WAIT_MS) == 1 &&
+		    ioctl(lfd, SECCOMP_IOCTL_NOTIF_RECV, &req) == 0) {
+			got = req.data.nr == SYS_connect;
+			struct seccomp_notif_resp resp = {.id = req.id,
+							  .flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE};
+			if (ioctl(lfd, SECCOMP_IOCTL_NOTIF_SEND, &resp) < 0)
+				got = false;
+		}
+	}
+	if (!got)
+		kill(pid, SIGKILL);
+	int status = 0;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (lfd >= 0)
+		close(lfd);
+	o->notify = got && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+	if (!o->notify)
+		sv_err_set(&o->err, EPROTO,
+			   "connect was not delivered and continued (child status 0x%x)", status);
+}
+
 /* Run @fn in a forked child and collect what it found. */
 static int run_probe(void (*fn)(const struct sv_seccomp_prog *, struct sc_probe_out *),
 		     const struct sv_seccomp_prog *prog, struct sc_probe_out *o)
@@ -715,6 +844,16 @@ int sv_seccomp_selftest(struct sv_seccomp_report *r)
 		r->tsync = o.tsync;
 		if (rc < 0)
 			report_fail(r, &o.err, "prelude with TSYNC");
+	}
+	/* Not fatal here: without it the sandbox runs and its proxy denies every request. */
+	struct sv_seccomp_prog notify;
+	if (rc == 0 && sv_seccomp_build_agent(&notify, SV_SECCOMP_NOTIFY_CONNECT, &err) == 0) {
+		r->notify = run_probe(probe_notify, &notify, &o) == 0 && o.notify;
+		if (!r->notify)
+			sv_fmt(r->notify_detail, sizeof(r->notify_detail), "%s", o.err.msg);
+		sv_seccomp_prog_free(&notify);
+	} else if (rc == 0) {
+		sv_fmt(r->notify_detail, sizeof(r->notify_detail), "%s", err.msg);
 	}
 	sv_seccomp_prog_free(&agent);
 	sv_seccomp_prog_free(&prelude);

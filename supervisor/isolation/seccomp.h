@@ -17,11 +17,16 @@
  * (network mode Block, §5.1; never for gateway policies). */
 #define SV_SECCOMP_LOG	     (1U << 0)
 #define SV_SECCOMP_DENY_INET (1U << 1)
+/* SV_SECCOMP_NOTIFY_CONNECT: connect(2) → SECCOMP_RET_USER_NOTIF, installed with a listener that
+ * the child hands to PID 1 (supervisor/isolation/connmon.h), and MSG_FASTOPEN sends → EOPNOTSUPP
+ * (an implicit connect nobody would see). */
+#define SV_SECCOMP_NOTIFY_CONNECT (1U << 2)
 
 /* A compiled filter. prog.filter is owned (heap); free with sv_seccomp_prog_free. */
 struct sv_seccomp_prog {
 	struct sock_fprog prog;
-	unsigned int flags; /* SECCOMP_FILTER_FLAG_* passed on install (LOG), TSYNC excluded */
+	unsigned int flags; /* SECCOMP_FILTER_FLAG_* passed on install (LOG, NEW_LISTENER), TSYNC
+			     * excluded */
 };
 
 /* Build the agent filter into @out (which is overwritten, not freed). Returns 0 or -errno. */
@@ -39,7 +44,9 @@ int sv_seccomp_build_proxy(struct sv_seccomp_prog *out, struct sv_err *err);
 
 /* Set PR_SET_NO_NEW_PRIVS, then install @p on the calling thread, or on every thread of the
  * process when @tsync (which also gives every thread no_new_privs). Async-signal-safe: no
- * allocation, no libseccomp. Returns 0 or -errno (-ESRCH: a thread could not be synchronised). */
+ * allocation, no libseccomp. Returns 0, or the user-notification listener fd (> 2, O_CLOEXEC,
+ * the caller's to close) when @p was built with SV_SECCOMP_NOTIFY_CONNECT, or -errno (-ESRCH: a
+ * thread could not be synchronised). */
 int sv_seccomp_install(const struct sv_seccomp_prog *p, bool tsync, struct sv_err *err);
 
 /* Build and install the prelude on every supervisor thread (TSYNC). Call once, after the
@@ -56,8 +63,10 @@ struct sv_seccomp_report {
 	bool agent_denies; /* agent filter: memfd_create/seccomp → EPERM, clone3 → ENOSYS */
 	bool agent_allows; /* agent filter: getpid and an open of / still work */
 	bool tsync;	   /* prelude with TSYNC reached a second thread (mount → EPERM there) */
+	bool notify;	   /* connect(2) user notification round trip (recv, CONTINUE) works */
 	int errnum;	   /* first failure (positive errno), 0 when every probe passed */
 	char detail[SV_ERR_MSG_MAX]; /* what failed, empty when all passed */
+	char notify_detail[SV_ERR_MSG_MAX]; /* why @notify is false (not counted as a failure) */
 };
 
 /* Probe in forked children; the calling process is never filtered. Waits for those children by

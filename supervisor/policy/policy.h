@@ -333,6 +333,21 @@ bool pol_middleware_selects(const struct pol_middleware *m, const char *host);
  * added or promoted, or -errno. */
 int pol_enrich(struct pol_policy *p, const char *root, unsigned int flags, struct sv_err *err);
 
+/* --- binary symlinks (policy_binres.c, docs/policy.md "Symlinked binaries") ------------------------------ */
+
+/* Resolve absolute @path inside @root (NULL, "" or "/" = the real root) as the kernel would
+ * for a process whose root it is: every component, symlinks followed (at most 40), an absolute
+ * target restarting at @root, ".." never above it. Writes the path inside the root to @out.
+ * -ENOENT (missing, or a dangling link), -ELOOP, -ENOTDIR, -ENAMETOOLONG, -EINVAL (not
+ * absolute). */
+int pol_binary_resolve(const char *root, const char *path, char *out, size_t size);
+
+/* For each rule binary without a glob, add its resolved target (pol_binary_resolve) to the
+ * same rule when it differs, so the link and the target both match; one that cannot be resolved
+ * stays, matched literally, and is logged (policy_binary_unresolved, warn). Idempotent. Returns
+ * how many paths were added, or -ENOMEM. */
+int pol_resolve_binaries(struct pol_policy *p, const char *root);
+
 /* The effective policy as text in the INI syntax pol_load_buffer() reads back, for logs and
  * --self-test. *out is returned owned (free()). 0 or -ENOMEM. */
 int pol_describe(const struct pol_policy *p, char **out);

@@ -65,8 +65,10 @@ static const struct st_ns {
      "nothing: the runtime gives the supervisor its PID namespace (see pid1)",
      "nothing changes: the supervisor creates no PID namespace (see pid1)"},
     {CLONE_NEWNS, "CLONE_NEWNS", "max_mnt_namespaces", "a mount namespace", 0,
-     "nothing: the agent sees the container's mounts, confined by Landlock",
-     "nothing changes: the supervisor creates no mount namespace"},
+     "build the agent's mount fence: only policy paths, read-only ones read-only (see "
+     "mount_fence)",
+     "no mount fence: the agent sees the container's mounts, Landlock alone confines them "
+     "(best_effort: HIGH finding; hard_requirement: refuse to start)"},
     {CLONE_NEWNET, "CLONE_NEWNET", "max_net_namespaces", "CONFIG_NET_NS", ST_FATAL,
      "give the agent its own network namespace, reachable only through the proxy",
      "refuse to start: proxy network mode needs a network namespace (no host-network "

@@ -308,10 +308,20 @@ void sv_selftest_probe_seccomp(const struct sv_selftest_ctx *c, int arg,
 		    l, "refuse to start: seccomp is never optional (agent filter, prelude)", NULL);
 		return;
 	}
+	if (!r.notify) {
+		sv_selftest_set(l, SV_SELFTEST_DEGRADED, ST_WEAK,
+				"agent filter and prelude work, but connect(2) user notification "
+				"does not (Linux 5.5+): %s; the proxy will deny every request%s",
+				r.notify_detail, outer);
+		sv_selftest_act(l, "start; the proxy denies every request (no connection creator)",
+				NULL);
+		return;
+	}
 	sv_selftest_set(
 	    l, SV_SELFTEST_OK, 0,
 	    "agent filter denies memfd_create/seccomp (EPERM) and clone3 (ENOSYS), allows the "
-	    "rest; the prelude reaches a second thread (TSYNC)%s",
+	    "rest; connect(2) user notification works (recv, CONTINUE); the prelude reaches a "
+	    "second thread (TSYNC)%s",
 	    outer);
 	sv_selftest_act(
 	    l, "install the prelude on the supervisor and the agent filter last before exec", NULL);

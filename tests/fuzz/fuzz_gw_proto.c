@@ -4,7 +4,8 @@
  * environment, token and empty responses) and packed again; a decoded GetSandboxConfigResponse
  * policy goes through gw_policy_convert, whose result must pass pol_validate or leave the model
  * empty, and a converted policy must come back field for field through gw_policy_to_proto and
- * through the INI text of pol_describe. Nothing here may crash or leak.
+ * through the INI text of pol_describe; its settings are taken as the poll takes them. Nothing here
+ * may crash or leak.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -15,6 +16,7 @@
 #include "openshell.pb-c.h"
 #include "sandbox.pb-c.h"
 #include "session/gateway/gw_policy.h"
+#include "session/gateway/gw_sync.h"
 #include "supervisor/log.h"
 #include "tests/fuzz/fuzz.h"
 
@@ -48,6 +50,10 @@ static void config(const uint8_t *data, size_t size)
 		return;
 	repack(&r->base);
 	FUZZ_CHECK(r->policy_hash != NULL && r->policy_validation_failure_mode != NULL);
+	/* Its settings (gw_settings.c); the same config_revision again changes nothing. */
+	static struct gw_settings settings;
+	(void)gw_settings_apply(&settings, r);
+	FUZZ_CHECK(!gw_settings_apply(&settings, r));
 	if (r->policy) {
 		struct pol_policy p;
 		struct sv_err err = {0};

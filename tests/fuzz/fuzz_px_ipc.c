@@ -3,8 +3,10 @@
  *
  * Arbitrary bytes go through every message decoder and the policy unpacker. Invariants: a
  * decoded LOG record has valid names and NUL-free texts within their bounds and re-encodes to a
- * message that decodes again; a decoded IDENT_REQ re-encodes to the same bytes; an unpacked
- * policy packs to exactly the input.
+ * message that decodes again; a decoded IDENT_REQ, DENIAL or UPSTREAM re-encodes to the same
+ * bytes; a decoded IDENT_RESP carries a creator only beside an identity and with its exe, and
+ * re-encodes to an answer that decodes to the same creator; an unpacked policy packs to exactly
+ * the input. Seeds: tests/fuzz/corpus/fuzz_px_ipc (tests/fuzz/px_ipc_seeds.py writes them).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -12,10 +14,45 @@
 
 #include "netns/proxy/px_ipc.h"
 #include "netns/proxy/px_pack.h"
+#include "netns/proxy/px_upstream.h"
 #include "tests/fuzz/fuzz.h"
 
 static uint8_t buf[PX_MSG_MAX];
 static uint8_t out[PX_MSG_MAX];
+
+static struct px_ident id;
+
+/* Invariants of a decoded identity answer, and its re-encoding. */
+static void check_resp(const struct px_msg_ident_resp *r)
+{
+	struct sv_err err = {0};
+	FUZZ_CHECK(r->n_ancestors <= PX_IDENT_ANCESTORS_MAX);
+	FUZZ_CHECK(r->n_creator_ancestors <= PX_IDENT_ANCESTORS_MAX);
+	FUZZ_CHECK(r->creator <= PX_CREATOR_FOUND);
+	if (r->creator != PX_CREATOR_FOUND) {
+		FUZZ_CHECK(r->creator_exe[0] == '\0' && r->n_creator_ancestors == 0 &&
+			   r->creator_pid == 0 && !r->creator_too_long);
+		return;
+	}
+	FUZZ_CHECK(r->status != PX_IDENT_DENY_NONE && r->creator_exe[0] != '\0');
+	id.exe.pid = r->pid;
+	sv_fmt(id.exe.path, sizeof(id.exe.path), "%s", r->exe);
+	id.n_ancestors = r->n_ancestors;
+	for (size_t i = 0; i < r->n_ancestors; i++)
+		sv_fmt(id.ancestors[i].path, sizeof(id.ancestors[i].path), "%s", r->ancestors[i]);
+	struct px_creator cr;
+	FUZZ_CHECK(px_creator_from(&cr, r->creator_pid, r->creator_too_long, r->creator_exe,
+				   r->creator_ancestors, r->n_creator_ancestors) == 0);
+	int n = px_msg_ident_resp_encode(out, sizeof(out), r->seq, r->status, r->reason, &id,
+					 r->creator, &cr);
+	FUZZ_CHECK(n > 0);
+	struct px_msg_ident_resp again;
+	FUZZ_CHECK(px_msg_ident_resp_decode(out, (size_t)n, &again, &err) == 0);
+	FUZZ_CHECK(again.creator == PX_CREATOR_FOUND && again.creator_pid == r->creator_pid &&
+		   again.creator_too_long == (r->creator_too_long || cr.too_long));
+	FUZZ_CHECK(strcmp(again.creator_exe, r->creator_exe) == 0);
+	px_creator_release(&cr);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -39,7 +76,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		struct px_msg_ident_resp r;
 		if (px_msg_ident_resp_decode(buf, size, &r, &err) == 0)
-			FUZZ_CHECK(r.n_ancestors <= PX_IDENT_ANCESTORS_MAX);
+			check_resp(&r);
+		struct px_denial d;
+		uint32_t dropped;
+		if (px_msg_denial_decode(buf, size, &d, &dropped, &err) == 0) {
+			/* A decoded DENIAL re-encodes to the very bytes. */
+			FUZZ_CHECK(d.port != 0 && d.host[0] && d.n_ancestors <= PX_DENIAL_ANCESTORS_MAX);
+			int n = px_msg_denial_encode(out, sizeof(out), &d, dropped);
+			FUZZ_CHECK(n == (int)size && memcmp(out, data, size) == 0);
+		}
+		struct px_upstream *u = NULL;
+		if (px_upstream_decode(buf, size, &u, &err) == 0) {
+			int n = px_upstream_encode(u, out, sizeof(out));
+			FUZZ_CHECK(n == (int)size && memcmp(out, data, size) == 0);
+			px_upstream_free(u);
+		}
 		struct px_msg_start s;
 		(void)px_msg_start_decode(buf, size, &s, &err);
 		uint64_t len;

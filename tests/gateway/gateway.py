@@ -40,6 +40,8 @@ Knobs (attributes, changeable at any time; read on each call):
   policy / policy_version / policy_hash / failure_mode   GetSandboxConfig's answer; set_policy()
                       sets the policy and bumps version and hash; policy None = unset
   provider_env, provider_env_revision   GetSandboxProviderEnvironment's answer
+  SubmitPolicyAnalysis  recorded; answers accepted_chunks = the number of proposals, ids
+                      "chunk-N" (gw.analysis_summaries() lists every summary received)
   relay_mode          "echo" | "bridge": what happens with RelayStream bytes when no
                       open_relay() is waiting for that channel (bridge = refuse NOT_FOUND)
 
@@ -297,6 +299,8 @@ class Gateway:
         self.policy_hash = ""
         self.failure_mode = ""
         self.settings = {}
+        self.config_revision = None  # None: a fingerprint of the policy hash and the settings
+        self.sandbox_name = None  # UpdateConfig's name must equal it when set (else NOT_FOUND)
         self.provider_env = {}
         self.provider_env_revision = 1
         self.relay_mode = "bridge"
@@ -541,6 +545,8 @@ class Gateway:
             "GetSandboxProviderEnvironment": self._unary(
                 "GetSandboxProviderEnvironment", self._provider_env,
                 pb.GetSandboxProviderEnvironmentRequest, pb.GetSandboxProviderEnvironmentResponse),
+            "UpdateConfig": self._unary("UpdateConfig", self._update_config,
+                                        pb.UpdateConfigRequest, pb.UpdateConfigResponse),
             "ReportMainProcessExit": self._unary("ReportMainProcessExit",
                                                  lambda r, c: pb.ReportMainProcessExitResponse(),
                                                  pb.ReportMainProcessExitRequest,
@@ -551,6 +557,9 @@ class Gateway:
             "RefreshSandboxToken": self._unary("RefreshSandboxToken", self._refresh,
                                                pb.RefreshSandboxTokenRequest,
                                                pb.RefreshSandboxTokenResponse),
+            "SubmitPolicyAnalysis": self._unary("SubmitPolicyAnalysis", self._analysis,
+                                                pb.SubmitPolicyAnalysisRequest,
+                                                pb.SubmitPolicyAnalysisResponse),
             "PushSandboxLogs": grpc.stream_unary_rpc_method_handler(
                 self._push_logs, request_deserializer=pb.PushSandboxLogsRequest.FromString,
                 response_serializer=pb.PushSandboxLogsResponse.SerializeToString),
@@ -566,7 +575,7 @@ class Gateway:
         with self._lock:
             resp = self.sb.GetSandboxConfigResponse(
                 version=self.policy_version, policy_hash=self.policy_hash,
-                config_revision=self.policy_version,
+                config_revision=self._config_revision(),
                 provider_env_revision=self.provider_env_revision,
                 policy_validation_failure_mode=self.failure_mode)
             if self.policy is not None:
@@ -579,6 +588,35 @@ class Gateway:
                 else:
                     resp.settings[k].value.string_value = str(v)
         return resp
+
+    def _config_revision(self):
+        """OpenShell's config_revision fingerprints the policy and the settings."""
+        if self.config_revision is not None:
+            return self.config_revision
+        data = json.dumps([self.policy_hash, self.settings], sort_keys=True).encode()
+        return int(hashlib.sha256(data).hexdigest()[:15], 16)
+
+    def _update_config(self, request, context):
+        """A sandbox-scoped policy update (the supervisor's sync): stored as the next version."""
+        if self.sandbox_name is not None and request.name != self.sandbox_name:
+            context.abort(grpc.StatusCode.NOT_FOUND, "sandbox not found")
+        if not request.HasField("policy"):
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "policy is required")
+        self.set_policy(request.policy)
+        with self._lock:
+            return self.pb.UpdateConfigResponse(version=self.policy_version,
+                                                policy_hash=self.policy_hash)
+    def _analysis(self, request, context):
+        n = len(request.proposed_chunks)
+        return self.pb.SubmitPolicyAnalysisResponse(
+            accepted_chunks=n, accepted_chunk_ids=["chunk-%d" % i for i in range(n)])
+
+    def analysis_summaries(self):
+        """Every DenialSummary submitted so far (dicts), in arrival order."""
+        out = []
+        for e in self.events("SubmitPolicyAnalysis", "message"):
+            out.extend(e["message"].get("summaries", []))
+        return out
 
     def _provider_env(self, request, context):
         resp = self.pb.GetSandboxProviderEnvironmentResponse(

@@ -42,7 +42,7 @@ RSS_BOUND_KIB = 8 * 1024
 
 def gw_env(gw, **extra):
     env = {"OPENSHELL_ENDPOINT": gw.endpoint if gw else "http://127.0.0.1:1",
-           "OPENSHELL_SANDBOX_ID": SANDBOX_ID,
+           "OPENSHELL_SANDBOX_ID": SANDBOX_ID, "OPENSHELL_SANDBOX": SANDBOX_ID + "-name",
            "OPENSHELL_SSH_SOCKET_PATH": SSH_SOCK}
     env.update(extra)
     return env

@@ -401,7 +401,7 @@ def gateway_filesystem_change_is_startup_only_and_reported_so():
 
 
 @test()
-def gateway_without_a_policy_falls_back_to_the_local_policy_file():
+def gateway_without_a_policy_syncs_the_local_policy_file_then_enforces_it():
     path = os.path.join(CTX.rootfs, "etc", "openshell", "policy.ini")
     saved = None
     if os.path.exists(path):
@@ -414,10 +414,18 @@ def gateway_without_a_policy_falls_back_to_the_local_policy_file():
             f.write("[filesystem]\nread_only = /usr\nread_only = /opt\nread_write = /dev/null\n")
         gw.set_policy(None)  # the gateway has no policy for this sandbox
         r = sv(["--", "sh", "-c", "cat /opt/secret; cat /etc/hostname || echo etc-denied"],
-               extra_env=env_for(gw), timeout=20)
+               extra_env=env_for(gw, OPENSHELL_SANDBOX="sb-gw-policy-name"), timeout=20)
         check(r.rc == 0 and "secret" in r.out and "etc-denied" in r.out,
               "the local policy file was not the one enforced", r)
-        check(not statuses(gw), "a status was reported for a policy the gateway never sent", r)
+        # Contract §3.4: the discovered policy is synced with UpdateConfig, re-fetched, and the
+        # re-fetched revision acknowledged.
+        ups = [e["message"] for e in gw.events("UpdateConfig", "message")]
+        check(len(ups) == 1 and ups[0].get("name") == "sb-gw-policy-name" and
+              "/opt" in ups[0].get("policy", {}).get("filesystem", {}).get("read_only", []),
+              "the local policy file was not synced with UpdateConfig: %r" % ups, r)
+        check(any(st.get("version") == gw.policy_version and
+                  st.get("status") == "POLICY_STATUS_LOADED" for st in statuses(gw)),
+              "the synced revision was not acknowledged: %r" % statuses(gw), r)
     finally:
         gw.stop()
         if saved is None:

@@ -126,3 +126,98 @@ def proxy_identity_holds_while_other_processes_hold_many_files():
     check("open files to examine" not in r.err, "identity failed on others' open files", r)
     check(allowed_lines(r.err, "/usr/local/bin/proxyconnect"),
           "the allowed CONNECT was not allowed while others held many files", r)
+
+# Issue 17 item 1. The policy allows holdfd and proxyconnect to 127.0.0.1:9, which the SSRF
+# guard then refuses as loopback: a request that got past identity and policy is recognised by
+# that reason, and nothing is ever dialled.
+BORROW_POLICY = ("[network.lo]\nendpoint = 127.0.0.1:9\nbinary = /usr/local/bin/holdfd\n"
+                 "binary = /usr/local/bin/proxyconnect\n")
+PAST_IDENTITY = "allowed_ips check failed"
+
+
+def borrow_policy():
+    path = CTX.path("/etc/openshell/borrow.ini")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(BORROW_POLICY)
+    return "/etc/openshell/borrow.ini"
+
+
+def decisions(r):
+    return [l for l in r.err.splitlines()
+            if "NET:OPEN" in l and ("ALLOWED" in l or "DENIED" in l)]
+
+
+@test()
+def socket_made_by_a_disallowed_binary_cannot_borrow_an_allowed_binarys_identity():
+    # The attack as reported: a binary no rule allows connects and sends a partial head, passes
+    # the socket to a helper, execs an allowed binary that keeps it; the helper finishes the
+    # head while only the allowed binary holds the socket, then takes it back.
+    for attempt in range(3):
+        r = sv(["--log-level", "info", "--policy", borrow_policy(), "--",
+                "/usr/local/bin/borrow", "127.0.0.1:9", "/usr/local/bin/holdfd"], timeout=30)
+        lines = decisions(r)
+        check("status=" in r.out, "the helper got no answer", r)
+        check(lines, "no decision was logged", r)
+        check(PAST_IDENTITY not in lines[0] and "DENIED" in lines[0],
+              "attempt %d: the borrowed identity got past the policy: %r" % (attempt, lines[0]),
+              r)
+        check("connection created by '/usr/local/bin/borrow'" in r.err,
+              "the denial does not name the creator binary", r)
+
+
+@test()
+def connection_made_by_an_allowed_binary_still_passes_identity():
+    r = sv(["--log-level", "info", "--policy", borrow_policy(), "--",
+            "/usr/local/bin/proxyconnect", "127.0.0.1:9"], timeout=30)
+    lines = decisions(r)
+    check(lines and PAST_IDENTITY in lines[0],
+          "an allowed binary's own connection did not pass: %r" % lines, r)
+
+
+@test()
+def ssh_session_connections_get_creator_records_and_the_borrow_attack_is_denied():
+    # SSH session children go through the same spawn hook: their connects are monitored too.
+    from cases_ssh import Sandbox, needs_ssh
+    needs_ssh()
+    sb = Sandbox(extra=("--log-level", "info", "--policy", borrow_policy()))
+    try:
+        rc, out, err = sb.ssh("proxyconnect 127.0.0.1:9; "
+                              "borrow 127.0.0.1:9 /usr/local/bin/holdfd", timeout=40)
+    finally:
+        res = sb.close()
+    lines = decisions(res)
+    check(len(lines) == 2, "want two decisions, got %r (ssh rc %r, %r)" % (lines, rc, err), res)
+    check(PAST_IDENTITY in lines[0], "the session's own connection did not pass: %r" % lines[0],
+          res)
+    check(PAST_IDENTITY not in lines[1] and "DENIED" in lines[1],
+          "the borrowed identity got past the policy in a session: %r" % lines[1], res)
+    check("connection created by '/usr/local/bin/borrow'" in res.err,
+          "the denial does not name the creator binary", res)
+
+
+@test()
+def connection_made_from_a_second_thread_is_recorded_too():
+    # connect(2) from a thread that is not its group's leader (runtimes with connection pools).
+    r = sv(["--log-level", "info", "--policy", borrow_policy(), "--",
+            "/usr/local/bin/proxyconnect", "127.0.0.1:9"],
+           extra_env={"PROXYCONNECT_THREAD": "1"}, timeout=30)
+    lines = decisions(r)
+    check(lines and PAST_IDENTITY in lines[0],
+          "a threaded connection did not pass identity: %r" % lines, r)
+
+
+@test()
+def without_the_connect_monitor_every_request_is_denied_and_start_says_degraded():
+    # As on a kernel without seccomp user notification (the test-only variable takes the
+    # monitor away): the creator of no connection is known, so even an allowed binary's own
+    # connection is denied, with the reason saying why, and start logs a DEGRADED finding.
+    r = sv(["--log-level", "info", "--policy", borrow_policy(), "--",
+            "/usr/local/bin/proxyconnect", "127.0.0.1:9"], timeout=30,
+           extra_env={"OPENSHELL_TEST_NO_CONNECT_MONITOR": "1"})
+    check("DEGRADED seccomp user notification is not available" in r.err,
+          "no DEGRADED finding for the missing connect monitor", r)
+    lines = decisions(r)
+    check(lines and "DENIED" in lines[0] and PAST_IDENTITY not in lines[0],
+          "an unmonitored connection got past identity: %r" % lines, r)
+    check("connection creator unknown" in r.err, "the denial does not say why", r)

@@ -127,6 +127,7 @@ def gateway_without_a_policy_falls_back_to_the_image_yaml():
     try:
         gw.set_policy(None)
         env = {"OPENSHELL_ENDPOINT": gw.endpoint, "OPENSHELL_SANDBOX_ID": "sb-yaml",
+               "OPENSHELL_SANDBOX": "sb-yaml-name",
                "OPENSHELL_SANDBOX_TOKEN": "it-token-yaml"}
         r = run({"/etc/openshell/policy.yaml": ALLOW_8080,
                  "/etc/openshell/policy.ini": ALLOW_7000_INI},

@@ -208,6 +208,29 @@ def ssh_exec_stdin_reaches_the_command_and_eof_ends_it():
 
 
 @test()
+def ssh_exec_stdin_left_in_libssh_follows_once_the_pipe_grows():
+    needs_ssh()
+    # The command reads nothing for 3 s: all 512 KiB and the EOF arrive meanwhile and wait in
+    # the 64 KiB pipe, the supervisor's buffer and libssh's. Then the pipe grows to 1 MiB, so
+    # each write takes all the supervisor offers. The client only waits by now (no output to
+    # acknowledge either), so the supervisor must keep pulling the rest from libssh on its own.
+    sb = Sandbox()
+    try:
+        data = os.urandom(512 * 1024)
+        try:
+            rc, out, err = sb.ssh("/usr/local/bin/pipegrow 3000 1000 > /sandbox/exec-in",
+                                  stdin=data, timeout=30)
+        except subprocess.TimeoutExpired:
+            rc, out, err = None, b"", b""
+        with open(CTX.path("/sandbox/exec-in"), "rb") as f:
+            got = f.read()
+        check(rc == 0 and got == data, "rc %r, the command got %d of %d bytes %r"
+              % (rc, len(got), len(data), err[-300:]))
+    finally:
+        sb.close()
+
+
+@test()
 def ssh_exec_killed_by_a_signal_gets_exit_signal_like_openssh():
     needs_ssh()
     sb = Sandbox()
@@ -884,7 +907,7 @@ def session_ends_on_sigterm(sb):
         check(not res.timed_out and res.rc == 143, "supervisor did not stop on SIGTERM", res)
         err.wait(b"\x00never", 1)  # the rest of the client's stderr
         check(rc == 255 and b"rtype exit-signal" in err.buf,
-              "the session did not end with an exit-signal: rc %r %r" % (rc, err.buf[-800:]))
+              "the session did not end with an exit-signal: rc %r %r" % (rc, err.buf[-800:]), res)
         return res
     finally:
         if client.poll() is None:
@@ -1055,6 +1078,32 @@ def ssh_main_attach_input_of_a_mebibyte_arrives_intact():
               "attach: rc %d %r %r" % (p.returncode, p.stdout[-200:], p.stderr[-300:]))
         with open(CTX.path("/sandbox/attach-in"), "rb") as f:
             check(f.read() == data, "the main process got different input")
+    finally:
+        sb.close()
+
+
+@test()
+def ssh_main_attach_input_still_buffered_at_the_clients_eof_reaches_a_slow_main():
+    needs_ssh()
+    # The main reads nothing for 3 s: the client's 512 KiB and its EOF arrive meanwhile, so at
+    # the EOF the pipe is full and the rest waits in the supervisor (its buffer and libssh's).
+    # The EOF only ends the lease once all of that is delivered.
+    n = 512 * 1024
+    sb = Sandbox(main=("sh", "-c", "echo up; sleep 3; head -c %d > /sandbox/slow-in; echo done; "
+                       "exit 9" % n))
+    try:
+        check(sb.run.wait_stdout("up", 10), "main never started")
+        data = os.urandom(n).replace(b"\x10", b"p")  # no Ctrl-P in it
+        try:
+            p = subprocess.run(ssh_argv(sb.sock, "openshell-main", opts=["-s"]), input=data,
+                               capture_output=True, timeout=30)
+            rc, out = p.returncode, p.stdout
+        except subprocess.TimeoutExpired:
+            rc, out = None, b""
+        with open(CTX.path("/sandbox/slow-in"), "rb") as f:
+            got = f.read()
+        check(rc == 9 and b"done\n" in out and got == data,
+              "attach: rc %r, the main got %d of %d bytes" % (rc, len(got), n))
     finally:
         sb.close()
 

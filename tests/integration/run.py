@@ -31,7 +31,10 @@ import cases_log  # noqa: E402,F401
 import cases_tls  # noqa: E402,F401
 import cases_gateway  # noqa: E402,F401
 import cases_gateway_policy  # noqa: E402,F401
+import cases_denials  # noqa: E402,F401
+import cases_upstream  # noqa: E402,F401
 import cases_policy_yaml  # noqa: E402,F401
+import cases_gateway_sync  # noqa: E402,F401
 import cases_ssh  # noqa: E402,F401
 import cases_ssh_relay  # noqa: E402,F401
 import cases_hardening  # noqa: E402,F401

@@ -312,20 +312,40 @@ START_TEST(unsupported_flags_are_listed_once_each)
 {
 	struct sv_cli cli;
 	struct sv_err err = {0};
-	ck_assert_int_eq(PARSE(&cli, &err, NULL, "--sandbox", "abc", "--openshell-endpoint",
-			       "http://gw:1", "--health-check", "--health-port", "8080",
-			       "--sandbox", "again", "--sandbox-id", "id"),
+	ck_assert_int_eq(PARSE(&cli, &err, NULL, "--inference-routes", "a.yaml", "--sandbox",
+			       "abc", "--openshell-endpoint", "http://gw:1", "--health-check",
+			       "--health-port", "8080", "--inference-routes", "b.yaml", "--sandbox",
+			       "again", "--sandbox-id", "id"),
 			 0);
 	ck_assert_str_eq(cli.sandbox_name, "again");
 	/* Each entry must stay valid after parsing returns (it is read later for the warning). */
-	static const char *const want[] = {"--sandbox", "--health-check", "--health-port"};
+	static const char *const want[] = {"--inference-routes", "--health-check",
+					   "--health-port"};
 	for (size_t i = 0; i < SV_ARRAY_SIZE(want); i++)
 		ck_assert_msg(has_unsupported(&cli, want[i]), "%s not listed; list is [%s]",
 			      want[i], unsupported_list(&cli));
-	/* The gateway session uses these now. */
+	/* The gateway session uses these now (--sandbox: the UpdateConfig policy sync). */
+	ck_assert(!has_unsupported(&cli, "--sandbox"));
 	ck_assert(!has_unsupported(&cli, "--sandbox-id"));
 	ck_assert(!has_unsupported(&cli, "--openshell-endpoint"));
 	ck_assert_uint_eq(cli.nunsupported, 3);
+}
+END_TEST
+
+START_TEST(upstream_proxy_flags_are_kept_and_read_no_variables)
+{
+	struct sv_cli cli;
+	struct sv_err err = {0};
+	ck_assert_int_eq(PARSE(&cli, &err, NULL, "--upstream-proxy", "http://p:3128",
+			       "--upstream-no-proxy", "a,b", "--upstream-proxy-auth-file", "/f",
+			       "--upstream-proxy-auth-allow-insecure",
+			       "--upstream-proxy-connect-by-hostname"),
+			 0);
+	ck_assert_str_eq(cli.upstream_proxy, "http://p:3128");
+	ck_assert_str_eq(cli.upstream_no_proxy, "a,b");
+	ck_assert_str_eq(cli.upstream_auth_file, "/f");
+	ck_assert(cli.upstream_auth_insecure && cli.upstream_by_hostname);
+	ck_assert_uint_eq(cli.nunsupported, 0);
 }
 END_TEST
 
@@ -589,6 +609,7 @@ static Suite *cli_suite(void)
 	tcase_add_test(tc, rust_log_plain_level_overrides_everything);
 	tcase_add_test(tc, rust_log_directives_are_reported_not_applied);
 	tcase_add_test(tc, unsupported_flags_are_listed_once_each);
+	tcase_add_test(tc, upstream_proxy_flags_are_kept_and_read_no_variables);
 	tcase_add_test(tc, unsupported_env_options_are_listed_by_variable);
 	tcase_add_test(tc, exit_report_timeout_defaults_to_300_and_parses_seconds);
 	suite_add_tcase(s, tc);

@@ -226,7 +226,7 @@ START_TEST(valid_policy_is_loaded_reported_and_a_change_reaches_the_proxy)
 	struct pol_policy p;
 	struct gw_policy_src *src = NULL;
 	struct sv_err err = {0};
-	ck_assert_msg(gw_config_fetch(client, &p, &src, &err) == 0, "%s", err.msg);
+	ck_assert_msg(gw_config_fetch(client, NULL, &p, &src, &err) == 0, "%s", err.msg);
 	ck_assert_uint_eq(p.read_only.n, 1);
 	ck_assert_str_eq(p.read_only.v[0], "/usr");
 	ck_assert_uint_eq(p.n_rules, 1);
@@ -266,7 +266,7 @@ START_TEST(invalid_policy_gives_the_default_failed_then_quarantine_then_retained
 	struct pol_policy p, def;
 	struct gw_policy_src *src = NULL;
 	struct sv_err err = {0};
-	ck_assert_msg(gw_config_fetch(client, &p, &src, &err) == 0, "%s", err.msg);
+	ck_assert_msg(gw_config_fetch(client, NULL, &p, &src, &err) == 0, "%s", err.msg);
 	ck_assert_int_eq(pol_set_default(&def, &err), 0);
 	ck_assert_uint_eq(p.read_only.n, def.read_only.n); /* the restrictive default */
 	ck_assert_uint_eq(p.n_rules, 0);
@@ -323,7 +323,7 @@ START_TEST(non_transient_status_fails_the_fetch_at_once)
 	struct gw_policy_src *src = NULL;
 	struct sv_err err = {0};
 	uint64_t t0 = now_ms();
-	ck_assert_int_lt(gw_config_fetch(client, &p, &src, &err), 0);
+	ck_assert_int_lt(gw_config_fetch(client, NULL, &p, &src, &err), 0);
 	ck_assert_msg(strstr(err.msg, "after 1 attempt: UNAUTHENTICATED"), "%s", err.msg);
 	ck_assert_uint_lt(now_ms() - t0, 5000); /* no retry sleeps */
 	ck_assert_ptr_null(src);

@@ -786,7 +786,9 @@ START_TEST(responses_never_overrun_a_small_buffer)
 		ck_assert_int_eq(px_http_resp_connect_denied(buf, size, &a, "r\""), -ENOBUFS);
 		ck_assert_int_eq(buf[size], '#');
 	}
-	ck_assert_int_eq(px_http_resp_json(buf, sizeof(buf), 404, "e", "d", NULL), -EINVAL);
+	ck_assert_int_eq(px_http_resp_json(buf, sizeof(buf), 418, "e", "d", NULL), -EINVAL);
+	ck_assert_int_gt(px_http_resp_json(buf, sizeof(buf), 404, "e", "d", NULL), 0); /* policy.local */
+	ck_assert_int_eq(memcmp(buf, "HTTP/1.1 404 Not Found\r\n", 24), 0);
 	ck_assert_int_gt(px_http_resp_json(buf, sizeof(buf), 503, "e", "d", NULL), 0);
 	ck_assert_int_eq(memcmp(buf, "HTTP/1.1 503 Service Unavailable\r\n", 34), 0);
 }

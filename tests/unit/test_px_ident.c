@@ -664,15 +664,19 @@ START_TEST(sock_diag_finds_the_client_sockets_inode_of_either_family)
 		if (!conn_open(&c, cases[i].lf, cases[i].la, cases[i].cf, cases[i].ca))
 			continue;
 		struct px_diag *d = diag_for(&c);
-		unsigned long long ino = 0;
+		unsigned long long ino = 0, cookie = 0, want_cookie = 0;
 		struct sv_err err = {0};
 		ck_assert_msg(px_diag_socket_inode(d, (struct sockaddr *)&c.peer, c.plen,
 						   (struct sockaddr *)&c.local, c.llen, &ino,
-						   &err) == 0,
+						   &cookie, &err) == 0,
 			      "case %zu: %s", i, err.msg);
 		struct stat st;
 		ck_assert_int_eq(fstat(c.cfd, &st), 0);
 		ck_assert_uint_eq(ino, (unsigned long long)st.st_ino);
+		socklen_t cl = sizeof(want_cookie);
+		ck_assert_int_eq(getsockopt(c.cfd, SOL_SOCKET, SO_COOKIE, &want_cookie, &cl), 0);
+		ck_assert_uint_ne(cookie, 0);
+		ck_assert_uint_eq(cookie, want_cookie); /* what the connect monitor records */
 		px_diag_close(d);
 		close(c.cfd);
 		close(c.afd);
@@ -692,18 +696,18 @@ START_TEST(sock_diag_does_not_find_unknown_or_closed_connections)
 	unsigned long long ino = 0;
 	struct sv_err err = {0};
 	ck_assert_int_eq(px_diag_socket_inode(d, (struct sockaddr *)&other, sizeof(other),
-					      (struct sockaddr *)&c.local, c.llen, &ino, &err),
+					      (struct sockaddr *)&c.local, c.llen, &ino, NULL, &err),
 			 -ENOENT);
 	/* Found while established... */
 	ck_assert_int_eq(px_diag_socket_inode(d, (struct sockaddr *)&c.peer, c.plen,
-					      (struct sockaddr *)&c.local, c.llen, &ino, &err),
+					      (struct sockaddr *)&c.local, c.llen, &ino, NULL, &err),
 			 0);
 	/* ...not once the client has shut down its side: its end goes to FIN_WAIT2 but keeps its
 	 * inode (it is still open), so only the ESTABLISHED filter can refuse it. */
 	ck_assert_int_eq(shutdown(c.cfd, SHUT_WR), 0);
 	usleep(20 * 1000);
 	ck_assert_int_eq(px_diag_socket_inode(d, (struct sockaddr *)&c.peer, c.plen,
-					      (struct sockaddr *)&c.local, c.llen, &ino, &err),
+					      (struct sockaddr *)&c.local, c.llen, &ino, NULL, &err),
 			 -ENOENT);
 	close(c.cfd);
 	px_diag_close(d);

@@ -663,6 +663,7 @@ START_TEST(selftest_passes_and_leaves_the_caller_unfiltered)
 	int rc = sv_seccomp_selftest(&r);
 	ck_assert_msg(rc == 0, "selftest: %s", r.detail);
 	ck_assert(r.built && r.agent_denies && r.agent_allows && r.tsync);
+	ck_assert_msg(r.notify, "notify: %s", r.notify_detail);
 	ck_assert_int_eq(r.errnum, 0);
 	ck_assert_str_eq(r.detail, "");
 	ck_assert_int_eq(prctl(PR_GET_SECCOMP, 0, 0, 0, 0), 0);
@@ -782,6 +783,88 @@ START_TEST(proxy_filter_kills_exec_and_namespaces_and_keeps_sockets_and_threads)
 }
 END_TEST
 
+/* The connect-notify option: connect(2) reaches the listener (and proceeds once answered with
+ * CONTINUE), a MSG_FASTOPEN send is refused, and an ordinary send is untouched. */
+static void notify_child(const struct sv_seccomp_prog *p, int chan)
+{
+	struct sv_err err = {0};
+	int lfd = sv_seccomp_install(p, false, &err);
+	if (lfd <= 2)
+		_exit(10);
+	char b = 'L';
+	struct iovec iov = {.iov_base = &b, .iov_len = 1};
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} u;
+	memset(&u, 0, sizeof(u));
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+			    .msg_controllen = sizeof(u.buf)};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &lfd, sizeof(int));
+	if (sendmsg(chan, &mh, 0) != 1)
+		_exit(11);
+	close(lfd);
+	int s = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(1)};
+	sa.sin_addr.s_addr = htonl(0x7f000001);
+	/* Port 1 on loopback refuses: the call really ran after CONTINUE. */
+	if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) == 0 || errno != ECONNREFUSED)
+		_exit(12);
+	int t = socket(AF_INET, SOCK_STREAM, 0);
+	if (sendto(t, "x", 1, MSG_FASTOPEN, (struct sockaddr *)&sa, sizeof(sa)) >= 0 ||
+	    errno != EOPNOTSUPP)
+		_exit(13);
+	int pair[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, pair) < 0 || send(pair[0], "x", 1, 0) != 1)
+		_exit(14);
+	_exit(0);
+}
+
+START_TEST(agent_notify_option_sends_connect_to_the_listener)
+{
+	struct sv_err err = {0};
+	struct sv_seccomp_prog p;
+	ck_assert_int_eq(sv_seccomp_build_agent(&p, SV_SECCOMP_NOTIFY_CONNECT, &err), 0);
+	int chan[2];
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, chan), 0);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		close(chan[0]);
+		notify_child(&p, chan[1]);
+	}
+	close(chan[1]);
+	char b;
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} u;
+	struct iovec iov = {.iov_base = &b, .iov_len = 1};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+			    .msg_controllen = sizeof(u.buf)};
+	ck_assert_int_eq(recvmsg(chan[0], &mh, MSG_CMSG_CLOEXEC), 1);
+	int lfd;
+	memcpy(&lfd, CMSG_DATA(CMSG_FIRSTHDR(&mh)), sizeof(int));
+	struct seccomp_notif req;
+	memset(&req, 0, sizeof(req));
+	ck_assert_int_eq(ioctl(lfd, SECCOMP_IOCTL_NOTIF_RECV, &req), 0);
+	ck_assert_int_eq(req.data.nr, SYS_connect);
+	ck_assert_int_eq(req.pid, pid);
+	struct seccomp_notif_resp resp = {.id = req.id, .flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE};
+	ck_assert_int_eq(ioctl(lfd, SECCOMP_IOCTL_NOTIF_SEND, &resp), 0);
+	int status = 0;
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status 0x%x", status);
+	close(lfd);
+	close(chan[0]);
+	sv_seccomp_prog_free(&p);
+}
+END_TEST
+
 static Suite *seccomp_suite(void)
 {
 	Suite *s = suite_create("seccomp");
@@ -797,6 +880,7 @@ static Suite *seccomp_suite(void)
 	tcase_add_test(tc, agent_log_option_sets_the_log_flag_and_installs);
 	tcase_add_test(tc, install_refuses_a_missing_program);
 	tcase_add_test(tc, install_reports_a_kernel_rejection);
+	tcase_add_test(tc, agent_notify_option_sends_connect_to_the_listener);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("prelude");

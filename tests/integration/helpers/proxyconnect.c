@@ -1,12 +1,14 @@
 /* proxyconnect HOST:PORT: ask the egress proxy named by $HTTPS_PROXY (http://IP:PORT) for a
  * CONNECT tunnel and print `status=<code>`; through an established tunnel send one HTTP/1.0
- * GET and print `tunnel=<first response line>`. Used to watch a policy change reach new
+ * GET and print `tunnel=<first response line>`. With PROXYCONNECT_THREAD=1 all of it runs in
+ * a second thread (a connect(2) from a thread that is not its group's leader). Used to watch a policy change reach new
  * connections. Exit 0 when a status line came back, 1 otherwise, 100 usage, 111 system.
  */
 #include "common.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <sys/socket.h>
 
 /* One line (up to CRLF) from @fd into @buf; returns its length or -1. */
@@ -29,7 +31,34 @@ static int read_line(int fd, char *buf, size_t size)
 	return (int)n;
 }
 
+static int run(int argc, char **argv);
+
+struct targs {
+	int argc;
+	char **argv;
+	int rc;
+};
+
+static void *thread_main(void *arg)
+{
+	struct targs *t = arg;
+	t->rc = run(t->argc, t->argv);
+	return NULL;
+}
+
 int main(int argc, char **argv)
+{
+	const char *th = getenv("PROXYCONNECT_THREAD");
+	if (!th || strcmp(th, "1") != 0)
+		return run(argc, argv);
+	struct targs t = {argc, argv, TH_EXIT_SYS};
+	pthread_t id;
+	if (pthread_create(&id, NULL, thread_main, &t) != 0 || pthread_join(id, NULL) != 0)
+		return TH_EXIT_SYS;
+	return t.rc;
+}
+
+static int run(int argc, char **argv)
 {
 	if (argc != 2)
 		return TH_EXIT_USAGE;
