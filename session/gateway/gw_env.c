@@ -22,7 +22,7 @@
 /* Whether we tell the gateway we enforce static credential bindings (issue 14): only once the
  * proxy's relay substitutes placeholders and refuses unbound endpoints. The store validates and
  * scopes bindings (l7 contract §3.5) exactly when this is true. */
-#define GW_ENV_CLAIM_BINDINGS false
+#define GW_ENV_CLAIM_BINDINGS true
 
 /* A POSIX-portable name: [A-Za-z_][A-Za-z0-9_]*. Anything else could not be set or read
  * reliably by a shell, and '=' would split the entry. */
@@ -62,6 +62,7 @@ struct env_in {
 	struct px_cred_var_in *vars;
 	struct px_cred_binding_in *bindings;
 	struct px_cred_endpoint_in *eps;
+	const char **non_secret;
 };
 
 static void env_in_free(struct env_in *e)
@@ -69,6 +70,15 @@ static void env_in_free(struct env_in *e)
 	free(e->vars);
 	free(e->bindings);
 	free(e->eps);
+	free(e->non_secret);
+}
+
+/* A key on the strip list (contract §6.2) is dropped from the variables: its metadata goes
+ * with it, or the §3.5 check would see metadata naming a missing key and revoke every static
+ * credential because of a variable we refuse anyway. */
+static bool stripped(const char *k)
+{
+	return k && sv_env_is_secret(k, strlen(k));
 }
 
 static int64_t expiry_of(const Openshell__V1__GetSandboxProviderEnvironmentResponse *r,
@@ -91,7 +101,8 @@ static int env_in_build(const Openshell__V1__GetSandboxProviderEnvironmentRespon
 	e->vars = calloc(r->n_environment + 1, sizeof(*e->vars));
 	e->bindings = calloc(r->n_static_credential_bindings + 1, sizeof(*e->bindings));
 	e->eps = calloc(n_eps + 1, sizeof(*e->eps));
-	if (!e->vars || !e->bindings || !e->eps)
+	e->non_secret = calloc(r->n_non_secret_environment_keys + 1, sizeof(*e->non_secret));
+	if (!e->vars || !e->bindings || !e->eps || !e->non_secret)
 		return -ENOMEM;
 	e->in.revision = r->provider_env_revision;
 	e->in.bindings_enforced = GW_ENV_CLAIM_BINDINGS;
@@ -110,6 +121,8 @@ static int env_in_build(const Openshell__V1__GetSandboxProviderEnvironmentRespon
 	for (size_t i = 0; i < r->n_static_credential_bindings; i++) {
 		const Openshell__V1__StaticCredentialBinding *b =
 		    r->static_credential_bindings[i]->value;
+		if (stripped(r->static_credential_bindings[i]->key))
+			continue;
 		struct px_cred_binding_in *d = &e->bindings[e->in.n_bindings++];
 		*d = (struct px_cred_binding_in){r->static_credential_bindings[i]->key, "", NULL,
 						 e->eps + ep, 0};
@@ -125,8 +138,10 @@ static int env_in_build(const Openshell__V1__GetSandboxProviderEnvironmentRespon
 	}
 	e->in.vars = e->vars;
 	e->in.bindings = e->bindings;
-	e->in.non_secret = (const char *const *)r->non_secret_environment_keys;
-	e->in.n_non_secret = r->n_non_secret_environment_keys;
+	for (size_t i = 0; i < r->n_non_secret_environment_keys; i++)
+		if (!stripped(r->non_secret_environment_keys[i]))
+			e->non_secret[e->in.n_non_secret++] = r->non_secret_environment_keys[i];
+	e->in.non_secret = e->non_secret;
 	return 0;
 }
 
@@ -165,9 +180,9 @@ int gw_provider_env(struct gw_client *c, struct sv_env *env, struct px_cred_stor
 	Openshell__V1__GetSandboxProviderEnvironmentRequest req =
 	    OPENSHELL__V1__GET_SANDBOX_PROVIDER_ENVIRONMENT_REQUEST__INIT;
 	req.sandbox_id = (char *)gw_client_sandbox_id(c);
-	/* false until placeholders are enforced at egress: the flag tells the gateway that bound
-	 * static secrets are safe to hand over (the relay substitutes and refuses unbound
-	 * endpoints). */
+	/* The flag tells the gateway that bound static secrets are safe to hand over: the relay
+	 * substitutes placeholders and refuses endpoints a credential is not bound to
+	 * (px_l7_cred_rewrite). */
 	req.supports_static_credential_bindings = GW_ENV_CLAIM_BINDINGS;
 	struct gw_rpc_result res;
 	struct sv_err err = {0};

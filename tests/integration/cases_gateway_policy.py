@@ -255,11 +255,15 @@ def provider_environment_reaches_the_agent_and_its_values_stay_out_of_logs():
         check("t=none" in r.out, "a stripped variable reached the agent from the provider", r)
         check(secret not in r.err, "a provider value was logged", r)
         req = gw.events("GetSandboxProviderEnvironment", "message")
-        # The capability is claimed only once placeholders are enforced at egress: claiming it
-        # makes the gateway hand over bound static secrets.
-        check(req and not req[0]["message"].get("supports_static_credential_bindings") and
+        # The relay enforces bindings (cases_credentials), so the capability is claimed; the
+        # stripped OPENSHELL_SANDBOX_TOKEN the gateway lists as non-secret did not make the
+        # §3.5 check revoke the set (count=1 above).
+        check(req and req[0]["message"].get("supports_static_credential_bindings") is True and
               req[0]["message"].get("sandbox_id") == SANDBOX_ID,
-              "request lacks sandbox_id or claims supports_static_credential_bindings: %r" % req, r)
+              "request lacks sandbox_id or does not claim supports_static_credential_bindings: "
+              "%r" % req, r)
+        check("provider_credentials_rejected" not in r.err,
+              "the static set was rejected: %s" % r.err, r)
         lines = gw.log_lines()
         check(not any(secret in l.get("message", "") for l in lines),
               "a provider value was pushed to the gateway", r)
