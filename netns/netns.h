@@ -92,6 +92,7 @@ const struct nns_env_var *nns_proxy_env(size_t *n);
 struct pol_policy;
 struct sv_loop;
 struct px_proxy;
+struct px_cred_store;
 
 /* Open our own executable (O_PATH) for later spawns of the proxy process. Call once during
  * setup, before anything could replace the file. Returns 0 or -errno with @err. */
@@ -115,6 +116,10 @@ int px_proxy_start(struct sv_loop *loop, int listen_fd, const struct pol_policy 
 /* Loop thread. New requests decide with @policy (NULL: deny all); sent to the proxy process
  * now and again at every restart. Logs "policy_set" (from the proxy process). */
 void px_proxy_set_policy(struct px_proxy *p, const struct pol_policy *policy);
+/* Hand the proxy process a copy of the provider credential store (@s borrowed; NULL: none, so
+ * every placeholder fails closed). Kept for every restart of the process. A copy that cannot
+ * be made or sent restarts the process without one (docs/credentials.md). */
+void px_proxy_set_creds(struct px_proxy *p, const struct px_cred_store *s);
 /* The agent's entrypoint (main process): identity lookups start from it. 0 until spawned. */
 void px_proxy_set_entrypoint(struct px_proxy *p, pid_t pid);
 /* Loop thread: handle what the proxy process has already sent (log records, denials) now, as

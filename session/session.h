@@ -148,12 +148,14 @@ int gw_policy_poll_start(struct gw_policy_src *src, struct sv_loop *loop,
 void gw_policy_poll_stop(struct gw_policy_src *src);
 void gw_policy_src_free(struct gw_policy_src *src);
 
-/* Setup phase, on @c's connection: GetSandboxProviderEnvironment (supports_static_credential_bindings false: bound
- * static secrets are withheld by the gateway until egress substitution exists) and each
- * variable into @env. Values are never logged; names that the agent must never get (the
- * secrets strip list) or that are not valid names are skipped. On any failure the agent starts
- * without provider variables and the failure is logged. Returns the number of variables set. */
-int gw_provider_env(struct gw_client *c, struct sv_env *env);
+/* Setup phase, on @c's connection: GetSandboxProviderEnvironment (supports_static_credential_bindings
+ * false until the relay enforces bindings) into @store (borrowed; see netns/proxy/l7/px_cred.h)
+ * and each variable into @env as its placeholder, never its value (docs/credentials.md).
+ * Values are never logged; names that the agent must never get (the secrets strip list) or
+ * that are not valid names are skipped. On any failure the agent starts without provider
+ * variables and the failure is logged. Returns the number of variables set. */
+struct px_cred_store;
+int gw_provider_env(struct gw_client *c, struct sv_env *env, struct px_cred_store *store);
 
 /* Log push (PushSandboxLogs). gw_logs_install queues the supervisor's own records at
  * OPENSHELL_LOG_PUSH_LEVEL (info) and above from now on (OCSF lines as level "OCSF"), in a

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "netns/netns.h"
+#include "netns/proxy/l7/px_cred.h"
 #include "netns/proxy/l7/px_tls.h"
 #include "netns/proxy/px_creator.h"
 #include "netns/proxy/px_ident.h"
@@ -122,6 +123,7 @@ struct gwp {
 	struct gw_client *client;  /* NULL: no gateway; the one connection, backoff and token */
 	struct gw_policy_src *src; /* the gateway is the policy source */
 	struct pol_policy policy;  /* what gw_config_fetch chose, handed to the sandbox */
+	struct px_cred_store *creds; /* provider credentials: the only copy of their values */
 	struct gw_denials *denials; /* the proxy's denials, summarised to the gateway */
 };
 
@@ -160,8 +162,13 @@ static int gwp_policy(struct gwp *g, const struct sv_cli *cli, struct sv_sandbox
 
 static void gwp_provider_env(struct gwp *g, struct sv_env *env)
 {
-	if (g->client)
-		gw_provider_env(g->client, env);
+	if (!g->client)
+		return;
+	g->creds = px_cred_store_new();
+	if (!g->creds)
+		sv_error(COMP, "provider_env_failed", "out of memory: no provider environment");
+	else
+		gw_provider_env(g->client, env, g->creds);
 }
 
 static void gwp_set_policy(void *ctx, const struct pol_policy *policy)
@@ -227,6 +234,8 @@ static void gwp_free(struct gwp *g)
 	gw_policy_src_free(g->src);
 	g->src = NULL;
 	pol_free(&g->policy);
+	px_cred_store_free(g->creds);
+	g->creds = NULL;
 	gw_denials_free(g->denials);
 	g->denials = NULL;
 	gw_client_free(g->client);
@@ -258,6 +267,8 @@ static int services_attach(void *ctx, struct sv_loop *loop, struct sv_err *err)
 	int r = px_proxy_start(loop, s->listen_fd, &s->sb->policy, s->sb->id.uid, &s->proxy, err);
 	if (r < 0)
 		return r;
+	if (s->gwp->creds)
+		px_proxy_set_creds(s->proxy, s->gwp->creds);
 	bool gateway = gwp_attach(s->gwp, loop, s->proxy);
 	if (s->ssh_fd >= 0) {
 		int fd = s->ssh_fd;

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "netns/proxy/px_ipc.h"
+#include "netns/proxy/px_creds.h"
 #include "netns/proxy/px_pack.h"
 #include "netns/proxy/px_server.h"
 #include "netns/proxy/px_tunnel.h"
@@ -223,6 +224,26 @@ static void on_control(struct sv_loop *loop, struct sv_watch *w, uint32_t events
 		}
 		uint64_t len = 0;
 		struct sv_err err = {0};
+		if (px_msg_type(c->buf, (size_t)n) == PX_MSG_CREDS) {
+			if (nfds != 1 || px_msg_creds_decode(c->buf, (size_t)n, &len, &err) < 0) {
+				for (size_t k = 0; k < nfds; k++)
+					close(fds[k]);
+				px_creds_clear(); /* fail closed */
+				sv_error(COMP, "proxy_control_invalid", "credentials refused: %s",
+					 err.msg[0] ? err.msg : "no fd");
+			} else if (px_creds_load(fds[0], len, &err) < 0) {
+				sv_error(COMP, "credentials_swap_failed", "%s: placeholders fail",
+					 err.msg);
+			} else {
+				char cnt[24];
+				sv_fmt(cnt, sizeof(cnt), "%zu",
+				       px_cred_store_count(px_creds_current()));
+				sv_log_kv(SV_LOG_DEBUG, COMP, "credentials_loaded",
+					  "provider credentials loaded (values not logged)",
+					  SV_KVS({"count", cnt}));
+			}
+			continue;
+		}
 		if (nfds != 1 || px_msg_policy_decode(c->buf, (size_t)n, &len, &err) < 0) {
 			for (size_t k = 0; k < nfds; k++)
 				close(fds[k]);

@@ -117,6 +117,14 @@ int px_msg_policy_encode(uint8_t *buf, size_t size, uint64_t len)
 	return w_end(&w);
 }
 
+int px_msg_creds_encode(uint8_t *buf, size_t size, uint64_t len)
+{
+	struct w w;
+	w_begin(&w, buf, size, PX_MSG_CREDS);
+	w_u64(&w, len);
+	return w_end(&w);
+}
+
 int px_msg_ready_encode(uint8_t *buf, size_t size)
 {
 	struct w w;
@@ -467,6 +475,15 @@ int px_msg_policy_decode(const uint8_t *buf, size_t len, uint64_t *policy_len,
 	if (!r_begin(&r, buf, len, PX_MSG_POLICY, "POLICY", err))
 		return -EPROTO;
 	*policy_len = r_u64(&r);
+	return r_end(&r);
+}
+
+int px_msg_creds_decode(const uint8_t *buf, size_t len, uint64_t *creds_len, struct sv_err *err)
+{
+	struct r r;
+	if (!r_begin(&r, buf, len, PX_MSG_CREDS, "CREDS", err))
+		return -EPROTO;
+	*creds_len = r_u64(&r);
 	return r_end(&r);
 }
 

@@ -29,8 +29,9 @@ enum px_msg_type {
 	PX_MSG_IDENT_RESP, /* parent → child, identity socket */
 	PX_MSG_DENIAL,	   /* child → parent, control: one denied request (px_denial) */
 	PX_MSG_UPSTREAM,   /* parent → child, control: the upstream proxy (px_upstream.c) */
+	PX_MSG_CREDS,	   /* parent → child, control; fd: credential store memfd (px_cred) */
 };
-#define PX_MSG_LAST PX_MSG_UPSTREAM
+#define PX_MSG_LAST PX_MSG_CREDS
 
 #define PX_MSG_HDR     8
 #define PX_MSG_MAX     ((size_t)64 * 1024) /* a whole datagram, header included */
@@ -106,6 +107,8 @@ struct px_msg_ident_resp {
 /* Encoders write one whole datagram into @buf (@size bytes) and return its length, or -E2BIG. */
 int px_msg_start_encode(uint8_t *buf, size_t size, const struct px_msg_start *m);
 int px_msg_policy_encode(uint8_t *buf, size_t size, uint64_t len);
+/* CREDS: the length of the px_cred_store_pack blob in the memfd that travels with it. */
+int px_msg_creds_encode(uint8_t *buf, size_t size, uint64_t len);
 int px_msg_ready_encode(uint8_t *buf, size_t size);
 /* Texts longer than fit in PX_LOG_WIRE_MAX are cut; never fails for @size >= PX_LOG_WIRE_MAX. */
 int px_msg_log_encode(uint8_t *buf, size_t size, const struct sv_log_fwd *rec, uint32_t dropped);
@@ -129,6 +132,7 @@ int px_msg_start_decode(const uint8_t *buf, size_t len, struct px_msg_start *m,
 			struct sv_err *err);
 int px_msg_policy_decode(const uint8_t *buf, size_t len, uint64_t *policy_len,
 			 struct sv_err *err);
+int px_msg_creds_decode(const uint8_t *buf, size_t len, uint64_t *creds_len, struct sv_err *err);
 int px_msg_log_decode(const uint8_t *buf, size_t len, struct px_msg_log *m, struct sv_err *err);
 /* @d's strings point into @buf; the stage is a lower-case name, the port not 0. */
 int px_msg_denial_decode(const uint8_t *buf, size_t len, struct px_denial *d, uint32_t *dropped,

@@ -26,6 +26,7 @@
 #include "netns/proxy/l7/px_tls.h"
 #include "netns/proxy/px_ident.h"
 #include "netns/proxy/px_ipc.h"
+#include "netns/proxy/l7/px_cred.h"
 #include "netns/proxy/px_pack.h"
 #include "netns/proxy/px_policy.h"
 #include "netns/proxy/px_snap.h"
@@ -105,6 +106,8 @@ struct px_proxy {
 	bool relaxed;
 	uint8_t *policy; /* the packed policy sent at every START */
 	size_t policy_len;
+	uint8_t *creds; /* the packed credential store sent after every START (secret: wiped) */
+	size_t creds_len;
 	/* The child. */
 	pid_t pid; /* 0: none running */
 	bool spawned; /* ours to restart (px_proxy_adopt's fake child is not) */
@@ -470,6 +473,35 @@ static int policy_memfd(const struct px_proxy *p)
 	return fd;
 }
 
+/* A memfd holding @len bytes of @blob (sealed against growing or shrinking). */
+static int blob_memfd(const char *name, const uint8_t *blob, size_t len)
+{
+	int fd = (int)syscall(SYS_memfd_create, name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return -errno;
+	if (sv_write_all(fd, blob, len) < 0 ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+/* CREDS to the live child; 0 when there is none or nothing to send. */
+static int creds_send(struct px_proxy *p)
+{
+	if (p->ctl.fd < 0 || !p->creds)
+		return 0;
+	uint8_t buf[32];
+	int n = px_msg_creds_encode(buf, sizeof(buf), p->creds_len);
+	int mfd = blob_memfd("openshell-proxy-creds", p->creds, p->creds_len);
+	int r = n < 0 ? n : mfd < 0 ? mfd : px_ipc_send(p->ctl.fd, buf, (size_t)n, &mfd, 1, 0);
+	if (mfd >= 0)
+		close(mfd);
+	return r;
+}
+
 /* Take the child's ends and send START. */
 static int child_adopt(struct px_proxy *p, int ctl_fd, int ident_fd, pid_t pid,
 		       struct sv_err *err)
@@ -544,6 +576,8 @@ static int child_adopt(struct px_proxy *p, int ctl_fd, int ident_fd, pid_t pid,
 	if (g_upstream_len &&
 	    (r = px_ipc_send(p->ctl.fd, g_upstream_msg, g_upstream_len, NULL, 0, MSG_DONTWAIT)) < 0)
 		return sv_err_set(err, -r, "proxy: cannot send UPSTREAM: %s", strerror(-r));
+	if ((r = creds_send(p)) < 0)
+		return sv_err_set(err, -r, "proxy: cannot send the credentials: %s", strerror(-r));
 	return 0;
 }
 
@@ -793,6 +827,36 @@ void px_proxy_set_policy(struct px_proxy *p, const struct pol_policy *policy)
 	}
 }
 
+static void creds_drop(struct px_proxy *p)
+{
+	if (p->creds)
+		px_cred_wipe(p->creds, p->creds_len);
+	free(p->creds);
+	p->creds = NULL;
+	p->creds_len = 0;
+}
+
+void px_proxy_set_creds(struct px_proxy *p, const struct px_cred_store *s)
+{
+	if (!p)
+		return;
+	creds_drop(p);
+	if (s && px_cred_store_pack(s, &p->creds, &p->creds_len) < 0) {
+		p->creds = NULL;
+		sv_error(COMP, "credentials_swap_failed",
+			 "cannot copy the provider credentials for the proxy: placeholders fail");
+	}
+	int r = creds_send(p);
+	if (r < 0) {
+		/* The child must not keep resolving with an old store: restart it. */
+		sv_error(COMP, "credentials_swap_failed",
+			 "cannot send the provider credentials: %s: restarting the proxy process",
+			 strerror(-r));
+		if (p->pid > 0)
+			(void)kill(p->pid, SIGKILL);
+	}
+}
+
 void px_proxy_set_entrypoint(struct px_proxy *p, pid_t pid)
 {
 	if (!p)
@@ -831,5 +895,6 @@ void px_proxy_free(struct px_proxy *p)
 	px_snap_put(p->snap);
 	px_diag_close(p->ictx.diag);
 	free(p->policy);
+	creds_drop(p);
 	free(p);
 }

@@ -95,6 +95,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		(void)px_msg_start_decode(buf, size, &s, &err);
 		uint64_t len;
 		(void)px_msg_policy_decode(buf, size, &len, &err);
+		if (px_msg_creds_decode(buf, size, &len, &err) == 0) {
+			int n = px_msg_creds_encode(out, sizeof(out), len);
+			FUZZ_CHECK(n == (int)size && memcmp(out, data, size) == 0);
+		}
 	}
 	struct pol_policy p;
 	if (px_unpack_policy(data, size, &p, &err) == 0) {

@@ -40,6 +40,11 @@ Knobs (attributes, changeable at any time; read on each call):
   policy / policy_version / policy_hash / failure_mode   GetSandboxConfig's answer; set_policy()
                       sets the policy and bumps version and hash; policy None = unset
   provider_env, provider_env_revision   GetSandboxProviderEnvironment's answer
+  provider_bindings   dict key -> {"endpoints": [{"host", "port", "path"}], "identity",
+                      "handle"}: the static credentials among provider_env. As OpenShell's
+                      gateway: withheld (with their bindings) unless the request claims
+                      supports_static_credential_bindings; every other key is listed in
+                      non_secret_environment_keys
   SubmitPolicyAnalysis  recorded; answers accepted_chunks = the number of proposals, ids
                       "chunk-N" (gw.analysis_summaries() lists every summary received)
   relay_mode          "echo" | "bridge": what happens with RelayStream bytes when no
@@ -303,6 +308,7 @@ class Gateway:
         self.sandbox_name = None  # UpdateConfig's name must equal it when set (else NOT_FOUND)
         self.provider_env = {}
         self.provider_env_revision = 1
+        self.provider_bindings = {}
         self.relay_mode = "bridge"
         self._events = []
         self._cond = threading.Condition()
@@ -621,8 +627,20 @@ class Gateway:
     def _provider_env(self, request, context):
         resp = self.pb.GetSandboxProviderEnvironmentResponse(
             provider_env_revision=self.provider_env_revision)
+        bound = dict(self.provider_bindings)
+        claims = request.supports_static_credential_bindings
         for k, v in dict(self.provider_env).items():
+            if k in bound and not claims:
+                continue  # a bound secret only goes to a supervisor that enforces bindings
             resp.environment[k] = v
+            if k not in bound:
+                resp.non_secret_environment_keys.append(k)
+        for k, b in bound.items() if claims else ():
+            scb = resp.static_credential_bindings[k]
+            scb.credential_identity = b.get("identity", "")
+            scb.workload_credential_handle = b.get("handle", "")
+            for e in b.get("endpoints", []):
+                scb.endpoints.add(host=e["host"], port=e["port"], path=e.get("path", ""))
         return resp
 
     def _token_resp(self, cls, token):

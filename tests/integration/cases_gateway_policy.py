@@ -8,6 +8,7 @@ egress proxy. The network case reuses cases_proxy's fake internet (10.99.0.2) as
 
 import copy
 import os
+import re
 import signal
 import sys
 import time
@@ -133,7 +134,7 @@ def gateway_network_rule_allows_a_new_connect_within_one_poll():
     other = {"other": {"endpoints": [{"host": "example.com", "port": 443}],
                        "binaries": [{"path": "/usr/local/bin/proxyconnect"}]}}
     gw = g.Gateway(sandbox_id=SANDBOX_ID)
-    run = None
+    run = r = None
     try:
         gw.set_policy(fs_policy(rules=other))
         loop = "i=0; while [ $i -lt 400 ]; do proxyconnect %s; sleep 0.2; i=$((i+1)); done" % target
@@ -244,23 +245,66 @@ def provider_environment_reaches_the_agent_and_its_values_stay_out_of_logs():
         gw.provider_env = {"PROVIDER_SECRET": secret, "OPENSHELL_SANDBOX_TOKEN": "leak",
                            "BAD=NAME": "x"}
         r = sv(["--log-level", "debug", "--", "sh", "-c",
-                "echo v=$PROVIDER_SECRET t=${OPENSHELL_SANDBOX_TOKEN:-none}; sleep 1.5"],
+                "echo v=$PROVIDER_SECRET t=${OPENSHELL_SANDBOX_TOKEN:-none};"
+                " cat /proc/self/environ | tr '\\0' '\\n' | grep -c '%s' || true;"
+                " sleep 1.5" % secret],
                extra_env=env_for(gw), timeout=20)
         check(r.rc == 0, "sandbox failed", r)
-        check("v=%s" % secret in r.out, "the provider variable is missing in the agent", r)
+        # The agent gets the placeholder; the value stays in the supervisor (l7 contract §3.2).
+        check(re.search(r"v=openshell:resolve:env:(v[0-9]+_)?PROVIDER_SECRET\b", r.out),
+              "the provider variable is not its placeholder in the agent", r)
+        check(secret not in r.out, "the provider value reached the agent's environment", r)
+        # ... and the proxy process holds the store that resolves it (one variable kept)
+        check(re.search(r"provider credentials loaded .*count=1\b", r.err),
+              "the proxy process did not load the credential store", r)
+        check("credentials_swap_failed" not in r.err and "proxy_control_invalid" not in r.err,
+              "the credential store did not reach the proxy process", r)
         check("t=none" in r.out, "a stripped variable reached the agent from the provider", r)
         check(secret not in r.err, "a provider value was logged", r)
         req = gw.events("GetSandboxProviderEnvironment", "message")
-        # The capability is claimed only once placeholders are enforced at egress: claiming it
-        # makes the gateway hand over bound static secrets.
-        check(req and not req[0]["message"].get("supports_static_credential_bindings") and
+        # The relay enforces bindings (cases_credentials), so the capability is claimed; the
+        # stripped OPENSHELL_SANDBOX_TOKEN the gateway lists as non-secret did not make the
+        # §3.5 check revoke the set (count=1 above).
+        check(req and req[0]["message"].get("supports_static_credential_bindings") is True and
               req[0]["message"].get("sandbox_id") == SANDBOX_ID,
-              "request lacks sandbox_id or claims supports_static_credential_bindings: %r" % req, r)
+              "request lacks sandbox_id or does not claim supports_static_credential_bindings: "
+              "%r" % req, r)
+        check("provider_credentials_rejected" not in r.err,
+              "the static set was rejected: %s" % r.err, r)
         lines = gw.log_lines()
         check(not any(secret in l.get("message", "") for l in lines),
               "a provider value was pushed to the gateway", r)
     finally:
         gw.stop()
+
+
+@test(kind="host")
+def provider_credentials_reach_a_restarted_proxy_process():
+    from cases_proxy import proxy_child_of
+    gw = g.Gateway(sandbox_id=SANDBOX_ID)
+    run = None
+    try:
+        gw.set_policy(fs_policy())
+        gw.provider_env = {"PROVIDER_SECRET": "pv-restart-%d" % os.getpid()}
+        run = start(["--log-level", "debug", "--", "sh", "-c", "sleep 6"],
+                    extra_env=env_for(gw))
+        check(run.wait_stderr("provider credentials loaded", timeout=10),
+              "the first proxy process did not load the store", None)
+        pid = proxy_child_of(run)
+        os.kill(pid, 9)
+        check(run.wait_stderr("proxy process restarted", timeout=5), "no restart line", None)
+        proxy_child_of(run, exclude=pid)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and \
+                run.err.data().count(b"provider credentials loaded") < 2:
+            time.sleep(0.05)
+        check(run.err.data().count(b"provider credentials loaded") >= 2,
+              "the restarted proxy process did not get the store again", None)
+    finally:
+        if run:
+            r = run.finish(20)
+        gw.stop()
+    check(r is not None and "pv-restart-" not in r.err, "a provider value was logged", r)
 
 
 @test()

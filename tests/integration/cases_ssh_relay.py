@@ -9,6 +9,7 @@ supervisor relay -> unix socket -> SSH server, and back.
 
 import hashlib
 import os
+import re
 import pty
 import select
 import signal
@@ -249,7 +250,10 @@ def ssh_relay_session_gets_the_gateway_policy_provider_env_and_proxy_variables()
         lines = out.decode().split("\n")
         check(rc == 0, "rc %d %r %r" % (rc, out, err))
         check(lines[0] == "1000", "not the agent: %r" % out)
-        check("v=" + secret in lines, "provider variable missing in the SSH session: %r" % out)
+        check(any(re.fullmatch(r"v=openshell:resolve:env:(v[0-9]+_)?PROVIDER_SECRET", l)
+                  for l in lines),
+              "provider variable missing or not its placeholder in the SSH session: %r" % out)
+        check(secret not in out.decode(), "the provider value reached the SSH session: %r" % out)
         check("t=none" in lines, "a stripped provider variable reached the session: %r" % out)
         check("P=http://10.200.0.1:3128" in lines and "p=http://10.200.0.1:3128" in lines,
               "proxy variables: %r" % out)

@@ -30,6 +30,7 @@ import cases_proxy  # noqa: E402,F401
 import cases_log  # noqa: E402,F401
 import cases_tls  # noqa: E402,F401
 import cases_l7  # noqa: E402,F401
+import cases_credentials  # noqa: E402,F401
 import cases_gateway  # noqa: E402,F401
 import cases_gateway_policy  # noqa: E402,F401
 import cases_denials  # noqa: E402,F401

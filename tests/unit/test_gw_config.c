@@ -7,6 +7,8 @@
  * is read from its own log records through the log sink (supervisor/log.h).
  */
 #include <check.h>
+
+#include "netns/proxy/l7/px_cred.h"
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -336,13 +338,30 @@ START_TEST(provider_environment_is_added_without_replacing_identity)
 	struct sv_env env;
 	ck_assert_int_eq(sv_env_from(&env, base), 0);
 	ck_assert_int_eq(sv_env_set(&env, "HOME", "/sandbox"), 0);
-	ck_assert_int_eq(gw_provider_env(client, &env), 1);
-	ck_assert_str_eq(sv_env_get(&env, "API_KEY"), "k-1");
+	struct px_cred_store *store = px_cred_store_new();
+	ck_assert_int_eq(gw_provider_env(client, &env, store), 1);
+	/* the agent gets the placeholder; the value is only in the store (l7 contract §3.2) */
+	ck_assert_str_eq(sv_env_get(&env, "API_KEY"), "openshell:resolve:env:v1_API_KEY");
+	for (size_t i = 0; i < env.n; i++)
+		ck_assert_ptr_null(strstr(env.vars[i], "k-1"));
+	static const char head[] = "GET / HTTP/1.1\r\nHost: h\r\nx-api-key: "
+				   "openshell:resolve:env:v1_API_KEY\r\n\r\n";
+	struct px_l7_req req;
+	ck_assert_int_eq(px_l7_req_parse(head, sizeof(head) - 1, &req, NULL), 0);
+	struct px_cred_scope sc = {"h", 443, 0};
+	char out[256];
+	int n = px_cred_rewrite(store, &sc, &req, NULL, 0, out, sizeof(out) - 1, NULL);
+	ck_assert_int_gt(n, 0);
+	out[n] = '\0';
+	ck_assert_ptr_nonnull(strstr(out, "x-api-key: k-1\r\n"));
+	px_cred_store_free(store);
 	ck_assert_str_eq(sv_env_get(&env, "HOME"), "/sandbox");
 	ck_assert_ptr_null(sv_env_get(&env, "1BAD"));
 	ck_assert_ptr_null(sv_env_get(&env, "OPENSHELL_TLS_KEY"));
 	ck_assert(events_have("\"GetSandboxProviderEnvironment\""));
-	ck_assert(!events_have("\"supports_static_credential_bindings\": true"));
+	/* the relay enforces bindings (px_l7_cred.c): the capability is claimed, and the
+	 * stripped OPENSHELL_TLS_KEY the gateway lists as non-secret did not revoke the set */
+	ck_assert(events_have("\"supports_static_credential_bindings\": true"));
 	sv_env_free(&env);
 }
 END_TEST

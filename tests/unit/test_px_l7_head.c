@@ -604,6 +604,14 @@ START_TEST(response_head_parsing_is_lenient_except_for_framing)
 }
 END_TEST
 
+START_TEST(absolute_form_with_an_invalid_authority_is_rejected)
+{
+	/* found by fuzz_px_cred: the authority was compared although it did not parse */
+	ck_assert_int_eq(parse("GET BOUND://.opensLAI#N HTTP/1.1\r\nHost: api\r\n\r\n"), -EBADMSG);
+	ck_assert_int_eq(parse("GET http://a b/ HTTP/1.1\r\nHost: a\r\n\r\n"), -EBADMSG);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("px_l7_head");
@@ -640,6 +648,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, relay_response_framing_plans);
 	tcase_add_test(tc, relay_rejects_unsolicited_101_without_client_upgrade_header);
 	tcase_add_test(tc, response_head_parsing_is_lenient_except_for_framing);
+	tcase_add_test(tc, absolute_form_with_an_invalid_authority_is_rejected);
 	suite_add_tcase(s, tc);
 	return s;
 }
