@@ -327,12 +327,10 @@ static int big_lane_enter(struct px_tofu *c, const struct fp *f)
 	return 1;
 }
 
-static void big_lane_leave(struct px_tofu *c)
+static void big_lane_leave_locked(struct px_tofu *c)
 {
-	pthread_mutex_lock(&c->lock);
 	c->big_busy = false;
 	pthread_cond_broadcast(&c->big_done);
-	pthread_mutex_unlock(&c->lock);
 }
 
 int px_tofu_check_fd_as(struct px_tofu *c, int fd, const char *path, enum px_tofu_pin pin,
@@ -399,17 +397,17 @@ int px_tofu_check_fd_as(struct px_tofu *c, int fd, const char *path, enum px_tof
 		int r = sha256_fd(fd, path, hash, &total, err);
 		if (r == 0 && fstat(fd, &st) < 0)
 			r = sv_err_set(err, errno, "Failed to stat %s: %s", path, strerror(errno));
-		if (big)
-			big_lane_leave(c);
-		if (r < 0)
-			return r;
 		struct fp after;
 		fp_from_stat(&st, &after);
-		if (!fp_equal(&before, &after) || total != before.size)
-			return sv_err_set(err, EAGAIN, "%s changed while it was being hashed",
-					  path);
+		if (r == 0 && (!fp_equal(&before, &after) || total != before.size))
+			r = sv_err_set(err, EAGAIN, "%s changed while it was being hashed", path);
+		/* Pinned before the lane is given up: a waiter that wakes finds the pin, never
+		 * an empty slot to hash the same file again into. */
 		pthread_mutex_lock(&c->lock);
-		r = pin_locked(c, path, pin, hash, &before, err);
+		if (r == 0)
+			r = pin_locked(c, path, pin, hash, &before, err);
+		if (big)
+			big_lane_leave_locked(c);
 		pthread_mutex_unlock(&c->lock);
 		if (r < 0)
 			return r;
@@ -517,6 +515,7 @@ void px_tofu_stats_get(struct px_tofu *c, struct px_tofu_stats *out)
 	out->busy = c->busy;
 	out->too_big = c->too_big;
 	out->lane_busy = c->big_busy;
+	out->lane_waiters = c->big_waiters;
 	pthread_mutex_unlock(&c->lock);
 	out->hashes = __atomic_load_n(&c->hashes, __ATOMIC_RELAXED);
 }

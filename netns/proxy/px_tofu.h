@@ -113,6 +113,7 @@ struct px_tofu_stats {
 	uint64_t busy;	    /* large-file checks refused because the lane was taken */
 	uint64_t too_big;   /* files over PX_TOFU_HASH_MAX refused */
 	bool lane_busy;	    /* a large file is being hashed now */
+	unsigned lane_waiters; /* checks waiting for that hash */
 };
 
 void px_tofu_stats_get(struct px_tofu *cache, struct px_tofu_stats *out);

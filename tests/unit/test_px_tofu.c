@@ -436,12 +436,15 @@ START_TEST(one_check_of_the_same_large_file_waits_for_its_hash_instead_of_hashin
 	ck_assert_int_eq(px_tofu_new(0, &t), 0);
 	char big[128];
 	path_in_dir(big, sizeof(big), "big");
-	sparse_file(big, 600);
+	sparse_file(big, 1000); /* long enough for b to queue behind it */
 	struct lane_arg a = {.t = t, .path = big}, b = {.t = t, .path = big},
 			c = {.t = t, .path = big};
 	pthread_t ta = lane_start(&a), tb;
 	ck_assert_int_eq(pthread_create(&tb, NULL, lane_one, &b), 0);
-	usleep(100000); /* b waits in the lane (the one waiter allowed) */
+	/* b waits in the lane (the one waiter allowed); a busy machine may start it late */
+	for (int i = 0; i < 20000 && stats(t).lane_waiters < 1 && stats(t).lane_busy; i++)
+		usleep(1000);
+	ck_assert_msg(stats(t).lane_waiters == 1, "the second check never waited in the lane");
 	lane_one(&c);	/* a third one is refused at once */
 	ck_assert_int_eq(c.rc, -EBUSY);
 	pthread_join(ta, NULL);
