@@ -223,11 +223,15 @@ def wait_for_child(pid, timeout=5.0):
     process of a supervisor). Children still in the supervisor's namespace are set-up helpers
     (the mount fence's builder), the proxy process, or a child before its isolation hook ran."""
     deadline = time.monotonic() + timeout
-    own = _netns(pid)
     while time.monotonic() < deadline:
+        # Read each time: while PID 1 builds the agent's namespace it briefly stands in it
+        # itself, and then its helpers (still in its own) would look like the agent. Only a
+        # child that has exec'd something else is taken: helpers never exec a program.
+        own = _netns(pid)
         for kid in proc_children(pid):
             ns = _netns(kid)
-            if ns is not None and ns != own and not is_proxy_process(kid):
+            if (ns is not None and ns != own and not is_proxy_process(kid) and
+                    not same_file("/proc/%d/exe" % kid, "/proc/%d/exe" % pid)):
                 return kid
         time.sleep(0.005)
     raise RuntimeError("no child of pid %d appeared" % pid)
